@@ -1,0 +1,311 @@
+"""Load and validate btcbench results files (schema ``btcbench.results.v1``).
+
+A results file is a Google Benchmark JSON tree plus a top-level ``btcbench``
+object; docs/results-schema.md is the contract. ``load`` checks that contract
+and ``medians`` turns the repetition entries into one row per run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+SCHEMA = "btcbench.results.v1"
+# Form groups, in the order reports show them.
+GROUPS = ("xor", "and", "wgmma", "reference")
+FORM_STATUSES = ("measured", "skipped")
+# Suites whose benchmark-name grammar this module knows; other suites still
+# load (so tools can report and skip them) but their names are not checked.
+NAME_GRAMMAR_SUITES = ("instr",)
+
+# Keys Google Benchmark itself writes on a run entry; every other plain
+# number on an entry is a user counter.
+_GB_KEYS = frozenset({
+    "name", "family_index", "per_family_instance_index", "run_name",
+    "run_type", "repetitions", "repetition_index", "threads", "iterations",
+    "real_time", "cpu_time", "time_unit", "aggregate_name", "aggregate_unit",
+    "error_occurred", "error_message", "skipped", "skip_message", "label",
+    "big_o", "rms", "complexity_n",
+})
+
+# mkstemp creates 0600 files; reports should get the usual umask-based mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+_NAME_RE = re.compile(
+    r"(?:lat/(?P<lat_form>[A-Za-z0-9_]+)"
+    r"|tput/(?P<tput_form>[A-Za-z0-9_]+)"
+    r"/wps:(?P<wps>[1-9][0-9]*)/ilp:(?P<ilp>[1-9][0-9]*))"
+    r"/manual_time")
+
+
+class ResultsError(ValueError):
+    """A results file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class BenchName:
+    kind: str          # 'lat' | 'tput'
+    form: str
+    wps: int | None    # warps per SM; tput only
+    ilp: int | None    # independent accumulators per warp; tput only
+
+
+@dataclass(frozen=True)
+class Form:
+    name: str
+    group: str         # one of GROUPS
+    dtype: str         # key into btcbench.peaks
+    ptx: str
+    ops_per_inst: float | None
+    status: str        # 'measured' | 'skipped'
+
+
+@dataclass(frozen=True)
+class Results:
+    path: Path
+    suite: str
+    meta: dict[str, Any]               # the raw "btcbench" object
+    benchmarks: list[dict[str, Any]]   # the raw Google Benchmark entries
+    forms: dict[str, Form]             # file order
+
+    @property
+    def device(self) -> dict[str, Any]:
+        return self.meta["device"]
+
+    @property
+    def skipped(self) -> list[tuple[str, str]]:
+        """(form, reason) pairs from btcbench.skipped."""
+        return [(str(s.get("form", "?")), str(s.get("reason", "")))
+                for s in self.meta.get("skipped") or [] if isinstance(s, dict)]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """One benchmark run (all its repetitions) reduced to median and spread."""
+    run_name: str
+    median_time: float
+    min_time: float
+    max_time: float
+    time_unit: str
+    repetitions: int
+    counters: dict[str, float]   # from the median aggregate
+
+    @property
+    def bench(self) -> BenchName:
+        return parse_name(self.run_name)
+
+    def counter(self, key: str) -> float | None:
+        return self.counters.get(key)
+
+
+def parse_name(name: str) -> BenchName:
+    """Parse a run name (no aggregate suffix); ValueError if it is off-grammar."""
+    m = _NAME_RE.fullmatch(name)
+    if m is None:
+        raise ValueError(
+            f"benchmark name {name!r} matches neither 'lat/<form>/manual_time' "
+            f"nor 'tput/<form>/wps:<n>/ilp:<n>/manual_time'")
+    if m["lat_form"]:
+        return BenchName("lat", m["lat_form"], None, None)
+    return BenchName("tput", m["tput_form"], int(m["wps"]), int(m["ilp"]))
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def run_name_of(entry: dict[str, Any]) -> str:
+    """The run an entry belongs to; older writers lack run_name, so strip the
+    '_<aggregate>' suffix Google Benchmark appends to aggregate names."""
+    if isinstance(entry.get("run_name"), str):
+        return entry["run_name"]
+    name = entry["name"]
+    agg = entry.get("aggregate_name")
+    if entry.get("run_type") == "aggregate" and agg and name.endswith("_" + agg):
+        return name[: -len(agg) - 1]
+    return name
+
+
+def is_error_entry(entry: dict[str, Any]) -> bool:
+    # GB <= 1.7 writes error_occurred; later versions may write skipped.
+    return bool(entry.get("error_occurred") or entry.get("skipped"))
+
+
+def lookup(obj: Any, dotted: str) -> Any:
+    """obj["a"]["b"] for "a.b", or None where any level is missing or not an object."""
+    for key in dotted.split("."):
+        if not isinstance(obj, dict) or key not in obj:
+            return None
+        obj = obj[key]
+    return obj
+
+
+def _check_entry(i: int, entry: object) -> str | None:
+    """Problem with one benchmarks[] entry, or None."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+        return f"benchmarks[{i}] is not an object with a string 'name'"
+    where = f"benchmark {entry['name']!r}"
+    run_type = entry.get("run_type", "iteration")
+    if run_type not in ("iteration", "aggregate"):
+        return f"{where}: unknown run_type {run_type!r}"
+    if run_type == "aggregate" and not isinstance(entry.get("aggregate_name"), str):
+        return f"{where}: aggregate entry without 'aggregate_name'"
+    if not is_error_entry(entry):
+        if not _is_number(entry.get("real_time")):
+            return f"{where}: 'real_time' missing or not a number"
+        if not isinstance(entry.get("time_unit"), str):
+            return f"{where}: 'time_unit' missing"
+        # Times are positive; only stddev and cv (a fraction) may be zero.
+        is_spread = entry.get("aggregate_name") in ("stddev", "cv")
+        if entry["real_time"] <= 0 and not is_spread:
+            return f"{where}: 'real_time' is {entry['real_time']}, not a positive time"
+    return None
+
+
+def _check_form(name: str, form: object) -> str | None:
+    if not isinstance(form, dict):
+        return f"btcbench.forms[{name!r}] is not an object"
+    if form.get("group") not in GROUPS:
+        return (f"btcbench.forms[{name!r}].group is {form.get('group')!r}; "
+                f"expected one of {', '.join(GROUPS)}")
+    if form.get("status") not in FORM_STATUSES:
+        return (f"btcbench.forms[{name!r}].status is {form.get('status')!r}; "
+                f"expected one of {', '.join(FORM_STATUSES)}")
+    if not isinstance(form.get("dtype"), str):
+        return f"btcbench.forms[{name!r}].dtype missing"
+    return None
+
+
+def _validate(doc: object) -> str | None:
+    """First problem with a parsed results document, or None."""
+    if not isinstance(doc, dict):
+        return "top level is not a JSON object"
+    meta = doc.get("btcbench")
+    if not isinstance(meta, dict):
+        return "not a btcbench results file (no 'btcbench' object); a plain Google Benchmark file?"
+    schema = meta.get("schema")
+    if schema is None:
+        return "missing btcbench.schema"
+    if schema != SCHEMA:
+        return f"unsupported schema {schema!r} (this tool reads only {SCHEMA!r})"
+    for key in ("device.name", "device.slug", "suite"):
+        value = lookup(meta, key)
+        if not isinstance(value, str) or not value:
+            return f"missing or empty btcbench.{key}"
+    if not isinstance(meta.get("forms"), dict):
+        return "missing btcbench.forms object"
+    if not isinstance(doc.get("benchmarks"), list):
+        return "missing top-level 'benchmarks' list"
+    for name, form in meta["forms"].items():
+        if problem := _check_form(name, form):
+            return problem
+    for i, entry in enumerate(doc["benchmarks"]):
+        if problem := _check_entry(i, entry):
+            return problem
+        if meta["suite"] in NAME_GRAMMAR_SUITES:
+            try:
+                bench = parse_name(run_name_of(entry))
+            except ValueError as e:
+                return str(e)
+            if bench.form not in meta["forms"]:
+                return (f"benchmark {entry['name']!r} names form {bench.form!r}, "
+                        f"which btcbench.forms does not list")
+    return None
+
+
+def load(path: str | os.PathLike[str]) -> Results:
+    """Read and validate a results file; ResultsError names the file and the problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise ResultsError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        doc = json.loads(raw)
+    except (ValueError, RecursionError) as e:   # JSONDecodeError, bad UTF-8
+        raise ResultsError(f"{path}: not valid JSON ({e})") from None
+    if problem := _validate(doc):
+        raise ResultsError(f"{path}: {problem}")
+    meta = doc["btcbench"]
+    forms = {
+        name: Form(name=name, group=f["group"], dtype=f["dtype"],
+                   ptx=str(f.get("ptx", "")),
+                   ops_per_inst=f["ops_per_inst"] if _is_number(f.get("ops_per_inst")) else None,
+                   status=f["status"])
+        for name, f in meta["forms"].items()
+    }
+    return Results(path=path, suite=meta["suite"], meta=meta,
+                   benchmarks=doc["benchmarks"], forms=forms)
+
+
+def _counters(entry: dict[str, Any]) -> dict[str, float]:
+    return {k: float(v) for k, v in entry.items() if k not in _GB_KEYS and _is_number(v)}
+
+
+def _summarise(run_name: str, entries: list[dict[str, Any]]) -> RunSummary | None:
+    aggs = {e["aggregate_name"]: e for e in entries if e.get("run_type") == "aggregate"}
+    iters = [e for e in entries if e.get("run_type", "iteration") == "iteration"]
+    iter_times = [float(e["real_time"]) for e in iters]
+    if "median" in aggs:
+        median_time = float(aggs["median"]["real_time"])
+        counters = _counters(aggs["median"])
+    elif iters:
+        median_time = statistics.median(iter_times)
+        keys = dict.fromkeys(k for e in iters for k in _counters(e))   # ordered union
+        counters = {k: statistics.median(c[k] for c in map(_counters, iters) if k in c)
+                    for k in keys}
+    else:
+        return None   # e.g. only mean/stddev aggregates: nothing to report honestly
+
+    def bound(agg: str, pick: Callable[[list[float]], float]) -> float:
+        # Prefer GB's own min/max aggregate; else the iterations; else no spread.
+        if agg in aggs:
+            return float(aggs[agg]["real_time"])
+        return pick(iter_times) if iter_times else median_time
+
+    unit_source = aggs.get("median") or iters[0]
+    repetitions = len(iters) or int(unit_source.get("repetitions", 1))
+    return RunSummary(run_name=run_name, median_time=median_time,
+                      min_time=bound("min", min), max_time=bound("max", max),
+                      time_unit=unit_source["time_unit"], repetitions=repetitions,
+                      counters=counters)
+
+
+def medians(results: Results) -> list[RunSummary]:
+    """One row per run_name (file order), from the median/min/max aggregates,
+    or computed over the iteration entries where the file has no aggregates.
+    Entries that report an error are left out (see errored_runs)."""
+    by_run: dict[str, list[dict[str, Any]]] = {}
+    for entry in results.benchmarks:
+        if not is_error_entry(entry):
+            by_run.setdefault(run_name_of(entry), []).append(entry)
+    rows = (_summarise(name, entries) for name, entries in by_run.items())
+    return [row for row in rows if row is not None]
+
+
+def errored_runs(results: Results) -> dict[str, str]:
+    """run_name -> error message, for runs with an entry that reported an error."""
+    return {run_name_of(e): str(e.get("error_message") or e.get("skip_message") or "error")
+            for e in results.benchmarks if is_error_entry(e)}
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
+    """Write via a temp file in the same directory + os.replace, so readers
+    never see a half-written report."""
+    path = Path(path)
+    payload = data.encode() if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            f.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

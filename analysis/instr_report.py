@@ -1,0 +1,360 @@
+#!/usr/bin/env python3
+"""Report for the 'instr' suite: best throughput per instruction form as a bar
+chart (<stem>.throughput.png) and a markdown table (<stem>.md).
+
+usage: python3 analysis/instr_report.py RESULTS.json [--out-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import shlex
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")   # headless, and the renderer whose PNG bytes are reproducible
+import matplotlib.style
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
+
+import btcresults as br
+
+SUITE = "instr"
+DASH = "—"
+GROUP_COLOURS = {"xor": "tab:blue", "and": "tab:orange",
+                 "wgmma": "tab:green", "reference": "tab:gray"}
+# Per-instruction CUPTI metrics live on the imma pipe, or gmma for wgmma.
+_INST_METRIC = "cupti.sm__inst_executed_pipe_tensor_op_{pipe}.sum"
+_PIPE_METRIC = "cupti.sm__pipe_tensor_op_{pipe}_cycles_active.avg.pct_of_peak_sustained_active"
+_INT1_OPS_METRIC = "cupti.sm__ops_path_tensor_src_int1.sum"
+
+
+@dataclass(frozen=True)
+class FormSummary:
+    form: br.Form
+    latency: br.RunSummary | None   # the lat/<form> run
+    best: br.RunSummary | None      # the tput config with the highest median TOPS
+
+    @property
+    def pipe(self) -> str:
+        return "gmma" if self.form.group == "wgmma" else "imma"
+
+    def metric(self, template: str) -> float | None:
+        return self.best.counter(template.format(pipe=self.pipe)) if self.best else None
+
+
+@dataclass(frozen=True)
+class Peak:
+    tops: float
+    clock_mhz: float
+    clock_run: str | None   # run that measured clock_mhz; None: device max clock
+
+    @property
+    def clock_label(self) -> str:
+        return "measured SM clock" if self.clock_run else "max SM clock, none measured"
+
+
+def tops_spread(run: br.RunSummary) -> tuple[float, float, float]:
+    """(min, median, max) TOPS of a run. TOPS scales as 1/time, so the slowest
+    repetition (max time) gives the lowest TOPS."""
+    median_tops = run.counters["tops"]
+    return (median_tops * run.median_time / run.max_time,
+            median_tops,
+            median_tops * run.median_time / run.min_time)
+
+
+def best_throughput(runs: list[br.RunSummary]) -> br.RunSummary | None:
+    """Highest median TOPS among the tput runs; ties go to the cheaper config
+    (fewer warps per SM, then lower ILP) so the choice is stable."""
+    tput = [r for r in runs if r.bench.kind == "tput" and r.counter("tops") is not None]
+    return max(tput, key=lambda r: (r.counters["tops"], -r.bench.wps, -r.bench.ilp),
+               default=None)
+
+
+def summarise_forms(results: br.Results) -> list[FormSummary]:
+    """Measured forms in group order (GROUPS), file order within a group."""
+    by_form: dict[str, list[br.RunSummary]] = {}
+    for run in br.medians(results):
+        by_form.setdefault(run.bench.form, []).append(run)
+    summaries = []
+    for group in br.GROUPS:
+        for form in results.forms.values():
+            if form.group != group or form.status != "measured":
+                continue
+            runs = by_form.get(form.name, [])
+            latency = next((r for r in runs if r.bench.kind == "lat"), None)
+            summaries.append(FormSummary(form, latency, best_throughput(runs)))
+    return summaries
+
+
+def b1_peak(results: br.Results, summaries: list[FormSummary]) -> Peak | None:
+    """Theoretical b1 peak = ops/clk/SM x SMs x SM clock. The clock is the one
+    measured in the best b1 run, since tensor-heavy kernels run below max clock."""
+    per_sm_clk = br.lookup(results.meta, "peaks.b1.ops_per_clk_per_sm")
+    sm_count = results.device.get("sm_count")
+    if not isinstance(per_sm_clk, (int, float)) or not isinstance(sm_count, int):
+        return None
+    b1_runs = [s.best for s in summaries if s.form.dtype == "b1" and s.best is not None]
+    best = max(b1_runs, key=lambda r: r.counters["tops"], default=None)
+    clock_mhz = best.counter("sm_clock_mhz") if best else None
+    clock_run = best.run_name if clock_mhz else None
+    if not clock_mhz:
+        clock_mhz = results.device.get("sm_clock_max_mhz")
+        if not isinstance(clock_mhz, (int, float)):
+            return None
+    return Peak(per_sm_clk * sm_count * clock_mhz * 1e6 / 1e12, float(clock_mhz), clock_run)
+
+
+def _short_commit(results: br.Results) -> str:
+    git = results.meta.get("git") or {}
+    commit = str(git.get("commit") or "unknown")[:7]
+    return commit + ("-dirty" if git.get("dirty") else "")
+
+
+def plot_throughput(results: br.Results, summaries: list[FormSummary],
+                    peak: Peak | None) -> bytes:
+    """PNG bytes of the best-throughput bar chart."""
+    bars = [s for s in summaries if s.best is not None]
+    # A one-slot gap between groups keeps them visually apart.
+    xs: list[float] = []
+    group_x: dict[str, list[float]] = {}
+    slot = 0
+    for i, s in enumerate(bars):
+        if i and s.form.group != bars[i - 1].form.group:
+            slot += 1
+        xs.append(slot)
+        group_x.setdefault(s.form.group, []).append(slot)
+        slot += 1
+    spreads = [tops_spread(s.best) for s in bars]
+
+    # The 'default' style ignores any local matplotlibrc, so every machine
+    # draws the same picture.
+    with matplotlib.style.context("default"):
+        fig = Figure(figsize=(max(7.0, 0.8 * slot + 4.0), 6.0), dpi=100)
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        if bars:
+            ax.bar(xs, [m for _, m, _ in spreads],
+                   yerr=[[m - lo for lo, m, _ in spreads], [hi - m for _, m, hi in spreads]],
+                   color=[GROUP_COLOURS[s.form.group] for s in bars],
+                   edgecolor="black", linewidth=0.5, capsize=4)
+            ax.set_xticks(xs, [s.form.name for s in bars], rotation=35, ha="right", fontsize=8)
+            groups_axis = ax.secondary_xaxis("top")
+            groups_axis.set_ticks([sum(v) / len(v) for v in group_x.values()],
+                                  labels=list(group_x))
+            groups_axis.tick_params(length=0)
+        else:
+            ax.text(0.5, 0.5, "no throughput runs in this file", ha="center",
+                    va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+        handles = [Patch(color=GROUP_COLOURS[g], label=g) for g in group_x]
+        top_tops = max([hi for _, _, hi in spreads], default=1.0)
+        if peak is not None:
+            handles.append(ax.axhline(
+                peak.tops, linestyle="--", color="crimson", linewidth=1.2,
+                label=f"b1 peak {peak.tops:,.0f} TOPS\nat {peak.clock_mhz:.0f} MHz ({peak.clock_label})"))
+            top_tops = max(top_tops, peak.tops)
+        ax.set_ylim(0, top_tops * 1.12)
+        ax.set_ylabel("TOPS (best config, median; whiskers min–max)")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+        ax.set_title(f"{results.device['name']}: best throughput per instruction form\n"
+                     f"btcbench {SUITE}, git {_short_commit(results)}", fontsize=10)
+        if handles:
+            # Outside the axes, so it never hides a bar or the peak line.
+            ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+        ax.set_axisbelow(True)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        # No Software tag: the bytes must not depend on the matplotlib build.
+        fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return DASH if value is None else format(value, spec)
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _row(cells: list[object]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+def _cuda_version(api: object) -> str:
+    # CUDA encodes versions as 1000*major + 10*minor.
+    if not isinstance(api, int):
+        return DASH
+    return f"{api // 1000}.{api % 1000 // 10}"
+
+
+def _header_lines(results: br.Results, peak: Peak | None) -> list[str]:
+    dev, meta = results.device, results.meta
+    git = meta.get("git") or {}
+    counters = meta.get("counters") or {}
+    if counters.get("enabled"):
+        counters_text = f"enabled ({len(counters.get('metrics') or [])} metrics)"
+    else:
+        counters_text = f"disabled: {counters.get('reason') or 'no reason given'}"
+    commit = f"`{git.get('commit', 'unknown')}`"
+    if git.get("describe"):
+        commit += f" ({git['describe']}{', dirty' if git.get('dirty') else ''})"
+    peak_text = DASH
+    if peak:
+        peak_text = f"{peak.tops:,.1f} TOPS at {peak.clock_mhz:.0f} MHz ({peak.clock_label}"
+        peak_text += f" in `{peak.clock_run}`)" if peak.clock_run else ")"
+    fields = [
+        ("Device", f"{dev['name']} (`{dev['slug']}`)"),
+        ("Compute capability", dev.get("cc", DASH)),
+        ("SMs", dev.get("sm_count", DASH)),
+        ("Driver", dev.get("driver_version", DASH)),
+        ("CUDA runtime", _cuda_version(dev.get("cuda_runtime"))),
+        ("CUPTI chip", dev.get("chip") or DASH),
+        ("Git commit", commit),
+        ("Created (UTC)", meta.get("created_utc", DASH)),
+        ("Command line", f"`{shlex.join(map(str, meta.get('command_line') or []))}`"),
+        ("Counters", counters_text),
+        ("b1 peak", peak_text),
+    ]
+    return [f"- **{key}:** {value}" for key, value in fields]
+
+
+def _best_tops(s: FormSummary | None) -> float | None:
+    return s.best.counters["tops"] if s and s.best else None
+
+
+def _latency_cycles(s: FormSummary | None) -> float | None:
+    return s.latency.counter("cycles_per_inst") if s and s.latency else None
+
+
+def _pair_cell(s: FormSummary | None, value: float | None, spec: str) -> str:
+    # No summary means the form is in the file but was not measured.
+    return "skipped" if s is None else _fmt(value, spec)
+
+
+def _form_row(s: FormSummary) -> list[object]:
+    tops_text = config = pct = clock = DASH
+    if s.best is not None:
+        lo, median, hi = tops_spread(s.best)
+        tops_text = f"{median:,.1f} [{lo:,.1f}–{hi:,.1f}]"
+        config = f"wps {s.best.bench.wps}, ilp {s.best.bench.ilp}"
+        pct = _fmt(s.best.counter("pct_peak"), ".1f")
+        clock = _fmt(s.best.counter("sm_clock_mhz"), ".0f")
+    insts = s.metric(_INST_METRIC)
+    expected = s.best.counter("insts_expected") if s.best else None
+    if insts is None:
+        insts_text = DASH
+    elif expected:
+        insts_text = f"{insts:,.0f} / {expected:,.0f} ({insts / expected:.3f})"
+    else:
+        insts_text = f"{insts:,.0f} / {DASH}"
+    int1_ops = s.metric(_INT1_OPS_METRIC)
+    ops_per_inst = int1_ops / insts if int1_ops is not None and insts else None
+    return [f"`{s.form.name}`", s.form.group, f"`{s.form.ptx}`" if s.form.ptx else DASH,
+            _fmt(_latency_cycles(s), ".1f"), tops_text, config, pct, clock, insts_text,
+            _fmt(s.metric(_PIPE_METRIC), ".1f"), _fmt(ops_per_inst, ",.0f")]
+
+
+def _skipped_lines(results: br.Results) -> list[str]:
+    listed = results.skipped
+    named = {form for form, _ in listed}
+    # A form marked skipped but missing from btcbench.skipped still deserves a line.
+    listed += [(f.name, "(no reason recorded)") for f in results.forms.values()
+               if f.status == "skipped" and f.name not in named]
+    lines = [f"- `{form}`: {reason}" for form, reason in listed] or ["None."]
+    errors = br.errored_runs(results)
+    if errors:
+        lines += ["", "Runs that reported an error:", ""]
+        lines += [f"- `{run}`: {message}" for run, message in errors.items()]
+    return lines
+
+
+def _xor_and_lines(results: br.Results, summaries: list[FormSummary]) -> list[str]:
+    """Pairs forms whose names differ only in the xor/and token."""
+    by_name = {s.form.name: s for s in summaries}
+    rows = []
+    for name in results.forms:
+        tokens = name.split("_")
+        if "xor" not in tokens:
+            continue
+        i = tokens.index("xor")
+        and_name = "_".join(tokens[:i] + ["and"] + tokens[i + 1:])
+        if and_name not in results.forms:
+            continue
+        xor_s, and_s = by_name.get(name), by_name.get(and_name)
+        xor_tops, and_tops = _best_tops(xor_s), _best_tops(and_s)
+        rows.append([f"`{'_'.join(tokens[:i] + tokens[i + 1:])}`", f"`{name}`", f"`{and_name}`",
+                     _pair_cell(xor_s, xor_tops, ",.1f"), _pair_cell(and_s, and_tops, ",.1f"),
+                     f"{and_tops / xor_tops:.3f}" if xor_tops and and_tops else DASH,
+                     _pair_cell(xor_s, _latency_cycles(xor_s), ".1f"),
+                     _pair_cell(and_s, _latency_cycles(and_s), ".1f")])
+    if not rows:
+        return ["No shape has both an XOR and an AND form in this file."]
+    return _table(["Shape", "XOR form", "AND form", "XOR best TOPS", "AND best TOPS",
+                   "AND/XOR", "XOR latency (cycles)", "AND latency (cycles)"], rows)
+
+
+def markdown_report(results: br.Results, summaries: list[FormSummary],
+                    peak: Peak | None, png_name: str) -> str:
+    lines = [f"# btcbench {SUITE}: {results.device['name']}", "",
+             f"Source: `{results.path.name}`", "",
+             *_header_lines(results, peak), "",
+             f"![Best throughput per instruction form]({png_name})", "",
+             "## Instruction forms", "",
+             *_table(["Form", "Group", "PTX", "Latency (cycles)",
+                      "Best TOPS, median [min–max]", "Best config", "% of peak",
+                      "SM clock (MHz)", "Tensor insts, CUPTI / expected (ratio)",
+                      "Tensor pipe active (%)", "Ops/inst (CUPTI)"],
+                     [_form_row(s) for s in summaries]), "",
+             "Best config = the `tput` run with the highest median TOPS over the "
+             "warps-per-SM (wps) and ILP sweep. CUPTI columns come from a separate, "
+             "untimed launch of that config and use the imma pipe metrics (gmma for "
+             "wgmma forms); ops/inst = `sm__ops_path_tensor_src_int1.sum` over the "
+             "CUPTI instruction count.", "",
+             "## Skipped", "", *_skipped_lines(results), "",
+             "## XOR vs AND", "", *_xor_and_lines(results, summaries)]
+    return "\n".join(lines) + "\n"
+
+
+def render(results: br.Results, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Write <stem>.throughput.png and <stem>.md; returns their paths."""
+    if results.suite != SUITE:
+        raise br.ResultsError(f"{results.path}: suite is {results.suite!r}, not {SUITE!r}")
+    out = Path(out_dir) if out_dir is not None else results.path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    stem = results.path.stem
+    png_path, md_path = out / f"{stem}.throughput.png", out / f"{stem}.md"
+    summaries = summarise_forms(results)
+    peak = b1_peak(results, summaries)
+    br.write_atomic(png_path, plot_throughput(results, summaries, peak))
+    br.write_atomic(md_path, markdown_report(results, summaries, peak, png_path.name))
+    return png_path, md_path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="btcbench results JSON file (suite 'instr')")
+    parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
+    args = parser.parse_args(argv)
+    try:
+        png_path, md_path = render(br.load(args.results), args.out_dir)
+    except br.ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {png_path}\nwrote {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+#include <algorithm>
+
+#include "instr_suite.h"
+#include "suite.h"
+
+namespace btc {
+
+const std::vector<Suite>& suites() {
+  static const std::vector<Suite> all = {instr_suite()};
+  return all;
+}
+
+std::vector<std::string> suite_names() {
+  std::vector<std::string> names;
+  for (const auto& s : suites()) names.push_back(s.name);
+  return names;
+}
+
+const Suite* find_suite(const std::string& name) {
+  auto it = std::find_if(suites().begin(), suites().end(), [&](const Suite& s) { return s.name == name; });
+  return it == suites().end() ? nullptr : &*it;
+}
+
+}  // namespace btc

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job: set up, build, run the default instruction sweep on the GPU at
+# hand (results/<gpu>/instr-*.json), then rebuild every plot and table from
+# results/. Without a GPU it says so and does the CPU part only.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh
+build=${BUILD_DIR:-build}
+
+if reason=$("$build/btcbench" info 2>&1 >/dev/null); then
+  "$build/btcbench" info
+  "$build/btcbench" sweep instr "$@"
+else
+  echo "main: no GPU here (${reason#btcbench: }); skipping the sweep, rebuilding plots and tables from results/"
+fi
+python3 analysis/rebuild_all.py --results-dir results

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import json
+import shutil
+
+import rebuild_all
+
+
+def test_good_and_corrupt_file(tmp_path, capsys, instr_path):
+    good = tmp_path / "nvidia-h100-80gb-hbm3" / "instr-1.json"
+    good.parent.mkdir()
+    shutil.copy(instr_path, good)
+    corrupt = tmp_path / "aaa-corrupt.json"     # sorts first: the good one must still be rebuilt
+    corrupt.write_text(instr_path.read_text()[:1000])
+
+    assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"CORRUPT {corrupt}: not valid JSON")
+    assert lines[1] == f"ok      {good} -> instr-1.throughput.png, instr-1.md"
+    assert str(corrupt) in err
+    assert (good.parent / "instr-1.throughput.png").stat().st_size > 0
+    assert (good.parent / "instr-1.md").stat().st_size > 0
+    assert not list(tmp_path.glob("aaa-corrupt.*.png"))
+
+
+def test_unknown_suite_is_skipped(tmp_path, capsys, instr_path):
+    doc = json.loads(instr_path.read_text())
+    doc["btcbench"]["suite"] = "membw"
+    path = tmp_path / "membw.json"
+    path.write_text(json.dumps(doc))
+    assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == f"skipped {path}: no report for suite 'membw' yet\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["membw.json"]
+
+
+def test_empty_dir(tmp_path, capsys):
+    (tmp_path / "notes.md").write_text("not a results file")
+    assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 0
+    assert "no results files" in capsys.readouterr().out
+
+
+def test_missing_dir(tmp_path, capsys):
+    assert rebuild_all.main(["--results-dir", str(tmp_path / "nope")]) == 0
+    assert "no results files" in capsys.readouterr().out

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The real btcbench binary on bad input, and on whatever machine runs the
+# tests: errors are clear, exit codes documented, nothing is written.
+set -u
+bin=$1
+root=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+expect() {  # expect <exit code> <text in output> <args...>
+  local want_rc=$1 want_text=$2
+  shift 2
+  local out rc
+  out=$("$bin" "$@" 2>&1)
+  rc=$?
+  if [ "$rc" != "$want_rc" ] || ! grep -qF -- "$want_text" <<<"$out"; then
+    echo "FAIL: btcbench $* -> rc $rc (want $want_rc), output:"
+    echo "$out" | head -5
+    fail=1
+  else
+    echo "ok: btcbench $*"
+  fi
+}
+expect 0 "usage: btcbench" --help
+expect 2 "no command given"
+expect 2 "unknown command 'frobnicate'" frobnicate
+expect 2 "unknown flag '--bogus'" sweep instr --bogus
+expect 2 "unknown suite 'nope'" sweep nope
+expect 2 "--repetitions takes a whole number" sweep instr --repetitions many
+expect 2 "contradict" sweep instr --no-counters --metrics sm__cycles_elapsed.max
+printf '{"context": {}, "benchmarks": [' >"$tmp/corrupt.json"
+expect 1 "is not valid JSON" validate "$tmp/corrupt.json"
+printf '{"context": {}, "benchmarks": []}' >"$tmp/plain.json"
+expect 1 "not a btcbench results file" validate "$tmp/plain.json"
+for f in "$root"/results/*/*.json; do
+  [ -e "$f" ] && expect 0 "ok: " validate "$f"
+done
+# Without a GPU: a clear notice, exit 3, and no results file.
+if ! "$bin" info >/dev/null 2>&1; then
+  expect 3 "no CUDA GPU" info
+  expect 3 "no CUDA GPU" sweep instr --out "$tmp/out"
+  if [ -n "$(ls -A "$tmp/out" 2>/dev/null)" ]; then echo "FAIL: sweep without a GPU wrote files"; fail=1; fi
+fi
+exit $fail

@@ -1,0 +1,84 @@
+#include "cli.h"
+
+#include <gtest/gtest.h>
+
+namespace btc {
+namespace {
+
+const std::vector<std::string> kSuites = {"instr", "stride"};
+
+Command parse(std::vector<std::string> args) { return parse_command_line(args, kSuites); }
+
+std::string error_of(std::vector<std::string> args) {
+  try {
+    parse(std::move(args));
+  } catch (const UsageError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Cli, SweepDefaults) {
+  Command c = parse({"sweep", "instr"});
+  EXPECT_EQ(c.kind, Command::Kind::kSweep);
+  EXPECT_EQ(c.sweep.suite, "instr");
+  EXPECT_EQ(c.sweep.out_dir, "results");
+  EXPECT_TRUE(c.sweep.counters);
+  EXPECT_FALSE(c.sweep.force);
+  EXPECT_EQ(c.sweep.repetitions, 7);
+}
+
+TEST(Cli, SweepFlagsBothSpellings) {
+  Command c = parse({"sweep", "--out=/tmp/r", "instr", "--force", "--no-counters", "--filter", "tput/.*",
+                     "--repetitions=11", "--device", "1"});
+  EXPECT_EQ(c.sweep.out_dir, "/tmp/r");
+  EXPECT_TRUE(c.sweep.force);
+  EXPECT_FALSE(c.sweep.counters);
+  EXPECT_EQ(c.sweep.filter, "tput/.*");
+  EXPECT_EQ(c.sweep.repetitions, 11);
+  EXPECT_EQ(c.sweep.device, 1);
+}
+
+TEST(Cli, QuickLowersRepetitionsUnlessGiven) {
+  EXPECT_EQ(parse({"sweep", "instr", "--quick"}).sweep.repetitions, 3);
+  EXPECT_EQ(parse({"sweep", "instr", "--quick", "--repetitions", "9"}).sweep.repetitions, 9);
+}
+
+TEST(Cli, Metrics) {
+  Command c = parse({"sweep", "instr", "--metrics", " sm__cycles_elapsed.max, dram__bytes_read.sum "});
+  ASSERT_EQ(c.sweep.metrics.size(), 2u);
+  EXPECT_EQ(c.sweep.metrics[1], "dram__bytes_read.sum");
+  EXPECT_NE(error_of({"sweep", "instr", "--metrics", "a,,b"}), "");
+}
+
+TEST(Cli, InfoValidateHelp) {
+  EXPECT_TRUE(parse({"info", "--json"}).json);
+  EXPECT_EQ(parse({"validate", "f.json"}).file, "f.json");
+  EXPECT_EQ(parse({"--help"}).kind, Command::Kind::kHelp);
+  EXPECT_EQ(parse({"list", "instr", "--quick"}).kind, Command::Kind::kList);
+}
+
+TEST(Cli, BadInputNamesTheProblem) {
+  EXPECT_EQ(error_of({}), "no command given");
+  EXPECT_EQ(error_of({"run"}), "unknown command 'run'");
+  EXPECT_EQ(error_of({"sweep"}), "sweep needs exactly one suite (instr, stride)");
+  EXPECT_EQ(error_of({"sweep", "bmm"}), "unknown suite 'bmm' (known: instr, stride)");
+  EXPECT_EQ(error_of({"sweep", "instr", "--frob"}), "unknown flag '--frob' for 'sweep'");
+  EXPECT_EQ(error_of({"sweep", "instr", "-x"}), "unknown flag '-x'");
+  EXPECT_EQ(error_of({"sweep", "instr", "--out"}), "--out needs a value");
+  EXPECT_EQ(error_of({"sweep", "instr", "--repetitions", "0"}), "--repetitions must be between 1 and 1000, got 0");
+  EXPECT_EQ(error_of({"sweep", "instr", "--repetitions", "3x"}), "--repetitions takes a whole number, got '3x'");
+  EXPECT_EQ(error_of({"sweep", "instr", "--force=yes"}), "--force takes no value");
+  EXPECT_EQ(error_of({"info", "--force"}), "unknown flag '--force' for 'info'");
+  EXPECT_EQ(error_of({"info", "extra"}), "info takes no arguments, got 'extra'");
+  EXPECT_EQ(error_of({"validate"}), "validate needs exactly one file");
+  EXPECT_NE(error_of({"sweep", "instr", "--no-counters", "--metrics", "x.sum"}).find("contradict"),
+            std::string::npos);
+}
+
+TEST(Cli, UsageListsSuites) {
+  EXPECT_NE(usage_text(kSuites).find("suites: instr, stride"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace btc
