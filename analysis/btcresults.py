@@ -64,6 +64,7 @@ class Form:
     ptx: str
     ops_per_inst: float | None
     status: str        # 'measured' | 'skipped'
+    inst_metric: str   # CUPTI metric counting this form's tensor instructions
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ class Results:
 
     @property
     def skipped(self) -> list[tuple[str, str]]:
-        """(form, reason) pairs from btcbench.skipped."""
-        return [(str(s.get("form", "?")), str(s.get("reason", "")))
+        """(form, reason) pairs from btcbench.skipped; a skip of one
+        configuration of a form names it: "wps:16/ilp:1: <reason>"."""
+        return [(str(s.get("form", "?")),
+                 (f"{s['config']}: " if s.get("config") else "") + str(s.get("reason", "")))
                 for s in self.meta.get("skipped") or [] if isinstance(s, dict)]
 
 
@@ -237,11 +240,19 @@ def load(path: str | os.PathLike[str]) -> Results:
         name: Form(name=name, group=f["group"], dtype=f["dtype"],
                    ptx=str(f.get("ptx", "")),
                    ops_per_inst=f["ops_per_inst"] if _is_number(f.get("ops_per_inst")) else None,
-                   status=f["status"])
+                   status=f["status"],
+                   inst_metric=str(f.get("tensor_inst_metric") or _infer_inst_metric(name, f["dtype"])))
         for name, f in meta["forms"].items()
     }
     return Results(path=path, suite=meta["suite"], meta=meta,
                    benchmarks=doc["benchmarks"], forms=forms)
+
+
+def _infer_inst_metric(form: str, dtype: str) -> str:
+    """For files written before forms carried `tensor_inst_metric`: wgmma counts
+    on the gmma pipe, f16 on hmma, b1 (BMMA) and s8 on imma."""
+    pipe = "gmma" if form.startswith("wgmma") else "hmma" if dtype == "f16" else "imma"
+    return f"sm__inst_executed_pipe_tensor_op_{pipe}.sum"
 
 
 def _counters(entry: dict[str, Any]) -> dict[str, float]:

@@ -28,9 +28,9 @@ SUITE = "instr"
 DASH = "—"
 GROUP_COLOURS = {"xor": "tab:blue", "and": "tab:orange",
                  "wgmma": "tab:green", "reference": "tab:gray"}
-# Per-instruction CUPTI metrics live on the imma pipe, or gmma for wgmma.
-_INST_METRIC = "cupti.sm__inst_executed_pipe_tensor_op_{pipe}.sum"
-_PIPE_METRIC = "cupti.sm__pipe_tensor_op_{pipe}_cycles_active.avg.pct_of_peak_sustained_active"
+# The imma pipe's activity covers IMMA, BMMA and their wgmma forms (IGMMA,
+# BGMMA); the f16 row runs on the hmma pipe, whose activity is not collected.
+_PIPE_METRIC = "cupti.sm__pipe_tensor_op_imma_cycles_active.avg.pct_of_peak_sustained_active"
 _INT1_OPS_METRIC = "cupti.sm__ops_path_tensor_src_int1.sum"
 
 
@@ -40,12 +40,12 @@ class FormSummary:
     latency: br.RunSummary | None   # the lat/<form> run
     best: br.RunSummary | None      # the tput config with the highest median TOPS
 
-    @property
-    def pipe(self) -> str:
-        return "gmma" if self.form.group == "wgmma" else "imma"
+    def metric(self, name: str) -> float | None:
+        return self.best.counter(name) if self.best else None
 
-    def metric(self, template: str) -> float | None:
-        return self.best.counter(template.format(pipe=self.pipe)) if self.best else None
+    @property
+    def tensor_insts(self) -> float | None:
+        return self.metric("cupti." + self.form.inst_metric)
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ def _form_row(s: FormSummary) -> list[object]:
         config = f"wps {s.best.bench.wps}, ilp {s.best.bench.ilp}"
         pct = _fmt(s.best.counter("pct_peak"), ".1f")
         clock = _fmt(s.best.counter("sm_clock_mhz"), ".0f")
-    insts = s.metric(_INST_METRIC)
+    insts = s.tensor_insts
     expected = s.best.counter("insts_expected") if s.best else None
     if insts is None:
         insts_text = DASH
@@ -259,11 +259,12 @@ def _form_row(s: FormSummary) -> list[object]:
         insts_text = f"{insts:,.0f} / {expected:,.0f} ({insts / expected:.3f})"
     else:
         insts_text = f"{insts:,.0f} / {DASH}"
-    int1_ops = s.metric(_INT1_OPS_METRIC)
+    int1_ops = s.metric(_INT1_OPS_METRIC) if s.form.dtype == "b1" else None
     ops_per_inst = int1_ops / insts if int1_ops is not None and insts else None
+    pipe_pct = s.metric(_PIPE_METRIC) if s.form.dtype != "f16" else None
     return [f"`{s.form.name}`", s.form.group, f"`{s.form.ptx}`" if s.form.ptx else DASH,
             _fmt(_latency_cycles(s), ".1f"), tops_text, config, pct, clock, insts_text,
-            _fmt(s.metric(_PIPE_METRIC), ".1f"), _fmt(ops_per_inst, ",.0f")]
+            _fmt(pipe_pct, ".1f"), _fmt(ops_per_inst, ",.0f")]
 
 
 def _skipped_lines(results: br.Results) -> list[str]:
@@ -272,7 +273,8 @@ def _skipped_lines(results: br.Results) -> list[str]:
     # A form marked skipped but missing from btcbench.skipped still deserves a line.
     listed += [(f.name, "(no reason recorded)") for f in results.forms.values()
                if f.status == "skipped" and f.name not in named]
-    lines = [f"- `{form}`: {reason}" for form, reason in listed] or ["None."]
+    lines = [f"- `{form}` {reason}" if reason.startswith(("wps", "ilp")) else f"- `{form}`: {reason}"
+             for form, reason in listed] or ["None."]
     errors = br.errored_runs(results)
     if errors:
         lines += ["", "Runs that reported an error:", ""]

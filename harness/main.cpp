@@ -35,7 +35,8 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
       }
       const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
       if (!median && !(r.run_type == Run::RT_Iteration && r.repetitions <= 1)) continue;
-      std::string line = fmt::format("[{:4}] {:<52} {:>10.1f} us", ++count_, r.run_name.str(), r.GetAdjustedRealTime());
+      std::string line = fmt::format("[{:4}] {:<52} {:>10.1f} us", ++count_,
+                                     normalize_benchmark_name(r.run_name.str()), r.GetAdjustedRealTime());
       for (const char* key : {"tops", "pct_peak", "cycles_per_inst", "sm_clock_mhz"}) {
         auto it = r.counters.find(key);
         if (it != r.counters.end()) line += fmt::format("  {} {:.4g}", key, it->second.value);

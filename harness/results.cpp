@@ -113,13 +113,17 @@ const std::regex& benchmark_name_re() {
 
 }  // namespace
 
-void normalize_benchmark_names(json::Value& root) {
+std::string normalize_benchmark_name(const std::string& name) {
   static const std::regex counts_re(R"(/(iterations|repeats):[0-9]+)");
+  return std::regex_replace(name, counts_re, "");
+}
+
+void normalize_benchmark_names(json::Value& root) {
   json::Value* benches = root.find("benchmarks");
   if (!benches || !benches->is_array()) return;
   for (json::Value& b : benches->as_array())
     for (const char* key : {"name", "run_name"})
-      if (json::Value* v = b.find(key); v && v->is_string()) *v = std::regex_replace(v->as_string(), counts_re, "");
+      if (json::Value* v = b.find(key); v && v->is_string()) *v = normalize_benchmark_name(v->as_string());
 }
 
 std::vector<std::string> validate_results(const json::Value& root) {

@@ -35,6 +35,7 @@ void write_file_atomic(const std::string& path, const std::string& content, bool
 // runs whose counts were fixed at registration; the results schema names a
 // run by what it measures, so these are dropped from `name` and `run_name`.
 void normalize_benchmark_names(json::Value& root);
+std::string normalize_benchmark_name(const std::string& name);
 
 // Every problem found, one line each; empty means valid.
 std::vector<std::string> validate_results(const json::Value& root);

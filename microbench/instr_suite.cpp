@@ -190,6 +190,7 @@ json::Value form_json(const InstrForm& f, const std::string& status) {
   v.set("ops_per_inst", static_cast<int64_t>(f.ops_per_inst()));
   v.set("a_source", to_string(f.a_source));
   v.set("threads_per_issue", f.threads_per_issue());
+  v.set("tensor_inst_metric", f.tensor_inst_metric());
   v.set("min_sm", f.min_sm);
   v.set("needs_sm90a", f.needs_sm90a);
   v.set("status", status);

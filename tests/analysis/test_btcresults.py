@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import statistics
 
@@ -190,3 +191,25 @@ def test_load_rejects_non_positive_time(instr_doc, write_doc):
     instr_doc["benchmarks"][0]["real_time"] = 0
     with pytest.raises(br.ResultsError, match="'real_time' is 0, not a positive time"):
         br.load(write_doc(instr_doc))
+
+
+def test_instruction_metric_per_form(instr_path, instr_doc, tmp_path):
+    # Older files carry no tensor_inst_metric: it is inferred from the form.
+    results = br.load(instr_path)
+    assert results.forms["wgmma_and_m64n256k256_ss"].inst_metric == "sm__inst_executed_pipe_tensor_op_gmma.sum"
+    assert results.forms["mma_and_m16n8k256"].inst_metric == "sm__inst_executed_pipe_tensor_op_imma.sum"
+    instr_doc["btcbench"]["forms"]["mma_s8_m16n8k32"]["dtype"] = "f16"
+    instr_doc["btcbench"]["forms"]["mma_and_m16n8k256"]["tensor_inst_metric"] = "sm__custom.sum"
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(instr_doc))
+    forms = br.load(path).forms
+    assert forms["mma_s8_m16n8k32"].inst_metric == "sm__inst_executed_pipe_tensor_op_hmma.sum"
+    assert forms["mma_and_m16n8k256"].inst_metric == "sm__custom.sum"
+
+
+def test_config_level_skips_name_the_config(instr_doc, tmp_path):
+    instr_doc["btcbench"]["skipped"].append(
+        {"form": "wgmma_and_m64n256k256_ss", "config": "wps:16/ilp:1", "reason": "does not fit on one SM"})
+    path = tmp_path / "doc.json"
+    path.write_text(json.dumps(instr_doc))
+    assert br.load(path).skipped[-1] == ("wgmma_and_m64n256k256_ss", "wps:16/ilp:1: does not fit on one SM")

@@ -129,7 +129,7 @@ def test_markdown_form_cells(instr_path):
     mma_xor = rows["mma_xor_m16n8k256"]
     assert mma_xor["Tensor insts, CUPTI / expected (ratio)"] == "69,206,016 / 34,603,008 (2.000)"
     assert mma_xor["Ops/inst (CUPTI)"] == "32,768"
-    # wgmma reads the gmma pipe metrics.
+    # wgmma counts instructions on the gmma pipe; its activity shows on the imma pipe.
     wgmma = rows["wgmma_and_m64n256k256_ss"]
     assert wgmma["Tensor insts, CUPTI / expected (ratio)"] == "8,650,752 / 8,650,752 (1.000)"
     assert wgmma["Tensor pipe active (%)"] == "95.1"
