@@ -21,7 +21,14 @@ GROUPS = ("xor", "and", "wgmma", "reference")
 FORM_STATUSES = ("measured", "skipped")
 # Suites whose benchmark-name grammar this module knows; other suites still
 # load (so tools can report and skip them) but their names are not checked.
-NAME_GRAMMAR_SUITES = ("instr",)
+# 'instr' has its own grammar (parse_name); the others use the generic one,
+# '<suite>/<form>/<key>:<value>/.../manual_time', with these keys in this order.
+GENERIC_NAME_KEYS: dict[str, tuple[str, ...]] = {"stride": ("mode", "ldm")}
+NAME_GRAMMAR_SUITES = ("instr", *GENERIC_NAME_KEYS)
+# Suites whose forms are instruction forms (group, dtype, ...); other suites'
+# forms describe other things (the stride suite's are load paths) and need
+# only a status.
+INSTRUCTION_FORM_SUITES = ("instr",)
 
 # Keys Google Benchmark itself writes on a run entry; every other plain
 # number on an entry is a user counter.
@@ -41,6 +48,10 @@ _NAME_RE = re.compile(
     r"(?:lat/(?P<lat_form>[A-Za-z0-9_]+)"
     r"|tput/(?P<tput_form>[A-Za-z0-9_]+)"
     r"/wps:(?P<wps>[1-9][0-9]*)/ilp:(?P<ilp>[1-9][0-9]*))"
+    r"/manual_time")
+_GENERIC_NAME_RE = re.compile(
+    r"(?P<kind>[A-Za-z0-9_]+)/(?P<form>[A-Za-z0-9_]+)"
+    r"(?P<params>(?:/[A-Za-z_][A-Za-z0-9_]*:[A-Za-z0-9_.+-]+)*)"
     r"/manual_time")
 
 
@@ -107,6 +118,48 @@ class RunSummary:
         return self.counters.get(key)
 
 
+@dataclass(frozen=True)
+class GenericName:
+    """A name in the generic grammar '<kind>/<form>/<key>:<value>/.../manual_time'."""
+    kind: str
+    form: str
+    params: tuple[tuple[str, str], ...]   # (key, value) in name order
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(k for k, _ in self.params)
+
+    def param(self, key: str) -> str | None:
+        return next((v for k, v in self.params if k == key), None)
+
+
+def parse_generic_name(name: str) -> GenericName:
+    """Parse a run name (no aggregate suffix) in the generic grammar;
+    ValueError if it is off-grammar or repeats a key."""
+    m = _GENERIC_NAME_RE.fullmatch(name)
+    if m is None:
+        raise ValueError(f"benchmark name {name!r} does not match "
+                         f"'<kind>/<form>/<key>:<value>/.../manual_time'")
+    params = tuple(tuple(p.split(":", 1)) for p in m["params"].split("/")[1:])
+    keys = [k for k, _ in params]
+    if len(set(keys)) != len(keys):
+        raise ValueError(f"benchmark name {name!r} repeats a key")
+    return GenericName(m["kind"], m["form"], params)   # type: ignore[arg-type]
+
+
+def _name_form(suite: str, name: str) -> str:
+    """The form a run name of a NAME_GRAMMAR_SUITES suite names; ValueError if off-grammar."""
+    if suite not in GENERIC_NAME_KEYS:
+        return parse_name(name).form
+    bench = parse_generic_name(name)
+    keys = GENERIC_NAME_KEYS[suite]
+    if bench.kind != suite or bench.keys != keys:
+        raise ValueError(
+            f"benchmark name {name!r} does not match '{suite}/<form>/"
+            + "/".join(f"{k}:<{k}>" for k in keys) + "/manual_time'")
+    return bench.form
+
+
 def parse_name(name: str) -> BenchName:
     """Parse a run name (no aggregate suffix); ValueError if it is off-grammar."""
     m = _NAME_RE.fullmatch(name)
@@ -171,9 +224,14 @@ def _check_entry(i: int, entry: object) -> str | None:
     return None
 
 
-def _check_form(name: str, form: object) -> str | None:
+def _check_form(name: str, form: object, suite: str) -> str | None:
     if not isinstance(form, dict):
         return f"btcbench.forms[{name!r}] is not an object"
+    if suite not in INSTRUCTION_FORM_SUITES:
+        if form.get("status") not in FORM_STATUSES:
+            return (f"btcbench.forms[{name!r}].status is {form.get('status')!r}; "
+                    f"expected one of {', '.join(FORM_STATUSES)}")
+        return None
     if form.get("group") not in GROUPS:
         return (f"btcbench.forms[{name!r}].group is {form.get('group')!r}; "
                 f"expected one of {', '.join(GROUPS)}")
@@ -206,18 +264,18 @@ def _validate(doc: object) -> str | None:
     if not isinstance(doc.get("benchmarks"), list):
         return "missing top-level 'benchmarks' list"
     for name, form in meta["forms"].items():
-        if problem := _check_form(name, form):
+        if problem := _check_form(name, form, meta["suite"]):
             return problem
     for i, entry in enumerate(doc["benchmarks"]):
         if problem := _check_entry(i, entry):
             return problem
         if meta["suite"] in NAME_GRAMMAR_SUITES:
             try:
-                bench = parse_name(run_name_of(entry))
+                form = _name_form(meta["suite"], run_name_of(entry))
             except ValueError as e:
                 return str(e)
-            if bench.form not in meta["forms"]:
-                return (f"benchmark {entry['name']!r} names form {bench.form!r}, "
+            if form not in meta["forms"]:
+                return (f"benchmark {entry['name']!r} names form {form!r}, "
                         f"which btcbench.forms does not list")
     return None
 
@@ -236,12 +294,15 @@ def load(path: str | os.PathLike[str]) -> Results:
     if problem := _validate(doc):
         raise ResultsError(f"{path}: {problem}")
     meta = doc["btcbench"]
+    # Forms of suites outside INSTRUCTION_FORM_SUITES may lack group and dtype
+    # (their raw objects stay in meta["forms"]).
     forms = {
-        name: Form(name=name, group=f["group"], dtype=f["dtype"],
+        name: Form(name=name, group=str(f.get("group") or ""), dtype=str(f.get("dtype") or ""),
                    ptx=str(f.get("ptx", "")),
                    ops_per_inst=f["ops_per_inst"] if _is_number(f.get("ops_per_inst")) else None,
                    status=f["status"],
-                   inst_metric=str(f.get("tensor_inst_metric") or _infer_inst_metric(name, f["dtype"])))
+                   inst_metric=str(f.get("tensor_inst_metric")
+                                   or _infer_inst_metric(name, str(f.get("dtype") or ""))))
         for name, f in meta["forms"].items()
     }
     return Results(path=path, suite=meta["suite"], meta=meta,

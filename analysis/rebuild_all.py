@@ -12,15 +12,17 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import btcresults as br
 import instr_report
+import stride_report
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 # suite -> renderer writing that suite's outputs beside the results file
-RENDERERS: dict[str, Callable[[br.Results], tuple[Path, ...]]] = {
+RENDERERS: dict[str, Callable[[br.Results], Sequence[Path]]] = {
     instr_report.SUITE: instr_report.render,
+    stride_report.SUITE: stride_report.render,
 }
 
 
@@ -55,7 +57,7 @@ def rebuild(results_dir: Path) -> int:
         except Exception as e:   # noqa: BLE001 - one bad file must not stop the rest
             failed.append(path)
             print(f"FAILED  {path}: {type(e).__name__}: {e} "
-                  f"(run instr_report.py on it for the traceback)")
+                  f"(run {results.suite}_report.py on it for the traceback)")
             continue
         print(f"ok      {path} -> {', '.join(p.name for p in outputs)}")
     for label, bad in (("corrupt", corrupt), ("failed to render", failed)):

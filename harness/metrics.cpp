@@ -56,6 +56,10 @@ const MetricRow kMetrics[] = {
     {"l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum",                           {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     {"l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum",                  {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     {"l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",                      {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
+    // All shared-memory ops (ldmatrix included: CUPTI has no *_op_ldsm variant of these).
+    {"l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum",                        {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
+    {"l1tex__data_pipe_lsu_wavefronts_mem_shared.sum",                            {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
+    {"smsp__inst_executed_op_ldsm.sum",                                           {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     {"dram__bytes_read.sum",                                                      {Y,    Y,    Y,    Y,    N,    Y,    Y}},
     {"lts__t_sector_hit_rate.pct",                                                {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     // Expensive (5-8 replay passes).
@@ -125,6 +129,27 @@ std::vector<std::string> default_instr_metrics(const std::string& chip) {
     all.push_back("sm__ops_path_tensor_op_bgmma_src_int1.sum");
     all.push_back("sm__ops_path_tensor_op_bmma_src_int1.sum");
   }
+  std::vector<std::string> valid;
+  for (auto& m : all)
+    if (metric_valid_static(chip, m)) valid.push_back(std::move(m));
+  return valid;
+}
+
+std::vector<std::string> default_stride_metrics(const std::string& chip) {
+  std::vector<std::string> all = {
+      "l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum",
+      "l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum",
+      "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum",
+      "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
+      "l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum",
+      "l1tex__data_pipe_lsu_wavefronts_mem_shared.sum",
+      "smsp__inst_executed_op_ldsm.sum",
+      "lts__t_sector_hit_rate.pct",
+      "dram__bytes_read.sum",
+      "sm__inst_executed_pipe_tensor_op_imma.sum",
+      "sm__cycles_elapsed.max",
+  };
+  if (family_index(chip) < 0) return all;
   std::vector<std::string> valid;
   for (auto& m : all)
     if (metric_valid_static(chip, m)) valid.push_back(std::move(m));

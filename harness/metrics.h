@@ -43,6 +43,12 @@ std::string chip_for_cc(int major, int minor);
 // btc::cupti::invalid_metrics).
 std::vector<std::string> default_instr_metrics(const std::string& chip);
 
+// The memory-side metrics of the stride and layout sweeps: global sectors and
+// requests (sectors/request), shared-memory bank conflicts and wavefronts for
+// plain loads and for ldmatrix (ldsm), L2 hit rate, DRAM bytes, plus the
+// tensor instruction count and elapsed cycles.
+std::vector<std::string> default_stride_metrics(const std::string& chip);
+
 // From the table: is `metric` valid on `chip`? False for metrics not in the
 // table and for chips of no family.
 bool metric_valid_static(const std::string& chip, const std::string& metric);

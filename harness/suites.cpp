@@ -1,12 +1,14 @@
 #include <algorithm>
 
 #include "instr_suite.h"
+#include "layout_suite.h"
+#include "stride_suite.h"
 #include "suite.h"
 
 namespace btc {
 
 const std::vector<Suite>& suites() {
-  static const std::vector<Suite> all = {instr_suite()};
+  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite()};
   return all;
 }
 

@@ -2,20 +2,13 @@
 
 #include "check.h"
 #include "instr_kernels.h"
+#include "bench_device.cuh"
 #include "tensor_ops.cuh"
 
 namespace btc {
 namespace {
 
-__device__ __forceinline__ long long global_ns() {
-  long long t;
-  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-  return t;
-}
-
-// Forces the accumulators to be complete before the clock is read: the mov
-// consumes them, and volatile asm keeps its order against clock64().
-__device__ __forceinline__ void consume(int32_t v) { asm volatile("mov.b32 %0, %0;" : "+r"(v)); }
+using dev::consume;
 
 template <class Op>
 __global__ void tile_product_kernel(const uint32_t* a, const uint32_t* b, int32_t* out) {
@@ -63,8 +56,8 @@ __global__ void throughput_kernel(const uint32_t* a, const uint32_t* b, long lon
 #pragma unroll
   for (int j = 0; j < ILP; ++j) Op::zero(acc[j]);
   __syncthreads();
-  const long long c0 = clock64();
-  const long long n0 = global_ns();
+  dev::BlockClock clock;
+  clock.start();
   // Not unrolled: an unrolled loop gets a remainder trip whose MMAs are
   // predicated off when unused, and CUPTI's inst_executed counts those too
   // (seen in SASS on sm_90a: one extra per accumulator and warp).
@@ -79,12 +72,7 @@ __global__ void throughput_kernel(const uint32_t* a, const uint32_t* b, long lon
 #pragma unroll
   for (int j = 0; j < ILP; ++j) folded ^= Op::fold(acc[j]);
   consume(folded);
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    // Cycles over wall time of this block: the SM clock it actually ran at.
-    clk[2 * blockIdx.x] = clock64() - c0;
-    clk[2 * blockIdx.x + 1] = global_ns() - n0;
-  }
+  clock.stop(clk);
   sink[blockIdx.x * blockDim.x + threadIdx.x] = folded;
 }
 

@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 
+#include "bench_util.h"
 #include "check.h"
 #include "gpu_timer.h"
 #include "instr_kernels.h"
@@ -17,7 +18,6 @@ namespace btc {
 namespace {
 
 constexpr int kLatencyChain = 1024;
-constexpr double kTargetLaunchSeconds = 2e-3;  // >> event resolution, short enough to sweep
 constexpr int kTimedLaunches = 5;               // per repetition; Google Benchmark averages them
 constexpr int kWarmupLaunches = 2;
 
@@ -47,8 +47,8 @@ void fill_operand_tiles(const InstrBuffers& buf, DType dtype, uint32_t seed) {
 struct InstrState {
   SuiteContext* ctx = nullptr;
   std::unique_ptr<InstrBuffers> buffers;
-  std::map<std::string, std::vector<double>> counter_cache;  // counters are read once per benchmark
-  std::map<std::string, long long> iters_cache;              // so every repetition runs the same launch
+  CounterCache counters;
+  ItersCache iters;
   DType filled_for = DType::kB1;
   bool filled = false;
 
@@ -67,44 +67,6 @@ InstrState& state() {
   return s;
 }
 
-// CUPTI values from one separate, untimed launch (replayed per pass),
-// attached as `cupti.<metric>` counters.
-void attach_counters(benchmark::State& st, const std::string& name, const std::function<void()>& launch) {
-  auto* prof = state().ctx->profiler;
-  if (!prof) return;
-  auto& cache = state().counter_cache;
-  auto it = cache.find(name);
-  if (it == cache.end()) it = cache.emplace(name, prof->profile(name, launch)).first;
-  for (size_t i = 0; i < prof->metrics().size(); ++i)
-    st.counters["cupti." + prof->metrics()[i]] = benchmark::Counter(it->second[i]);
-}
-
-// Grows the loop count until one launch takes ~kTargetLaunchSeconds, so every
-// form (including slow emulated ones) is timed over milliseconds.
-long long calibrate_iters(const std::function<void(long long)>& launch) {
-  EventTimer timer;
-  long long iters = 64;
-  double s = 0;
-  for (int tries = 0; tries < 16; ++tries) {
-    s = timer.time_seconds([&] { launch(iters); });
-    if (s >= kTargetLaunchSeconds / 8) break;
-    iters *= 8;
-  }
-  const double scaled = static_cast<double>(iters) * kTargetLaunchSeconds / std::max(s, 1e-7);
-  return std::clamp(static_cast<long long>(scaled), 16LL, 1LL << 40);
-}
-
-double measured_sm_clock_mhz(const InstrBuffers& buf, int blocks) {
-  std::vector<long long> clk(2 * static_cast<size_t>(blocks));
-  BTC_CUDA_CHECK(cudaMemcpy(clk.data(), buf.clk, clk.size() * sizeof(long long), cudaMemcpyDeviceToHost));
-  double cycles = 0, ns = 0;
-  for (int b = 0; b < blocks; ++b) {
-    cycles += static_cast<double>(clk[2 * b]);
-    ns += static_cast<double>(clk[2 * b + 1]);
-  }
-  return ns > 0 ? cycles / ns * 1e3 : 0;
-}
-
 // insts_issued: warp-level PTX instructions by construction; insts_expected:
 // the tensor-pipe instructions CUPTI should count (emulated forms issue more).
 void set_inst_counts(benchmark::State& st, const InstrForm& f, double issued) {
@@ -116,16 +78,13 @@ void run_throughput(benchmark::State& st, const InstrKernels& k, TputLaunch l, c
   const InstrForm& f = k.form();
   const DeviceInfo& dev = state().ctx->device;
   const InstrBuffers& buf = state().buffers_for(f.dtype);
-  auto cached = state().iters_cache.find(name);
-  if (cached == state().iters_cache.end()) {
-    const long long iters = calibrate_iters([&](long long n) {
+  l.iters = state().iters.get(name, [&] {
+    return calibrate_iters([&](long long n) {
       TputLaunch probe = l;
       probe.iters = n;
       k.throughput(buf, probe, nullptr);
     });
-    cached = state().iters_cache.emplace(name, iters).first;
-  }
-  l.iters = cached->second;
+  });
   auto launch = [&] { k.throughput(buf, l, nullptr); };
   for (int i = 0; i < kWarmupLaunches; ++i) launch();
   BTC_CUDA_CHECK(cudaDeviceSynchronize());
@@ -137,7 +96,7 @@ void run_throughput(benchmark::State& st, const InstrKernels& k, TputLaunch l, c
     st.SetIterationTime(s);
     total_s += s;
   }
-  const double clock_mhz = measured_sm_clock_mhz(buf, l.blocks);
+  const double clock_mhz = measured_sm_clock_mhz(buf.clk, l.blocks);
   const double issue_units = static_cast<double>(l.blocks) * (l.threads_per_block / f.threads_per_issue());
   const double ops_per_launch = issue_units * static_cast<double>(l.iters) * l.ilp * static_cast<double>(f.ops_per_inst());
   const double s_per_launch = total_s / static_cast<double>(st.iterations());
@@ -150,7 +109,7 @@ void run_throughput(benchmark::State& st, const InstrKernels& k, TputLaunch l, c
   st.counters["iters"] = static_cast<double>(l.iters);
   // Warp-level tensor instructions: every warp issues each one (4 per wgmma).
   set_inst_counts(st, f, static_cast<double>(l.blocks) * (l.threads_per_block / 32) * static_cast<double>(l.iters) * l.ilp);
-  attach_counters(st, name, launch);
+  state().counters.attach(st, state().ctx->profiler, name, launch);
 }
 
 void run_latency(benchmark::State& st, const InstrKernels& k, const std::string& name) {
@@ -167,16 +126,7 @@ void run_latency(benchmark::State& st, const InstrKernels& k, const std::string&
   }
   st.counters["cycles_per_inst"] = static_cast<double>(cycles) / kLatencyChain;
   set_inst_counts(st, f, static_cast<double>(kLatencyChain) * (f.threads_per_issue() / 32));
-  attach_counters(st, name, launch);
-}
-
-benchmark::internal::Benchmark* configure(benchmark::internal::Benchmark* b, const SuiteContext& ctx, int launches) {
-  return b->UseManualTime()
-      ->Unit(benchmark::kMicrosecond)
-      ->Iterations(launches)
-      ->Repetitions(ctx.options.repetitions)
-      ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
-      ->ComputeStatistics("max", [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); });
+  state().counters.attach(st, state().ctx->profiler, name, launch);
 }
 
 json::Value form_json(const InstrForm& f, const std::string& status) {
@@ -218,8 +168,9 @@ void register_instr(SuiteContext& ctx) {
     }
     const InstrKernels* k = instr_kernels(f.name);
     const std::string lat = fmt::format("lat/{}", f.name);
-    configure(benchmark::RegisterBenchmark(lat.c_str(), [k, lat](benchmark::State& st) { run_latency(st, *k, lat); }),
-              ctx, 3);
+    configure_manual_time(
+        benchmark::RegisterBenchmark(lat.c_str(), [k, lat](benchmark::State& st) { run_latency(st, *k, lat); }),
+        ctx.options.repetitions, 3);
 
     const bool wg = f.threads_per_issue() == 128;
     std::vector<int> wps_axis = wg ? (quick ? std::vector<int>{4, 8} : std::vector<int>{4, 8, 12, 16})
@@ -238,9 +189,9 @@ void register_instr(SuiteContext& ctx) {
           continue;
         }
         const std::string name = fmt::format("tput/{}/{}", f.name, config);
-        configure(benchmark::RegisterBenchmark(name.c_str(),
-                                               [k, l, name](benchmark::State& st) { run_throughput(st, *k, l, name); }),
-                  ctx, kTimedLaunches);
+        configure_manual_time(benchmark::RegisterBenchmark(
+                                  name.c_str(), [k, l, name](benchmark::State& st) { run_throughput(st, *k, l, name); }),
+                              ctx.options.repetitions, kTimedLaunches);
       }
     }
   }

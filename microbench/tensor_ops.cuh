@@ -220,13 +220,20 @@ struct MmaRef {
 // same 32 bytes per row). Shared-memory tiles are K-major with no swizzle:
 // 8-row x 16-byte "core matrices" stored contiguously (128 B); the next core
 // matrix down M/N is SBO = 128 B away, the next along K is LBO = rows/8 * 128 B.
-__device__ __forceinline__ uint64_t wgmma_desc_no_swizzle(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes) {
+// Shared-memory matrix descriptor. layout_type: 0 none (interleave), 1 128-byte,
+// 2 64-byte, 3 32-byte swizzle. Base offset 0: swizzled tiles start 1024-byte aligned.
+__device__ __forceinline__ uint64_t wgmma_desc(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes,
+                                               uint32_t layout_type) {
   const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
   uint64_t d = 0;
   d |= static_cast<uint64_t>((addr >> 4) & 0x3FFF);
   d |= static_cast<uint64_t>((lbo_bytes >> 4) & 0x3FFF) << 16;
   d |= static_cast<uint64_t>((sbo_bytes >> 4) & 0x3FFF) << 32;
-  return d;  // base offset 0, layout type 0 (no swizzle)
+  d |= static_cast<uint64_t>(layout_type & 0x3) << 62;
+  return d;
+}
+__device__ __forceinline__ uint64_t wgmma_desc_no_swizzle(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes) {
+  return wgmma_desc(smem, lbo_bytes, sbo_bytes, 0);
 }
 
 // Byte offset of (row, 16-byte chunk) of a K-major tile with `rows` rows and
@@ -299,12 +306,12 @@ struct Wgmma {
 #endif
   }
   // Accumulator j*4+i of warp w: row 16w + g + 8*(i/2), column 8j + 2t + i%2.
-  __device__ static void store(const Acc& acc, int32_t* out, int tid) {
+  __device__ static void store(const Acc& acc, int32_t* out, int tid, int ldc = N) {
     const int w = tid / 32, g = lane_id() >> 2, t = lane_id() & 3;
 #pragma unroll
     for (int r = 0; r < kCRegs; ++r) {
       const int j = r / 4, i = r % 4;
-      out[(16 * w + g + 8 * (i / 2)) * N + 8 * j + 2 * t + (i % 2)] = acc.c[r];
+      out[(16 * w + g + 8 * (i / 2)) * ldc + 8 * j + 2 * t + (i % 2)] = acc.c[r];
     }
   }
   __device__ static int32_t fold(const Acc& acc) {

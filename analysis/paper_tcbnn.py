@@ -1,0 +1,235 @@
+"""The TCBNN paper's Turing stride findings, as data, and how a stride results
+file compares with them.
+
+Paper: Ang Li and Simon Su, "Accelerating Binarized Neural Networks via
+Bit-Tensor-Cores in Turing GPUs", IEEE TPDS (doi:10.1109/TPDS.2020.3045828),
+arXiv:2006.16578; code at github.com/pnnl/TCBNN.
+
+FINDINGS holds what the paper says, in words only: no numbers from the paper
+are quoted, and references name the part of the paper ("TCBNN, stride study")
+rather than a figure number nobody here checked. comparison_rows() puts each
+finding beside figures computed from a stride results file; every number and
+every verdict there comes from that file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import btcresults as br
+import stride_report as sr
+
+PAPER = {
+    "title": "Accelerating Binarized Neural Networks via Bit-Tensor-Cores in Turing GPUs",
+    "authors": "Ang Li, Simon Su",
+    "venue": "IEEE Transactions on Parallel and Distributed Systems",
+    "doi": "10.1109/TPDS.2020.3045828",
+    "arxiv": "2006.16578",
+    "code": "https://github.com/pnnl/TCBNN",
+    "gpus": "Turing",
+    "citation": ("Ang Li and Simon Su, \"Accelerating Binarized Neural Networks via "
+                 "Bit-Tensor-Cores in Turing GPUs\", IEEE TPDS, doi:10.1109/TPDS.2020.3045828 "
+                 "(arXiv:2006.16578)"),
+}
+
+FINDINGS: list[dict[str, str]] = [
+    {
+        "id": "a",
+        "statement": ("Fragment loads with ldm = 128 bits, each 8×128-bit tile stored "
+                      "contiguously, sustain the highest load throughput on the bit tensor cores."),
+        "reference": "TCBNN, stride study",
+        "check": ("load mode: is the ldm at which each tile is contiguous (the tile's width: "
+                  "128 bits for WMMA, 256 for mma) the fastest?"),
+    },
+    {
+        "id": "b",
+        "statement": ("Large strides (row-major storage with a large K) starve the bit tensor "
+                      "core: one fragment load then touches 8 separate rows."),
+        "reference": "TCBNN, stride study",
+        "check": ("load mode: does throughput fall below half the path's best as ldm grows, "
+                  "and do the per-load counters show the rows being split?"),
+    },
+    {
+        "id": "c",
+        "statement": ("The co-designed format (contiguous 8×128-bit tiles) makes bit-tensor-core "
+                      "BMM beat the software-popcount BMM on row-major formats."),
+        "reference": "TCBNN, BMM evaluation",
+        "check": ("mma mode: do contiguous tiles feed the b1 MMA faster than row-major rows at "
+                  "the largest ldm? (The software-popcount BMM is not part of this suite.)"),
+    },
+]
+
+# Two rates within this fraction of each other count as the same.
+FLAT_TOLERANCE = 0.10
+VERDICTS = ("same", "differs", "not measured")
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    finding: str     # FINDINGS id
+    reference: str   # where in the paper
+    paper: str       # what the paper says
+    path: str        # the load path the figures come from
+    measured: str    # figures computed from the results file
+    verdict: str     # one of VERDICTS
+    reason: str      # why, from the same figures
+
+
+def _gbps(p: sr.Point) -> str:
+    return f"{p.gbps:,.1f} GB/s"
+
+
+# (LoadRatios attribute, wording, table label) per memory space.
+_EVIDENCE = {
+    "global": [("sectors_per_request", "sectors per request", "sectors/request"),
+               ("sectors_per_tile", "sectors per tile", "sectors/tile"),
+               ("dram_per_useful_byte", "DRAM bytes per useful byte", "DRAM B/useful B")],
+    "shared": [("wavefronts_per_tile", "shared wavefronts per tile", "wavefronts/tile"),
+               ("conflicts_per_tile", "bank conflicts per tile", "conflicts/tile")],
+}
+
+
+def _counter_pairs(path: sr.PathData, a: sr.Point, b: sr.Point) -> list[tuple[str, str, float, float]]:
+    """(wording, label, value at a, value at b) for the counters of a's and b's space."""
+    out = []
+    for attr, words, label in _EVIDENCE.get(path.space, []):
+        va, vb = getattr(a.ratios, attr), getattr(b.ratios, attr)
+        if va is not None and vb is not None:
+            out.append((words, label, va, vb))
+    return out
+
+
+def _counters_measured(path: sr.PathData, a: sr.Point, b: sr.Point) -> str:
+    pairs = _counter_pairs(path, a, b)
+    if not pairs:
+        return "no CUPTI counters"
+    return "; ".join(f"{label} {va:.2f} → {vb:.2f}" for _, label, va, vb in pairs)
+
+
+def _growth(path: sr.PathData, a: sr.Point, b: sr.Point) -> list[str]:
+    """Counters that grow by more than FLAT_TOLERANCE from a to b."""
+    return [f"{words} grow from {va:.2f} to {vb:.2f}"
+            for words, _, va, vb in _counter_pairs(path, a, b)
+            if vb > va * (1 + FLAT_TOLERANCE) and vb - va > 1e-9]
+
+
+def _flat_reason(path: sr.PathData, r: sr.Regime) -> str:
+    where = ("L1/L2 absorb the stride on this GPU" if path.space == "global" else
+             "shared memory serves every stride alike on this GPU" if path.space == "shared"
+             else "the stride costs no throughput on this GPU")
+    return (f"throughput within {FLAT_TOLERANCE:.0%} across ldm "
+            f"({r.worst.gbps:,.1f}–{r.best.gbps:,.1f} GB/s): {where}")
+
+
+def _endpoints(path: sr.PathData, mode: str) -> tuple[list[sr.Point], sr.Point | None, str]:
+    """Rated points of a mode, the contiguous-tile point (None if not measured),
+    and why there is nothing to compare ('' if there is)."""
+    pts = path.rated(mode)
+    contiguous = path.contiguous_ldm or (pts[0].ldm if pts else None)
+    c = next((p for p in pts if p.ldm == contiguous), None)
+    if len(pts) < 2:
+        return pts, c, f"fewer than two ldm values measured in {mode} mode"
+    if c is None:
+        return pts, c, f"no {mode}-mode run at the contiguous-tile ldm ({contiguous} bits)"
+    return pts, c, ""
+
+
+def _row(finding: dict[str, str], path: sr.PathData, measured: str,
+         verdict: str, reason: str) -> ComparisonRow:
+    return ComparisonRow(finding["id"], finding["reference"], finding["statement"],
+                         path.name, measured, verdict, reason)
+
+
+def _check_best_ldm(finding: dict[str, str], path: sr.PathData) -> ComparisonRow | None:
+    pts, c, missing = _endpoints(path, "load")
+    if not pts:
+        return None
+    if missing:
+        return _row(finding, path, f"`{path.name}` load: {missing}", "not measured", missing)
+    r = sr.regime(path.name, "load", pts)
+    big = pts[-1]
+    measured = (f"`{path.name}` load: {c.ldm}-bit ldm {_gbps(c)} vs {big.ldm}-bit ldm "
+                f"{_gbps(big)} ({c.gbps / big.gbps:.2f}×); best ldm = {r.best.ldm} bits")
+    if r.ratio <= 1 + FLAT_TOLERANCE:
+        return _row(finding, path, measured, "differs", _flat_reason(path, r))
+    if r.best.gbps <= c.gbps * (1 + FLAT_TOLERANCE):
+        lead = (f"the contiguous-tile ldm ({c.ldm} bits) is the fastest" if r.best is c else
+                f"the contiguous-tile ldm ({c.ldm} bits) is within {FLAT_TOLERANCE:.0%} of the "
+                f"fastest (ldm = {r.best.ldm} bits)")
+        return _row(finding, path, measured, "same",
+                    f"{lead}, {c.gbps / r.worst.gbps:.2f}× the slowest (ldm = {r.worst.ldm} bits)")
+    return _row(finding, path, measured, "differs",
+                f"ldm = {r.best.ldm} bits is the fastest, {r.best.gbps / c.gbps:.2f}× the "
+                f"contiguous-tile ldm ({c.ldm} bits)")
+
+
+def _check_starved(finding: dict[str, str], path: sr.PathData) -> ComparisonRow | None:
+    pts, c, missing = _endpoints(path, "load")
+    if not pts:
+        return None
+    if missing:
+        return _row(finding, path, f"`{path.name}` load: {missing}", "not measured", missing)
+    r = sr.regime(path.name, "load", pts)
+    big = pts[-1]
+    measured = (f"`{path.name}` load: {c.ldm}-bit ldm {_gbps(c)} vs {big.ldm}-bit ldm "
+                f"{_gbps(big)} ({c.gbps / big.gbps:.2f}×); {_counters_measured(path, c, big)}")
+    growth = _growth(path, c, big)
+    if r.starved_from is not None:
+        reason = (f"throughput falls below {sr.STARVED_FRACTION:.0%} of best from "
+                  f"ldm = {r.starved_from.ldm} bits")
+        return _row(finding, path, measured, "same", "; ".join([reason, *growth]))
+    if r.ratio <= 1 + FLAT_TOLERANCE:
+        reason = _flat_reason(path, r)
+        if growth:
+            reason += ", even though " + " and ".join(growth)
+        return _row(finding, path, measured, "differs", reason)
+    return _row(finding, path, measured, "differs",
+                f"throughput drops to {r.lowest_fraction:.0%} of best at ldm = {r.worst.ldm} "
+                f"bits but never below {sr.STARVED_FRACTION:.0%}: slowed, not starved")
+
+
+def _check_format(finding: dict[str, str], path: sr.PathData) -> ComparisonRow | None:
+    if not path.series.get("mma"):
+        return None
+    note = "the software-popcount BMM the paper compares against is not measured by this suite"
+    pts = [p for p in path.series["mma"] if p.tops is not None and p.tops > 0]
+    contiguous = path.contiguous_ldm or (pts[0].ldm if pts else None)
+    c = next((p for p in pts if p.ldm == contiguous), None)
+    big = pts[-1] if pts else None
+    if c is None or big is None or big is c:
+        missing = ("no mma-mode TOPS at the contiguous-tile ldm and a larger one"
+                   if pts else "no mma-mode TOPS")
+        return _row(finding, path, f"`{path.name}` mma: {missing}", "not measured",
+                    f"{missing}; {note}")
+    ratio = c.tops / big.tops
+    measured = (f"`{path.name}` mma: contiguous tiles (ldm = {c.ldm} bits) {c.tops:,.1f} TOPS "
+                f"vs row-major ldm = {big.ldm} bits {big.tops:,.1f} TOPS ({ratio:.2f}×)")
+    if ratio > 1 + FLAT_TOLERANCE:
+        return _row(finding, path, measured, "same",
+                    f"contiguous tiles feed the b1 MMA {ratio:.2f}× faster than rows "
+                    f"{big.ldm} bits apart; {note}")
+    if ratio >= 1 / (1 + FLAT_TOLERANCE):
+        return _row(finding, path, measured, "differs",
+                    f"contiguous and row-major tiles feed the b1 MMA within "
+                    f"{FLAT_TOLERANCE:.0%} of each other; {note}")
+    return _row(finding, path, measured, "differs",
+                f"rows {big.ldm} bits apart feed the b1 MMA {1 / ratio:.2f}× faster than "
+                f"contiguous tiles; {note}")
+
+
+_CHECKS: dict[str, Callable[[dict[str, str], sr.PathData], ComparisonRow | None]] = {
+    "a": _check_best_ldm, "b": _check_starved, "c": _check_format,
+}
+
+
+def comparison_rows(results: br.Results) -> list[ComparisonRow]:
+    """Each finding beside this file's figures: one row per finding and load
+    path with data, in FINDINGS order, then path order."""
+    paths = sr.collect(results)
+    rows = []
+    for finding in FINDINGS:
+        for path in paths:
+            row = _CHECKS[finding["id"]](finding, path)
+            if row is not None:
+                rows.append(row)
+    return rows

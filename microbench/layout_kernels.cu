@@ -1,0 +1,322 @@
+#include <mma.h>
+
+#include <stdexcept>
+
+#include "check.h"
+#include "layout_kernels.h"
+#include "tensor_ops.cuh"
+
+namespace btc {
+namespace {
+
+using bits::BitMatrix;
+using bits::Layout;
+
+constexpr int kSlabWords = kLayoutSlabK / 32;
+
+// The wgmma layouts' boxes are as tall as the block's tile: a box is
+// contiguous, so wgmma can read a whole 128-row operand through one
+// descriptor, and a 64-row block never straddles boxes.
+__host__ __device__ constexpr int box_rows_for(Layout l, int block_rows) {
+  return bits::is_wgmma(l) ? block_rows : bits::kDefaultBoxRows;
+}
+
+// The shared-memory image of a block's rows x kLayoutSlabK slab is the same
+// layout over a rows x kLayoutSlabK matrix: boxes are contiguous and ordered
+// (row box, k box), so each row box's part of the slab is one contiguous run.
+template <Layout L>
+__device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm, int r0, int kw0, int rows) {
+  const int tr = bits::box_rows_of(L, gm.box_rows);
+  const int run_vecs = tr * kSlabWords / 4;  // uint4 per row box
+  const int total = rows / tr * run_vecs;
+  for (int i = threadIdx.x; i < total; i += blockDim.x) {
+    const int rb = i / run_vecs, v = i - rb * run_vecs;
+    const uint4* src = reinterpret_cast<const uint4*>(g + gm.word_index(r0 + rb * tr, kw0)) + v;
+    reinterpret_cast<uint4*>(smem)[i] = *src;
+  }
+}
+
+template <Layout L>
+__device__ __forceinline__ BitMatrix slab_shape(int rows) {
+  BitMatrix m{};
+  m.layout = L;
+  m.rows = rows;
+  m.k = kLayoutSlabK;
+  m.box_rows = box_rows_for(L, rows);
+  return m;
+}
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// ---- WMMA 8x8x128: warp w owns C rows 8w..8w+7 of a 64x64 tile.
+template <bool kXor, Layout LA>
+struct WmmaEngine {
+  static constexpr int kBM = 64, kBN = 64;
+  using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 8, 8, 128, nvcuda::wmma::experimental::precision::b1,
+                                       nvcuda::wmma::row_major>;
+  using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 8, 8, 128, nvcuda::wmma::experimental::precision::b1,
+                                       nvcuda::wmma::col_major>;
+  using FragC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 8, 8, 128, int>;
+  // Row-stride layouts only: a tile's 8 rows sit at a constant stride.
+  static constexpr unsigned kLdm = LA == Layout::kTile8x128 ? 128 : kLayoutSlabK;
+  FragC acc[8];
+
+  __device__ void init() {
+    for (auto& c : acc) nvcuda::wmma::fill_fragment(c, 0);
+  }
+  __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
+    const int w = threadIdx.x / 32;
+    const BitMatrix ma = slab_shape<LA>(kBM), mb = slab_shape<LA>(kBN);
+#pragma unroll
+    for (int kt = 0; kt < kSlabWords / 4; ++kt) {
+      FragA a;
+      nvcuda::wmma::load_matrix_sync(a, sa + ma.word_index(8 * w, 4 * kt), kLdm);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) {
+        FragB b;
+        nvcuda::wmma::load_matrix_sync(b, sb + mb.word_index(8 * j, 4 * kt), kLdm);
+        using namespace nvcuda::wmma::experimental;
+        if constexpr (kXor) {
+          nvcuda::wmma::bmma_sync(acc[j], a, b, acc[j], bmmaBitOpXOR, bmmaAccumulateOpPOPC);
+        } else {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+          nvcuda::wmma::bmma_sync(acc[j], a, b, acc[j], bmmaBitOpAND, bmmaAccumulateOpPOPC);
+#else
+          __trap();
+#endif
+        }
+      }
+    }
+  }
+  __device__ void finish() {}
+  __device__ void store(int32_t* c, int ldc) {
+    const int w = threadIdx.x / 32;
+    for (int j = 0; j < 8; ++j)
+      nvcuda::wmma::store_matrix_sync(c + 8 * w * ldc + 8 * j, acc[j], static_cast<unsigned>(ldc),
+                                      nvcuda::wmma::mem_row_major);
+  }
+};
+
+// ---- mma.sync m16n8k256 AND: warp w owns rows 16(w%4).. and columns 32(w/4).. (4 n8 tiles).
+template <Layout LA, Layout LB>
+struct MmaEngine {
+  static constexpr int kBM = 64, kBN = 64;
+  int32_t acc[4][4];
+
+  __device__ void init() {
+    for (auto& t : acc)
+      for (auto& v : t) v = 0;
+  }
+  __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
+    const int w = threadIdx.x / 32, l = threadIdx.x & 31;
+    const int m0 = 16 * (w % 4), n0 = 32 * (w / 4);
+    const BitMatrix ma = slab_shape<LA>(kBM), mb = slab_shape<LB>(kBN);
+#pragma unroll
+    for (int kt = 0; kt < kSlabWords / 8; ++kt) {
+      uint32_t a[4];
+      if constexpr (LA == Layout::kMmaFragA16x256) {
+        // Fragment-native: this lane's four registers are one 16-byte word group.
+        const uint4 v = *reinterpret_cast<const uint4*>(sa + ma.word_index(m0, 8 * kt) + 4 * l);
+        a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
+      } else {
+        const int row = m0 + (l % 8) + 8 * ((l / 8) % 2), kw = 8 * kt + 4 * (l / 16);
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+                     : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
+                     : "r"(smem_addr(sa + ma.word_index(row, kw))));
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        uint32_t b[2];
+        if constexpr (LB == Layout::kMmaFragB8x256) {
+          const uint2 v = *reinterpret_cast<const uint2*>(sb + mb.word_index(n0 + 8 * j, 8 * kt) + 2 * l);
+          b[0] = v.x; b[1] = v.y;
+        } else {
+          const int row = n0 + 8 * j + (l % 8), kw = 8 * kt + 4 * ((l / 8) % 2);
+          asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
+                       : "=r"(b[0]), "=r"(b[1])
+                       : "r"(smem_addr(sb + mb.word_index(row, kw))));
+        }
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+        asm volatile(
+            "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+            "{%0,%1,%2,%3};"
+            : "+r"(acc[j][0]), "+r"(acc[j][1]), "+r"(acc[j][2]), "+r"(acc[j][3])
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#else
+        __trap();
+#endif
+      }
+    }
+  }
+  __device__ void finish() {}
+  __device__ void store(int32_t* c, int ldc) {
+    const int w = threadIdx.x / 32, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+    const int m0 = 16 * (w % 4), n0 = 32 * (w / 4);
+    for (int j = 0; j < 4; ++j)
+      for (int i = 0; i < 4; ++i) c[(m0 + g + 8 * (i / 2)) * ldc + n0 + 8 * j + 2 * t + (i % 2)] = acc[j][i];
+  }
+};
+
+// ---- wgmma m64n128k256 AND: warpgroup wg owns rows 64wg.. of a 128x128 tile.
+template <Layout L>
+struct WgmmaEngine {
+  static constexpr int kBM = 128, kBN = 128;
+  static constexpr int kW = bits::swizzle_bytes(L);  // 0: interleave
+  static constexpr uint32_t kLayoutType = kW == 128 ? 1 : kW == 64 ? 2 : kW == 32 ? 3 : 0;
+  dev::Wgmma<dev::WgmmaKind::B1And, 128, false>::Acc acc;
+
+  __device__ void init() {
+    for (auto& v : acc.c) v = 0;
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+#endif
+  }
+  // Descriptor of rows r0.. at K word kw of a slab: the box that holds them,
+  // plus the unswizzled byte offset of kw inside a swizzled row (the hardware
+  // applies the swizzle to the address it computes).
+  __device__ static uint64_t desc(const uint32_t* s, int rows, int r0, int kw) {
+    const BitMatrix m = slab_shape<L>(rows);
+    if constexpr (kW == 0) {
+      const uint32_t* p = s + m.word_index(0, kw) + (r0 / 8) * 32;
+      return dev::wgmma_desc(p, rows / 8 * 128, 128, kLayoutType);
+    } else {
+      const int box_kw = bits::box_k_of(L) / 32;
+      const char* p = reinterpret_cast<const char*>(s + m.word_index(0, kw - kw % box_kw)) + r0 * kW + (kw % box_kw) * 4;
+      return dev::wgmma_desc(p, 16, 8 * kW, kLayoutType);
+    }
+  }
+  __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
+    const int wg = threadIdx.x / 128;
+#pragma unroll
+    for (int kt = 0; kt < kSlabWords / 8; ++kt)
+      dev::wgmma_ss<dev::WgmmaKind::B1And, 128>(acc.c, desc(sa, kBM, 64 * wg, 8 * kt), desc(sb, kBN, 0, 8 * kt));
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+#endif
+  }
+  // The slab's shared memory is overwritten next: wait for the tensor core.
+  __device__ void finish() {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+#endif
+  }
+  __device__ void store(int32_t* c, int ldc) {
+    dev::Wgmma<dev::WgmmaKind::B1And, 128, false>::store(acc, c + 64 * (threadIdx.x / 128) * ldc,
+                                                          static_cast<int>(threadIdx.x % 128), ldc);
+  }
+};
+
+template <class E, Layout LA, Layout LB>
+__global__ void __launch_bounds__(256) layout_bmm_kernel(const uint32_t* a, const uint32_t* b, int32_t* c,
+                                                         BitMatrix ga, BitMatrix gb, int n) {
+  extern __shared__ __align__(1024) uint32_t smem[];
+  uint32_t* sa = smem;
+  uint32_t* sb = smem + E::kBM * kSlabWords;
+  const int m0 = blockIdx.y * E::kBM, n0 = blockIdx.x * E::kBN;
+  E e;
+  e.init();
+  for (int kw0 = 0; kw0 < ga.kwords(); kw0 += kSlabWords) {
+    copy_slab<LA>(sa, a, ga, m0, kw0, E::kBM);
+    copy_slab<LB>(sb, b, gb, n0, kw0, E::kBN);
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // generic stores -> wgmma reads
+#endif
+    __syncthreads();
+    e.slab(sa, sb);
+    e.finish();
+    __syncthreads();
+  }
+  e.store(c + static_cast<size_t>(m0) * n + n0, n);
+}
+
+template <class E, Layout LA, Layout LB>
+void launch(const LayoutProblem& p, const BitMatrix& ga, const BitMatrix& gb, const uint32_t* a, const uint32_t* b,
+            int32_t* c, int threads, cudaStream_t s) {
+  const size_t smem = static_cast<size_t>(E::kBM + E::kBN) * kSlabWords * 4;
+  auto kernel = layout_bmm_kernel<E, LA, LB>;
+  BTC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+  kernel<<<dim3(p.n / E::kBN, p.m / E::kBM), threads, smem, s>>>(a, b, c, ga, gb, p.n);
+  BTC_CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+std::string LayoutCase::name() const { return engine + "/" + bits::name(a); }
+
+const std::vector<LayoutCase>& layout_cases() {
+  using L = Layout;
+  static const std::vector<LayoutCase> cases = [] {
+    std::vector<LayoutCase> v;
+    for (const char* e : {"wmma_xor", "wmma_and"})
+      for (L l : {L::kRowU32, L::kRowU64, L::kTile8x128})
+        v.push_back({e, l, l, 64, 64, 256, std::string(e) == "wmma_xor" ? 75 : 80, false});
+    for (L l : {L::kRowU32, L::kRowU64, L::kTile8x128, L::kWgmmaInterleave, L::kWgmmaSwizzle32, L::kWgmmaSwizzle64,
+                L::kWgmmaSwizzle128})
+      v.push_back({"mma_and", l, l, 64, 64, 256, 80, false});
+    v.push_back({"mma_and", L::kMmaFragA16x256, L::kMmaFragB8x256, 64, 64, 256, 80, false});
+    for (L l : {L::kWgmmaInterleave, L::kWgmmaSwizzle32, L::kWgmmaSwizzle64, L::kWgmmaSwizzle128})
+      v.push_back({"wgmma_and", l, l, 128, 128, 256, 90, true});
+    return v;
+  }();
+  return cases;
+}
+
+static BitMatrix shape(Layout l, int rows, int k, int block_rows) {
+  BitMatrix m{};
+  m.layout = l;
+  m.rows = rows;
+  m.k = k;
+  m.box_rows = box_rows_for(l, block_rows);
+  return m;
+}
+BitMatrix layout_a_shape(const LayoutCase& c, const LayoutProblem& p) { return shape(c.a, p.m, p.k, c.block_m); }
+BitMatrix layout_b_shape(const LayoutCase& c, const LayoutProblem& p) { return shape(c.b, p.n, p.k, c.block_n); }
+
+double layout_bytes_moved(const LayoutCase& c, const LayoutProblem& p) {
+  const double a = double(p.m) * p.k / 8, b = double(p.n) * p.k / 8;
+  return a * (p.n / c.block_n) + b * (p.m / c.block_m) + double(p.m) * p.n * 4;
+}
+
+std::string layout_skip_reason(const LayoutCase& c, int device_sm, bool binary_has_sm90a) {
+  if (device_sm < c.min_sm) return "needs sm_" + std::to_string(c.min_sm) + "+; device is sm_" + std::to_string(device_sm);
+  if (c.needs_sm90a && (device_sm != 90 || !binary_has_sm90a)) return "needs sm_90a (wgmma)";
+  return "";
+}
+
+void launch_layout_bmm(const LayoutCase& c, const LayoutProblem& p, const uint32_t* d_a, const uint32_t* d_b,
+                       int32_t* d_c, cudaStream_t s) {
+  if (p.m % c.block_m || p.n % c.block_n || p.k % kLayoutSlabK || p.m <= 0 || p.n <= 0 || p.k <= 0)
+    throw std::invalid_argument("layout problem " + std::to_string(p.m) + "x" + std::to_string(p.n) + "x" +
+                                std::to_string(p.k) + " is not a multiple of the " + std::to_string(c.block_m) + "x" +
+                                std::to_string(c.block_n) + " tile and the " + std::to_string(kLayoutSlabK) +
+                                "-bit K slab");
+  const BitMatrix ga = layout_a_shape(c, p), gb = layout_b_shape(c, p);
+  using L = Layout;
+#define BTC_LAYOUT_CASE(ENGINE_NAME, LA_, LB_, ...)                                 \
+  if (c.engine == ENGINE_NAME && c.a == LA_ && c.b == LB_)                          \
+    return launch<__VA_ARGS__, LA_, LB_>(p, ga, gb, d_a, d_b, d_c, c.threads, s);
+  BTC_LAYOUT_CASE("wmma_xor", L::kRowU32, L::kRowU32, WmmaEngine<true, L::kRowU32>)
+  BTC_LAYOUT_CASE("wmma_xor", L::kRowU64, L::kRowU64, WmmaEngine<true, L::kRowU64>)
+  BTC_LAYOUT_CASE("wmma_xor", L::kTile8x128, L::kTile8x128, WmmaEngine<true, L::kTile8x128>)
+  BTC_LAYOUT_CASE("wmma_and", L::kRowU32, L::kRowU32, WmmaEngine<false, L::kRowU32>)
+  BTC_LAYOUT_CASE("wmma_and", L::kRowU64, L::kRowU64, WmmaEngine<false, L::kRowU64>)
+  BTC_LAYOUT_CASE("wmma_and", L::kTile8x128, L::kTile8x128, WmmaEngine<false, L::kTile8x128>)
+  BTC_LAYOUT_CASE("mma_and", L::kRowU32, L::kRowU32, MmaEngine<L::kRowU32, L::kRowU32>)
+  BTC_LAYOUT_CASE("mma_and", L::kRowU64, L::kRowU64, MmaEngine<L::kRowU64, L::kRowU64>)
+  BTC_LAYOUT_CASE("mma_and", L::kTile8x128, L::kTile8x128, MmaEngine<L::kTile8x128, L::kTile8x128>)
+  BTC_LAYOUT_CASE("mma_and", L::kMmaFragA16x256, L::kMmaFragB8x256, MmaEngine<L::kMmaFragA16x256, L::kMmaFragB8x256>)
+  BTC_LAYOUT_CASE("mma_and", L::kWgmmaInterleave, L::kWgmmaInterleave, MmaEngine<L::kWgmmaInterleave, L::kWgmmaInterleave>)
+  BTC_LAYOUT_CASE("mma_and", L::kWgmmaSwizzle32, L::kWgmmaSwizzle32, MmaEngine<L::kWgmmaSwizzle32, L::kWgmmaSwizzle32>)
+  BTC_LAYOUT_CASE("mma_and", L::kWgmmaSwizzle64, L::kWgmmaSwizzle64, MmaEngine<L::kWgmmaSwizzle64, L::kWgmmaSwizzle64>)
+  BTC_LAYOUT_CASE("mma_and", L::kWgmmaSwizzle128, L::kWgmmaSwizzle128, MmaEngine<L::kWgmmaSwizzle128, L::kWgmmaSwizzle128>)
+  BTC_LAYOUT_CASE("wgmma_and", L::kWgmmaInterleave, L::kWgmmaInterleave, WgmmaEngine<L::kWgmmaInterleave>)
+  BTC_LAYOUT_CASE("wgmma_and", L::kWgmmaSwizzle32, L::kWgmmaSwizzle32, WgmmaEngine<L::kWgmmaSwizzle32>)
+  BTC_LAYOUT_CASE("wgmma_and", L::kWgmmaSwizzle64, L::kWgmmaSwizzle64, WgmmaEngine<L::kWgmmaSwizzle64>)
+  BTC_LAYOUT_CASE("wgmma_and", L::kWgmmaSwizzle128, L::kWgmmaSwizzle128, WgmmaEngine<L::kWgmmaSwizzle128>)
+#undef BTC_LAYOUT_CASE
+  throw std::invalid_argument("no kernel for layout case " + c.name());
+}
+
+}  // namespace btc

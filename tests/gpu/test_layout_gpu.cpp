@@ -1,0 +1,90 @@
+// GPU tests of the layout-sweep BMM kernels (label: gpu): every engine x
+// layout case equals the CPU reference bit for bit on fresh random inputs.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "check.h"
+#include "device_info.h"
+#include "instr_kernels.h"
+#include "layout_kernels.h"
+#include "pack_cpu.h"
+
+namespace btc {
+namespace {
+
+class LayoutGpu : public ::testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    try {
+      device_count_or_throw();
+    } catch (const NoGpuError& e) {
+      GTEST_SKIP() << e.what();
+    }
+    c_ = &layout_cases()[static_cast<size_t>(GetParam())];
+    const int sm = query_device(0).sm();
+    if (const std::string why = layout_skip_reason(*c_, sm, sm == 90 && binary_has_sm90a()); !why.empty())
+      GTEST_SKIP() << c_->name() << ": " << why;
+  }
+  const LayoutCase* c_ = nullptr;
+};
+
+TEST_P(LayoutGpu, ProductEqualsCpuReference) {
+  const LayoutCase& c = *c_;
+  const LayoutProblem p{256, 128 + c.block_n, 3 * kLayoutSlabK};  // several blocks and K slabs
+  const uint32_t seed = std::random_device{}();
+  std::mt19937 rng(seed);
+  const int kw = p.k / 32;
+  std::vector<uint32_t> a_rows(size_t(p.m) * kw), b_rows(size_t(p.n) * kw);
+  for (auto& w : a_rows) w = static_cast<uint32_t>(rng());
+  for (auto& w : b_rows) w = static_cast<uint32_t>(rng());
+  bits::BitMatrix ra{}, rb{};
+  ra.layout = rb.layout = bits::Layout::kRowU32;
+  ra.rows = p.m;
+  rb.rows = p.n;
+  ra.k = rb.k = p.k;
+  const auto a = bits::convert(a_rows, ra, layout_a_shape(c, p));
+  const auto b = bits::convert(b_rows, rb, layout_b_shape(c, p));
+
+  uint32_t *da = nullptr, *db = nullptr;
+  int32_t* dc = nullptr;
+  BTC_CUDA_CHECK(cudaMalloc(&da, a.size() * 4));
+  BTC_CUDA_CHECK(cudaMalloc(&db, b.size() * 4));
+  BTC_CUDA_CHECK(cudaMalloc(&dc, size_t(p.m) * p.n * 4));
+  BTC_CUDA_CHECK(cudaMemcpy(da, a.data(), a.size() * 4, cudaMemcpyHostToDevice));
+  BTC_CUDA_CHECK(cudaMemcpy(db, b.data(), b.size() * 4, cudaMemcpyHostToDevice));
+  BTC_CUDA_CHECK(cudaMemset(dc, 0xA5, size_t(p.m) * p.n * 4));  // poison
+  launch_layout_bmm(c, p, da, db, dc, nullptr);
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<int32_t> got(size_t(p.m) * p.n);
+  BTC_CUDA_CHECK(cudaMemcpy(got.data(), dc, got.size() * 4, cudaMemcpyDeviceToHost));
+  cudaFree(da);
+  cudaFree(db);
+  cudaFree(dc);
+
+  const bool is_xor = c.engine == "wmma_xor";
+  int bad = 0;
+  for (int i = 0; i < p.m && bad < 5; ++i)
+    for (int j = 0; j < p.n && bad < 5; ++j) {
+      int want = 0;
+      for (int w = 0; w < kw; ++w) {
+        const uint32_t x = a_rows[size_t(i) * kw + w], y = b_rows[size_t(j) * kw + w];
+        want += __builtin_popcount(is_xor ? x ^ y : x & y);
+      }
+      if (got[size_t(i) * p.n + j] != want) {
+        ++bad;
+        ADD_FAILURE() << c.name() << " seed " << seed << " C(" << i << "," << j << ") got " << got[size_t(i) * p.n + j]
+                      << " want " << want;
+      }
+    }
+  EXPECT_EQ(bad, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCases, LayoutGpu, ::testing::Range(0, static_cast<int>(layout_cases().size())),
+                         [](const auto& p) {
+                           const LayoutCase& c = layout_cases()[static_cast<size_t>(p.param)];
+                           return c.engine + "_" + bits::name(c.a);
+                         });
+
+}  // namespace
+}  // namespace btc

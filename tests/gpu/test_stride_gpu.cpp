@@ -1,0 +1,99 @@
+// GPU tests of the stride microkernels (label: gpu). Each fragment delivers
+// every word of its tile to exactly one lane, so the XOR of a warp's lane
+// checksums (load mode, one pass) equals the XOR of all words of the tiles
+// that warp read: a check of each path's addressing at every stride that
+// does not depend on the opaque WMMA fragment layout.
+#include <gtest/gtest.h>
+
+#include "check.h"
+#include "device_info.h"
+#include "stride_kernels.h"
+
+namespace btc {
+namespace {
+
+constexpr size_t kMatrixBytes = size_t(4) << 20;
+
+struct Case {
+  std::string path;
+  int ldm_bits;
+};
+
+class StrideGpu : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override {
+    try {
+      device_count_or_throw();
+    } catch (const NoGpuError& e) {
+      GTEST_SKIP() << e.what();
+    }
+    path_ = find_load_path(GetParam().path);
+    ASSERT_NE(path_, nullptr);
+    if (query_device(0).sm() < path_->min_sm) GTEST_SKIP() << path_->name << " needs sm_" << path_->min_sm;
+  }
+  const LoadPath* path_ = nullptr;
+};
+
+// XOR of the words of tile (band, kt) of a row-major matrix with ldw words per row.
+uint32_t tile_xor(const std::vector<uint32_t>& m, const LoadPath& p, int ldw, long long band, long long kt) {
+  uint32_t x = 0;
+  const int words = p.tile_k_bits / 32;
+  for (int r = 0; r < p.rows; ++r)
+    for (int w = 0; w < words; ++w) x ^= m[static_cast<size_t>((band * p.rows + r) * ldw + kt * words + w)];
+  return x;
+}
+
+TEST_P(StrideGpu, WarpChecksumsMatchTheTilesRead) {
+  const LoadPath& p = *path_;
+  const int ldm = GetParam().ldm_bits;
+  const int ldw = ldm / 32;
+  StrideBuffers buf(kMatrixBytes);
+  std::vector<uint32_t> m(kMatrixBytes / 4);
+  BTC_CUDA_CHECK(cudaMemcpy(m.data(), buf.matrix(), kMatrixBytes, cudaMemcpyDeviceToHost));
+
+  StrideLaunch l;
+  l.ldm_bits = ldm;
+  l.matrix_bytes = kMatrixBytes;
+  l.blocks = 3;
+  l.threads = 128;
+  l.iters = p.space == MemSpace::kGlobal ? 1 : 7;  // global: one pass; shared: 7 loads per warp
+  const int warps = l.blocks * l.threads / 32;
+  BTC_CUDA_CHECK(cudaMemset(buf.sink(), 0xA5, size_t(warps) * 32 * sizeof(int32_t)));
+  launch_stride(p, StrideMode::kLoad, l, buf, nullptr);
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  std::vector<int32_t> sink(size_t(warps) * 32);
+  BTC_CUDA_CHECK(cudaMemcpy(sink.data(), buf.sink(), sink.size() * 4, cudaMemcpyDeviceToHost));
+
+  const long long tiles_per_band = ldm / p.tile_k_bits;
+  const long long tiles = stride_tiles_per_pass(p, ldm, kMatrixBytes);
+  for (int w = 0; w < warps; ++w) {
+    uint32_t got = 0;
+    for (int lane = 0; lane < 32; ++lane) got ^= static_cast<uint32_t>(sink[size_t(w) * 32 + lane]);
+    uint32_t want = 0;
+    if (p.space == MemSpace::kGlobal) {
+      const long long chunk = (tiles + warps - 1) / warps;
+      for (long long t = w * chunk; t < std::min(tiles, (w + 1) * chunk); ++t)
+        want ^= tile_xor(m, p, ldw, t / tiles_per_band, t % tiles_per_band);
+    } else {
+      const int block = w / (l.threads / 32);
+      long long kt = (w % (l.threads / 32)) % tiles_per_band;
+      for (long long i = 0; i < l.iters; ++i, kt = (kt + 1) % tiles_per_band)
+        want ^= tile_xor(m, p, ldw, block, kt);
+    }
+    ASSERT_EQ(got, want) << p.name << " ldm " << ldm << " warp " << w;
+  }
+}
+
+std::vector<Case> cases() {
+  std::vector<Case> c;
+  for (const auto& p : load_paths())
+    for (int ldm : {128, 256, 384, 1024, 1152, 8192, 65536})
+      if (ldm % p.tile_k_bits == 0) c.push_back({p.name, ldm});
+  return c;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllPaths, StrideGpu, ::testing::ValuesIn(cases()),
+                         [](const auto& p) { return p.param.path + "_ldm" + std::to_string(p.param.ldm_bits); });
+
+}  // namespace
+}  // namespace btc
