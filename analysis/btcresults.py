@@ -23,11 +23,15 @@ FORM_STATUSES = ("measured", "skipped")
 # load (so tools can report and skip them) but their names are not checked.
 # 'instr' has its own grammar (parse_name); the others use the generic one,
 # '<suite>/<form>/<key>:<value>/.../manual_time', with these keys in this order.
-GENERIC_NAME_KEYS: dict[str, tuple[str, ...]] = {"stride": ("mode", "ldm")}
+GENERIC_NAME_KEYS: dict[str, tuple[str, ...]] = {"stride": ("mode", "ldm"), "layout": ("layout",)}
 NAME_GRAMMAR_SUITES = ("instr", *GENERIC_NAME_KEYS)
+# Suites whose btcbench.forms keys join the name's <form> and the values of
+# these keys with '_': 'layout/wmma_and/layout:tile8x128/manual_time' runs the
+# form 'wmma_and_tile8x128' (an engine with a layout).
+FORM_KEY_PARAMS: dict[str, tuple[str, ...]] = {"layout": ("layout",)}
 # Suites whose forms are instruction forms (group, dtype, ...); other suites'
-# forms describe other things (the stride suite's are load paths) and need
-# only a status.
+# forms describe other things (the stride suite's are load paths, the layout
+# suite's engine and layout pairs) and need only a status.
 INSTRUCTION_FORM_SUITES = ("instr",)
 
 # Keys Google Benchmark itself writes on a run entry; every other plain
@@ -148,7 +152,8 @@ def parse_generic_name(name: str) -> GenericName:
 
 
 def _name_form(suite: str, name: str) -> str:
-    """The form a run name of a NAME_GRAMMAR_SUITES suite names; ValueError if off-grammar."""
+    """The btcbench.forms key a run name of a NAME_GRAMMAR_SUITES suite names;
+    ValueError if off-grammar."""
     if suite not in GENERIC_NAME_KEYS:
         return parse_name(name).form
     bench = parse_generic_name(name)
@@ -157,7 +162,7 @@ def _name_form(suite: str, name: str) -> str:
         raise ValueError(
             f"benchmark name {name!r} does not match '{suite}/<form>/"
             + "/".join(f"{k}:<{k}>" for k in keys) + "/manual_time'")
-    return bench.form
+    return "_".join([bench.form, *(str(bench.param(k)) for k in FORM_KEY_PARAMS.get(suite, ()))])
 
 
 def parse_name(name: str) -> BenchName:

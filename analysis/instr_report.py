@@ -6,26 +6,18 @@ usage: python3 analysis/instr_report.py RESULTS.json [--out-dir DIR]
 """
 from __future__ import annotations
 
-import argparse
-import io
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")   # headless, and the renderer whose PNG bytes are reproducible
-import matplotlib.style
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 import btcresults as br
+import report_common as rc
+from report_common import DASH
 
 SUITE = "instr"
-DASH = "—"
 GROUP_COLOURS = {"xor": "tab:blue", "and": "tab:orange",
                  "wgmma": "tab:green", "reference": "tab:gray"}
 # The imma pipe's activity covers IMMA, BMMA and their wgmma forms (IGMMA,
@@ -62,10 +54,7 @@ class Peak:
 def tops_spread(run: br.RunSummary) -> tuple[float, float, float]:
     """(min, median, max) TOPS of a run. TOPS scales as 1/time, so the slowest
     repetition (max time) gives the lowest TOPS."""
-    median_tops = run.counters["tops"]
-    return (median_tops * run.median_time / run.max_time,
-            median_tops,
-            median_tops * run.median_time / run.min_time)
+    return rc.spread(run.counters["tops"], run)
 
 
 def best_throughput(runs: list[br.RunSummary]) -> br.RunSummary | None:
@@ -110,12 +99,6 @@ def b1_peak(results: br.Results, summaries: list[FormSummary]) -> Peak | None:
     return Peak(per_sm_clk * sm_count * clock_mhz * 1e6 / 1e12, float(clock_mhz), clock_run)
 
 
-def _short_commit(results: br.Results) -> str:
-    git = results.meta.get("git") or {}
-    commit = str(git.get("commit") or "unknown")[:7]
-    return commit + ("-dirty" if git.get("dirty") else "")
-
-
 def plot_throughput(results: br.Results, summaries: list[FormSummary],
                     peak: Peak | None) -> bytes:
     """PNG bytes of the best-throughput bar chart."""
@@ -132,11 +115,7 @@ def plot_throughput(results: br.Results, summaries: list[FormSummary],
         slot += 1
     spreads = [tops_spread(s.best) for s in bars]
 
-    # The 'default' style ignores any local matplotlibrc, so every machine
-    # draws the same picture.
-    with matplotlib.style.context("default"):
-        fig = Figure(figsize=(max(7.0, 0.8 * slot + 4.0), 6.0), dpi=100)
-        FigureCanvasAgg(fig)
+    with rc.figure((max(7.0, 0.8 * slot + 4.0), 6.0)) as fig:
         ax = fig.add_subplot()
         if bars:
             ax.bar(xs, [m for _, m, _ in spreads],
@@ -149,8 +128,7 @@ def plot_throughput(results: br.Results, summaries: list[FormSummary],
                                   labels=list(group_x))
             groups_axis.tick_params(length=0)
         else:
-            ax.text(0.5, 0.5, "no throughput runs in this file", ha="center",
-                    va="center", transform=ax.transAxes)
+            rc.no_data(ax, "no throughput runs in this file")
             ax.set_xticks([])
         handles = [Patch(color=GROUP_COLOURS[g], label=g) for g in group_x]
         top_tops = max([hi for _, _, hi in spreads], default=1.0)
@@ -162,72 +140,22 @@ def plot_throughput(results: br.Results, summaries: list[FormSummary],
         ax.set_ylim(0, top_tops * 1.12)
         ax.set_ylabel("TOPS (best config, median; whiskers min–max)")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-        ax.set_title(f"{results.device['name']}: best throughput per instruction form\n"
-                     f"btcbench {SUITE}, git {_short_commit(results)}", fontsize=10)
+        ax.set_title(rc.plot_title(results, SUITE, "best throughput per instruction form"),
+                     fontsize=10)
         if handles:
             # Outside the axes, so it never hides a bar or the peak line.
             ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        # No Software tag: the bytes must not depend on the matplotlib build.
-        fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return DASH if value is None else format(value, spec)
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _row(cells: list[object]) -> str:
-    return "| " + " | ".join(_cell(c) for c in cells) + " |"
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
-
-
-def _cuda_version(api: object) -> str:
-    # CUDA encodes versions as 1000*major + 10*minor.
-    if not isinstance(api, int):
-        return DASH
-    return f"{api // 1000}.{api % 1000 // 10}"
+        return rc.png_bytes(fig)
 
 
 def _header_lines(results: br.Results, peak: Peak | None) -> list[str]:
-    dev, meta = results.device, results.meta
-    git = meta.get("git") or {}
-    counters = meta.get("counters") or {}
-    if counters.get("enabled"):
-        counters_text = f"enabled ({len(counters.get('metrics') or [])} metrics)"
-    else:
-        counters_text = f"disabled: {counters.get('reason') or 'no reason given'}"
-    commit = f"`{git.get('commit', 'unknown')}`"
-    if git.get("describe"):
-        commit += f" ({git['describe']}{', dirty' if git.get('dirty') else ''})"
     peak_text = DASH
     if peak:
         peak_text = f"{peak.tops:,.1f} TOPS at {peak.clock_mhz:.0f} MHz ({peak.clock_label}"
         peak_text += f" in `{peak.clock_run}`)" if peak.clock_run else ")"
-    fields = [
-        ("Device", f"{dev['name']} (`{dev['slug']}`)"),
-        ("Compute capability", dev.get("cc", DASH)),
-        ("SMs", dev.get("sm_count", DASH)),
-        ("Driver", dev.get("driver_version", DASH)),
-        ("CUDA runtime", _cuda_version(dev.get("cuda_runtime"))),
-        ("CUPTI chip", dev.get("chip") or DASH),
-        ("Git commit", commit),
-        ("Created (UTC)", meta.get("created_utc", DASH)),
-        ("Command line", f"`{shlex.join(map(str, meta.get('command_line') or []))}`"),
-        ("Counters", counters_text),
-        ("b1 peak", peak_text),
-    ]
-    return [f"- **{key}:** {value}" for key, value in fields]
+    return rc.header_lines(results, detailed=False, extra=[("b1 peak", peak_text)])
 
 
 def _best_tops(s: FormSummary | None) -> float | None:
@@ -240,17 +168,16 @@ def _latency_cycles(s: FormSummary | None) -> float | None:
 
 def _pair_cell(s: FormSummary | None, value: float | None, spec: str) -> str:
     # No summary means the form is in the file but was not measured.
-    return "skipped" if s is None else _fmt(value, spec)
+    return "skipped" if s is None else rc.fmt(value, spec)
 
 
 def _form_row(s: FormSummary) -> list[object]:
     tops_text = config = pct = clock = DASH
     if s.best is not None:
-        lo, median, hi = tops_spread(s.best)
-        tops_text = f"{median:,.1f} [{lo:,.1f}–{hi:,.1f}]"
+        tops_text = rc.rate_cell(tops_spread(s.best))
         config = f"wps {s.best.bench.wps}, ilp {s.best.bench.ilp}"
-        pct = _fmt(s.best.counter("pct_peak"), ".1f")
-        clock = _fmt(s.best.counter("sm_clock_mhz"), ".0f")
+        pct = rc.fmt(s.best.counter("pct_peak"), ".1f")
+        clock = rc.fmt(s.best.counter("sm_clock_mhz"), ".0f")
     insts = s.tensor_insts
     expected = s.best.counter("insts_expected") if s.best else None
     if insts is None:
@@ -263,8 +190,8 @@ def _form_row(s: FormSummary) -> list[object]:
     ops_per_inst = int1_ops / insts if int1_ops is not None and insts else None
     pipe_pct = s.metric(_PIPE_METRIC) if s.form.dtype != "f16" else None
     return [f"`{s.form.name}`", s.form.group, f"`{s.form.ptx}`" if s.form.ptx else DASH,
-            _fmt(_latency_cycles(s), ".1f"), tops_text, config, pct, clock, insts_text,
-            _fmt(pipe_pct, ".1f"), _fmt(ops_per_inst, ",.0f")]
+            rc.fmt(_latency_cycles(s), ".1f"), tops_text, config, pct, clock, insts_text,
+            rc.fmt(pipe_pct, ".1f"), rc.fmt(ops_per_inst, ",.0f")]
 
 
 def _skipped_lines(results: br.Results) -> list[str]:
@@ -275,11 +202,7 @@ def _skipped_lines(results: br.Results) -> list[str]:
                if f.status == "skipped" and f.name not in named]
     lines = [f"- `{form}` {reason}" if reason.startswith(("wps", "ilp")) else f"- `{form}`: {reason}"
              for form, reason in listed] or ["None."]
-    errors = br.errored_runs(results)
-    if errors:
-        lines += ["", "Runs that reported an error:", ""]
-        lines += [f"- `{run}`: {message}" for run, message in errors.items()]
-    return lines
+    return lines + rc.error_lines(results)
 
 
 def _xor_and_lines(results: br.Results, summaries: list[FormSummary]) -> list[str]:
@@ -303,18 +226,17 @@ def _xor_and_lines(results: br.Results, summaries: list[FormSummary]) -> list[st
                      _pair_cell(and_s, _latency_cycles(and_s), ".1f")])
     if not rows:
         return ["No shape has both an XOR and an AND form in this file."]
-    return _table(["Shape", "XOR form", "AND form", "XOR best TOPS", "AND best TOPS",
+    return rc.table(["Shape", "XOR form", "AND form", "XOR best TOPS", "AND best TOPS",
                    "AND/XOR", "XOR latency (cycles)", "AND latency (cycles)"], rows)
 
 
 def markdown_report(results: br.Results, summaries: list[FormSummary],
                     peak: Peak | None, png_name: str) -> str:
-    lines = [f"# btcbench {SUITE}: {results.device['name']}", "",
-             f"Source: `{results.path.name}`", "",
+    lines = [*rc.title_lines(results, SUITE),
              *_header_lines(results, peak), "",
              f"![Best throughput per instruction form]({png_name})", "",
              "## Instruction forms", "",
-             *_table(["Form", "Group", "PTX", "Latency (cycles)",
+             *rc.table(["Form", "Group", "PTX", "Latency (cycles)",
                       "Best TOPS, median [min–max]", "Best config", "% of peak",
                       "SM clock (MHz)", "Tensor insts, CUPTI / expected (ratio)",
                       "Tensor pipe active (%)", "Ops/inst (CUPTI)"],
@@ -331,10 +253,8 @@ def markdown_report(results: br.Results, summaries: list[FormSummary],
 
 def render(results: br.Results, out_dir: str | Path | None = None) -> tuple[Path, Path]:
     """Write <stem>.throughput.png and <stem>.md; returns their paths."""
-    if results.suite != SUITE:
-        raise br.ResultsError(f"{results.path}: suite is {results.suite!r}, not {SUITE!r}")
-    out = Path(out_dir) if out_dir is not None else results.path.parent
-    out.mkdir(parents=True, exist_ok=True)
+    rc.check_suite(results, SUITE)
+    out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     png_path, md_path = out / f"{stem}.throughput.png", out / f"{stem}.md"
     summaries = summarise_forms(results)
@@ -345,17 +265,7 @@ def render(results: br.Results, out_dir: str | Path | None = None) -> tuple[Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", help="btcbench results JSON file (suite 'instr')")
-    parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
-    args = parser.parse_args(argv)
-    try:
-        png_path, md_path = render(br.load(args.results), args.out_dir)
-    except br.ResultsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {png_path}\nwrote {md_path}")
-    return 0
+    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
-"""The TCBNN paper's Turing stride findings, as data, and how a stride results
-file compares with them.
+"""The TCBNN paper's Turing findings on strides and formats, as data, and how
+a stride or layout results file compares with them.
 
 Paper: Ang Li and Simon Su, "Accelerating Binarized Neural Networks via
 Bit-Tensor-Cores in Turing GPUs", IEEE TPDS (doi:10.1109/TPDS.2020.3045828),
@@ -8,8 +8,9 @@ arXiv:2006.16578; code at github.com/pnnl/TCBNN.
 FINDINGS holds what the paper says, in words only: no numbers from the paper
 are quoted, and references name the part of the paper ("TCBNN, stride study")
 rather than a figure number nobody here checked. comparison_rows() puts each
-finding beside figures computed from a stride results file; every number and
-every verdict there comes from that file.
+finding beside figures computed from a stride results file, and
+layout_comparison_rows() puts the format finding (c) beside a layout results
+file; every number and every verdict there comes from that file.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import btcresults as br
+import layout_report as lr
+import report_common as rc
 import stride_report as sr
 
 PAPER = {
@@ -59,6 +62,19 @@ FINDINGS: list[dict[str, str]] = [
     },
 ]
 
+# Finding (c) as the layout suite checks it: the same BMM tile loop on the
+# paper's tile format and on row-major words, on the WMMA engines (the b1
+# 8×8×128 shape whose 8×128-bit fragments the tiles are built for).
+TILE_LAYOUT = "tile8x128"
+ROW_LAYOUT = "row_u32"
+LAYOUT_FINDINGS: list[dict[str, str]] = [
+    {**FINDINGS[2],
+     "check": (f"layout suite: on each WMMA engine, does the BMM tile loop run faster on "
+               f"`{TILE_LAYOUT}` than on row-major `{ROW_LAYOUT}`, and do the shared-memory "
+               f"bank conflicts per tensor instruction go with the difference? (The "
+               f"software-popcount BMM is not part of this suite.)")},
+]
+
 # Two rates within this fraction of each other count as the same.
 FLAT_TOLERANCE = 0.10
 VERDICTS = ("same", "differs", "not measured")
@@ -66,10 +82,10 @@ VERDICTS = ("same", "differs", "not measured")
 
 @dataclass(frozen=True)
 class ComparisonRow:
-    finding: str     # FINDINGS id
+    finding: str     # FINDINGS (or LAYOUT_FINDINGS) id
     reference: str   # where in the paper
     paper: str       # what the paper says
-    path: str        # the load path the figures come from
+    path: str        # the load path (stride) or engine (layout) the figures come from
     measured: str    # figures computed from the results file
     verdict: str     # one of VERDICTS
     reason: str      # why, from the same figures
@@ -140,16 +156,43 @@ def _row(finding: dict[str, str], path: sr.PathData, measured: str,
                          path.name, measured, verdict, reason)
 
 
-def _check_best_ldm(finding: dict[str, str], path: sr.PathData) -> ComparisonRow | None:
+@dataclass(frozen=True)
+class _LoadSeries:
+    """A path's load-mode series with both ends measured."""
+    regime: sr.Regime
+    contiguous: sr.Point   # at the contiguous-tile ldm
+    largest: sr.Point      # at the largest ldm
+    measured: str          # the two ends side by side, for ComparisonRow.measured
+
+
+def _load_series(finding: dict[str, str], path: sr.PathData) -> _LoadSeries | ComparisonRow | None:
+    """The load-mode series to check a finding against; a 'not measured' row
+    where an end is missing, None where the path has no load-mode rate."""
     pts, c, missing = _endpoints(path, "load")
     if not pts:
         return None
     if missing:
         return _row(finding, path, f"`{path.name}` load: {missing}", "not measured", missing)
-    r = sr.regime(path.name, "load", pts)
     big = pts[-1]
-    measured = (f"`{path.name}` load: {c.ldm}-bit ldm {_gbps(c)} vs {big.ldm}-bit ldm "
-                f"{_gbps(big)} ({c.gbps / big.gbps:.2f}×); best ldm = {r.best.ldm} bits")
+    return _LoadSeries(sr.regime(path.name, "load", pts), c, big,
+                       f"`{path.name}` load: {c.ldm}-bit ldm {_gbps(c)} vs {big.ldm}-bit ldm "
+                       f"{_gbps(big)} ({c.gbps / big.gbps:.2f}×)")
+
+
+def _on_load_series(check: Callable[[dict[str, str], sr.PathData, _LoadSeries], ComparisonRow]
+                    ) -> Callable[[dict[str, str], sr.PathData], ComparisonRow | None]:
+    """A check of the load-mode series; where it has no two ends to compare,
+    _load_series's 'not measured' row or None instead."""
+    def run(finding: dict[str, str], path: sr.PathData) -> ComparisonRow | None:
+        series = _load_series(finding, path)
+        return check(finding, path, series) if isinstance(series, _LoadSeries) else series
+    return run
+
+
+@_on_load_series
+def _check_best_ldm(finding: dict[str, str], path: sr.PathData, series: _LoadSeries) -> ComparisonRow:
+    r, c = series.regime, series.contiguous
+    measured = f"{series.measured}; best ldm = {r.best.ldm} bits"
     if r.ratio <= 1 + FLAT_TOLERANCE:
         return _row(finding, path, measured, "differs", _flat_reason(path, r))
     if r.best.gbps <= c.gbps * (1 + FLAT_TOLERANCE):
@@ -163,16 +206,10 @@ def _check_best_ldm(finding: dict[str, str], path: sr.PathData) -> ComparisonRow
                 f"contiguous-tile ldm ({c.ldm} bits)")
 
 
-def _check_starved(finding: dict[str, str], path: sr.PathData) -> ComparisonRow | None:
-    pts, c, missing = _endpoints(path, "load")
-    if not pts:
-        return None
-    if missing:
-        return _row(finding, path, f"`{path.name}` load: {missing}", "not measured", missing)
-    r = sr.regime(path.name, "load", pts)
-    big = pts[-1]
-    measured = (f"`{path.name}` load: {c.ldm}-bit ldm {_gbps(c)} vs {big.ldm}-bit ldm "
-                f"{_gbps(big)} ({c.gbps / big.gbps:.2f}×); {_counters_measured(path, c, big)}")
+@_on_load_series
+def _check_starved(finding: dict[str, str], path: sr.PathData, series: _LoadSeries) -> ComparisonRow:
+    r, c, big = series.regime, series.contiguous, series.largest
+    measured = f"{series.measured}; {_counters_measured(path, c, big)}"
     growth = _growth(path, c, big)
     if r.starved_from is not None:
         reason = (f"throughput falls below {sr.STARVED_FRACTION:.0%} of best from "
@@ -233,3 +270,94 @@ def comparison_rows(results: br.Results) -> list[ComparisonRow]:
             if row is not None:
                 rows.append(row)
     return rows
+
+
+_NO_SOFTWARE_BMM = "the software-popcount BMM the paper compares against is not measured by this suite"
+
+
+def _layout_missing(name: str, run: lr.LayoutRun | None) -> str | None:
+    """Why a layout has no TOPS to compare, or None if it has."""
+    if run is None:
+        return f"no `{name}` form in this file"
+    if run.status == "skipped":
+        return f"`{name}` skipped"
+    return None if run.tops is not None else f"no `{name}` run with a TOPS figure"
+
+
+def _conflict_evidence(row: lr.LayoutRun, tile: lr.LayoutRun) -> tuple[str, str]:
+    """(measured text, reason text) of the bank conflicts per tensor instruction."""
+    row_c, tile_c = row.ratios.conflicts_per_inst, tile.ratios.conflicts_per_inst
+    if row_c is None or tile_c is None:
+        return "no CUPTI counters", "no CUPTI bank-conflict counters to say why"
+    measured = (f"bank conflicts / tensor inst {row_c:.2f} (`{ROW_LAYOUT}`) vs "
+                f"{tile_c:.2f} (`{TILE_LAYOUT}`)")
+    if row_c > tile_c * (1 + FLAT_TOLERANCE) and row_c - tile_c > 1e-9:
+        return measured, (f"row-major `{ROW_LAYOUT}` costs {row_c:.2f} shared-memory bank "
+                          f"conflicts per tensor instruction against {tile_c:.2f} for the tiles")
+    if tile_c > row_c * (1 + FLAT_TOLERANCE) and tile_c - row_c > 1e-9:
+        return measured, (f"the tiles cost more shared-memory bank conflicts per tensor "
+                          f"instruction ({tile_c:.2f}) than row-major `{ROW_LAYOUT}` ({row_c:.2f})")
+    return measured, (f"both cost about the same shared-memory bank conflicts per tensor "
+                      f"instruction ({row_c:.2f} vs {tile_c:.2f})")
+
+
+def _check_layout(finding: dict[str, str], engine: lr.Engine) -> ComparisonRow | None:
+    tile, row = engine.layout(TILE_LAYOUT), engine.layout(ROW_LAYOUT)
+    if tile is None and row is None:
+        return None
+
+    def out(measured: str, verdict: str, reason: str) -> ComparisonRow:
+        return ComparisonRow(finding["id"], finding["reference"], finding["statement"],
+                             engine.name, f"`{engine.name}`: {measured}", verdict,
+                             f"{reason}; {_NO_SOFTWARE_BMM}")
+
+    missing = [m for m in (_layout_missing(TILE_LAYOUT, tile), _layout_missing(ROW_LAYOUT, row)) if m]
+    if missing:
+        return out("; ".join(missing), "not measured", "; ".join(missing))
+    ratio = tile.tops / row.tops
+    counters, evidence = _conflict_evidence(row, tile)
+    measured = (f"`{TILE_LAYOUT}` {tile.tops:,.1f} TOPS vs `{ROW_LAYOUT}` {row.tops:,.1f} TOPS "
+                f"({ratio:.2f}×); {counters}")
+    if ratio > 1 + FLAT_TOLERANCE:
+        return out(measured, "same", f"the tiles run the BMM tile loop {ratio:.2f}× faster than "
+                                     f"row-major words; {evidence}")
+    if ratio >= 1 / (1 + FLAT_TOLERANCE):
+        return out(measured, "differs", f"tiles and row-major words run within "
+                                        f"{FLAT_TOLERANCE:.0%} of each other; {evidence}")
+    return out(measured, "differs", f"row-major words run the BMM tile loop {1 / ratio:.2f}× "
+                                    f"faster than the tiles; {evidence}")
+
+
+def layout_comparison_rows(results: br.Results) -> list[ComparisonRow]:
+    """Finding (c) beside a layout results file: one row per WMMA engine that
+    lists tile8x128 or row_u32, in engine order."""
+    rows = []
+    for finding in LAYOUT_FINDINGS:
+        for engine in lr.collect(results):
+            if engine.name.split("_")[0] != "wmma":
+                continue
+            row = _check_layout(finding, engine)
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def markdown_lines(rows: list[ComparisonRow], findings: list[dict[str, str]],
+                   nothing: str) -> list[str]:
+    """The body of a report's paper section: the citation, then per finding
+    with rows its statement, what is checked and a table of the rows; the
+    line nothing where there are no rows at all."""
+    lines = [f"{PAPER['citation']}. The paper measured {PAPER['gpus']} GPUs; its findings are "
+             f"quoted in words only. Every figure and verdict below is computed from this file "
+             f"(rates within {FLAT_TOLERANCE:.0%} of each other count as equal).", ""]
+    if not rows:
+        return lines + [nothing]
+    for finding in findings:
+        mine = [r for r in rows if r.finding == finding["id"]]
+        if not mine:
+            continue
+        lines += [f"**({finding['id']}) {finding['statement']}** ({finding['reference']}). "
+                  f"Checked here: {finding['check']}", "",
+                  *rc.table(["This GPU measures", "Verdict", "Why"],
+                            [[r.measured, r.verdict, r.reason] for r in mine]), ""]
+    return lines[:-1]

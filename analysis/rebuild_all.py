@@ -16,6 +16,7 @@ from typing import Callable, Sequence
 
 import btcresults as br
 import instr_report
+import layout_report
 import stride_report
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -23,6 +24,7 @@ DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 RENDERERS: dict[str, Callable[[br.Results], Sequence[Path]]] = {
     instr_report.SUITE: instr_report.render,
     stride_report.SUITE: stride_report.render,
+    layout_report.SUITE: layout_report.render,
 }
 
 

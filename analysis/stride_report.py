@@ -7,28 +7,19 @@ usage: python3 analysis/stride_report.py RESULTS.json [--out-dir DIR]
 """
 from __future__ import annotations
 
-import argparse
-import io
-import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-import matplotlib
-
-matplotlib.use("Agg")   # headless, and the renderer whose PNG bytes are reproducible
-import matplotlib.style
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
 import btcresults as br
-from instr_report import _cuda_version, _fmt, _short_commit, _table
+import report_common as rc
+from report_common import DASH
 
 SUITE = "stride"
-DASH = "—"
 MODES = ("load", "mma")
 MODE_STYLES = {"load": "-", "mma": "--"}
 PATH_COLOURS = {"wmma_global": "tab:blue", "wmma_shared": "tab:orange",
@@ -39,16 +30,10 @@ _SPARE_COLOURS = ("tab:brown", "tab:pink", "tab:gray", "tab:olive", "tab:cyan")
 # of its own best (same path, same mode).
 STARVED_FRACTION = 0.5
 
-_SECTORS = "cupti.l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum"
-_REQUESTS = "cupti.l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum"
-# The _op_ld variants count shared-memory loads only (not the stores that
-# stage a row band); files that lack them fall back to all shared accesses.
-_WAVEFRONTS = ("cupti.l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
-               "cupti.l1tex__data_pipe_lsu_wavefronts_mem_shared.sum")
-_CONFLICTS = ("cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum",
-              "cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum")
-_L2_HIT = "cupti.lts__t_sector_hit_rate.pct"
-_DRAM = "cupti.dram__bytes_read.sum"
+# Short names of the global-load counters load_ratios reads.
+_SECTORS = rc.GLOBAL_SECTORS
+_REQUESTS = rc.GLOBAL_REQUESTS
+_DRAM = rc.DRAM_READ
 
 
 @dataclass(frozen=True)
@@ -73,14 +58,6 @@ def parse_stride_name(name: str) -> StrideName:
     return StrideName(bench.form, str(bench.param("mode")), int(ldm))
 
 
-def _first(counters: Mapping[str, float], keys: tuple[str, ...]) -> float | None:
-    return next((counters[k] for k in keys if k in counters), None)
-
-
-def _ratio(num: float | None, den: float | None) -> float | None:
-    return num / den if num is not None and den else None
-
-
 @dataclass(frozen=True)
 class LoadRatios:
     """Per-load ratios of one run. CUPTI counts one launch and tile_loads is
@@ -100,19 +77,13 @@ def load_ratios(counters: Mapping[str, float]) -> LoadRatios:
     useful = tiles * tile_bytes if tiles is not None and tile_bytes is not None else None
     sectors = counters.get(_SECTORS)
     return LoadRatios(
-        sectors_per_request=_ratio(sectors, counters.get(_REQUESTS)),
-        sectors_per_tile=_ratio(sectors, tiles),
-        wavefronts_per_tile=_ratio(_first(counters, _WAVEFRONTS), tiles),
-        conflicts_per_tile=_ratio(_first(counters, _CONFLICTS), tiles),
-        l2_hit_pct=counters.get(_L2_HIT),
-        dram_per_useful_byte=_ratio(counters.get(_DRAM), useful),
+        sectors_per_request=rc.ratio(sectors, counters.get(_REQUESTS)),
+        sectors_per_tile=rc.ratio(sectors, tiles),
+        wavefronts_per_tile=rc.ratio(rc.first(counters, rc.SHARED_WAVEFRONTS), tiles),
+        conflicts_per_tile=rc.ratio(rc.first(counters, rc.SHARED_CONFLICTS), tiles),
+        l2_hit_pct=counters.get(rc.L2_HIT),
+        dram_per_useful_byte=rc.ratio(counters.get(_DRAM), useful),
     )
-
-
-def _spread(value: float, run: br.RunSummary) -> tuple[float, float, float]:
-    # Rates scale as 1/time: the slowest repetition (max time) gives the lowest rate.
-    return (value * run.median_time / run.max_time, value,
-            value * run.median_time / run.min_time)
 
 
 @dataclass(frozen=True)
@@ -135,10 +106,10 @@ class Point:
 
     def gbps_spread(self) -> tuple[float, float, float] | None:
         """(min, median, max) useful GB/s over the repetitions."""
-        return _spread(self.gbps, self.run) if self.gbps is not None else None
+        return rc.spread(self.gbps, self.run) if self.gbps is not None else None
 
     def tops_spread(self) -> tuple[float, float, float] | None:
-        return _spread(self.tops, self.run) if self.tops is not None else None
+        return rc.spread(self.tops, self.run) if self.tops is not None else None
 
     @property
     def ratios(self) -> LoadRatios:
@@ -192,8 +163,7 @@ def _parse_config(config: str) -> tuple[str, int] | None:
 def collect(results: br.Results) -> list[PathData]:
     """Paths in btcbench.forms order (measured ones, and skipped ones that
     still have runs); ResultsError for a run name off the stride grammar."""
-    if results.suite != SUITE:
-        raise br.ResultsError(f"{results.path}: suite is {results.suite!r}, not {SUITE!r}")
+    rc.check_suite(results, SUITE)
     points: dict[str, dict[str, list[Point]]] = {}
     for run in br.medians(results):
         try:
@@ -288,30 +258,18 @@ def _ldm_axis(ax: Any, ldms: list[int], label: bool = True) -> None:
 
 
 def _title(results: br.Results, what: str) -> str:
-    return f"{results.device['name']}: {what}\nbtcbench {SUITE}, git {_short_commit(results)}"
-
-
-def _png(fig: Figure) -> bytes:
-    fig.tight_layout()
-    buf = io.BytesIO()
-    # No Software tag: the bytes must not depend on the matplotlib build.
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    return buf.getvalue()
+    return rc.plot_title(results, SUITE, what)
 
 
 def _no_data(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=9)
+    rc.no_data(ax, text, fontsize=9)
 
 
 def plot_gbps(results: br.Results, paths: list[PathData]) -> bytes:
     """PNG bytes: useful GB/s against ldm, a line per path and mode, min–max band."""
     colours = _colours(paths)
     ldms = sorted({p.ldm for path in paths for pts in path.series.values() for p in pts})
-    # The 'default' style ignores any local matplotlibrc, so every machine
-    # draws the same picture.
-    with matplotlib.style.context("default"):
-        fig = Figure(figsize=(10.0, 6.0), dpi=100)
-        FigureCanvasAgg(fig)
+    with rc.figure((10.0, 6.0)) as fig:
         ax = fig.add_subplot()
         handles: list[Line2D] = []
         for path in paths:
@@ -346,14 +304,7 @@ def plot_gbps(results: br.Results, paths: list[PathData]) -> bytes:
         ax.set_title(_title(results, "fragment-load throughput against row stride"), fontsize=10)
         ax.grid(which="major", alpha=0.3)
         ax.set_axisbelow(True)
-        return _png(fig)
-
-
-def _counters_off_text(results: br.Results) -> str:
-    counters = results.meta.get("counters") or {}
-    if counters.get("enabled"):
-        return "no CUPTI counters for these runs"
-    return f"CUPTI counters off: {counters.get('reason') or 'no reason given'}"
+        return rc.png_bytes(fig)
 
 
 def plot_counters(results: br.Results, paths: list[PathData]) -> bytes:
@@ -372,9 +323,7 @@ def plot_counters(results: br.Results, paths: list[PathData]) -> bytes:
         ("Global loads: DRAM traffic", "global", "DRAM B / useful B",
          [("dram_per_useful_byte", "-", "o", "DRAM bytes / useful byte")]),
     ]
-    with matplotlib.style.context("default"):
-        fig = Figure(figsize=(10.0, 11.0), dpi=100)
-        FigureCanvasAgg(fig)
+    with rc.figure((10.0, 11.0)) as fig:
         axes = fig.subplots(len(panels), 1, sharex=True)
         for i, (ax, (title, space, ylabel, measures)) in enumerate(zip(axes, panels)):
             handles: list[Line2D] = []
@@ -401,7 +350,7 @@ def plot_counters(results: br.Results, paths: list[PathData]) -> bytes:
                 ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
                 ax.set_ylim(bottom=0)
             elif any(p.space == space for p in paths):
-                _no_data(ax, _counters_off_text(results))
+                _no_data(ax, rc.counters_off_text(results))
             else:
                 _no_data(ax, f"no {space}-memory path in this file")
             ax.set_title(title, fontsize=9)
@@ -410,50 +359,10 @@ def plot_counters(results: br.Results, paths: list[PathData]) -> bytes:
             ax.set_axisbelow(True)
             _ldm_axis(ax, ldms, label=i == len(panels) - 1)
         fig.suptitle(_title(results, "per-load memory counters of the load-mode runs"), fontsize=10)
-        return _png(fig)
+        return rc.png_bytes(fig)
 
 
 # ---------------------------------------------------------------- markdown
-
-def _rate_cell(spread: tuple[float, float, float] | None, spec: str = ",.1f") -> str:
-    if spread is None:
-        return DASH
-    lo, median, hi = spread
-    return f"{format(median, spec)} [{format(lo, spec)}–{format(hi, spec)}]"
-
-
-def _header_lines(results: br.Results) -> list[str]:
-    dev, meta = results.device, results.meta
-    git = meta.get("git") or {}
-    build = meta.get("build") or {}
-    counters = meta.get("counters") or {}
-    if counters.get("enabled"):
-        counters_text = f"on ({len(counters.get('metrics') or [])} metrics)"
-    else:
-        counters_text = f"off: {counters.get('reason') or 'no reason given'}"
-    commit = f"`{git.get('commit', 'unknown')}`"
-    if git.get("describe"):
-        commit += f" ({git['describe']}{', dirty' if git.get('dirty') else ''})"
-    elif git.get("dirty"):
-        commit += " (dirty)"
-    l2 = dev.get("l2_bytes")
-    fields = [
-        ("Device", f"{dev['name']} (`{dev['slug']}`)"),
-        ("Compute capability", dev.get("cc", DASH)),
-        ("SMs", dev.get("sm_count", DASH)),
-        ("L2", f"{l2 / 2**20:g} MiB" if isinstance(l2, (int, float)) else DASH),
-        ("Driver", dev.get("driver_version", DASH)),
-        ("CUDA runtime", _cuda_version(dev.get("cuda_runtime"))),
-        ("CUDA driver API", _cuda_version(dev.get("cuda_driver_api"))),
-        ("CUDA toolkit (build)", build.get("cuda_toolkit") or DASH),
-        ("CUPTI chip", dev.get("chip") or DASH),
-        ("Git commit", commit),
-        ("Created (UTC)", meta.get("created_utc", DASH)),
-        ("Command line", f"`{shlex.join(map(str, meta.get('command_line') or []))}`"),
-        ("Counters", counters_text),
-    ]
-    return [f"- **{key}:** {value}" for key, value in fields]
-
 
 def _paths_table(paths: list[PathData]) -> list[str]:
     rows = []
@@ -465,7 +374,7 @@ def _paths_table(paths: list[PathData]) -> list[str]:
                      f.get("tile_bytes", DASH), f.get("min_sm", DASH), f.get("status", DASH)])
     if not rows:
         return ["No load path was measured."]
-    return _table(["Path", "Loader", "Space", "Tile", "Tile bytes", "Min SM", "Status"], rows)
+    return rc.table(["Path", "Loader", "Space", "Tile", "Tile bytes", "Min SM", "Status"], rows)
 
 
 PATH_TABLE_HEADER = ["ldm (bits)", "load GB/s, median [min–max]", "mma GB/s, median [min–max]",
@@ -481,13 +390,13 @@ def _path_rows(path: PathData) -> list[list[object]]:
         def rate(mode: str, point: Point | None) -> str:
             if point is None:
                 return "skipped" if (mode, ldm) in path.skipped else DASH
-            return _rate_cell(point.gbps_spread())
-        mma_tops = DASH if mma is None else _fmt(mma.tops, ",.1f")
+            return rc.rate_cell(point.gbps_spread())
+        mma_tops = DASH if mma is None else rc.fmt(mma.tops, ",.1f")
         r = load.ratios if load is not None else None
         rows.append([ldm, rate("load", load), rate("mma", mma), mma_tops,
-                     _fmt(r and r.sectors_per_request, ".2f"), _fmt(r and r.sectors_per_tile, ".2f"),
-                     _fmt(r and r.wavefronts_per_tile, ".2f"), _fmt(r and r.conflicts_per_tile, ".2f"),
-                     _fmt(r and r.l2_hit_pct, ".1f"), _fmt(r and r.dram_per_useful_byte, ".2f")])
+                     rc.fmt(r and r.sectors_per_request, ".2f"), rc.fmt(r and r.sectors_per_tile, ".2f"),
+                     rc.fmt(r and r.wavefronts_per_tile, ".2f"), rc.fmt(r and r.conflicts_per_tile, ".2f"),
+                     rc.fmt(r and r.l2_hit_pct, ".1f"), rc.fmt(r and r.dram_per_useful_byte, ".2f")])
     return rows
 
 
@@ -499,7 +408,7 @@ def _path_section(path: PathData) -> list[str]:
     rows = _path_rows(path)
     if not rows:
         return lines + ["No runs."]
-    return lines + _table(PATH_TABLE_HEADER, rows)
+    return lines + rc.table(PATH_TABLE_HEADER, rows)
 
 
 def _gbps(point: Point) -> str:
@@ -533,50 +442,16 @@ def _regime_lines(paths: list[PathData]) -> list[str]:
             f"path and mode.", "", *lines]
 
 
-def _skipped_lines(results: br.Results) -> list[str]:
-    lines = []
-    for entry in results.meta.get("skipped") or []:
-        if not isinstance(entry, dict):
-            continue
-        config = f" `{entry['config']}`" if entry.get("config") else ""
-        lines.append(f"- `{entry.get('form', '?')}`{config}: {entry.get('reason') or '(no reason recorded)'}")
-    named = {str(e.get("form")) for e in results.meta.get("skipped") or [] if isinstance(e, dict)}
-    # A path marked skipped but missing from btcbench.skipped still deserves a line.
-    lines += [f"- `{name}`: (no reason recorded)" for name, f in results.meta["forms"].items()
-              if f.get("status") == "skipped" and name not in named]
-    lines = lines or ["None."]
-    errors = br.errored_runs(results)
-    if errors:
-        lines += ["", "Runs that reported an error:", ""]
-        lines += [f"- `{run}`: {message}" for run, message in errors.items()]
-    return lines
-
-
 def _paper_lines(results: br.Results) -> list[str]:
     import paper_tcbnn   # imported here: paper_tcbnn builds on this module
-    rows = paper_tcbnn.comparison_rows(results)
-    lines = [f"{paper_tcbnn.PAPER['citation']}. The paper measured {paper_tcbnn.PAPER['gpus']} "
-             f"GPUs; its findings are quoted in words only. Every figure and verdict below is "
-             f"computed from this file (rates within {paper_tcbnn.FLAT_TOLERANCE:.0%} of each "
-             f"other count as equal).", ""]
-    if not rows:
-        return lines + ["No series in this file to compare."]
-    for finding in paper_tcbnn.FINDINGS:
-        mine = [r for r in rows if r.finding == finding["id"]]
-        if not mine:
-            continue
-        lines += [f"**({finding['id']}) {finding['statement']}** ({finding['reference']}). "
-                  f"Checked here: {finding['check']}", "",
-                  *_table(["This GPU measures", "Verdict", "Why"],
-                          [[r.measured, r.verdict, r.reason] for r in mine]), ""]
-    return lines[:-1]
+    return paper_tcbnn.markdown_lines(paper_tcbnn.comparison_rows(results), paper_tcbnn.FINDINGS,
+                                      "No series in this file to compare.")
 
 
 def markdown_report(results: br.Results, paths: list[PathData],
                     gbps_png: str, counters_png: str) -> str:
-    lines = [f"# btcbench {SUITE}: {results.device['name']}", "",
-             f"Source: `{results.path.name}`", "",
-             *_header_lines(results), "",
+    lines = [*rc.title_lines(results, SUITE),
+             *rc.header_lines(results), "",
              f"![Useful fragment-load GB/s against ldm]({gbps_png})", "",
              f"![Per-load memory counters against ldm]({counters_png})", "",
              "## Load paths", "", *_paths_table(paths), "",
@@ -592,7 +467,7 @@ def markdown_report(results: br.Results, paths: list[PathData],
         lines += [*_path_section(path), ""]
     lines += ["## Stride regimes", "", *_regime_lines(paths), "",
               "## The paper's findings beside this GPU", "", *_paper_lines(results), "",
-              "## Skipped", "", *_skipped_lines(results)]
+              "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"
 
 
@@ -600,8 +475,7 @@ def render(results: br.Results, out_dir: str | Path | None = None) -> list[Path]
     """Write <stem>.stride_gbps.png, <stem>.stride_counters.png and <stem>.md;
     returns their paths in that order."""
     paths = collect(results)   # checks the suite before anything is written
-    out = Path(out_dir) if out_dir is not None else results.path.parent
-    out.mkdir(parents=True, exist_ok=True)
+    out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     gbps_path = out / f"{stem}.stride_gbps.png"
     counters_path = out / f"{stem}.stride_counters.png"
@@ -614,17 +488,7 @@ def render(results: br.Results, out_dir: str | Path | None = None) -> list[Path]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("results", help="btcbench results JSON file (suite 'stride')")
-    parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
-    args = parser.parse_args(argv)
-    try:
-        outputs = render(br.load(args.results), args.out_dir)
-    except br.ResultsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print("\n".join(f"wrote {p}" for p in outputs))
-    return 0
+    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,16 @@ std::string chip_for_cc(int major, int minor) {
   }
 }
 
+// The metrics of `wanted` the table marks valid on `chip`; a chip of no
+// family gets them all, unchecked (validate with cupti::invalid_metrics).
+static std::vector<std::string> valid_on_chip(const std::string& chip, std::vector<std::string> wanted) {
+  if (family_index(chip) < 0) return wanted;
+  std::vector<std::string> valid;
+  for (auto& m : wanted)
+    if (metric_valid_static(chip, m)) valid.push_back(std::move(m));
+  return valid;
+}
+
 std::vector<std::string> default_instr_metrics(const std::string& chip) {
   std::vector<std::string> all = {
       "sm__inst_executed_pipe_tensor_op_imma.sum",
@@ -122,17 +132,12 @@ std::vector<std::string> default_instr_metrics(const std::string& chip) {
       "sm__cycles_elapsed.max",
       "sm__inst_executed_pipe_tensor_op_hmma.sum",  // the f16 reference row counts here
   };
-  const int f = family_index(chip);
-  if (f < 0) return all;
-  if (f == kGH100) {
+  if (family_index(chip) == kGH100) {
     all.push_back("sm__inst_executed_pipe_tensor_op_gmma.sum");
     all.push_back("sm__ops_path_tensor_op_bgmma_src_int1.sum");
     all.push_back("sm__ops_path_tensor_op_bmma_src_int1.sum");
   }
-  std::vector<std::string> valid;
-  for (auto& m : all)
-    if (metric_valid_static(chip, m)) valid.push_back(std::move(m));
-  return valid;
+  return valid_on_chip(chip, std::move(all));
 }
 
 std::vector<std::string> default_stride_metrics(const std::string& chip) {
@@ -149,11 +154,7 @@ std::vector<std::string> default_stride_metrics(const std::string& chip) {
       "sm__inst_executed_pipe_tensor_op_imma.sum",
       "sm__cycles_elapsed.max",
   };
-  if (family_index(chip) < 0) return all;
-  std::vector<std::string> valid;
-  for (auto& m : all)
-    if (metric_valid_static(chip, m)) valid.push_back(std::move(m));
-  return valid;
+  return valid_on_chip(chip, std::move(all));
 }
 
 bool metric_valid_static(const std::string& chip, const std::string& metric) {

@@ -27,6 +27,19 @@ void CounterCache::attach(benchmark::State& st, cupti::RangeProfiler* profiler, 
     st.counters["cupti." + profiler->metrics()[i]] = benchmark::Counter(it->second[i]);
 }
 
+double time_launches(benchmark::State& st, const std::function<void()>& launch, int warmups) {
+  for (int i = 0; i < warmups; ++i) launch();
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  EventTimer timer;
+  double total_s = 0;
+  for (auto _ : st) {
+    const double s = timer.time_seconds(launch);
+    st.SetIterationTime(s);
+    total_s += s;
+  }
+  return total_s / static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
+}
+
 long long ItersCache::get(const std::string& name, const std::function<long long()>& calibrate) {
   auto it = iters_.find(name);
   if (it == iters_.end()) it = iters_.emplace(name, calibrate()).first;

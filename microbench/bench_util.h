@@ -28,6 +28,10 @@ class CounterCache {
   std::map<std::string, std::vector<double>> values_;
 };
 
+// Warm-up launches, then Google Benchmark's timed loop with one CUDA-event
+// timed launch per iteration (manual time). Returns mean seconds per launch.
+double time_launches(benchmark::State& st, const std::function<void()>& launch, int warmups = 2);
+
 // Per-benchmark memo of a calibrated loop count, so every repetition (and the
 // counter run) executes the same launch.
 class ItersCache {

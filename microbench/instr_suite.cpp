@@ -10,7 +10,6 @@
 
 #include "bench_util.h"
 #include "check.h"
-#include "gpu_timer.h"
 #include "instr_kernels.h"
 #include "metrics.h"
 
@@ -86,20 +85,10 @@ void run_throughput(benchmark::State& st, const InstrKernels& k, TputLaunch l, c
     });
   });
   auto launch = [&] { k.throughput(buf, l, nullptr); };
-  for (int i = 0; i < kWarmupLaunches; ++i) launch();
-  BTC_CUDA_CHECK(cudaDeviceSynchronize());
-
-  EventTimer timer;
-  double total_s = 0;
-  for (auto _ : st) {
-    const double s = timer.time_seconds(launch);
-    st.SetIterationTime(s);
-    total_s += s;
-  }
+  const double s_per_launch = time_launches(st, launch, kWarmupLaunches);
   const double clock_mhz = measured_sm_clock_mhz(buf.clk, l.blocks);
   const double issue_units = static_cast<double>(l.blocks) * (l.threads_per_block / f.threads_per_issue());
   const double ops_per_launch = issue_units * static_cast<double>(l.iters) * l.ilp * static_cast<double>(f.ops_per_inst());
-  const double s_per_launch = total_s / static_cast<double>(st.iterations());
   const double ops_per_clk_per_sm = ops_per_launch / (s_per_launch * clock_mhz * 1e6) / dev.sm_count;
   const PeakRate peak = peak_rate(f.dtype, dev.sm());
   st.counters["tops"] = ops_per_launch / s_per_launch / 1e12;
@@ -116,14 +105,9 @@ void run_latency(benchmark::State& st, const InstrKernels& k, const std::string&
   const InstrForm& f = k.form();
   const InstrBuffers& buf = state().buffers_for(f.dtype);
   auto launch = [&] { k.latency(buf, kLatencyChain, nullptr); };
-  for (int i = 0; i < kWarmupLaunches; ++i) launch();
-  BTC_CUDA_CHECK(cudaDeviceSynchronize());
-  EventTimer timer;
-  long long cycles = 0;
-  for (auto _ : st) {
-    st.SetIterationTime(timer.time_seconds(launch));
-    BTC_CUDA_CHECK(cudaMemcpy(&cycles, buf.cycles, sizeof cycles, cudaMemcpyDeviceToHost));
-  }
+  time_launches(st, launch, kWarmupLaunches);
+  long long cycles = 0;  // of the last launch: the chain is deterministic
+  BTC_CUDA_CHECK(cudaMemcpy(&cycles, buf.cycles, sizeof cycles, cudaMemcpyDeviceToHost));
   st.counters["cycles_per_inst"] = static_cast<double>(cycles) / kLatencyChain;
   set_inst_counts(st, f, static_cast<double>(kLatencyChain) * (f.threads_per_issue() / 32));
   state().counters.attach(st, state().ctx->profiler, name, launch);

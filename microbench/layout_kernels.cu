@@ -36,14 +36,19 @@ __device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm
   }
 }
 
+// A rows x k matrix in layout l, as a block of `block_rows` rows tiles it.
+__host__ __device__ BitMatrix shape(Layout l, int rows, int k, int block_rows) {
+  BitMatrix m{};
+  m.layout = l;
+  m.rows = rows;
+  m.k = k;
+  m.box_rows = box_rows_for(l, block_rows);
+  return m;
+}
+
 template <Layout L>
 __device__ __forceinline__ BitMatrix slab_shape(int rows) {
-  BitMatrix m{};
-  m.layout = L;
-  m.rows = rows;
-  m.k = kLayoutSlabK;
-  m.box_rows = box_rows_for(L, rows);
-  return m;
+  return shape(L, rows, kLayoutSlabK, rows);
 }
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -263,14 +268,6 @@ const std::vector<LayoutCase>& layout_cases() {
   return cases;
 }
 
-static BitMatrix shape(Layout l, int rows, int k, int block_rows) {
-  BitMatrix m{};
-  m.layout = l;
-  m.rows = rows;
-  m.k = k;
-  m.box_rows = box_rows_for(l, block_rows);
-  return m;
-}
 BitMatrix layout_a_shape(const LayoutCase& c, const LayoutProblem& p) { return shape(c.a, p.m, p.k, c.block_m); }
 BitMatrix layout_b_shape(const LayoutCase& c, const LayoutProblem& p) { return shape(c.b, p.n, p.k, c.block_n); }
 

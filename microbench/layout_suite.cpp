@@ -8,7 +8,6 @@
 
 #include "bench_util.h"
 #include "check.h"
-#include "gpu_timer.h"
 #include "instr_kernels.h"
 #include "layout_kernels.h"
 #include "metrics.h"
@@ -88,16 +87,7 @@ void run_layout(benchmark::State& st, const LayoutCase& lc, const std::string& n
   const uint32_t* a = s.operands->get(lc.a, layout_a_shape(lc, p), true);
   const uint32_t* b = s.operands->get(lc.b, layout_b_shape(lc, p), false);
   auto launch = [&] { launch_layout_bmm(lc, p, a, b, s.c, nullptr); };
-  launch();
-  BTC_CUDA_CHECK(cudaDeviceSynchronize());
-  EventTimer timer;
-  double total_s = 0;
-  for (auto _ : st) {
-    const double t = timer.time_seconds(launch);
-    st.SetIterationTime(t);
-    total_s += t;
-  }
-  const double sec = total_s / static_cast<double>(st.iterations());
+  const double sec = time_launches(st, launch);
   const double bytes = layout_bytes_moved(lc, p);
   st.counters["tops"] = 2.0 * p.m * p.n * p.k / sec / 1e12;
   st.counters["bytes_moved"] = bytes;

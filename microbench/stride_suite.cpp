@@ -6,7 +6,6 @@
 
 #include "bench_util.h"
 #include "check.h"
-#include "gpu_timer.h"
 #include "metrics.h"
 #include "stride_kernels.h"
 
@@ -53,16 +52,7 @@ void run_stride(benchmark::State& st, const LoadPath& p, StrideMode mode, Stride
     });
   });
   auto launch = [&] { launch_stride(p, mode, l, buf, nullptr); };
-  launch();
-  BTC_CUDA_CHECK(cudaDeviceSynchronize());
-  EventTimer timer;
-  double total_s = 0;
-  for (auto _ : st) {
-    const double s = timer.time_seconds(launch);
-    st.SetIterationTime(s);
-    total_s += s;
-  }
-  const double s_per_launch = total_s / static_cast<double>(st.iterations());
+  const double s_per_launch = time_launches(st, launch);
   const double tiles = static_cast<double>(stride_tile_loads(p, l));
   st.counters["tile_loads"] = tiles;
   st.counters["tile_bytes"] = p.tile_bytes();

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job: set up, build, run the default instruction sweep on the GPU at
-# hand (results/<gpu>/instr-*.json), then rebuild every plot and table from
-# results/. Without a GPU it says so and does the CPU part only.
+# The main job: set up, build, run the characterization sweeps on the GPU at
+# hand (results/<gpu>/<suite>-*.json; BTC_SUITES picks them, default
+# "instr stride layout"), then rebuild every plot and table from results/.
+# Without a GPU it says so and does the CPU part only. Arguments go to every
+# `btcbench sweep` (e.g. --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -10,7 +12,9 @@ build=${BUILD_DIR:-build}
 
 if reason=$("$build/btcbench" info 2>&1 >/dev/null); then
   "$build/btcbench" info
-  "$build/btcbench" sweep instr "$@"
+  for suite in ${BTC_SUITES:-instr stride layout}; do
+    "$build/btcbench" sweep "$suite" "$@"
+  done
 else
   echo "main: no GPU here (${reason#btcbench: }); skipping the sweep, rebuilding plots and tables from results/"
 fi

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-import json
 import os
 import statistics
 
 import pytest
 
 import btcresults as br
+from conftest import rename_run
 
 MMA_AND_BEST = "tput/mma_and_m16n8k256/wps:16/ilp:4/manual_time"
 
@@ -109,9 +109,7 @@ def test_load_rejects_non_object(write_doc):
 
 
 def test_load_rejects_off_grammar_name(instr_doc, write_doc):
-    for entry in _entries(instr_doc, MMA_AND_BEST):
-        entry["name"] = entry["name"].replace("/ilp:4", "")
-        entry["run_name"] = MMA_AND_BEST.replace("/ilp:4", "")
+    rename_run(instr_doc, MMA_AND_BEST, MMA_AND_BEST.replace("/ilp:4", ""))
     with pytest.raises(br.ResultsError, match="'tput/mma_and_m16n8k256/wps:16/manual_time' matches neither"):
         br.load(write_doc(instr_doc))
 
@@ -193,23 +191,20 @@ def test_load_rejects_non_positive_time(instr_doc, write_doc):
         br.load(write_doc(instr_doc))
 
 
-def test_instruction_metric_per_form(instr_path, instr_doc, tmp_path):
+def test_instruction_metric_per_form(instr_path, instr_doc, write_doc):
     # Older files carry no tensor_inst_metric: it is inferred from the form.
     results = br.load(instr_path)
     assert results.forms["wgmma_and_m64n256k256_ss"].inst_metric == "sm__inst_executed_pipe_tensor_op_gmma.sum"
     assert results.forms["mma_and_m16n8k256"].inst_metric == "sm__inst_executed_pipe_tensor_op_imma.sum"
     instr_doc["btcbench"]["forms"]["mma_s8_m16n8k32"]["dtype"] = "f16"
     instr_doc["btcbench"]["forms"]["mma_and_m16n8k256"]["tensor_inst_metric"] = "sm__custom.sum"
-    path = tmp_path / "doc.json"
-    path.write_text(json.dumps(instr_doc))
-    forms = br.load(path).forms
+    forms = br.load(write_doc(instr_doc)).forms
     assert forms["mma_s8_m16n8k32"].inst_metric == "sm__inst_executed_pipe_tensor_op_hmma.sum"
     assert forms["mma_and_m16n8k256"].inst_metric == "sm__custom.sum"
 
 
-def test_config_level_skips_name_the_config(instr_doc, tmp_path):
+def test_config_level_skips_name_the_config(instr_doc, write_doc):
     instr_doc["btcbench"]["skipped"].append(
         {"form": "wgmma_and_m64n256k256_ss", "config": "wps:16/ilp:1", "reason": "does not fit on one SM"})
-    path = tmp_path / "doc.json"
-    path.write_text(json.dumps(instr_doc))
+    path = write_doc(instr_doc)
     assert br.load(path).skipped[-1] == ("wgmma_and_m64n256k256_ss", "wps:16/ilp:1: does not fit on one SM")

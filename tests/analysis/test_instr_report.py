@@ -8,8 +8,8 @@ import pytest
 
 import btcresults as br
 import instr_report as ir
+from conftest import PNG_SIGNATURE, counters_off, section_text, table_rows
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WGMMA_BEST = "tput/wgmma_and_m64n256k256_ss/wps:8/ilp:2/manual_time"
 
 
@@ -21,20 +21,6 @@ def _run(tops, median_time, min_time, max_time, wps=8, ilp=2):
 
 def _summaries(results):
     return {s.form.name: s for s in ir.summarise_forms(results)}
-
-
-def _table_rows(markdown, header_cell):
-    """Rows of the markdown table whose header starts with header_cell, keyed by column 1."""
-    lines = markdown.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_cell} |"))
-    header = [c.strip() for c in lines[start].strip("|").split(" | ")]
-    rows = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split(" | ")]
-        rows[cells[0].strip("`")] = dict(zip(header, cells))
-    return rows
 
 
 def _markdown(results):
@@ -112,7 +98,7 @@ def test_markdown_header(instr_path):
 
 def test_markdown_form_cells(instr_path):
     results = br.load(instr_path)
-    rows = _table_rows(_markdown(results), "Form")
+    rows = table_rows(_markdown(results), "Form")
     assert set(rows) == set(_summaries(results))
     mma_and = rows["mma_and_m16n8k256"]
     assert mma_and["Group"] == "and"
@@ -139,14 +125,10 @@ def test_markdown_form_cells(instr_path):
 
 
 def test_markdown_without_counters(instr_doc, write_doc):
-    instr_doc["btcbench"]["counters"] = {
-        "enabled": False, "reason": "CUPTI profiling needs admin; run with --counters=sudo", "metrics": []}
-    for entry in instr_doc["benchmarks"]:
-        for key in [k for k in entry if k.startswith("cupti.")]:
-            del entry[key]
+    counters_off(instr_doc, reason="CUPTI profiling needs admin; run with --counters=sudo")
     md = _markdown(br.load(write_doc(instr_doc)))
     assert "- **Counters:** disabled: CUPTI profiling needs admin; run with --counters=sudo" in md
-    row = _table_rows(md, "Form")["mma_and_m16n8k256"]
+    row = table_rows(md, "Form")["mma_and_m16n8k256"]
     assert [row[c] for c in ("Tensor insts, CUPTI / expected (ratio)", "Tensor pipe active (%)",
                              "Ops/inst (CUPTI)")] == ["—", "—", "—"]
     assert row["Best config"] == "wps 16, ilp 4"
@@ -155,7 +137,7 @@ def test_markdown_without_counters(instr_doc, write_doc):
 def test_markdown_form_without_runs(instr_doc, write_doc):
     instr_doc["benchmarks"] = [e for e in instr_doc["benchmarks"]
                                if not e["name"].startswith(("tput/mma_s8", "lat/wmma_and"))]
-    rows = _table_rows(_markdown(br.load(write_doc(instr_doc))), "Form")
+    rows = table_rows(_markdown(br.load(write_doc(instr_doc))), "Form")
     assert rows["mma_s8_m16n8k32"]["Best TOPS, median [min–max]"] == "—"
     assert rows["mma_s8_m16n8k32"]["Latency (cycles)"] == "18.0"
     assert rows["wmma_and_m8n8k128"]["Latency (cycles)"] == "—"
@@ -163,9 +145,9 @@ def test_markdown_form_without_runs(instr_doc, write_doc):
 
 def test_markdown_skipped_and_xor_vs_and(instr_path):
     md = _markdown(br.load(instr_path))
-    skipped = md.split("## Skipped\n", 1)[1].split("\n## ", 1)[0]
+    skipped = section_text(md, "Skipped")
     assert "- `mma_xor_m8n8k128`: excluded by --forms filter" in skipped
-    rows = _table_rows(md, "Shape")
+    rows = table_rows(md, "Shape")
     assert set(rows) == {"mma_m16n8k256", "wmma_m8n8k128"}
     assert rows["mma_m16n8k256"]["AND/XOR"] == f"{4000 / 3900:.3f}"
     assert rows["wmma_m8n8k128"]["AND/XOR"] == "1.050"
@@ -176,7 +158,7 @@ def test_markdown_skipped_and_xor_vs_and(instr_path):
 def test_xor_vs_and_with_skipped_partner(instr_doc, write_doc):
     instr_doc["btcbench"]["forms"]["mma_and_m8n8k128"] = {
         **instr_doc["btcbench"]["forms"]["mma_xor_m8n8k128"], "group": "and", "status": "measured"}
-    rows = _table_rows(_markdown(br.load(write_doc(instr_doc))), "Shape")
+    rows = table_rows(_markdown(br.load(write_doc(instr_doc))), "Shape")
     assert rows["mma_m8n8k128"]["XOR best TOPS"] == "skipped"
     assert rows["mma_m8n8k128"]["AND best TOPS"] == "—"   # measured, but no runs
     assert rows["mma_m8n8k128"]["AND/XOR"] == "—"

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 import shutil
 
 import rebuild_all
@@ -25,11 +24,9 @@ def test_good_and_corrupt_file(tmp_path, capsys, instr_path):
     assert not list(tmp_path.glob("aaa-corrupt.*.png"))
 
 
-def test_unknown_suite_is_skipped(tmp_path, capsys, instr_path):
-    doc = json.loads(instr_path.read_text())
-    doc["btcbench"]["suite"] = "membw"
-    path = tmp_path / "membw.json"
-    path.write_text(json.dumps(doc))
+def test_unknown_suite_is_skipped(tmp_path, capsys, instr_doc, write_doc):
+    instr_doc["btcbench"]["suite"] = "membw"
+    path = write_doc(instr_doc, "membw.json")
     assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == f"skipped {path}: no report for suite 'membw' yet\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["membw.json"]

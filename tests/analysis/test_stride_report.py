@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-import copy
-import json
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -13,10 +10,8 @@ import btcresults as br
 import paper_tcbnn as paper
 import rebuild_all
 import stride_report as sr
+from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
-STRIDE_SMALL = Path(__file__).resolve().parent / "fixtures" / "stride_small.json"
-_STRIDE_DOC = json.loads(STRIDE_SMALL.read_text())
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 WG_LOAD_1024 = "stride/wmma_global/mode:load/ldm:1024/manual_time"
 # The fixture's repetitions run at 1, 1/1.02 and 1/0.98 times the median time,
 # so every rate's [min–max] is [0.98–1.02] x its median.
@@ -30,52 +25,12 @@ GBPS = {
 }
 
 
-@pytest.fixture
-def stride_path():
-    return STRIDE_SMALL
-
-
-@pytest.fixture
-def stride_doc():
-    return copy.deepcopy(_STRIDE_DOC)
-
-
 def _paths(results):
     return {p.name: p for p in sr.collect(results)}
 
 
 def _markdown(results):
     return sr.markdown_report(results, sr.collect(results), "g.png", "c.png")
-
-
-def _table_rows(markdown, header_cell, after=None):
-    """Rows of the first markdown table whose header starts with header_cell
-    (after the line `after`, if given), keyed by column 1."""
-    lines = markdown.splitlines()
-    first = lines.index(after) if after else 0
-    start = next(i for i in range(first, len(lines)) if lines[i].startswith(f"| {header_cell} |"))
-    header = [c.strip() for c in lines[start].strip("|").split(" | ")]
-    rows = {}
-    for line in lines[start + 2:]:
-        if not line.startswith("|"):
-            break
-        cells = [c.strip() for c in line.strip("|").split(" | ")]
-        rows[cells[0].strip("`")] = dict(zip(header, cells))
-    return rows
-
-
-def _section(markdown, title):
-    return markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
-
-
-def _counters_off(doc):
-    doc["btcbench"]["counters"] = {"enabled": False, "metrics": [],
-                                   "reason": "--no-counters given; drop it to collect CUPTI counters"}
-    doc["context"]["counters"] = "off: --no-counters given"
-    for entry in doc["benchmarks"]:
-        for key in [k for k in entry if k.startswith("cupti.")]:
-            del entry[key]
-    return doc
 
 
 def _point(ldm, gbps, mode="load", path="p"):
@@ -149,15 +104,8 @@ def test_parse_stride_name():
             sr.parse_stride_name(bad)
 
 
-def _rename(doc, old, new):
-    for entry in doc["benchmarks"]:
-        if entry["run_name"] == old:
-            entry["name"] = entry["name"].replace(old, new)
-            entry["run_name"] = new
-
-
 def test_load_rejects_stride_name_off_grammar(stride_doc, write_doc):
-    _rename(stride_doc, WG_LOAD_1024, "stride/wmma_global/ldm:1024/manual_time")
+    rename_run(stride_doc, WG_LOAD_1024, "stride/wmma_global/ldm:1024/manual_time")
     with pytest.raises(br.ResultsError, match="does not match 'stride/<form>/mode:<mode>/ldm:<ldm>"):
         br.load(write_doc(stride_doc))
 
@@ -175,7 +123,7 @@ def test_load_rejects_bad_path_status(stride_doc, write_doc):
 
 
 def test_bad_mode_is_corrupt_at_render(stride_doc, write_doc):
-    _rename(stride_doc, WG_LOAD_1024, "stride/wmma_global/mode:store/ldm:1024/manual_time")
+    rename_run(stride_doc, WG_LOAD_1024, "stride/wmma_global/mode:store/ldm:1024/manual_time")
     results = br.load(write_doc(stride_doc))   # the generic grammar holds
     with pytest.raises(br.ResultsError, match="mode:load\\|mma"):
         sr.render(results)
@@ -277,7 +225,7 @@ def test_markdown_header(stride_path):
 
 def test_markdown_path_tables(stride_path):
     md = _markdown(br.load(stride_path))
-    wg = _table_rows(md, "ldm (bits)", after="### `wmma_global`")
+    wg = table_rows(md, "ldm (bits)", after="### `wmma_global`")
     assert list(wg) == ["128", "1024", "8192", "65536"]
     assert wg["128"] == {
         "ldm (bits)": "128",
@@ -291,11 +239,11 @@ def test_markdown_path_tables(stride_path):
     assert wg["65536"]["DRAM B per useful B"] == "2.00"
     assert wg["8192"]["mma TOPS"] == "96.0"
 
-    ws = _table_rows(md, "ldm (bits)", after="### `wmma_shared`")
+    ws = table_rows(md, "ldm (bits)", after="### `wmma_shared`")
     assert (ws["1024"]["wavefronts/tile"], ws["1024"]["conflicts/tile"]) == ("2.00", "1.00")
     assert ws["128"]["load GB/s, median [min–max]"] == "9,000.0 [8,820.0–9,180.0]"
 
-    mg = _table_rows(md, "ldm (bits)", after="### `mma_global`")
+    mg = table_rows(md, "ldm (bits)", after="### `mma_global`")
     assert list(mg) == ["128", "256", "1024", "8192", "65536"]   # skipped ldm shows as a row
     assert (mg["128"]["load GB/s, median [min–max]"], mg["128"]["mma GB/s, median [min–max]"],
             mg["128"]["sectors/tile"]) == ("skipped", "skipped", "—")
@@ -304,7 +252,7 @@ def test_markdown_path_tables(stride_path):
 
 
 def test_markdown_regimes(stride_path):
-    regimes = _section(_markdown(br.load(stride_path)), "Stride regimes").splitlines()
+    regimes = section_text(_markdown(br.load(stride_path)), "Stride regimes").splitlines()
     assert ("- `wmma_global` load: best ldm = 128 bits (2,000.0 GB/s), worst ldm = 65536 bits "
             "(500.0 GB/s), best/worst = 4.00×; starved from ldm = 8192 bits (900.0 GB/s, "
             "45.0% of best).") in regimes
@@ -334,7 +282,7 @@ def test_markdown_skipped(stride_doc, write_doc):
         "run_name": "stride/wmma_shared/mode:load/ldm:256/manual_time",
         "run_type": "iteration", "error_occurred": True, "error_message": "launch failed"})
     results = br.load(write_doc(stride_doc))
-    skipped = _section(_markdown(results), "Skipped").splitlines()
+    skipped = section_text(_markdown(results), "Skipped").splitlines()
     assert "- `mma_global` `mode:load/ldm:128`: ldm must be a multiple of the 256-bit tile" in skipped
     assert "- `mma_global` `mode:mma/ldm:128`: ldm must be a multiple of the 256-bit tile" in skipped
     assert "- `ldmatrix_shared`: (no reason recorded)" in skipped
@@ -343,15 +291,15 @@ def test_markdown_skipped(stride_doc, write_doc):
 
 
 def test_counters_off_renders_dashes(stride_doc, write_doc, tmp_path):
-    results = br.load(write_doc(_counters_off(stride_doc)))
+    results = br.load(write_doc(counters_off(stride_doc)))
     md = _markdown(results)
     assert ("- **Counters:** off: --no-counters given; drop it to collect CUPTI counters"
             in md.splitlines())
     for path in ("wmma_global", "wmma_shared", "mma_global"):
-        rows = _table_rows(md, "ldm (bits)", after=f"### `{path}`")
+        rows = table_rows(md, "ldm (bits)", after=f"### `{path}`")
         for row in rows.values():
             assert [row[c] for c in sr.PATH_TABLE_HEADER[4:]] == ["—"] * 6
-    row = _table_rows(md, "ldm (bits)", after="### `wmma_global`")["128"]
+    row = table_rows(md, "ldm (bits)", after="### `wmma_global`")["128"]
     assert row["load GB/s, median [min–max]"] == "2,000.0 [1,960.0–2,040.0]"
     paper_rows = {(r.finding, r.path): r for r in paper.comparison_rows(results)}
     assert paper_rows[("b", "wmma_global")].measured.endswith("; no CUPTI counters")
@@ -451,7 +399,7 @@ def test_paper_rows_when_contiguous_ldm_missing(stride_doc, write_doc):
 
 
 def test_markdown_paper_section(stride_path):
-    section = _section(_markdown(br.load(stride_path)), "The paper's findings beside this GPU")
+    section = section_text(_markdown(br.load(stride_path)), "The paper's findings beside this GPU")
     assert "arXiv:2006.16578" in section
     for f in paper.FINDINGS:
         assert f"**({f['id']}) {f['statement']}** ({f['reference']})." in section
@@ -514,12 +462,12 @@ def test_cli_default_out_dir_and_errors(tmp_path, capsys, stride_path):
     assert f"error: {bad}: not a btcbench results file" in capsys.readouterr().err
 
 
-def test_rebuild_all_picks_up_stride(tmp_path, capsys, stride_path, instr_path, stride_doc):
+def test_rebuild_all_picks_up_stride(tmp_path, capsys, stride_path, instr_path, stride_doc, write_doc):
     gpu = tmp_path / "nvidia-h100-80gb-hbm3"
     gpu.mkdir()
     shutil.copy(instr_path, gpu / "instr-1.json")
     shutil.copy(stride_path, gpu / "stride-1.json")
-    (gpu / "stride-2.json").write_text(json.dumps(_counters_off(stride_doc)))
+    write_doc(counters_off(stride_doc), "nvidia-h100-80gb-hbm3/stride-2.json")
     assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"ok      {gpu / 'instr-1.json'} -> instr-1.throughput.png, instr-1.md",
@@ -530,10 +478,9 @@ def test_rebuild_all_picks_up_stride(tmp_path, capsys, stride_path, instr_path, 
     assert rebuild_all.RENDERERS["stride"] is sr.render
 
 
-def test_rebuild_all_reports_bad_stride_name_as_corrupt(tmp_path, capsys, stride_doc):
-    _rename(stride_doc, WG_LOAD_1024, "stride/wmma_global/mode:store/ldm:1024/manual_time")
-    path = tmp_path / "stride-bad.json"
-    path.write_text(json.dumps(stride_doc))
+def test_rebuild_all_reports_bad_stride_name_as_corrupt(tmp_path, capsys, stride_doc, write_doc):
+    rename_run(stride_doc, WG_LOAD_1024, "stride/wmma_global/mode:store/ldm:1024/manual_time")
+    path = write_doc(stride_doc, "stride-bad.json")
     assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 1
     assert capsys.readouterr().out.startswith(f"CORRUPT {path}: benchmark name ")
     assert not list(tmp_path.glob("*.png"))

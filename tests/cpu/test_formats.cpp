@@ -4,113 +4,28 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <ostream>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "layout.h"
+#include "layout_params.h"
 #include "pack_cpu.h"
+#include "test_random.h"
 #include "word_ops.h"
 
 namespace btc::bits {
 namespace {
 
-uint32_t fresh_seed() {
-  if (const char* s = std::getenv("BTC_TEST_SEED")) return static_cast<uint32_t>(std::strtoul(s, nullptr, 0));
-  return std::random_device{}();
-}
-#define BTC_SEEDED_RNG(rng)                                                      \
-  const uint32_t seed_##rng = fresh_seed();                                      \
-  SCOPED_TRACE("seed " + std::to_string(seed_##rng) + " (BTC_TEST_SEED replays)"); \
-  std::mt19937 rng(seed_##rng)
+using namespace test;  // tests/common/: layout parameters, random data
 
-// Signs with exact zeros (both signs) mixed in: x >= 0 packs as 1.
-std::vector<float> random_floats(std::mt19937& rng, size_t n) {
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::uniform_int_distribution<int> pick(0, 15);
-  std::vector<float> x(n);
-  for (auto& v : x) {
-    const int p = pick(rng);
-    v = p == 0 ? 0.0f : p == 1 ? -0.0f : u(rng);
-  }
-  return x;
-}
-std::vector<int8_t> random_int8(std::mt19937& rng, size_t n) {
-  std::uniform_int_distribution<int> u(-128, 127);
-  std::vector<int8_t> x(n);
-  for (auto& v : x) v = static_cast<int8_t>(u(rng));
-  return x;
-}
 template <class T>
 std::vector<int8_t> signs_of(const std::vector<T>& x) {
   std::vector<int8_t> s(x.size());
   for (size_t i = 0; i < x.size(); ++i) s[i] = x[i] >= T(0) ? 1 : -1;
   return s;
-}
-
-struct Config {
-  Layout layout;
-  int box_rows;
-};
-struct Size {
-  int rows, k;
-  int k_segment = 0, k_segment_valid = 0;
-};
-
-std::vector<Config> all_configs() {
-  std::vector<Config> v;
-  for (Layout l : kAllLayouts) v.push_back({l, kDefaultBoxRows});
-  for (Layout l : kAllLayouts)
-    if (is_wgmma(l))
-      for (int br : {8, 24}) v.push_back({l, br});
-  return v;
-}
-const std::vector<Size> kSizes = {
-    {1000, 777}, {23, 1234}, {1, 1}, {7, 129}, {65, 257},
-    {37, 9 * 45, 64, 45},     // KRSC-like: 9 segments of 45 bits stored in 64
-    {5, 3 * 100, 128, 100},   // 3 segments of 100 bits stored in 128
-};
-
-// Readable parameters in test listings and failures.
-void PrintTo(const Config& c, std::ostream* os) {
-  *os << name(c.layout);
-  if (is_wgmma(c.layout)) *os << " box_rows " << c.box_rows;
-}
-void PrintTo(const Size& s, std::ostream* os) {
-  *os << s.rows << "x" << s.k;
-  if (s.k_segment) *os << " segments " << s.k_segment_valid << "/" << s.k_segment;
-}
-
-BitMatrix make(const Config& c, const Size& s) {
-  BitMatrix m;
-  m.layout = c.layout;
-  m.rows = s.rows;
-  m.k = s.k;
-  m.box_rows = c.box_rows;
-  m.k_segment = s.k_segment;
-  m.k_segment_valid = s.k_segment_valid;
-  return m;
-}
-
-std::string config_name(const Config& c) {
-  std::string n = name(c.layout);
-  if (is_wgmma(c.layout)) n += "_b" + std::to_string(c.box_rows);
-  return n;
-}
-std::string size_name(const Size& s) {
-  std::string n = std::to_string(s.rows) + "x" + std::to_string(s.k);
-  if (s.k_segment) n += "_seg" + std::to_string(s.k_segment_valid) + "of" + std::to_string(s.k_segment);
-  return n;
-}
-
-// The valid-bit mask of the word at index w: what an all-ones input packs to.
-uint32_t valid_mask_of_word(const BitMatrix& m, int64_t w) {
-  const WordCoord c = m.coords_of_word(w);
-  return c.row < m.rows ? m.word_mask(c.kw) : 0u;
 }
 
 int reference_dot(const std::vector<int8_t>& a, int i, const std::vector<int8_t>& b, int j, int k) {
@@ -122,9 +37,27 @@ int reference_dot(const std::vector<int8_t>& a, int i, const std::vector<int8_t>
 // ---------------------------------------------------------------------------
 // Per layout and size.
 
-class LayoutProps : public ::testing::TestWithParam<std::tuple<Config, Size>> {
+class LayoutProps : public ::testing::TestWithParam<LayoutParam> {
  protected:
   BitMatrix shape() const { return make(std::get<0>(GetParam()), std::get<1>(GetParam())); }
+
+  // Random float and int8 signs of shape(), each packed by the CPU packer.
+  struct Packed {
+    BitMatrix m;
+    std::vector<float> xf;
+    std::vector<int8_t> xi;
+    std::vector<uint32_t> pf, pi;
+  };
+  Packed random_packed(std::mt19937& rng) const {
+    Packed p;
+    p.m = shape();
+    const size_t n = static_cast<size_t>(p.m.rows) * p.m.k;
+    p.xf = random_floats(rng, n);
+    p.xi = random_int8(rng, n);
+    p.pf = pack_signs(p.xf.data(), p.m.rows, p.m.k, p.m);
+    p.pi = pack_signs(p.xi.data(), p.m.rows, p.m.k, p.m);
+    return p;
+  }
 };
 
 TEST_P(LayoutProps, PaddedShapeIsWholeBoxes) {
@@ -162,12 +95,7 @@ TEST_P(LayoutProps, WordIndexIsABijectionAndCoordsOfWordItsInverse) {
 
 TEST_P(LayoutProps, PackUnpackRoundTripFloatAndInt8) {
   BTC_SEEDED_RNG(rng);
-  const BitMatrix m = shape();
-  const size_t n = static_cast<size_t>(m.rows) * m.k;
-  const auto xf = random_floats(rng, n);
-  const auto xi = random_int8(rng, n);
-  const auto pf = pack_signs(xf.data(), m.rows, m.k, m);
-  const auto pi = pack_signs(xi.data(), m.rows, m.k, m);
+  const auto [m, xf, xi, pf, pi] = random_packed(rng);
   ASSERT_EQ(static_cast<int64_t>(pf.size()), m.words());
   ASSERT_EQ(static_cast<int64_t>(pi.size()), m.words());
   EXPECT_EQ(unpack_signs(pf, m), signs_of(xf));
@@ -249,10 +177,8 @@ TEST_P(LayoutProps, ConvertToEveryLayoutEqualsPackingDirectly) {
   BTC_SEEDED_RNG(rng);
   const BitMatrix src = shape();
   const auto x = random_floats(rng, static_cast<size_t>(src.rows) * src.k);
-  auto packed = pack_signs(x.data(), src.rows, src.k, src);
-  // Garbage in the source's padding must not reach the destination.
-  std::vector<uint32_t> dirty = packed;
-  for (int64_t w = 0; w < src.words(); ++w) dirty[static_cast<size_t>(w)] |= ~valid_mask_of_word(src, w);
+  const auto packed = pack_signs(x.data(), src.rows, src.k, src);
+  const auto dirty = with_dirty_padding(packed, src);  // garbage in the padding must not reach the destination
   const Size sz = std::get<1>(GetParam());
   for (const Config& c : all_configs()) {
     const BitMatrix dst = make(c, sz);
@@ -274,18 +200,12 @@ TEST_P(LayoutProps, ConvertToEveryLayoutEqualsPackingDirectly) {
 // run them here, word by word, against the CPU packers.
 TEST_P(LayoutProps, GpuKernelWordBodiesEqualTheCpuPackers) {
   BTC_SEEDED_RNG(rng);
-  const BitMatrix m = shape();
-  const size_t n = static_cast<size_t>(m.rows) * m.k;
-  const auto xf = random_floats(rng, n);
-  const auto xi = random_int8(rng, n);
-  const auto pf = pack_signs(xf.data(), m.rows, m.k, m);
-  const auto pi = pack_signs(xi.data(), m.rows, m.k, m);
+  const auto [m, xf, xi, pf, pi] = random_packed(rng);
   for (int64_t w = 0; w < m.words(); ++w) {
     ASSERT_EQ(pack_word(xf.data(), m, w), pf[static_cast<size_t>(w)]) << "float, word " << w;
     ASSERT_EQ(pack_word(xi.data(), m, w), pi[static_cast<size_t>(w)]) << "int8, word " << w;
   }
-  std::vector<uint32_t> dirty = pf;  // padding garbage must be masked off
-  for (int64_t w = 0; w < m.words(); ++w) dirty[static_cast<size_t>(w)] |= ~valid_mask_of_word(m, w);
+  const auto dirty = with_dirty_padding(pf, m);  // padding garbage must be masked off
   std::vector<BitMatrix> dsts;
   for (const Config& c : all_configs()) dsts.push_back(make(c, std::get<1>(GetParam())));
   dsts.push_back(BitMatrix{Layout::kRowU32, m.rows, m.k});
@@ -298,18 +218,8 @@ TEST_P(LayoutProps, GpuKernelWordBodiesEqualTheCpuPackers) {
   }
 }
 
-std::vector<std::tuple<Config, Size>> all_params() {
-  std::vector<std::tuple<Config, Size>> v;
-  for (const Config& c : all_configs())
-    for (const Size& s : kSizes) v.emplace_back(c, s);
-  return v;
-}
-
-std::string param_name(const ::testing::TestParamInfo<std::tuple<Config, Size>>& p) {
-  return config_name(std::get<0>(p.param)) + "_" + size_name(std::get<1>(p.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(AllLayouts, LayoutProps, ::testing::ValuesIn(all_params()), param_name);
+INSTANTIATE_TEST_SUITE_P(AllLayouts, LayoutProps, ::testing::ValuesIn(test::layout_params(test::all_sizes())),
+                         test::layout_param_name);
 
 // ---------------------------------------------------------------------------
 // Names and shape checks.

@@ -5,56 +5,23 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
-#include <cstdlib>
-#include <ostream>
 #include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "check.h"
-#include "device_info.h"
+#include "gpu_test.h"
 #include "layout.h"
+#include "layout_params.h"
 #include "pack_cpu.h"
 #include "pack_gpu.cuh"
+#include "test_random.h"
 
 namespace btc::bits {
 namespace {
 
-std::string no_gpu_reason() {
-  try {
-    device_count_or_throw();
-    return "";
-  } catch (const NoGpuError& e) {
-    return e.what();
-  }
-}
-
-uint32_t fresh_seed() {
-  if (const char* s = std::getenv("BTC_TEST_SEED")) return static_cast<uint32_t>(std::strtoul(s, nullptr, 0));
-  return std::random_device{}();
-}
-#define BTC_SEEDED_RNG(rng)                                                      \
-  const uint32_t seed_##rng = fresh_seed();                                      \
-  SCOPED_TRACE("seed " + std::to_string(seed_##rng) + " (BTC_TEST_SEED replays)"); \
-  std::mt19937 rng(seed_##rng)
-
-std::vector<float> random_floats(std::mt19937& rng, size_t n) {
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::uniform_int_distribution<int> pick(0, 15);
-  std::vector<float> x(n);
-  for (auto& v : x) {
-    const int p = pick(rng);
-    v = p == 0 ? 0.0f : p == 1 ? -0.0f : u(rng);
-  }
-  return x;
-}
-std::vector<int8_t> random_int8(std::mt19937& rng, size_t n) {
-  std::uniform_int_distribution<int> u(-128, 127);
-  std::vector<int8_t> x(n);
-  for (auto& v : x) v = static_cast<int8_t>(u(rng));
-  return x;
-}
+using namespace test;  // tests/common/: layout parameters, random data
 
 template <class T>
 class DeviceBuffer {
@@ -88,55 +55,7 @@ class DeviceBuffer {
 constexpr size_t kGuardWords = 64;
 constexpr uint32_t kPoison = 0xA5A5A5A5u;
 
-struct Config {
-  Layout layout;
-  int box_rows;
-};
-struct Size {
-  int rows, k;
-  int k_segment = 0, k_segment_valid = 0;
-};
-
-std::vector<Config> all_configs() {
-  std::vector<Config> v;
-  for (Layout l : kAllLayouts) v.push_back({l, kDefaultBoxRows});
-  for (Layout l : kAllLayouts)
-    if (is_wgmma(l))
-      for (int br : {8, 24}) v.push_back({l, br});
-  return v;
-}
-const std::vector<Size> kPackSizes = {
-    {1000, 777}, {23, 1234}, {1, 1}, {7, 129}, {65, 257}, {37, 9 * 45, 64, 45}, {5, 3 * 100, 128, 100},
-};
 const std::vector<Size> kConvertSizes = {{1, 1}, {7, 129}, {65, 257}, {37, 9 * 45, 64, 45}};
-
-// Readable parameters in test listings and failures.
-void PrintTo(const Config& c, std::ostream* os) {
-  *os << name(c.layout);
-  if (is_wgmma(c.layout)) *os << " box_rows " << c.box_rows;
-}
-void PrintTo(const Size& s, std::ostream* os) {
-  *os << s.rows << "x" << s.k;
-  if (s.k_segment) *os << " segments " << s.k_segment_valid << "/" << s.k_segment;
-}
-
-BitMatrix make(const Config& c, const Size& s) {
-  BitMatrix m;
-  m.layout = c.layout;
-  m.rows = s.rows;
-  m.k = s.k;
-  m.box_rows = c.box_rows;
-  m.k_segment = s.k_segment;
-  m.k_segment_valid = s.k_segment_valid;
-  return m;
-}
-std::string param_name(const Config& c, const Size& s) {
-  std::string n = name(c.layout);
-  if (is_wgmma(c.layout)) n += "_b" + std::to_string(c.box_rows);
-  n += "_" + std::to_string(s.rows) + "x" + std::to_string(s.k);
-  if (s.k_segment) n += "_seg" + std::to_string(s.k_segment_valid) + "of" + std::to_string(s.k_segment);
-  return n;
-}
 
 // First mismatch (and how many), or "" when `got` is `want` followed by an intact guard zone.
 std::string compare(const std::vector<uint32_t>& got, const std::vector<uint32_t>& want) {
@@ -150,10 +69,10 @@ std::string compare(const std::vector<uint32_t>& got, const std::vector<uint32_t
   return bad == 0 ? "" : std::to_string(bad) + " bad words, first " + first;
 }
 
-class FormatsGpu : public ::testing::TestWithParam<std::tuple<Config, Size>> {
+class FormatsGpu : public ::testing::TestWithParam<LayoutParam> {
  protected:
   void SetUp() override {
-    if (const std::string why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << why;
+    BTC_SKIP_WITHOUT_GPU();
     BTC_CUDA_CHECK(cudaStreamCreate(&stream_));
   }
   void TearDown() override {
@@ -197,12 +116,8 @@ TEST_P(ConvertGpu, ToEveryLayoutEqualsCpuConvert) {
   BTC_SEEDED_RNG(rng);
   const BitMatrix src = shape();
   const auto x = random_floats(rng, static_cast<size_t>(src.rows) * src.k);
-  auto packed = pack_signs(x.data(), src.rows, src.k, src);
   // Garbage in the source's padding: both converters must mask it off.
-  for (int64_t w = 0; w < src.words(); ++w) {
-    const WordCoord c = src.coords_of_word(w);
-    packed[static_cast<size_t>(w)] |= ~(c.row < src.rows ? src.word_mask(c.kw) : 0u);
-  }
+  const auto packed = with_dirty_padding(pack_signs(x.data(), src.rows, src.k, src), src);
   DeviceBuffer<uint32_t> dsrc(packed.size());
   dsrc.upload(packed);
   std::vector<BitMatrix> dsts;
@@ -220,21 +135,13 @@ TEST_P(ConvertGpu, ToEveryLayoutEqualsCpuConvert) {
   }
 }
 
-std::vector<std::tuple<Config, Size>> params(const std::vector<Size>& sizes) {
-  std::vector<std::tuple<Config, Size>> v;
-  for (const Config& c : all_configs())
-    for (const Size& s : sizes) v.emplace_back(c, s);
-  return v;
-}
-std::string name_of(const ::testing::TestParamInfo<std::tuple<Config, Size>>& p) {
-  return param_name(std::get<0>(p.param), std::get<1>(p.param));
-}
-
-INSTANTIATE_TEST_SUITE_P(AllLayouts, PackGpu, ::testing::ValuesIn(params(kPackSizes)), name_of);
-INSTANTIATE_TEST_SUITE_P(AllLayouts, ConvertGpu, ::testing::ValuesIn(params(kConvertSizes)), name_of);
+INSTANTIATE_TEST_SUITE_P(AllLayouts, PackGpu, ::testing::ValuesIn(test::layout_params(test::all_sizes())),
+                         test::layout_param_name);
+INSTANTIATE_TEST_SUITE_P(AllLayouts, ConvertGpu, ::testing::ValuesIn(test::layout_params(kConvertSizes)),
+                         test::layout_param_name);
 
 TEST(FormatsGpuShapes, BadShapesThrowBeforeLaunchingAndEmptyIsANoOp) {
-  if (const std::string why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << why;
+  BTC_SKIP_WITHOUT_GPU();
   const BitMatrix a{Layout::kTile8x128, 4, 100}, b{Layout::kRowU32, 4, 101};
   DeviceBuffer<uint32_t> buf(static_cast<size_t>(a.words()));
   DeviceBuffer<float> x(400);

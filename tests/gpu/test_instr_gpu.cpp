@@ -7,24 +7,16 @@
 #include "check.h"
 #include "cupti_profiler.h"
 #include "device_info.h"
+#include "gpu_test.h"
 #include "instr_kernels.h"
 
 namespace btc {
 namespace {
 
-std::string no_gpu_reason() {
-  try {
-    device_count_or_throw();
-    return "";
-  } catch (const NoGpuError& e) {
-    return e.what();
-  }
-}
-
 class InstrGpu : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (const std::string why = no_gpu_reason(); !why.empty()) GTEST_SKIP() << why;
+    BTC_SKIP_WITHOUT_GPU();
     device_ = query_device(0);
     const InstrForm& f = *find_instr_form(GetParam());
     if (const std::string why = instr_skip_reason(f, device_.sm(), binary_has_sm90a()); !why.empty())

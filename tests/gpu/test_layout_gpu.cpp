@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "device_info.h"
+#include "gpu_test.h"
 #include "instr_kernels.h"
 #include "layout_kernels.h"
 #include "pack_cpu.h"
@@ -16,11 +17,7 @@ namespace {
 class LayoutGpu : public ::testing::TestWithParam<int> {
  protected:
   void SetUp() override {
-    try {
-      device_count_or_throw();
-    } catch (const NoGpuError& e) {
-      GTEST_SKIP() << e.what();
-    }
+    BTC_SKIP_WITHOUT_GPU();
     c_ = &layout_cases()[static_cast<size_t>(GetParam())];
     const int sm = query_device(0).sm();
     if (const std::string why = layout_skip_reason(*c_, sm, sm == 90 && binary_has_sm90a()); !why.empty())

@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "device_info.h"
+#include "gpu_test.h"
 #include "stride_kernels.h"
 
 namespace btc {
@@ -22,11 +23,7 @@ struct Case {
 class StrideGpu : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    try {
-      device_count_or_throw();
-    } catch (const NoGpuError& e) {
-      GTEST_SKIP() << e.what();
-    }
+    BTC_SKIP_WITHOUT_GPU();
     path_ = find_load_path(GetParam().path);
     ASSERT_NE(path_, nullptr);
     if (query_device(0).sm() < path_->min_sm) GTEST_SKIP() << path_->name << " needs sm_" << path_->min_sm;

@@ -1,0 +1,236 @@
+"""Pieces every suite report shares: markdown cells and tables, the header
+block, the Skipped section, rate spreads, figure set-up with reproducible PNG
+bytes, and the command line. Each <suite>_report.py builds on this module;
+nothing here knows about one suite.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import shlex
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")   # headless, and the renderer whose PNG bytes are reproducible
+import matplotlib.style
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+import btcresults as br
+
+DASH = "—"
+
+# CUPTI metrics several reports read. The _op_ld variants count shared-memory
+# loads only (not the stores that stage a tile); files that lack them fall
+# back to all shared accesses, so each is a (preferred, fallback) pair.
+SHARED_WAVEFRONTS = ("cupti.l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
+                     "cupti.l1tex__data_pipe_lsu_wavefronts_mem_shared.sum")
+SHARED_CONFLICTS = ("cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum",
+                    "cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum")
+GLOBAL_SECTORS = "cupti.l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum"
+GLOBAL_REQUESTS = "cupti.l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum"
+L2_HIT = "cupti.lts__t_sector_hit_rate.pct"
+DRAM_READ = "cupti.dram__bytes_read.sum"
+
+
+# ---------------------------------------------------------------- numbers
+
+def first(counters: Mapping[str, float], keys: Sequence[str]) -> float | None:
+    """The value of the first of keys that counters holds, or None."""
+    return next((counters[k] for k in keys if k in counters), None)
+
+
+def ratio(num: float | None, den: float | None) -> float | None:
+    """num / den, or None where either is missing or den is zero."""
+    return num / den if num is not None and den else None
+
+
+def spread(value: float, run: br.RunSummary) -> tuple[float, float, float]:
+    """(min, median, max) of a rate whose median is value. Rates scale as
+    1/time, so the slowest repetition (max time) gives the lowest rate."""
+    return (value * run.median_time / run.max_time, value,
+            value * run.median_time / run.min_time)
+
+
+# ---------------------------------------------------------------- markdown
+
+def fmt(value: float | None, spec: str) -> str:
+    return DASH if value is None else format(value, spec)
+
+
+def rate_cell(rate_spread: tuple[float, float, float] | None, spec: str = ",.1f") -> str:
+    """'median [min–max]' of a (min, median, max) spread; DASH for None."""
+    if rate_spread is None:
+        return DASH
+    lo, median, hi = rate_spread
+    return f"{format(median, spec)} [{format(lo, spec)}–{format(hi, spec)}]"
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _row(cells: Sequence[object]) -> str:
+    return "| " + " | ".join(_cell(c) for c in cells) + " |"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """A markdown table; '|' and newlines inside cells are escaped."""
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+def cuda_version(api: object) -> str:
+    # CUDA encodes versions as 1000*major + 10*minor.
+    if not isinstance(api, int):
+        return DASH
+    return f"{api // 1000}.{api % 1000 // 10}"
+
+
+def short_commit(results: br.Results) -> str:
+    git = results.meta.get("git") or {}
+    commit = str(git.get("commit") or "unknown")[:7]
+    return commit + ("-dirty" if git.get("dirty") else "")
+
+
+def title_lines(results: br.Results, suite: str) -> list[str]:
+    """The report's heading and source line, each followed by a blank line."""
+    return [f"# btcbench {suite}: {results.device['name']}", "",
+            f"Source: `{results.path.name}`", ""]
+
+
+def header_lines(results: br.Results, *, detailed: bool = True,
+                 extra: Sequence[tuple[str, object]] = ()) -> list[str]:
+    """The '- **Key:** value' block under a report's title, then extra fields.
+
+    detailed=False gives the instr report's shorter block, kept as it was so
+    its committed reports regenerate unchanged: no L2, CUDA driver API or
+    toolkit lines, counters 'enabled'/'disabled' rather than 'on'/'off', and
+    a dirty tree is only marked beside a `git describe`."""
+    dev, meta = results.device, results.meta
+    git = meta.get("git") or {}
+    build = meta.get("build") or {}
+    counters = meta.get("counters") or {}
+    on, off = ("on", "off") if detailed else ("enabled", "disabled")
+    if counters.get("enabled"):
+        counters_text = f"{on} ({len(counters.get('metrics') or [])} metrics)"
+    else:
+        counters_text = f"{off}: {counters.get('reason') or 'no reason given'}"
+    commit = f"`{git.get('commit', 'unknown')}`"
+    if git.get("describe"):
+        commit += f" ({git['describe']}{', dirty' if git.get('dirty') else ''})"
+    elif git.get("dirty") and detailed:
+        commit += " (dirty)"
+    l2 = dev.get("l2_bytes")
+    fields: list[tuple[str, object] | None] = [
+        ("Device", f"{dev['name']} (`{dev['slug']}`)"),
+        ("Compute capability", dev.get("cc", DASH)),
+        ("SMs", dev.get("sm_count", DASH)),
+        ("L2", f"{l2 / 2**20:g} MiB" if isinstance(l2, (int, float)) else DASH) if detailed else None,
+        ("Driver", dev.get("driver_version", DASH)),
+        ("CUDA runtime", cuda_version(dev.get("cuda_runtime"))),
+        ("CUDA driver API", cuda_version(dev.get("cuda_driver_api"))) if detailed else None,
+        ("CUDA toolkit (build)", build.get("cuda_toolkit") or DASH) if detailed else None,
+        ("CUPTI chip", dev.get("chip") or DASH),
+        ("Git commit", commit),
+        ("Created (UTC)", meta.get("created_utc", DASH)),
+        ("Command line", f"`{shlex.join(map(str, meta.get('command_line') or []))}`"),
+        ("Counters", counters_text),
+        *extra,
+    ]
+    return [f"- **{key}:** {value}" for key, value in filter(None, fields)]
+
+
+def error_lines(results: br.Results) -> list[str]:
+    """Lines naming the runs that reported an error; none if no run did."""
+    errors = br.errored_runs(results)
+    if not errors:
+        return []
+    return ["", "Runs that reported an error:", "",
+            *(f"- `{run}`: {message}" for run, message in errors.items())]
+
+
+def skipped_lines(results: br.Results) -> list[str]:
+    """The Skipped section: btcbench.skipped (with the config, if any), forms
+    marked skipped that it does not list, then the runs that reported an error."""
+    lines = []
+    for entry in results.meta.get("skipped") or []:
+        if not isinstance(entry, dict):
+            continue
+        config = f" `{entry['config']}`" if entry.get("config") else ""
+        lines.append(f"- `{entry.get('form', '?')}`{config}: {entry.get('reason') or '(no reason recorded)'}")
+    named = {str(e.get("form")) for e in results.meta.get("skipped") or [] if isinstance(e, dict)}
+    # A form marked skipped but missing from btcbench.skipped still deserves a line.
+    lines += [f"- `{name}`: (no reason recorded)" for name, f in results.meta["forms"].items()
+              if f.get("status") == "skipped" and name not in named]
+    return (lines or ["None."]) + error_lines(results)
+
+
+def counters_off_text(results: br.Results) -> str:
+    """Why a counter panel or column is empty."""
+    counters = results.meta.get("counters") or {}
+    if counters.get("enabled"):
+        return "no CUPTI counters for these runs"
+    return f"CUPTI counters off: {counters.get('reason') or 'no reason given'}"
+
+
+# ---------------------------------------------------------------- figures
+
+@contextmanager
+def figure(figsize: tuple[float, float]) -> Iterator[Figure]:
+    """A 100-dpi Agg figure drawn under the 'default' style, which ignores any
+    local matplotlibrc, so every machine draws the same picture."""
+    with matplotlib.style.context("default"):
+        fig = Figure(figsize=figsize, dpi=100)
+        FigureCanvasAgg(fig)
+        yield fig
+
+
+def png_bytes(fig: Figure) -> bytes:
+    fig.tight_layout()
+    buf = io.BytesIO()
+    # No Software tag: the bytes must not depend on the matplotlib build.
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def plot_title(results: br.Results, suite: str, what: str) -> str:
+    return f"{results.device['name']}: {what}\nbtcbench {suite}, git {short_commit(results)}"
+
+
+def no_data(ax: Any, text: str, **kwargs: Any) -> None:
+    """Centred text in an axes that has nothing to draw."""
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, **kwargs)
+
+
+# ---------------------------------------------------------------- render and CLI
+
+def check_suite(results: br.Results, suite: str) -> None:
+    if results.suite != suite:
+        raise br.ResultsError(f"{results.path}: suite is {results.suite!r}, not {suite!r}")
+
+
+def output_dir(results: br.Results, out_dir: str | Path | None) -> Path:
+    """out_dir (created if need be), or the results file's directory."""
+    out = Path(out_dir) if out_dir is not None else results.path.parent
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def main(argv: list[str] | None, *, description: str, suite: str,
+         render: Callable[[br.Results, str | None], Sequence[Path]]) -> int:
+    """The command line of a report: RESULTS.json [--out-dir DIR]."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("results", help=f"btcbench results JSON file (suite '{suite}')")
+    parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
+    args = parser.parse_args(argv)
+    try:
+        outputs = render(br.load(args.results), args.out_dir)
+    except br.ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(f"wrote {p}" for p in outputs))
+    return 0
