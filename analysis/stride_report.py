@@ -254,7 +254,7 @@ def _ldm_axis(ax: Any, ldms: list[int], label: bool = True) -> None:
     if ldms:
         ax.set_xlim(min(ldms) / 1.25, max(ldms) * 1.25)
     if label:
-        ax.set_xlabel("ldm, the matrix row stride (bits; K = 1024)")
+        ax.set_xlabel("ldm, the matrix row stride in bits (1K = 1024 bits)")
 
 
 def _title(results: br.Results, what: str) -> str:
