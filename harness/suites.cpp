@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "bmm_suite.h"
 #include "instr_suite.h"
 #include "layout_suite.h"
 #include "stride_suite.h"
@@ -8,7 +9,7 @@
 namespace btc {
 
 const std::vector<Suite>& suites() {
-  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite()};
+  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite(), bmm_suite()};
   return all;
 }
 

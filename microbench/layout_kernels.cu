@@ -5,6 +5,7 @@
 #include "check.h"
 #include "layout_kernels.h"
 #include "tensor_ops.cuh"
+#include "tile_io.cuh"
 
 namespace btc {
 namespace {
@@ -14,45 +15,13 @@ using bits::Layout;
 
 constexpr int kSlabWords = kLayoutSlabK / 32;
 
-// The wgmma layouts' boxes are as tall as the block's tile: a box is
-// contiguous, so wgmma can read a whole 128-row operand through one
-// descriptor, and a 64-row block never straddles boxes.
-__host__ __device__ constexpr int box_rows_for(Layout l, int block_rows) {
-  return bits::is_wgmma(l) ? block_rows : bits::kDefaultBoxRows;
-}
-
-// The shared-memory image of a block's rows x kLayoutSlabK slab is the same
-// layout over a rows x kLayoutSlabK matrix: boxes are contiguous and ordered
-// (row box, k box), so each row box's part of the slab is one contiguous run.
-template <Layout L>
-__device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm, int r0, int kw0, int rows) {
-  const int tr = bits::box_rows_of(L, gm.box_rows);
-  const int run_vecs = tr * kSlabWords / 4;  // uint4 per row box
-  const int total = rows / tr * run_vecs;
-  for (int i = threadIdx.x; i < total; i += blockDim.x) {
-    const int rb = i / run_vecs, v = i - rb * run_vecs;
-    const uint4* src = reinterpret_cast<const uint4*>(g + gm.word_index(r0 + rb * tr, kw0)) + v;
-    reinterpret_cast<uint4*>(smem)[i] = *src;
-  }
-}
-
-// A rows x k matrix in layout l, as a block of `block_rows` rows tiles it.
-__host__ __device__ BitMatrix shape(Layout l, int rows, int k, int block_rows) {
-  BitMatrix m{};
-  m.layout = l;
-  m.rows = rows;
-  m.k = k;
-  m.box_rows = box_rows_for(l, block_rows);
-  return m;
-}
+using tile::box_rows_for;
+using tile::shape;
+using tile::smem_addr;
 
 template <Layout L>
 __device__ __forceinline__ BitMatrix slab_shape(int rows) {
   return shape(L, rows, kLayoutSlabK, rows);
-}
-
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
 
 // ---- WMMA 8x8x128: warp w owns C rows 8w..8w+7 of a 64x64 tile.
@@ -115,43 +84,18 @@ struct MmaEngine {
       for (auto& v : t) v = 0;
   }
   __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
-    const int w = threadIdx.x / 32, l = threadIdx.x & 31;
+    const int w = threadIdx.x / 32;
     const int m0 = 16 * (w % 4), n0 = 32 * (w / 4);
     const BitMatrix ma = slab_shape<LA>(kBM), mb = slab_shape<LB>(kBN);
 #pragma unroll
     for (int kt = 0; kt < kSlabWords / 8; ++kt) {
       uint32_t a[4];
-      if constexpr (LA == Layout::kMmaFragA16x256) {
-        // Fragment-native: this lane's four registers are one 16-byte word group.
-        const uint4 v = *reinterpret_cast<const uint4*>(sa + ma.word_index(m0, 8 * kt) + 4 * l);
-        a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
-      } else {
-        const int row = m0 + (l % 8) + 8 * ((l / 8) % 2), kw = 8 * kt + 4 * (l / 16);
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(a[0]), "=r"(a[1]), "=r"(a[2]), "=r"(a[3])
-                     : "r"(smem_addr(sa + ma.word_index(row, kw))));
-      }
+      tile::load_a_m16k256<LA>(a, sa, ma, m0, 8 * kt);
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
         uint32_t b[2];
-        if constexpr (LB == Layout::kMmaFragB8x256) {
-          const uint2 v = *reinterpret_cast<const uint2*>(sb + mb.word_index(n0 + 8 * j, 8 * kt) + 2 * l);
-          b[0] = v.x; b[1] = v.y;
-        } else {
-          const int row = n0 + 8 * j + (l % 8), kw = 8 * kt + 4 * ((l / 8) % 2);
-          asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
-                       : "=r"(b[0]), "=r"(b[1])
-                       : "r"(smem_addr(sb + mb.word_index(row, kw))));
-        }
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-        asm volatile(
-            "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-            "{%0,%1,%2,%3};"
-            : "+r"(acc[j][0]), "+r"(acc[j][1]), "+r"(acc[j][2]), "+r"(acc[j][3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-#else
-        __trap();
-#endif
+        tile::load_b_n8k256<LB>(b, sb, mb, n0 + 8 * j, 8 * kt);
+        tile::mma_and_m16n8k256(acc[j], a, b);
       }
     }
   }
@@ -168,8 +112,6 @@ struct MmaEngine {
 template <Layout L>
 struct WgmmaEngine {
   static constexpr int kBM = 128, kBN = 128;
-  static constexpr int kW = bits::swizzle_bytes(L);  // 0: interleave
-  static constexpr uint32_t kLayoutType = kW == 128 ? 1 : kW == 64 ? 2 : kW == 32 ? 3 : 0;
   dev::Wgmma<dev::WgmmaKind::B1And, 128, false>::Acc acc;
 
   __device__ void init() {
@@ -178,25 +120,12 @@ struct WgmmaEngine {
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
 #endif
   }
-  // Descriptor of rows r0.. at K word kw of a slab: the box that holds them,
-  // plus the unswizzled byte offset of kw inside a swizzled row (the hardware
-  // applies the swizzle to the address it computes).
-  __device__ static uint64_t desc(const uint32_t* s, int rows, int r0, int kw) {
-    const BitMatrix m = slab_shape<L>(rows);
-    if constexpr (kW == 0) {
-      const uint32_t* p = s + m.word_index(0, kw) + (r0 / 8) * 32;
-      return dev::wgmma_desc(p, rows / 8 * 128, 128, kLayoutType);
-    } else {
-      const int box_kw = bits::box_k_of(L) / 32;
-      const char* p = reinterpret_cast<const char*>(s + m.word_index(0, kw - kw % box_kw)) + r0 * kW + (kw % box_kw) * 4;
-      return dev::wgmma_desc(p, 16, 8 * kW, kLayoutType);
-    }
-  }
   __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
     const int wg = threadIdx.x / 128;
 #pragma unroll
     for (int kt = 0; kt < kSlabWords / 8; ++kt)
-      dev::wgmma_ss<dev::WgmmaKind::B1And, 128>(acc.c, desc(sa, kBM, 64 * wg, 8 * kt), desc(sb, kBN, 0, 8 * kt));
+      dev::wgmma_ss<dev::WgmmaKind::B1And, 128>(acc.c, tile::wgmma_slab_desc<L>(sa, kBM, kLayoutSlabK, 64 * wg, 8 * kt),
+                                                tile::wgmma_slab_desc<L>(sb, kBN, kLayoutSlabK, 0, 8 * kt));
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
     asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
 #endif
@@ -223,8 +152,8 @@ __global__ void __launch_bounds__(256) layout_bmm_kernel(const uint32_t* a, cons
   E e;
   e.init();
   for (int kw0 = 0; kw0 < ga.kwords(); kw0 += kSlabWords) {
-    copy_slab<LA>(sa, a, ga, m0, kw0, E::kBM);
-    copy_slab<LB>(sb, b, gb, n0, kw0, E::kBN);
+    tile::copy_slab<LA>(sa, a, ga, m0, kw0, E::kBM, kSlabWords);
+    tile::copy_slab<LB>(sb, b, gb, n0, kw0, E::kBN, kSlabWords);
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // generic stores -> wgmma reads
 #endif

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 
+#include "tile_io.cuh"
 #include "wgmma_asm.cuh"
 
 namespace btc::dev {
@@ -220,18 +221,7 @@ struct MmaRef {
 // same 32 bytes per row). Shared-memory tiles are K-major with no swizzle:
 // 8-row x 16-byte "core matrices" stored contiguously (128 B); the next core
 // matrix down M/N is SBO = 128 B away, the next along K is LBO = rows/8 * 128 B.
-// Shared-memory matrix descriptor. layout_type: 0 none (interleave), 1 128-byte,
-// 2 64-byte, 3 32-byte swizzle. Base offset 0: swizzled tiles start 1024-byte aligned.
-__device__ __forceinline__ uint64_t wgmma_desc(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes,
-                                               uint32_t layout_type) {
-  const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  uint64_t d = 0;
-  d |= static_cast<uint64_t>((addr >> 4) & 0x3FFF);
-  d |= static_cast<uint64_t>((lbo_bytes >> 4) & 0x3FFF) << 16;
-  d |= static_cast<uint64_t>((sbo_bytes >> 4) & 0x3FFF) << 32;
-  d |= static_cast<uint64_t>(layout_type & 0x3) << 62;
-  return d;
-}
+using tile::wgmma_desc;
 __device__ __forceinline__ uint64_t wgmma_desc_no_swizzle(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes) {
   return wgmma_desc(smem, lbo_bytes, sbo_bytes, 0);
 }

@@ -1,0 +1,158 @@
+// mma.sync m16n8k256 AND design (sm_80+): operands in the layout the
+// selection module chose (fragment-native on the H100: one 16-byte shared
+// load per lane per A fragment, conflict-free), a multi-stage cp.async
+// pipeline, and the +-1 correction from row popcounts:
+//   dot = K - 2 popc(a) - 2 popc(b) + 4 popc(a AND b).
+#include <stdexcept>
+
+#include "bmm_designs.h"
+#include "bmm_epilogue.cuh"
+#include "check.h"
+#include "generated/bmm_config.h"
+#include "tile_io.cuh"
+
+namespace btc::bmm {
+namespace {
+
+using bits::BitMatrix;
+
+// Kernels are templated on a config type, not on the config object: nvcc's
+// host stubs cannot name a kernel templated on a reference.
+struct MmaConfigSm80 {
+  static constexpr const BmmConfig& c = generated::sm80::kMmaAnd;
+};
+struct MmaConfigSm90 {
+  static constexpr const BmmConfig& c = generated::sm90::kMmaAnd;
+};
+
+template <class Cfg>
+struct MmaTile {
+  static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n, kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
+  static constexpr int kBlockK = Cfg::c.block_k_bits, kWarps = Cfg::c.warps;
+  static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
+  static constexpr int kWarpsM = 2, kWarpsN = Cfg::c.warps / 2;
+  static constexpr int kMI = kBM / kWarpsM / 16, kNJ = kBN / kWarpsN / 8;  // m16 / n8 tiles per warp
+  static constexpr int kStageWords = (kBM + kBN) * kSlabKw;
+  static constexpr int kSmemBytes = (kStages * kStageWords + BlockEpilogue<kBM, kBN>::kSmemWords) * 4;
+  static_assert(Cfg::c.block_k_bits % 256 == 0 && kMI > 0 && kNJ > 0 && kStages >= 2, "bad mma_and config");
+};
+
+template <class Cfg>
+__global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(const uint32_t* a, const uint32_t* b, BitMatrix ga,
+                                                               BitMatrix gb, const int32_t* pa, const int32_t* pb,
+                                                               int k, Output out, int m, int n) {
+  using T = MmaTile<Cfg>;
+  extern __shared__ __align__(128) uint32_t smem[];
+  const int m0 = blockIdx.y * T::kBM, n0 = blockIdx.x * T::kBN;
+  BlockEpilogue<T::kBM, T::kBN> epi{out, smem + T::kStages * T::kStageWords, m0, n0, m, n};
+  epi.begin();
+
+  const BitMatrix sa_shape = tile::shape(T::kLA, T::kBM, T::kBlockK, T::kBM);
+  const BitMatrix sb_shape = tile::shape(T::kLB, T::kBN, T::kBlockK, T::kBN);
+  auto stage_a = [&](int s) { return smem + s * T::kStageWords; };
+  auto stage_b = [&](int s) { return smem + s * T::kStageWords + T::kBM * T::kSlabKw; };
+  const int ktiles = ga.kwords() / T::kSlabKw;
+  auto issue = [&](int kt) {
+    if (kt < ktiles) {
+      tile::copy_slab<T::kLA, true>(stage_a(kt % T::kStages), a, ga, m0, kt * T::kSlabKw, T::kBM, T::kSlabKw);
+      tile::copy_slab<T::kLB, true>(stage_b(kt % T::kStages), b, gb, n0, kt * T::kSlabKw, T::kBN, T::kSlabKw);
+    }
+    tile::cp_async_commit();  // empty groups keep the wait count uniform
+  };
+
+  const int w = threadIdx.x / 32;
+  const int wm = (w % T::kWarpsM) * (T::kBM / T::kWarpsM), wn = (w / T::kWarpsM) * (T::kBN / T::kWarpsN);
+  int32_t acc[T::kMI][T::kNJ][4] = {};
+
+  for (int s = 0; s < T::kStages - 1; ++s) issue(s);
+  for (int kt = 0; kt < ktiles; ++kt) {
+    tile::cp_async_wait<T::kStages - 2>();
+    __syncthreads();                   // stage kt landed; stage kt-1 is free for reuse
+    issue(kt + T::kStages - 1);
+    const uint32_t* sa = stage_a(kt % T::kStages);
+    const uint32_t* sb = stage_b(kt % T::kStages);
+#pragma unroll
+    for (int ks = 0; ks < T::kSlabKw / 8; ++ks) {
+      uint32_t af[T::kMI][4], bf[T::kNJ][2];
+#pragma unroll
+      for (int i = 0; i < T::kMI; ++i) tile::load_a_m16k256<T::kLA>(af[i], sa, sa_shape, wm + 16 * i, 8 * ks);
+#pragma unroll
+      for (int j = 0; j < T::kNJ; ++j) tile::load_b_n8k256<T::kLB>(bf[j], sb, sb_shape, wn + 8 * j, 8 * ks);
+#pragma unroll
+      for (int i = 0; i < T::kMI; ++i)
+#pragma unroll
+        for (int j = 0; j < T::kNJ; ++j) tile::mma_and_m16n8k256(acc[i][j], af[i], bf[j]);
+    }
+  }
+  tile::cp_async_wait<0>();
+
+  const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+#pragma unroll
+  for (int i = 0; i < T::kMI; ++i)
+#pragma unroll
+    for (int j = 0; j < T::kNJ; ++j)
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int li = wm + 16 * i + g + 8 * (r / 2), lj = wn + 8 * j + 2 * t + (r % 2);
+        const int gi = min(m0 + li, ga.rows - 1), gj = min(n0 + lj, gb.rows - 1);
+        epi.put(li, lj, k - 2 * pa[gi] - 2 * pb[gj] + 4 * acc[i][j][r]);
+      }
+  epi.end();
+}
+
+// One design per configuration: the configuration is data (generated per arch).
+template <class Cfg>
+class MmaAndDesign final : public Design {
+ public:
+  explicit MmaAndDesign(int arch) : arch_(arch) {}
+  std::string name() const override { return std::string("mma_and_sm") + std::to_string(arch_); }
+  std::string family() const override { return "mma_and"; }
+  bool tensor_core() const override { return true; }
+  // Both configurations run anywhere mma.sync b1 AND exists: on Hopper the
+  // sm_80 one is measured beside the one selected for sm_90.
+  std::string skip_reason(int sm, bool) const override {
+    if (sm < 80) return "needs sm_80+ (mma.sync b1 AND); device is sm_" + std::to_string(sm);
+    return "";
+  }
+  BitMatrix a_shape(const Problem& p) const override {
+    return tile::operand_shape(Cfg::c.a_layout, p.m, p.k, Cfg::c.block_m, Cfg::c.block_k_bits);
+  }
+  BitMatrix b_shape(const Problem& p) const override {
+    return tile::operand_shape(Cfg::c.b_layout, p.n, p.k, Cfg::c.block_n, Cfg::c.block_k_bits);
+  }
+  size_t workspace_bytes(const Problem& p) const override {
+    return (static_cast<size_t>(a_shape(p).padded_rows()) + b_shape(p).padded_rows()) * sizeof(int32_t);
+  }
+  // B is the layer's weights: its row popcounts are computed once.
+  void prepare(const Problem& p, const Operands& in, void* ws, cudaStream_t s) const override {
+    check_run_args(*this, p, in, nullptr);
+    row_popcounts(in.b, in.b_shape, pb(ws, p), s);
+  }
+  void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
+    check_run_args(*this, p, in, &out);
+    using T = MmaTile<Cfg>;
+    row_popcounts(in.a, in.a_shape, static_cast<int32_t*>(ws), s);  // activations: every call
+    const dim3 grid(static_cast<unsigned>(tile::round_up(p.n, T::kBN) / T::kBN),
+                    static_cast<unsigned>(tile::round_up(p.m, T::kBM) / T::kBM));
+    if (out.epilogue == Epilogue::kBits)
+      clear_uncovered_bits_2d(out, static_cast<int>(grid.y) * T::kBM, static_cast<int>(grid.x) * T::kBN / 32, s);
+    auto kernel = mma_and_kernel<Cfg>;
+    BTC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+    kernel<<<grid, Cfg::c.warps * 32, T::kSmemBytes, s>>>(in.a, in.b, in.a_shape, in.b_shape, static_cast<int32_t*>(ws),
+                                                     pb(ws, p), p.k, out, p.m, p.n);
+    BTC_CUDA_CHECK_LAUNCH();
+  }
+
+ private:
+  int32_t* pb(void* ws, const Problem& p) const { return static_cast<int32_t*>(ws) + a_shape(p).padded_rows(); }
+  int arch_;
+};
+
+}  // namespace
+
+void add_mma_designs(DesignList& out) {
+  out.push_back(std::make_unique<MmaAndDesign<MmaConfigSm80>>(80));
+  out.push_back(std::make_unique<MmaAndDesign<MmaConfigSm90>>(90));
+}
+
+}  // namespace btc::bmm

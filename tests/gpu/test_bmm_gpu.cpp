@@ -1,0 +1,274 @@
+// GPU tests of every production BMM design in the registry (label: gpu):
+// for each design x problem size, both epilogues equal the CPU reference
+// (reference_dots / reference_bits) bit for bit, on fresh random signs packed
+// into the design's own operand shapes (rows a design adds past M / N hold
+// random signs too: they must not matter), with poisoned outputs and guard
+// words past their ends. A design's skip_reason skips it; std::invalid_argument
+// from a design ("a shape it cannot run") skips that size and says why.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bmm.h"
+#include "check.h"
+#include "device_info.h"
+#include "gpu_test.h"
+#include "instr_kernels.h"  // binary_has_sm90a
+#include "pack_cpu.h"
+#include "test_random.h"
+
+namespace btc {
+namespace {
+
+using bits::BitMatrix;
+using bmm::Design;
+using bmm::Epilogue;
+using bmm::Problem;
+
+const std::vector<Problem>& sizes() {
+  static const std::vector<Problem> s = {{1000, 777, 1234}, {1, 4096, 4096}, {128, 128, 1024}, {65, 31, 97}};
+  return s;
+}
+
+constexpr uint8_t kPoison = 0xA5;
+constexpr size_t kGuardBytes = 256;  // poisoned bytes past each output: must survive the run
+
+class DeviceBuffer {
+ public:
+  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
+    if (bytes > 0) BTC_CUDA_CHECK(cudaMalloc(&p_, bytes));
+  }
+  ~DeviceBuffer() {
+    if (p_ != nullptr) cudaFree(p_);
+  }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+  void upload(const void* src, size_t bytes) { BTC_CUDA_CHECK(cudaMemcpy(p_, src, bytes, cudaMemcpyHostToDevice)); }
+  void poison() { BTC_CUDA_CHECK(cudaMemset(p_, kPoison, bytes_)); }
+  std::vector<uint8_t> download() const {
+    std::vector<uint8_t> h(bytes_);
+    if (bytes_ > 0) BTC_CUDA_CHECK(cudaMemcpy(h.data(), p_, bytes_, cudaMemcpyDeviceToHost));
+    return h;
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+std::string dims(const Problem& p) {
+  return std::to_string(p.m) + "x" + std::to_string(p.n) + "x" + std::to_string(p.k);
+}
+
+// Random signs for all of `shape`'s rows, packed into it.
+std::vector<uint32_t> random_operand(std::mt19937& rng, const BitMatrix& shape) {
+  const auto x = test::random_floats(rng, static_cast<size_t>(shape.rows) * static_cast<size_t>(shape.k));
+  return bits::pack_signs(x.data(), shape.rows, shape.k, shape);
+}
+
+bool guard_intact(const std::vector<uint8_t>& h, size_t payload_bytes) {
+  for (size_t i = payload_bytes; i < h.size(); ++i)
+    if (h[i] != kPoison) return false;
+  return true;
+}
+
+using Param = std::tuple<int, int>;  // design index, size index
+
+// A problem's operands, packed as the design reads them, on the host and the device.
+struct Inputs {
+  Problem p;
+  bmm::Operands in;
+  std::vector<uint32_t> a, b;
+  std::vector<int32_t> dots;  // reference_dots: M x N
+};
+
+class BmmGpu : public ::testing::TestWithParam<Param> {
+ protected:
+  void SetUp() override {
+    BTC_SKIP_WITHOUT_GPU();
+    design_ = bmm::designs()[static_cast<size_t>(std::get<0>(GetParam()))].get();
+    const int sm = query_device(0).sm();
+    if (const std::string why = design_->skip_reason(sm, sm == 90 && binary_has_sm90a()); !why.empty())
+      GTEST_SKIP() << design_->name() << ": " << why;
+  }
+
+  // One prepare() + run() with epilogue `e` (kBits: packed in the design's own
+  // layout over M x N when bits_in_design_layout, else row_u32) into a
+  // poisoned output, compared with the reference word for word.
+  void run_variant(std::mt19937& rng, uint32_t seed, const Inputs& x, void* workspace, Epilogue e,
+                   bool bits_in_design_layout);
+
+  const Design* design_ = nullptr;
+};
+
+void BmmGpu::run_variant(std::mt19937& rng, uint32_t seed, const Inputs& x, void* workspace, Epilogue e,
+                         bool bits_in_design_layout) {
+  const Design& d = *design_;
+  const Problem& p = x.p;
+  const std::string what = d.name() + " " + dims(p) +
+                           (e == Epilogue::kInt32 ? " int32" : bits_in_design_layout ? " bits (design layout)"
+                                                                                     : " bits (row_u32)");
+  SCOPED_TRACE(what);
+
+  bmm::Output out;
+  out.epilogue = e;
+  std::vector<int32_t> thr;
+  std::vector<uint32_t> want_bits;
+  size_t out_bytes = 0;
+  if (e == Epilogue::kInt32) {
+    out_bytes = static_cast<size_t>(p.m) * static_cast<size_t>(p.n) * 4;
+  } else {
+    // The next layer's A: the design's own layout over M x N (its K padding
+    // and segments included), or plain row_u32.
+    if (bits_in_design_layout) out.bits_shape = d.a_shape(Problem{p.m, p.m, p.n});
+    else out.bits_shape.layout = bits::Layout::kRowU32;
+    out.bits_shape.rows = p.m;
+    out.bits_shape.k = p.n;
+    bits::check_shape(out.bits_shape);
+    // Thresholds in [-K/4, K/4]; every 8th column sits exactly on one row's
+    // dot (dot == threshold must give 1).
+    std::uniform_int_distribution<int> u(-p.k / 4, p.k / 4);
+    thr.resize(static_cast<size_t>(p.n));
+    for (int j = 0; j < p.n; ++j)
+      thr[static_cast<size_t>(j)] =
+          j % 8 == 0 ? x.dots[static_cast<size_t>(j % p.m) * static_cast<size_t>(p.n) + static_cast<size_t>(j)]
+                     : u(rng);
+    want_bits = bmm::reference_bits(p, x.dots, thr, out.bits_shape);
+    out_bytes = want_bits.size() * 4;
+  }
+  DeviceBuffer dout(out_bytes + kGuardBytes), dthr(thr.size() * 4);
+  dout.poison();
+  if (!thr.empty()) dthr.upload(thr.data(), thr.size() * 4);
+  if (e == Epilogue::kInt32) {
+    out.c = dout.as<int32_t>();
+  } else {
+    out.bits = dout.as<uint32_t>();
+    out.threshold = dthr.as<int32_t>();
+  }
+
+  d.prepare(p, x.in, workspace, nullptr);
+  d.run(p, x.in, out, workspace, nullptr);
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<uint8_t> got = dout.download();
+  EXPECT_TRUE(guard_intact(got, out_bytes)) << "wrote past the end of the output";
+
+  int bad = 0;
+  if (e == Epilogue::kInt32) {
+    std::vector<int32_t> c(static_cast<size_t>(p.m) * static_cast<size_t>(p.n));
+    std::memcpy(c.data(), got.data(), out_bytes);
+    for (size_t i = 0; i < c.size(); ++i)
+      if (c[i] != x.dots[i] && bad++ < 5)
+        ADD_FAILURE() << "C(" << i / static_cast<size_t>(p.n) << "," << i % static_cast<size_t>(p.n) << ") got "
+                      << c[i] << " want " << x.dots[i];
+  } else {
+    std::vector<uint32_t> w(want_bits.size());
+    std::memcpy(w.data(), got.data(), out_bytes);
+    for (size_t i = 0; i < w.size(); ++i)
+      if (w[i] != want_bits[i] && bad++ < 5) {
+        const bits::WordCoord wc = out.bits_shape.coords_of_word(static_cast<int64_t>(i));
+        ADD_FAILURE() << bits::describe(out.bits_shape) << " word " << i << " (row " << wc.row << ", k word "
+                      << wc.kw << (wc.row >= p.m || wc.kw >= out.bits_shape.used_kwords() ? ", padding" : "")
+                      << ") got 0x" << std::hex << w[i] << " want 0x" << want_bits[i] << std::dec;
+      }
+  }
+  EXPECT_EQ(bad, 0) << bad << " mismatches in " << what << " (seed " << seed << "; BTC_TEST_SEED=" << seed
+                    << " replays)";
+}
+
+TEST_P(BmmGpu, EqualsCpuReferenceBitExact) {
+  BTC_SEEDED_RNG(rng);
+  const Design& d = *design_;
+  Inputs x;
+  x.p = sizes()[static_cast<size_t>(std::get<1>(GetParam()))];
+  const Problem& p = x.p;
+  SCOPED_TRACE(d.name() + " " + dims(p));
+  try {
+    x.in.a_shape = d.a_shape(p);
+    x.in.b_shape = d.b_shape(p);
+    ASSERT_EQ(x.in.a_shape.k, p.k) << "a_shape's k must be the true K";
+    ASSERT_EQ(x.in.b_shape.k, p.k) << "b_shape's k must be the true K";
+    ASSERT_GE(x.in.a_shape.rows, p.m);
+    ASSERT_GE(x.in.b_shape.rows, p.n);
+    // Every row the design reads gets random signs, rows past M / N included.
+    x.a = random_operand(rng, x.in.a_shape);
+    x.b = random_operand(rng, x.in.b_shape);
+    x.dots = bmm::reference_dots(p, x.a, x.in.a_shape, x.b, x.in.b_shape);
+
+    DeviceBuffer da(x.a.size() * 4), db(x.b.size() * 4), ws(d.workspace_bytes(p));
+    da.upload(x.a.data(), x.a.size() * 4);
+    db.upload(x.b.data(), x.b.size() * 4);
+    x.in.a = da.as<uint32_t>();
+    x.in.b = db.as<uint32_t>();
+    // One workspace for all three runs: a design must not depend on a fresh one.
+    run_variant(rng, seed_rng, x, ws.as<void>(), Epilogue::kInt32, false);
+    run_variant(rng, seed_rng, x, ws.as<void>(), Epilogue::kBits, true);
+    run_variant(rng, seed_rng, x, ws.as<void>(), Epilogue::kBits, false);
+  } catch (const std::invalid_argument& ex) {
+    // The interface's "a shape this design cannot run".
+    if (HasFailure()) throw;
+    GTEST_SKIP() << d.name() << " refused " << dims(p) << ": " << ex.what();
+  }
+}
+
+std::string param_name(const ::testing::TestParamInfo<Param>& i) {
+  std::string n = bmm::designs()[static_cast<size_t>(std::get<0>(i.param))]->name() + "_" +
+                  dims(sizes()[static_cast<size_t>(std::get<1>(i.param))]);
+  for (char& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, BmmGpu,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(bmm::designs().size())),
+                                            ::testing::Range(0, static_cast<int>(sizes().size()))),
+                         param_name);
+// The registry may be empty in a partial build.
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BmmGpu);
+
+TEST(BmmRegistry, NamesAreUniqueAndFamiliesKnown) {
+  std::vector<std::string> names;
+  for (const auto& d : bmm::designs()) {
+    EXPECT_EQ(std::count(names.begin(), names.end(), d->name()), 0) << "duplicate design " << d->name();
+    names.push_back(d->name());
+    const std::string f = d->family();
+    EXPECT_TRUE(f == "btc_wmma" || f == "mma_and" || f == "wgmma_and" || f == "popc" || f == "cublas")
+        << d->name() << ": family " << f;
+    EXPECT_EQ(bmm::find_design(d->name()), d.get());
+  }
+  EXPECT_EQ(bmm::find_design("no_such_design"), nullptr);
+}
+
+// Host-side only (runs without a GPU): every design's operand shapes are
+// usable BitMatrix shapes over the true K with at least M / N rows.
+TEST(BmmRegistry, OperandShapesAreValid) {
+  for (const auto& d : bmm::designs())
+    for (const Problem& p : sizes()) {
+      SCOPED_TRACE(d->name() + " " + dims(p));
+      try {
+        const BitMatrix a = d->a_shape(p), b = d->b_shape(p);
+        EXPECT_EQ(bits::shape_error(a), "");
+        EXPECT_EQ(bits::shape_error(b), "");
+        EXPECT_EQ(a.k, p.k);
+        EXPECT_EQ(b.k, p.k);
+        EXPECT_GE(a.rows, p.m);
+        EXPECT_GE(b.rows, p.n);
+        EXPECT_TRUE(bits::same_k_map(a, b)) << bits::describe(a) << " vs " << bits::describe(b);
+      } catch (const std::invalid_argument&) {
+        // A shape the design cannot run: the GPU test reports it.
+      }
+    }
+}
+
+}  // namespace
+}  // namespace btc
