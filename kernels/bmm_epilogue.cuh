@@ -51,3 +51,61 @@ struct BlockEpilogue {
 };
 
 }  // namespace btc::bmm
+
+namespace btc::bmm {
+
+// Spreads 4 bits abcd to 0a0b0c0d.
+__device__ __forceinline__ uint32_t spread4(uint32_t x) {
+  return (x & 1u) | ((x & 2u) << 1) | ((x & 4u) << 2) | ((x & 8u) << 3);
+}
+
+// Epilogue straight from the accumulator registers of one warp holding a
+// 16 x 8J tile in the m16n8 layout that mma.sync and wgmma share: register e
+// of n8 group j is row g + 8(e/2), column 8j + 2t + e%2 (lane = 4g + t).
+// int32: each value stored where it belongs. Bits: two ballots per n8 group
+// and half give every row's 8 bits; lanes assemble whole 32-bit words and
+// store them - no shared-memory tile, no atomics.
+// `dot(j, e, gi, gj)` returns the dot product of register e of group j.
+template <int J, class DotFn>
+__device__ __forceinline__ void store_warp_fragments(const Output& out, int m, int n, int row0, int col0,
+                                                     DotFn&& dot) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  if (out.epilogue == Epilogue::kInt32) {
+#pragma unroll
+    for (int j = 0; j < J; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int gi = row0 + g + 8 * (e / 2), gj = col0 + 8 * j + 2 * t + (e % 2);
+        const int32_t v = dot(j, e, gi, gj);
+        if (gi < m && gj < n) out.c[static_cast<int64_t>(gi) * n + gj] = v;
+      }
+    return;
+  }
+  static_assert(J % 4 == 0, "bit words hold 32 columns: 4 n8 groups");
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {  // rows g and g + 8
+    const int gi = row0 + g + 8 * h;
+    uint32_t word = 0;
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      uint32_t ballot[2];
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int e = 2 * h + c, gj = col0 + 8 * j + 2 * t + c;
+        const int32_t v = dot(j, e, gi, gj);
+        ballot[c] = __ballot_sync(0xFFFFFFFFu, gj < n && v >= out.threshold[gj < n ? gj : 0]);
+      }
+      const uint32_t byte = spread4((ballot[0] >> (4 * g)) & 0xFu) | (spread4((ballot[1] >> (4 * g)) & 0xFu) << 1);
+      word |= byte << (8 * (j % 4));
+      if (j % 4 == 3) {
+        const int w = j / 4, kw = col0 / 32 + w;
+        // The four lanes of a row hold the same word: lane t = w % 4 writes it.
+        if (t == w % 4 && gi < out.bits_shape.padded_rows() && kw < out.bits_shape.kwords())
+          out.bits[out.bits_shape.word_index(gi, kw)] = gi < m ? word : 0u;
+        word = 0;
+      }
+    }
+  }
+}
+
+}  // namespace btc::bmm

@@ -33,7 +33,7 @@ struct MmaTile {
   static constexpr int kWarpsM = 2, kWarpsN = Cfg::c.warps / 2;
   static constexpr int kMI = kBM / kWarpsM / 16, kNJ = kBN / kWarpsN / 8;  // m16 / n8 tiles per warp
   static constexpr int kStageWords = (kBM + kBN) * kSlabKw;
-  static constexpr int kSmemBytes = (kStages * kStageWords + BlockEpilogue<kBM, kBN>::kSmemWords) * 4;
+  static constexpr int kSmemBytes = kStages * kStageWords * 4;
   static_assert(Cfg::c.block_k_bits % 256 == 0 && kMI > 0 && kNJ > 0 && kStages >= 2, "bad mma_and config");
 };
 
@@ -44,8 +44,6 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(cons
   using T = MmaTile<Cfg>;
   extern __shared__ __align__(128) uint32_t smem[];
   const int m0 = blockIdx.y * T::kBM, n0 = blockIdx.x * T::kBN;
-  BlockEpilogue<T::kBM, T::kBN> epi{out, smem + T::kStages * T::kStageWords, m0, n0, m, n};
-  epi.begin();
 
   const BitMatrix sa_shape = tile::shape(T::kLA, T::kBM, T::kBlockK, T::kBM);
   const BitMatrix sb_shape = tile::shape(T::kLB, T::kBN, T::kBlockK, T::kBN);
@@ -86,18 +84,13 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(cons
   }
   tile::cp_async_wait<0>();
 
-  const int g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
+  // Rows and columns past M and N are inside the padded operands (their
+  // popcounts exist); the epilogue drops them.
 #pragma unroll
   for (int i = 0; i < T::kMI; ++i)
-#pragma unroll
-    for (int j = 0; j < T::kNJ; ++j)
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const int li = wm + 16 * i + g + 8 * (r / 2), lj = wn + 8 * j + 2 * t + (r % 2);
-        const int gi = min(m0 + li, ga.rows - 1), gj = min(n0 + lj, gb.rows - 1);
-        epi.put(li, lj, k - 2 * pa[gi] - 2 * pb[gj] + 4 * acc[i][j][r]);
-      }
-  epi.end();
+    store_warp_fragments<T::kNJ>(out, m, n, m0 + wm + 16 * i, n0 + wn, [&](int j, int e, int gi, int gj) {
+      return k - 2 * pa[gi] - 2 * pb[gj] + 4 * acc[i][j][e];
+    });
 }
 
 // One design per configuration: the configuration is data (generated per arch).

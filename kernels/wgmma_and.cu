@@ -67,8 +67,7 @@ struct WgTile {
   static constexpr int kThreads = (kConsumers + 1) * 128;
   static constexpr int kABytes = kBM * kSlabKw * 4, kBBytes = kBN * kSlabKw * 4;
   static constexpr int kStageBytes = kABytes + kBBytes;
-  static constexpr int kEpiBytes = BlockEpilogue<kBM, kBN>::kSmemWords * 4;
-  static constexpr int kSmemBytes = kStages * kStageBytes + kEpiBytes + 2 * kStages * 8 + 1024;  // + alignment
+  static constexpr int kSmemBytes = kStages * kStageBytes + 2 * kStages * 8 + 1024;  // + alignment
   static_assert(kBM == 64 * kConsumers, "one 64-row wgmma per consumer warpgroup");
   static_assert(kBlockK % 256 == 0 && bits::is_wgmma(kLA) && bits::is_wgmma(kLB), "wgmma reads wgmma layouts");
   static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0, "swizzled stages start 1024-byte aligned");
@@ -84,8 +83,7 @@ __global__ void __launch_bounds__(WgTile<Cfg>::kThreads, 1)
   // Swizzled stages need 1024-byte alignment: align the dynamic base by hand.
   uint8_t* smem = reinterpret_cast<uint8_t*>(
       (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~static_cast<uintptr_t>(1023));
-  uint32_t* epi_tile = reinterpret_cast<uint32_t*>(smem + T::kStages * T::kStageBytes);
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + T::kStages * T::kStageBytes + T::kEpiBytes);
+  uint64_t* full = reinterpret_cast<uint64_t*>(smem + T::kStages * T::kStageBytes);
   uint64_t* empty = full + T::kStages;
   auto stage_a = [&](int s) { return reinterpret_cast<uint32_t*>(smem + s * T::kStageBytes); };
   auto stage_b = [&](int s) { return reinterpret_cast<uint32_t*>(smem + s * T::kStageBytes + T::kABytes); };
@@ -100,11 +98,12 @@ __global__ void __launch_bounds__(WgTile<Cfg>::kThreads, 1)
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
   __syncthreads();
-  BlockEpilogue<T::kBM, T::kBN> epi{out, epi_tile, m0, n0, m, n};
-  epi.begin();
 
   const int ktiles = ga.kwords() / T::kSlabKw;
   if (wg == 0) {
+    // The producer needs few registers: hand them to the consumers, whose
+    // 128 accumulators otherwise leave ptxas no room between wgmmas.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
     if (threadIdx.x == 0) {
       for (int kt = 0; kt < ktiles; ++kt) {
         const int s = kt % T::kStages;
@@ -115,19 +114,23 @@ __global__ void __launch_bounds__(WgTile<Cfg>::kThreads, 1)
       }
     }
   } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
     const int cw = wg - 1;  // consumer warpgroup: rows 64cw.. of the block
-    int32_t acc[N / 2];
-#pragma unroll
-    for (int i = 0; i < N / 2; ++i) acc[i] = 0;
+    int32_t acc[N / 2];  // written first by a scale-d = 0 wgmma: never zeroed
     asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
     for (int kt = 0; kt < ktiles; ++kt) {
       const int s = kt % T::kStages;
       mbar_wait(&full[s], (kt / T::kStages) & 1);
+      // All descriptors first: no address arithmetic between the wgmmas.
+      uint64_t da[T::kSlabKw / 8], db[T::kSlabKw / 8];
+#pragma unroll
+      for (int ks = 0; ks < T::kSlabKw / 8; ++ks) {
+        da[ks] = tile::wgmma_slab_desc<T::kLA>(stage_a(s), T::kBM, T::kBlockK, 64 * cw, 8 * ks);
+        db[ks] = tile::wgmma_slab_desc<T::kLB>(stage_b(s), T::kBN, T::kBlockK, 0, 8 * ks);
+      }
 #pragma unroll
       for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
-        dev::wgmma_ss<dev::WgmmaKind::B1And, N>(
-            acc, tile::wgmma_slab_desc<T::kLA>(stage_a(s), T::kBM, T::kBlockK, 64 * cw, 8 * ks),
-            tile::wgmma_slab_desc<T::kLB>(stage_b(s), T::kBN, T::kBlockK, 0, 8 * ks));
+        dev::wgmma_ss<dev::WgmmaKind::B1And, N>(acc, da[ks], db[ks], kt > 0 || ks > 0);
       asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
       // Keep one stage of MMAs in flight; the one before it is done: release its buffers.
       asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
@@ -135,16 +138,12 @@ __global__ void __launch_bounds__(WgTile<Cfg>::kThreads, 1)
     }
     asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
 
-    const int w = (threadIdx.x % 128) / 32, g = (threadIdx.x & 31) >> 2, t = threadIdx.x & 3;
-#pragma unroll
-    for (int r = 0; r < N / 2; ++r) {
-      const int j = r / 4, i = r % 4;
-      const int li = 64 * cw + 16 * w + g + 8 * (i / 2), lj = 8 * j + 2 * t + (i % 2);
-      const int gi = min(m0 + li, ga.rows - 1), gj = min(n0 + lj, gb.rows - 1);
-      epi.put(li, lj, k - 2 * pa[gi] - 2 * pb[gj] + 4 * acc[r]);
-    }
+    // Accumulator 4j + e of warp w is the m16n8 layout of rows 64cw + 16w.. .
+    const int w = (threadIdx.x % 128) / 32;
+    store_warp_fragments<N / 8>(out, m, n, m0 + 64 * cw + 16 * w, n0, [&](int j, int e, int gi, int gj) {
+      return k - 2 * pa[gi] - 2 * pb[gj] + 4 * acc[4 * j + e];
+    });
   }
-  epi.end();
 #else
   (void)a; (void)b; (void)ga; (void)gb; (void)pa; (void)pb; (void)k; (void)out; (void)m; (void)n;
   __trap();

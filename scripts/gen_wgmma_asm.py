@@ -26,10 +26,13 @@ namespace btc::dev {
 
 enum class WgmmaKind { B1And, S8 };
 
+// scale_d = 0 ignores d's input (d = A*B): the first MMA of a tile needs no
+// zeroed accumulators, and no other instruction writes them mid-pipeline.
 template <WgmmaKind Kind, int N>
-__device__ __forceinline__ void wgmma_ss(int32_t (&d)[N / 2], uint64_t desc_a, uint64_t desc_b);
+__device__ __forceinline__ void wgmma_ss(int32_t (&d)[N / 2], uint64_t desc_a, uint64_t desc_b, int scale_d = 1);
 template <WgmmaKind Kind, int N>
-__device__ __forceinline__ void wgmma_rs(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b);
+__device__ __forceinline__ void wgmma_rs(int32_t (&d)[N / 2], const uint32_t (&a)[4], uint64_t desc_b,
+                                         int scale_d = 1);
 """
 
 
@@ -40,16 +43,17 @@ def wrapper(kind, suffix, n, a_from_regs):
     if a_from_regs:
         a_str = "{" + ", ".join(f"%{regs + i}" for i in range(4)) + "}"
         b_idx = regs + 4
-        in_ops = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b)'
-        sig = f"int32_t (&d)[{n} / 2], const uint32_t (&a)[4], uint64_t desc_b"
+        in_ops = '"r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "r"(scale_d)'
+        sig = f"int32_t (&d)[{n} / 2], const uint32_t (&a)[4], uint64_t desc_b, int scale_d"
         name = "wgmma_rs"
     else:
         a_str = f"%{regs}"
         b_idx = regs + 1
-        in_ops = '"l"(desc_a), "l"(desc_b)'
-        sig = f"int32_t (&d)[{n} / 2], uint64_t desc_a, uint64_t desc_b"
+        in_ops = '"l"(desc_a), "l"(desc_b), "r"(scale_d)'
+        sig = f"int32_t (&d)[{n} / 2], uint64_t desc_a, uint64_t desc_b, int scale_d"
         name = "wgmma_ss"
-    ptx = f"wgmma.mma_async.sync.aligned.m64n{n}{suffix} {{{d_list}}}, {a_str}, %{b_idx}, 1;"
+    ptx = (f"{{ .reg .pred p; setp.ne.b32 p, %{b_idx + 1}, 0; "
+           f"wgmma.mma_async.sync.aligned.m64n{n}{suffix} {{{d_list}}}, {a_str}, %{b_idx}, p; }}")
     return f"""
 template <>
 __device__ __forceinline__ void {name}<WgmmaKind::{kind}, {n}>({sig}) {{
