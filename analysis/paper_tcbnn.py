@@ -11,12 +11,16 @@ rather than a figure number nobody here checked. comparison_rows() puts each
 finding beside figures computed from a stride results file, and
 layout_comparison_rows() puts the format finding (c) beside a layout results
 file; every number and every verdict there comes from that file.
+bmm_comparison_rows() puts the paper's BMM comparison (its BTC design on the
+tile format against software-popcount BMM) beside a bmm results file, size by
+size, with the factors computed from that file.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
 
+import bmm_report as bmr
 import btcresults as br
 import layout_report as lr
 import report_common as rc
@@ -340,6 +344,94 @@ def layout_comparison_rows(results: br.Results) -> list[ComparisonRow]:
             if row is not None:
                 rows.append(row)
     return rows
+
+
+# The paper's BMM comparison as the bmm suite checks it: whole BMMs, the
+# paper's BTC design on its tile format against the software-popcount BMM.
+PAPER_DESIGN = "btc_wmma_tile"
+PAPER_ROW_DESIGN = "btc_wmma_row"
+BMM_OUT = "bits"
+BMM_FINDINGS: list[dict[str, str]] = [
+    {"id": "c",
+     "statement": ("Bit-tensor-core BMM on the co-designed format (contiguous 8×128-bit tiles) "
+                   "beats the software-popcount BMM of SBNN and BSTC by a large factor."),
+     "reference": "TCBNN, BMM evaluation",
+     "check": (f"bmm suite, fused bits output, per square size: how many times faster than the "
+               f"best software-popcount design measured here (`{bmr.POPC_FAMILY}` family, standing "
+               f"in for SBNN and BSTC, which are not run) is the paper's design `{PAPER_DESIGN}`, "
+               f"beside the same design on row-major operands (`{PAPER_ROW_DESIGN}`) and the "
+               f"fastest tensor-core design? The paper's factor is not quoted here, so the verdict "
+               f"checks the direction (faster by more than {FLAT_TOLERANCE:.0%}); every factor is "
+               f"this GPU's.")},
+]
+
+
+def _bmm_missing(data: bmr.BmmData, design: str, p: bmr.Problem) -> str | None:
+    """Why a design has no bits-output TOPS at p, or None if it has."""
+    run = data.get(design, p, BMM_OUT)
+    if run is None:
+        return f"no `{design}` design in this file"
+    if run.tops is not None:
+        return None
+    if run.skip_reason:
+        return f"`{design}` skipped at {p.label} ({run.skip_reason})"
+    return f"no `{design}` run at {p.label}"
+
+
+def _check_bmm(finding: dict[str, str], data: bmr.BmmData, p: bmr.Problem,
+               emulated_xor: bool) -> ComparisonRow:
+    def out(measured: str, verdict: str, reason: str) -> ComparisonRow:
+        return ComparisonRow(finding["id"], finding["reference"], finding["statement"],
+                             p.label, f"{p.label}: {measured}", verdict, reason)
+
+    base = data.best_popc(p, BMM_OUT)
+    missing = [m for m in (_bmm_missing(data, PAPER_DESIGN, p),) if m]
+    if base is None:
+        missing.append(f"no software-popcount run at {p.label}")
+    if missing:
+        return out("; ".join(missing), "not measured", "; ".join(missing))
+    tile = data.tops(PAPER_DESIGN, p, BMM_OUT)
+    assert tile is not None and base.tops is not None
+    ratio = tile / base.tops
+    measured = (f"`{PAPER_DESIGN}` {tile:,.1f} TOPS vs best software popcount "
+                f"`{base.design.name}` {base.tops:,.1f} TOPS ({ratio:.2f}×)")
+    row = data.tops(PAPER_ROW_DESIGN, p, BMM_OUT)
+    if row is not None:
+        measured += f"; `{PAPER_ROW_DESIGN}` {row / base.tops:.2f}×"
+    fastest = max((d for d in data.tensor_designs if data.tops(d.name, p, BMM_OUT) is not None),
+                  key=lambda d: data.tops(d.name, p, BMM_OUT), default=None)
+    if fastest is not None and fastest.name != PAPER_DESIGN:
+        measured += (f"; fastest tensor-core design `{fastest.name}` "
+                     f"{data.tops(fastest.name, p, BMM_OUT) / base.tops:.2f}×")
+    notes = []
+    if row is not None:
+        notes.append(f"the tile format runs {tile / row:.2f}× the row-major `{PAPER_ROW_DESIGN}`")
+    if emulated_xor:
+        notes.append("this GPU emulates the b1 XOR MMA the design issues (two tensor-pipe "
+                     "passes each, see docs/results-schema.md)")
+    tail = "".join(f"; {n}" for n in notes)
+    if ratio > 1 + FLAT_TOLERANCE:
+        return out(measured, "same", f"the paper's design runs the BMM {ratio:.2f}× faster than "
+                                     f"the best software popcount{tail}")
+    if ratio >= 1 / (1 + FLAT_TOLERANCE):
+        return out(measured, "differs", f"the paper's design and the best software popcount run "
+                                        f"within {FLAT_TOLERANCE:.0%} of each other{tail}")
+    return out(measured, "differs", f"the best software popcount runs the BMM {1 / ratio:.2f}× "
+                                    f"faster than the paper's design{tail}")
+
+
+def bmm_comparison_rows(results: br.Results) -> list[ComparisonRow]:
+    """The paper's BMM comparison beside a bmm results file: one row per square
+    size (smallest first), fused bits output; none where the file lists neither
+    the paper's design nor a software-popcount design."""
+    data = bmr.collect(results)
+    if data.design(PAPER_DESIGN) is None and not any(
+            d.family == bmr.POPC_FAMILY for d in data.designs):
+        return []
+    # sm_90 runs b1 XOR as two AND-popc passes (docs/results-schema.md).
+    emulated_xor = str(results.device.get("cc", "")).startswith("9.")
+    return [_check_bmm(finding, data, p, emulated_xor)
+            for finding in BMM_FINDINGS for p in data.squares]
 
 
 def markdown_lines(rows: list[ComparisonRow], findings: list[dict[str, str]],

@@ -46,16 +46,22 @@ __device__ __forceinline__ void cp_async_wait() {
 }
 
 // Rows r0 .. r0+rows of global matrix gm, K words kw0 .. kw0+slab_kw, into
-// shared memory as the same layout over a rows x (32*slab_kw) matrix.
+// shared memory as the same layout over a rows x (32*slab_kw) matrix. r0 and
+// kw0 sit on box boundaries, where every layout's offset is simply
+// r * kwords + kw0 * box_rows (boxes are row-major over (row box, k box)):
+// no per-piece index arithmetic beyond one division.
 template <Layout L, bool kAsync = false>
 __device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm, int r0, int kw0, int rows,
                           int slab_kw) {
   const int tr = bits::box_rows_of(L, gm.box_rows);
+  const int kwords = gm.kwords();
   const int run_vecs = tr * slab_kw / 4;  // 16-byte pieces per row box
   const int total = rows / tr * run_vecs;
+  // Offsets inside one slab fit 32 bits (rows x kwords of one block).
+  const uint32_t* base = g + static_cast<int64_t>(r0) * kwords + static_cast<int64_t>(kw0) * tr;
   for (int i = threadIdx.x; i < total; i += blockDim.x) {
     const int rb = i / run_vecs, v = i - rb * run_vecs;
-    copy16<kAsync>(smem + 4 * i, g + gm.word_index(r0 + rb * tr, kw0) + 4 * v);
+    copy16<kAsync>(smem + 4 * i, base + rb * tr * kwords + 4 * v);
   }
 }
 
