@@ -14,17 +14,21 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+import bmm_report
 import btcresults as br
 import instr_report
 import layout_report
 import stride_report
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
-# suite -> renderer writing that suite's outputs beside the results file
+# suite -> renderer writing that suite's outputs beside the results file. The
+# bmm report finds its instruction peaks itself: the newest instr-*.json in the
+# same folder (the same GPU).
 RENDERERS: dict[str, Callable[[br.Results], Sequence[Path]]] = {
     instr_report.SUITE: instr_report.render,
     stride_report.SUITE: stride_report.render,
     layout_report.SUITE: layout_report.render,
+    bmm_report.SUITE: bmm_report.render,
 }
 
 

@@ -20,12 +20,6 @@ using bmm::Epilogue;
 using bmm::Problem;
 
 constexpr int kTimedLaunches = 5;
-// The designs without a native AND tensor path (software popcount; the
-// paper's XOR WMMA, emulated on sm_90) take seconds a launch at 8192^3:
-// there they get 3 repetitions of one launch, and larger sizes are skipped.
-constexpr double kSlowDesignMaxOps = 2.0 * 8192.0 * 8192.0 * 8192.0;
-constexpr double kSlowDesignFewLaunchesOps = kSlowDesignMaxOps;
-bool is_slow(const Design& d) { return d.family() == "popc" || d.family() == "btc_wmma"; }
 
 // The fused output: M x N bits, row-major, as the next layer reads its activations.
 bits::BitMatrix tile_bits_shape(const Problem& p) {
@@ -137,19 +131,11 @@ void register_bmm(SuiteContext& ctx) {
       for (Epilogue e : {Epilogue::kInt32, Epilogue::kBits}) {
         const char* out_name = e == Epilogue::kInt32 ? "int32" : "bits";
         const std::string config = fmt::format("m:{}/n:{}/k:{}/out:{}", p.m, p.n, p.k, out_name);
-        const double ops = 2.0 * p.m * p.n * p.k;
-        const bool slow = is_slow(*d);
-        if (slow && ops > kSlowDesignMaxOps) {
-          ctx.skip(d->name(), "past 8192^3 this design takes tens of seconds a launch: not swept", config);
-          continue;
-        }
-        const bool few = slow && ops >= kSlowDesignFewLaunchesOps;
         const std::string name = fmt::format("bmm/{}/{}", d->name(), config);
         const Design* dp = d.get();
         configure_manual_time(benchmark::RegisterBenchmark(
                                   name.c_str(), [dp, p, e, name](benchmark::State& st) { run_bmm(st, *dp, p, e, name); }),
-                              few ? std::min(3, ctx.options.repetitions) : ctx.options.repetitions,
-                              few ? 1 : kTimedLaunches);
+                              ctx.options.repetitions, kTimedLaunches);
       }
     }
   }
