@@ -6,6 +6,7 @@
 #include <type_traits>
 
 #include "check.h"
+#include "layout_dispatch.h"
 
 namespace btc::bits {
 namespace {
@@ -35,24 +36,8 @@ __global__ void __launch_bounds__(kThreads) convert_kernel(const uint32_t* __res
     out[w] = convert_word(src, s, d, w, same_map);
 }
 
-template <Layout L>
-using LayoutTag = std::integral_constant<Layout, L>;
-
-template <class F>
-void with_layout(Layout l, F&& f) {
-  switch (l) {
-    case Layout::kRowU32: f(LayoutTag<Layout::kRowU32>{}); return;
-    case Layout::kRowU64: f(LayoutTag<Layout::kRowU64>{}); return;
-    case Layout::kTile8x128: f(LayoutTag<Layout::kTile8x128>{}); return;
-    case Layout::kMmaFragA16x256: f(LayoutTag<Layout::kMmaFragA16x256>{}); return;
-    case Layout::kMmaFragB8x256: f(LayoutTag<Layout::kMmaFragB8x256>{}); return;
-    case Layout::kWgmmaInterleave: f(LayoutTag<Layout::kWgmmaInterleave>{}); return;
-    case Layout::kWgmmaSwizzle32: f(LayoutTag<Layout::kWgmmaSwizzle32>{}); return;
-    case Layout::kWgmmaSwizzle64: f(LayoutTag<Layout::kWgmmaSwizzle64>{}); return;
-    case Layout::kWgmmaSwizzle128: f(LayoutTag<Layout::kWgmmaSwizzle128>{}); return;
-  }
-  throw std::invalid_argument("not a Layout: " + std::to_string(static_cast<int>(l)));
-}
+using bits::LayoutTag;
+using bits::with_layout;
 
 unsigned grid_for(int64_t words) {
   const int64_t blocks = (words + kThreads - 1) / kThreads;

@@ -15,6 +15,7 @@
 
 #include "bmm_designs.h"
 #include "check.h"
+#include "layout_dispatch.h"
 
 namespace btc::bmm {
 namespace {
@@ -22,25 +23,8 @@ namespace {
 using bits::BitMatrix;
 using bits::Layout;
 
-template <Layout L>
-using LayoutTag = std::integral_constant<Layout, L>;
-
-// Calls f(LayoutTag<l>{}) so each kernel's index math folds for its layout.
-template <class F>
-void with_layout(Layout l, F&& f) {
-  switch (l) {
-    case Layout::kRowU32: f(LayoutTag<Layout::kRowU32>{}); return;
-    case Layout::kRowU64: f(LayoutTag<Layout::kRowU64>{}); return;
-    case Layout::kTile8x128: f(LayoutTag<Layout::kTile8x128>{}); return;
-    case Layout::kMmaFragA16x256: f(LayoutTag<Layout::kMmaFragA16x256>{}); return;
-    case Layout::kMmaFragB8x256: f(LayoutTag<Layout::kMmaFragB8x256>{}); return;
-    case Layout::kWgmmaInterleave: f(LayoutTag<Layout::kWgmmaInterleave>{}); return;
-    case Layout::kWgmmaSwizzle32: f(LayoutTag<Layout::kWgmmaSwizzle32>{}); return;
-    case Layout::kWgmmaSwizzle64: f(LayoutTag<Layout::kWgmmaSwizzle64>{}); return;
-    case Layout::kWgmmaSwizzle128: f(LayoutTag<Layout::kWgmmaSwizzle128>{}); return;
-  }
-  throw std::invalid_argument("not a Layout: " + std::to_string(static_cast<int>(l)));
-}
+using bits::LayoutTag;
+using bits::with_layout;
 
 constexpr int kThreads = 256;
 
@@ -195,6 +179,15 @@ void check_run_args(const Design& d, const Problem& p, const Operands& in, const
 // and stored k words < words_covered leaves words of bits_shape unwritten
 // (clear_uncovered_bits handles rows; this adds the columns: wide
 // layouts pad N past the last block column).
+dim3 begin_blocked_run(const Design& d, const Problem& p, const Operands& in, const Output& out, int bm, int bn,
+                       cudaStream_t s) {
+  check_run_args(d, p, in, &out);
+  const unsigned gx = static_cast<unsigned>((p.n + bn - 1) / bn), gy = static_cast<unsigned>((p.m + bm - 1) / bm);
+  if (gy > 65535u) throw std::invalid_argument(d.name() + ": M = " + std::to_string(p.m) + " exceeds the grid");
+  clear_uncovered_bits_2d(out, static_cast<int>(gy) * bm, static_cast<int>(gx) * bn / 32, s);
+  return dim3(gx, gy);
+}
+
 void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_covered, cudaStream_t s) {
   if (out.epilogue != Epilogue::kBits) return;
   clear_uncovered_bits(out, words_covered < out.bits_shape.kwords() ? 0 : rows_covered, s);

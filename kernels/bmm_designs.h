@@ -4,6 +4,8 @@
 #include <vector>
 
 #include "bmm.h"
+#include "bmm_config.h"
+#include "tile_shape.h"
 
 namespace btc::bmm {
 
@@ -29,5 +31,44 @@ void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_cove
 // Throws std::invalid_argument unless the operands (and the output, when
 // given) have the shapes the design reads and writes.
 void check_run_args(const Design& d, const Problem& p, const Operands& in, const Output* out);
+
+// The common start of a blocked design's run(): checks the arguments, and
+// returns the grid of bm x bn blocks covering M x N after zeroing the fused
+// output words that grid leaves unwritten.
+dim3 begin_blocked_run(const Design& d, const Problem& p, const Operands& in, const Output& out, int bm, int bn,
+                       cudaStream_t s);
+
+// The AND-form designs: operands shaped by their generated configuration,
+// and the row popcounts of the +-1 correction in the workspace - B's once in
+// prepare() (the layer's weights), A's on every run (the activations).
+class AndDesign : public Design {
+ public:
+  explicit AndDesign(const BmmConfig& c) : c_(c) {}
+  bool tensor_core() const override { return true; }
+  bits::BitMatrix a_shape(const Problem& p) const override {
+    return tile::operand_shape(c_.a_layout, p.m, p.k, c_.block_m, c_.block_k_bits);
+  }
+  bits::BitMatrix b_shape(const Problem& p) const override {
+    return tile::operand_shape(c_.b_layout, p.n, p.k, c_.block_n, c_.block_k_bits);
+  }
+  size_t workspace_bytes(const Problem& p) const override {
+    return (static_cast<size_t>(a_shape(p).padded_rows()) + b_shape(p).padded_rows()) * sizeof(int32_t);
+  }
+  void prepare(const Problem& p, const Operands& in, void* ws, cudaStream_t s) const override {
+    check_run_args(*this, p, in, nullptr);
+    row_popcounts(in.b, in.b_shape, popc_b(ws, p), s);
+  }
+
+ protected:
+  // Checks, computes A's popcounts, clears uncovered output: returns the grid.
+  dim3 begin_and_run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const {
+    const dim3 grid = begin_blocked_run(*this, p, in, out, c_.block_m, c_.block_n, s);
+    row_popcounts(in.a, in.a_shape, popc_a(ws), s);
+    return grid;
+  }
+  static int32_t* popc_a(void* ws) { return static_cast<int32_t*>(ws); }
+  int32_t* popc_b(void* ws, const Problem& p) const { return popc_a(ws) + a_shape(p).padded_rows(); }
+  const BmmConfig& c_;
+};
 
 }  // namespace btc::bmm

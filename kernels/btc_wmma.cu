@@ -109,8 +109,6 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
   ep.end();
 }
 
-int round_up(int x, int mult) { return (x + mult - 1) / mult * mult; }
-
 class BtcWmmaDesign final : public Design {
  public:
   BtcWmmaDesign(std::string name, Layout layout) : name_(std::move(name)), layout_(layout) {}
@@ -121,18 +119,14 @@ class BtcWmmaDesign final : public Design {
   std::string skip_reason(int sm, bool) const override {
     return sm < 75 ? "needs sm_75+ (WMMA b1 8x8x128); device is sm_" + std::to_string(sm) : "";
   }
-  BitMatrix a_shape(const Problem& p) const override { return shape(round_up(p.m, kBM), p.k); }
-  BitMatrix b_shape(const Problem& p) const override { return shape(round_up(p.n, kBN), p.k); }
+  BitMatrix a_shape(const Problem& p) const override { return shape(tile::round_up(p.m, kBM), p.k); }
+  BitMatrix b_shape(const Problem& p) const override { return shape(tile::round_up(p.n, kBN), p.k); }
   size_t workspace_bytes(const Problem&) const override { return 0; }
   void prepare(const Problem& p, const Operands& in, void*, cudaStream_t) const override {
     check_run_args(*this, p, in, nullptr);
   }
   void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
-    check_run_args(*this, p, in, &out);
-    const unsigned gx = static_cast<unsigned>((p.n + kBN - 1) / kBN), gy = static_cast<unsigned>((p.m + kBM - 1) / kBM);
-    if (gy > 65535u) throw std::invalid_argument(name_ + ": M = " + std::to_string(p.m) + " exceeds the grid");
-    clear_uncovered_bits_2d(out, static_cast<int>(gy) * kBM, static_cast<int>(gx) * kBN / 32, s);
-    const dim3 grid(gx, gy);
+    const dim3 grid = begin_blocked_run(*this, p, in, out, kBM, kBN, s);
     if (layout_ == Layout::kTile8x128)
       btc_wmma_kernel<Layout::kTile8x128><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape, in.b_shape, p.k, p.m,
                                                                     p.n, out);
@@ -144,7 +138,7 @@ class BtcWmmaDesign final : public Design {
 
  private:
   // tile8x128 pads K to 128 bits itself. row_u32 pads to 32, so its rows are
-  // given one K segment of K bits stored in round_up(K, 128) bits: the
+  // given one K segment of K bits stored in tile::round_up(K, 128) bits: the
   // stride a b1 fragment load needs (ldm a multiple of 128), padding 0.
   BitMatrix shape(int rows, int k) const {
     BitMatrix m;
@@ -152,7 +146,7 @@ class BtcWmmaDesign final : public Design {
     m.rows = rows;
     m.k = k;
     if (layout_ == Layout::kRowU32 && k % 128 != 0) {
-      m.k_segment = round_up(k, 128);
+      m.k_segment = tile::round_up(k, 128);
       m.k_segment_valid = k;
     }
     return m;

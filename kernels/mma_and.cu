@@ -95,49 +95,28 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(cons
 
 // One design per configuration: the configuration is data (generated per arch).
 template <class Cfg>
-class MmaAndDesign final : public Design {
+class MmaAndDesign final : public AndDesign {
  public:
-  explicit MmaAndDesign(int arch) : arch_(arch) {}
+  explicit MmaAndDesign(int arch) : AndDesign(Cfg::c), arch_(arch) {}
   std::string name() const override { return std::string("mma_and_sm") + std::to_string(arch_); }
   std::string family() const override { return "mma_and"; }
-  bool tensor_core() const override { return true; }
   // Both configurations run anywhere mma.sync b1 AND exists: on Hopper the
   // sm_80 one is measured beside the one selected for sm_90.
   std::string skip_reason(int sm, bool) const override {
     if (sm < 80) return "needs sm_80+ (mma.sync b1 AND); device is sm_" + std::to_string(sm);
     return "";
   }
-  BitMatrix a_shape(const Problem& p) const override {
-    return tile::operand_shape(Cfg::c.a_layout, p.m, p.k, Cfg::c.block_m, Cfg::c.block_k_bits);
-  }
-  BitMatrix b_shape(const Problem& p) const override {
-    return tile::operand_shape(Cfg::c.b_layout, p.n, p.k, Cfg::c.block_n, Cfg::c.block_k_bits);
-  }
-  size_t workspace_bytes(const Problem& p) const override {
-    return (static_cast<size_t>(a_shape(p).padded_rows()) + b_shape(p).padded_rows()) * sizeof(int32_t);
-  }
-  // B is the layer's weights: its row popcounts are computed once.
-  void prepare(const Problem& p, const Operands& in, void* ws, cudaStream_t s) const override {
-    check_run_args(*this, p, in, nullptr);
-    row_popcounts(in.b, in.b_shape, pb(ws, p), s);
-  }
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
-    check_run_args(*this, p, in, &out);
     using T = MmaTile<Cfg>;
-    row_popcounts(in.a, in.a_shape, static_cast<int32_t*>(ws), s);  // activations: every call
-    const dim3 grid(static_cast<unsigned>(tile::round_up(p.n, T::kBN) / T::kBN),
-                    static_cast<unsigned>(tile::round_up(p.m, T::kBM) / T::kBM));
-    if (out.epilogue == Epilogue::kBits)
-      clear_uncovered_bits_2d(out, static_cast<int>(grid.y) * T::kBM, static_cast<int>(grid.x) * T::kBN / 32, s);
+    const dim3 grid = begin_and_run(p, in, out, ws, s);
     auto kernel = mma_and_kernel<Cfg>;
     BTC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
-    kernel<<<grid, Cfg::c.warps * 32, T::kSmemBytes, s>>>(in.a, in.b, in.a_shape, in.b_shape, static_cast<int32_t*>(ws),
-                                                     pb(ws, p), p.k, out, p.m, p.n);
+    kernel<<<grid, Cfg::c.warps * 32, T::kSmemBytes, s>>>(in.a, in.b, in.a_shape, in.b_shape, popc_a(ws),
+                                                          popc_b(ws, p), p.k, out, p.m, p.n);
     BTC_CUDA_CHECK_LAUNCH();
   }
 
  private:
-  int32_t* pb(void* ws, const Problem& p) const { return static_cast<int32_t*>(ws) + a_shape(p).padded_rows(); }
   int arch_;
 };
 

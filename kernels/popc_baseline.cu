@@ -130,8 +130,6 @@ __global__ void __launch_bounds__(kThreads, 2) popc_bmm_kernel(const W* __restri
   ep.end();
 }
 
-int round_up(int x, int mult) { return (x + mult - 1) / mult * mult; }
-
 class PopcDesign final : public Design {
  public:
   PopcDesign(std::string name, Layout layout) : name_(std::move(name)), layout_(layout) {}
@@ -142,18 +140,14 @@ class PopcDesign final : public Design {
   std::string skip_reason(int sm, bool) const override {
     return sm < 75 ? "needs sm_75+ (the oldest target this binary carries); device is sm_" + std::to_string(sm) : "";
   }
-  BitMatrix a_shape(const Problem& p) const override { return shape(round_up(p.m, kBM), p.k); }
-  BitMatrix b_shape(const Problem& p) const override { return shape(round_up(p.n, kBN), p.k); }
+  BitMatrix a_shape(const Problem& p) const override { return shape(tile::round_up(p.m, kBM), p.k); }
+  BitMatrix b_shape(const Problem& p) const override { return shape(tile::round_up(p.n, kBN), p.k); }
   size_t workspace_bytes(const Problem&) const override { return 0; }
   void prepare(const Problem& p, const Operands& in, void*, cudaStream_t) const override {
     check_run_args(*this, p, in, nullptr);
   }
   void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
-    check_run_args(*this, p, in, &out);
-    const unsigned gx = static_cast<unsigned>((p.n + kBN - 1) / kBN), gy = static_cast<unsigned>((p.m + kBM - 1) / kBM);
-    if (gy > 65535u) throw std::invalid_argument(name_ + ": M = " + std::to_string(p.m) + " exceeds the grid");
-    clear_uncovered_bits_2d(out, static_cast<int>(gy) * kBM, static_cast<int>(gx) * kBN / 32, s);
-    const dim3 grid(gx, gy);
+    const dim3 grid = begin_blocked_run(*this, p, in, out, kBM, kBN, s);
     if (layout_ == Layout::kRowU32) {
       popc_bmm_kernel<uint32_t><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape.kwords(), p.k, p.m, p.n, out);
     } else {
