@@ -1,6 +1,8 @@
 // Each design family adds its variants to the registry (bmm_registry.cpp).
 #pragma once
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "bmm.h"
@@ -37,6 +39,34 @@ void check_run_args(const Design& d, const Problem& p, const Operands& in, const
 // output words that grid leaves unwritten.
 dim3 begin_blocked_run(const Design& d, const Problem& p, const Operands& in, const Output& out, int bm, int bn,
                        cudaStream_t s);
+
+// Designs with a fixed block tile, one layout for both operands and no
+// workspace (the baselines and the paper's design): operands padded to whole
+// blocks and to a multiple of k_align bits.
+class FixedTileDesign : public Design {
+ public:
+  FixedTileDesign(std::string name, bits::Layout layout, int block_m, int block_n, int k_align)
+      : name_(std::move(name)), layout_(layout), bm_(block_m), bn_(block_n), k_align_(k_align) {}
+  std::string name() const override { return name_; }
+  bits::BitMatrix a_shape(const Problem& p) const override {
+    return tile::operand_shape(layout_, p.m, p.k, bm_, k_align_);
+  }
+  bits::BitMatrix b_shape(const Problem& p) const override {
+    return tile::operand_shape(layout_, p.n, p.k, bn_, k_align_);
+  }
+  size_t workspace_bytes(const Problem&) const override { return 0; }
+  void prepare(const Problem& p, const Operands& in, void*, cudaStream_t) const override {
+    check_run_args(*this, p, in, nullptr);
+  }
+
+ protected:
+  dim3 begin_run(const Problem& p, const Operands& in, const Output& out, cudaStream_t s) const {
+    return begin_blocked_run(*this, p, in, out, bm_, bn_, s);
+  }
+  std::string name_;
+  bits::Layout layout_;
+  int bm_, bn_, k_align_;
+};
 
 // The AND-form designs: operands shaped by their generated configuration,
 // and the row popcounts of the +-1 correction in the workspace - B's once in

@@ -109,24 +109,19 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
   ep.end();
 }
 
-class BtcWmmaDesign final : public Design {
+// row_u32 pads K to 32 bits only: its rows get K padded to 128 bits, the
+// stride a b1 fragment load needs (ldm a multiple of 128); tile8x128 pads
+// to 128 itself.
+class BtcWmmaDesign final : public FixedTileDesign {
  public:
-  BtcWmmaDesign(std::string name, Layout layout) : name_(std::move(name)), layout_(layout) {}
-
-  std::string name() const override { return name_; }
+  BtcWmmaDesign(std::string name, Layout layout) : FixedTileDesign(std::move(name), layout, kBM, kBN, 128) {}
   std::string family() const override { return "btc_wmma"; }
   bool tensor_core() const override { return true; }
   std::string skip_reason(int sm, bool) const override {
     return sm < 75 ? "needs sm_75+ (WMMA b1 8x8x128); device is sm_" + std::to_string(sm) : "";
   }
-  BitMatrix a_shape(const Problem& p) const override { return shape(tile::round_up(p.m, kBM), p.k); }
-  BitMatrix b_shape(const Problem& p) const override { return shape(tile::round_up(p.n, kBN), p.k); }
-  size_t workspace_bytes(const Problem&) const override { return 0; }
-  void prepare(const Problem& p, const Operands& in, void*, cudaStream_t) const override {
-    check_run_args(*this, p, in, nullptr);
-  }
   void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
-    const dim3 grid = begin_blocked_run(*this, p, in, out, kBM, kBN, s);
+    const dim3 grid = begin_run(p, in, out, s);
     if (layout_ == Layout::kTile8x128)
       btc_wmma_kernel<Layout::kTile8x128><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape, in.b_shape, p.k, p.m,
                                                                     p.n, out);
@@ -135,25 +130,6 @@ class BtcWmmaDesign final : public Design {
                                                                  out);
     BTC_CUDA_CHECK_LAUNCH();
   }
-
- private:
-  // tile8x128 pads K to 128 bits itself. row_u32 pads to 32, so its rows are
-  // given one K segment of K bits stored in tile::round_up(K, 128) bits: the
-  // stride a b1 fragment load needs (ldm a multiple of 128), padding 0.
-  BitMatrix shape(int rows, int k) const {
-    BitMatrix m;
-    m.layout = layout_;
-    m.rows = rows;
-    m.k = k;
-    if (layout_ == Layout::kRowU32 && k % 128 != 0) {
-      m.k_segment = tile::round_up(k, 128);
-      m.k_segment_valid = k;
-    }
-    return m;
-  }
-
-  std::string name_;
-  Layout layout_;
 };
 
 }  // namespace

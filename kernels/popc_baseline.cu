@@ -130,24 +130,17 @@ __global__ void __launch_bounds__(kThreads, 2) popc_bmm_kernel(const W* __restri
   ep.end();
 }
 
-class PopcDesign final : public Design {
+class PopcDesign final : public FixedTileDesign {
  public:
-  PopcDesign(std::string name, Layout layout) : name_(std::move(name)), layout_(layout) {}
-
-  std::string name() const override { return name_; }
+  PopcDesign(std::string name, Layout layout)
+      : FixedTileDesign(std::move(name), layout, kBM, kBN, bits::box_k_of(layout)) {}
   std::string family() const override { return "popc"; }
   bool tensor_core() const override { return false; }
   std::string skip_reason(int sm, bool) const override {
     return sm < 75 ? "needs sm_75+ (the oldest target this binary carries); device is sm_" + std::to_string(sm) : "";
   }
-  BitMatrix a_shape(const Problem& p) const override { return shape(tile::round_up(p.m, kBM), p.k); }
-  BitMatrix b_shape(const Problem& p) const override { return shape(tile::round_up(p.n, kBN), p.k); }
-  size_t workspace_bytes(const Problem&) const override { return 0; }
-  void prepare(const Problem& p, const Operands& in, void*, cudaStream_t) const override {
-    check_run_args(*this, p, in, nullptr);
-  }
   void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
-    const dim3 grid = begin_blocked_run(*this, p, in, out, kBM, kBN, s);
+    const dim3 grid = begin_run(p, in, out, s);
     if (layout_ == Layout::kRowU32) {
       popc_bmm_kernel<uint32_t><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape.kwords(), p.k, p.m, p.n, out);
     } else {
@@ -158,18 +151,6 @@ class PopcDesign final : public Design {
     }
     BTC_CUDA_CHECK_LAUNCH();
   }
-
- private:
-  BitMatrix shape(int rows, int k) const {
-    BitMatrix m;
-    m.layout = layout_;
-    m.rows = rows;
-    m.k = k;
-    return m;
-  }
-
-  std::string name_;
-  Layout layout_;
 };
 
 }  // namespace

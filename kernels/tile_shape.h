@@ -26,10 +26,11 @@ BTC_BITS_HD constexpr int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
 // An operand of a blocked BMM: rows padded to whole blocks (extra rows are
 // computed and dropped by the epilogue), the stored K padded with zero bits
-// to whole pipeline stages (one k segment); dot products use the true K.
+// to a multiple of block_k (one k segment, where the layout's own box does
+// not already pad that far); dot products use the true K.
 BTC_BITS_HD inline bits::BitMatrix operand_shape(bits::Layout l, int rows, int k, int block_rows, int block_k) {
   bits::BitMatrix m = shape(l, round_up(rows, block_rows), k, block_rows);
-  if (k % block_k != 0) {
+  if (k % block_k != 0 && block_k > bits::box_k_of(l)) {
     m.k_segment = round_up(k, block_k);
     m.k_segment_valid = k;
   }
