@@ -34,6 +34,15 @@ void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_cove
 // given) have the shapes the design reads and writes.
 void check_run_args(const Design& d, const Problem& p, const Operands& in, const Output* out);
 
+// The full-precision baselines' small kernels: +-1 operands unpacked from any
+// layout into int8 / half rows of `ld` elements, and a dense int32 / float C
+// (ldc) turned into the design's output (int32 copy, or threshold -> bits).
+void unpack_pm1_s8(const uint32_t* d_m, const bits::BitMatrix& shape, int rows, int ld, int8_t* d_out,
+                   cudaStream_t s);
+void unpack_pm1_f16(const uint32_t* d_m, const bits::BitMatrix& shape, int rows, int ld, void* d_out, cudaStream_t s);
+void dense_epilogue_s32(const int32_t* d_c, int ldc, const Output& out, int m, int n, cudaStream_t s);
+void dense_epilogue_f32(const float* d_c, int ldc, const Output& out, int m, int n, cudaStream_t s);
+
 // The common start of a blocked design's run(): checks the arguments, and
 // returns the grid of bm x bn blocks covering M x N after zeroing the fused
 // output words that grid leaves unwritten.

@@ -56,6 +56,7 @@ struct BmmState {
   uint32_t* out_bits = nullptr;
   int32_t* threshold = nullptr;
   size_t c_bytes = 0;
+  int threshold_n = 0;
 
   const bmm::DeviceBits& operand(const bits::BitMatrix& s, uint64_t seed) {
     const std::string key = fmt::format("{}/{}/{}/{}/{}/{}", bits::name(s.layout), s.rows, s.k, s.box_rows,
@@ -76,12 +77,15 @@ struct BmmState {
     if (need > c_bytes) {
       cudaFree(c);
       cudaFree(out_bits);
-      cudaFree(threshold);
       BTC_CUDA_CHECK(cudaMalloc(&c, need));
       BTC_CUDA_CHECK(cudaMalloc(&out_bits, need));  // >= any packed M x N
-      BTC_CUDA_CHECK(cudaMalloc(&threshold, static_cast<size_t>(p.n) * 4 + 4 * 16384));
-      BTC_CUDA_CHECK(cudaMemset(threshold, 0, static_cast<size_t>(p.n) * 4 + 4 * 16384));  // sign of the dot
       c_bytes = need;
+    }
+    if (p.n > threshold_n) {
+      cudaFree(threshold);
+      BTC_CUDA_CHECK(cudaMalloc(&threshold, static_cast<size_t>(p.n) * 4));
+      BTC_CUDA_CHECK(cudaMemset(threshold, 0, static_cast<size_t>(p.n) * 4));  // bit = sign of the dot
+      threshold_n = p.n;
     }
   }
 };

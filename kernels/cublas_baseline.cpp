@@ -56,14 +56,6 @@ inline void cublas_check(cublasStatus_t st, const char* what, const char* file, 
 
 namespace btc::bmm {
 
-// bmm_common.cu (shared helpers and the baselines' small kernels; see there).
-void check_run_args(const Design& d, const Problem& p, const Operands& in, const Output* out);
-void unpack_pm1_s8(const uint32_t* d_m, const bits::BitMatrix& shape, int rows, int ld, int8_t* d_out,
-                   cudaStream_t s);
-void unpack_pm1_f16(const uint32_t* d_m, const bits::BitMatrix& shape, int rows, int ld, void* d_out, cudaStream_t s);
-void dense_epilogue_s32(const int32_t* d_c, int ldc, const Output& out, int m, int n, cudaStream_t s);
-void dense_epilogue_f32(const float* d_c, int ldc, const Output& out, int m, int n, cudaStream_t s);
-
 namespace {
 
 enum class Precision { kS8, kF16 };

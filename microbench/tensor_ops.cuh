@@ -221,15 +221,10 @@ struct MmaRef {
 // same 32 bytes per row). Shared-memory tiles are K-major with no swizzle:
 // 8-row x 16-byte "core matrices" stored contiguously (128 B); the next core
 // matrix down M/N is SBO = 128 B away, the next along K is LBO = rows/8 * 128 B.
-using tile::wgmma_desc;
-__device__ __forceinline__ uint64_t wgmma_desc_no_swizzle(const void* smem, uint32_t lbo_bytes, uint32_t sbo_bytes) {
-  return wgmma_desc(smem, lbo_bytes, sbo_bytes, 0);
-}
-
-// Byte offset of (row, 16-byte chunk) of a K-major tile with `rows` rows and
-// 32-byte rows (two core matrices along K).
-__device__ __forceinline__ int core_matrix_offset(int row, int chunk, int rows) {
-  return (chunk * (rows / 8) + row / 8) * 128 + (row % 8) * 16;
+// The K-major, no-swizzle tile is formats' wgmma_interleave layout over a
+// rows x 256-bit matrix (one box): the word offset of (row, 16-byte chunk).
+__device__ __forceinline__ int interleave_word(int row, int chunk, int rows) {
+  return static_cast<int>(tile::shape(bits::Layout::kWgmmaInterleave, rows, 256, rows).word_index(row, 4 * chunk));
 }
 
 template <WgmmaKind Kind, int N, bool kARegs>
@@ -252,9 +247,9 @@ struct Wgmma {
     const uint4* b16 = reinterpret_cast<const uint4*>(b_tile);
     if constexpr (!kARegs)
       for (int i = tid; i < kM * 2; i += kThreads)
-        *reinterpret_cast<uint4*>(sa + core_matrix_offset(i / 2, i % 2, kM)) = a16[i];
+        *reinterpret_cast<uint4*>(sa + 4 * interleave_word(i / 2, i % 2, kM)) = a16[i];
     for (int i = tid; i < N * 2; i += kThreads)
-      *reinterpret_cast<uint4*>(sb + core_matrix_offset(i / 2, i % 2, N)) = b16[i];
+      *reinterpret_cast<uint4*>(sb + 4 * interleave_word(i / 2, i % 2, N)) = b16[i];
     if constexpr (kARegs) {
       // The m16n8k256 A fragment, warp w of the warpgroup taking rows 16w..16w+15.
       const int w = tid / 32, g = lane_id() >> 2, t = lane_id() & 3;
@@ -266,8 +261,9 @@ struct Wgmma {
     asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
 #endif
     asm volatile("bar.sync %0, 128;" ::"r"(1 + tid_warpgroup_barrier_id()) : "memory");
-    f.desc_a = kARegs ? 0 : wgmma_desc_no_swizzle(sa, (kM / 8) * 128, 128);
-    f.desc_b = wgmma_desc_no_swizzle(sb, (N / 8) * 128, 128);
+    using L = bits::Layout;
+    f.desc_a = kARegs ? 0 : tile::wgmma_slab_desc<L::kWgmmaInterleave>(reinterpret_cast<uint32_t*>(sa), kM, 256, 0, 0);
+    f.desc_b = tile::wgmma_slab_desc<L::kWgmmaInterleave>(reinterpret_cast<uint32_t*>(sb), N, 256, 0, 0);
   }
   __device__ static int tid_warpgroup_barrier_id() { return static_cast<int>(threadIdx.x) / 128; }
   __device__ static void zero(Acc& acc) {
