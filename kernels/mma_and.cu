@@ -30,15 +30,22 @@ struct MmaTile {
   static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n, kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
   static constexpr int kBlockK = Cfg::c.block_k_bits, kWarps = Cfg::c.warps;
   static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
-  static constexpr int kWarpsM = 2, kWarpsN = Cfg::c.warps / 2;
-  static constexpr int kMI = kBM / kWarpsM / 16, kNJ = kBN / kWarpsN / 8;  // m16 / n8 tiles per warp
+  // Warp tiles 64 rows tall: the b1 MMA is so fast that fragment reuse in
+  // registers, not the tensor core, bounds mma.sync (a 64 x 32 warp tile
+  // asks shared memory for 192 bytes per MMA, 128 bytes per SM clock at the
+  // measured mma.sync peak; 64 x 64 asks 128 bytes per MMA).
+  static constexpr int kWarpsM = kBM / 64, kWarpsN = kWarps / kWarpsM;
+  static constexpr int kWarpM = 64, kWarpN = kBN / kWarpsN;
+  static constexpr int kMI = kWarpM / 16, kNJ = kWarpN / 8;  // m16 / n8 tiles per warp
   static constexpr int kStageWords = (kBM + kBN) * kSlabKw;
   static constexpr int kSmemBytes = kStages * kStageWords * 4;
-  static_assert(Cfg::c.block_k_bits % 256 == 0 && kMI > 0 && kNJ > 0 && kStages >= 2, "bad mma_and config");
+  static_assert(Cfg::c.block_k_bits % 256 == 0 && kBM % 64 == 0 && kWarps % kWarpsM == 0 && kBN % (8 * kWarpsN) == 0 &&
+                    kNJ % 4 == 0 && kStages >= 2,
+                "bad mma_and config");
 };
 
 template <class Cfg>
-__global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(const uint32_t* a, const uint32_t* b, BitMatrix ga,
+__global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(const uint32_t* a, const uint32_t* b, BitMatrix ga,
                                                                BitMatrix gb, const int32_t* pa, const int32_t* pb,
                                                                int k, Output out, int m, int n) {
   using T = MmaTile<Cfg>;
@@ -59,7 +66,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(cons
   };
 
   const int w = threadIdx.x / 32;
-  const int wm = (w % T::kWarpsM) * (T::kBM / T::kWarpsM), wn = (w / T::kWarpsM) * (T::kBN / T::kWarpsN);
+  const int wm = (w % T::kWarpsM) * T::kWarpM, wn = (w / T::kWarpsM) * T::kWarpN;
   int32_t acc[T::kMI][T::kNJ][4] = {};
 
   for (int s = 0; s < T::kStages - 1; ++s) issue(s);
@@ -85,12 +92,24 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32) mma_and_kernel(cons
   tile::cp_async_wait<0>();
 
   // Rows and columns past M and N are inside the padded operands (their
-  // popcounts exist); the epilogue drops them.
+  // popcounts exist); the epilogue drops them. Column terms once per warp.
+  const int t = threadIdx.x & 3, g = (threadIdx.x & 31) >> 2;
+  int32_t col[T::kNJ][2];
 #pragma unroll
-  for (int i = 0; i < T::kMI; ++i)
-    store_warp_fragments<T::kNJ>(out, m, n, m0 + wm + 16 * i, n0 + wn, [&](int j, int e, int gi, int gj) {
-      return k - 2 * pa[gi] - 2 * pb[gj] + 4 * acc[i][j][e];
-    });
+  for (int j = 0; j < T::kNJ; ++j)
+#pragma unroll
+    for (int c = 0; c < 2; ++c) {
+      const int gj = n0 + wn + 8 * j + 2 * t + c;
+      col[j][c] = 2 * pb[gj] - k + (out.epilogue == Epilogue::kBits && gj < n ? out.threshold[gj] : 0);
+    }
+#pragma unroll
+  for (int i = 0; i < T::kMI; ++i) {
+    const int r0 = m0 + wm + 16 * i;
+    const int32_t row[2] = {2 * pa[r0 + g], 2 * pa[r0 + g + 8]};
+    store_and_fragments<T::kNJ>(
+        out, m, n, r0, n0 + wn, [&](int j, int e) { return acc[i][j][e]; }, row,
+        [&](int j, int c) { return col[j][c]; });
+  }
 }
 
 // One design per configuration: the configuration is data (generated per arch).

@@ -29,7 +29,7 @@ inline constexpr BmmConfig kMmaAnd{
     /*instruction*/ "mma_and_m16n8k256",
     /*a_layout*/ bits::Layout::kMmaFragA16x256,
     /*b_layout*/ bits::Layout::kMmaFragB8x256,
-    /*block_m*/ 128,
+    /*block_m*/ 256,
     /*block_n*/ 128,
     /*block_k_bits*/ 512,
     /*stages*/ 4,
