@@ -213,8 +213,9 @@ def test_mma_and_layouts(sc, load):
     assert (d.config.a_layout, d.config.b_layout) == ("tile8x128", "tile8x128")
     # sm_90 blocks are 256 x 128 (64 x 64 warp tiles), the older archs' 128 x 128
     assert (d.config.block_m, d.config.block_n, d.config.block_k_bits, d.config.stages, d.config.warps) == \
-        (256, 128, 512, 4, 8)
-    assert sc.choose_mma_and(80, None, None, tile).config.block_m == 128
+        (256, 128, 1024, 4, 8)
+    older = sc.choose_mma_and(80, None, None, tile).config
+    assert (older.block_m, older.block_k_bits) == (128, 512)
     d = sc.choose_mma_and(90, None, None, None)
     assert (d.config.a_layout, d.config.b_layout) == ("mma_frag_a16x256", "mma_frag_b8x256")
     assert all(b.kind == "default" for b in d.basis)

@@ -31,7 +31,7 @@ inline constexpr BmmConfig kMmaAnd{
     /*b_layout*/ bits::Layout::kMmaFragB8x256,
     /*block_m*/ 256,
     /*block_n*/ 128,
-    /*block_k_bits*/ 512,
+    /*block_k_bits*/ 1024,
     /*stages*/ 4,
     /*warps*/ 8};
 
