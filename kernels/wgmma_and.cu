@@ -1,12 +1,14 @@
 // wgmma AND design (sm_90a): m64nNk256 b1 with both operands read by the
-// tensor core from shared memory, a producer warpgroup feeding an
-// S-stage ring through the bulk copy engine, two consumer warpgroups.
+// tensor core from shared memory; persistent CTAs (one per SM) in which a
+// feeder warpgroup fills an S-stage ring through the bulk copy engine and
+// two consumer warpgroups multiply and run the epilogue from registers.
 //
 // Format co-design: the operands are stored pre-tiled in the wgmma layout
 // the selection module chose (boxes of block_m / block_n rows, swizzled as
 // the tensor core reads them), so one block's K stage is one contiguous run
 // per operand, copied by a single 1-D cp.async.bulk completing on an
-// mbarrier; no tensor map is needed.
+// mbarrier; no tensor map is needed. Cluster variants split each run among
+// the CTAs that share it and multicast the pieces.
 #include <algorithm>
 #include <stdexcept>
 
