@@ -51,6 +51,7 @@ GOAL_OUT = "bits"
 WGMMA_GOAL = ("wgmma_and_sm90", "wgmma_and", 85.0)   # design, peak family, % of that peak
 MMA_GOAL = ("mma_and_sm90", "mma_and", 80.0)
 POPC_GOAL_SPEEDUP = 10.0
+PROBE_MARK = "_probe_"   # design names of a BTC_WGMMA_PROBE build (kernels/CMakeLists.txt)
 VERDICTS = ("met", "not met", "not measured")
 
 DESIGN_COLOURS = {"btc_wmma_row": "tab:cyan", "btc_wmma_tile": "tab:blue",
@@ -265,6 +266,12 @@ def collect(results: br.Results) -> BmmData:
                 problems[parsed[0]] = None
         else:
             form_skips[str(entry.get("form"))] = reason
+    probes = sorted(name for name in results.meta["forms"] if PROBE_MARK in name)
+    if probes:
+        # A BTC_WGMMA_PROBE build times half a kernel and computes garbage:
+        # its files belong beside docs/findings-bmm.md, not in results/.
+        raise br.ResultsError(f"{results.path}: written by a diagnostic probe build ({', '.join(probes)}); "
+                              "probe timings are not design results - keep such files out of results/")
     designs = [Design(name, str(f.get("family") or ""), bool(f.get("tensor_core")),
                       str(f.get("status")), f)
                for name, f in results.meta["forms"].items()]

@@ -164,6 +164,14 @@ def test_collect_rejects_bad_output(bmm_doc, write_doc):
         bm.collect(results)
 
 
+def test_collect_rejects_probe_builds(bmm_doc, write_doc):
+    forms = bmm_doc["btcbench"]["forms"]
+    forms["wgmma_and_sm90_probe_feed_only"] = dict(next(iter(forms.values())))
+    results = br.load(write_doc(bmm_doc))
+    with pytest.raises(br.ResultsError, match="diagnostic probe build .*wgmma_and_sm90_probe_feed_only"):
+        bm.collect(results)
+
+
 # ------------------------------------------------------------ collecting
 
 def test_collect(bmm_path):
