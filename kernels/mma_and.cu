@@ -30,10 +30,11 @@ struct MmaTile {
   static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n, kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
   static constexpr int kBlockK = Cfg::c.block_k_bits, kWarps = Cfg::c.warps;
   static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
-  // Warp tiles 64 rows tall: the b1 MMA is so fast that fragment reuse in
-  // registers, not the tensor core, bounds mma.sync (a 64 x 32 warp tile
-  // asks shared memory for 192 bytes per MMA, 128 bytes per SM clock at the
-  // measured mma.sync peak; 64 x 64 asks 128 bytes per MMA).
+  // Warp tiles 64 rows tall, as wide as the block allows: at the b1 rate
+  // fragment reuse in registers bounds what shared memory must deliver (a
+  // 64 x 32 warp tile asks 192 bytes per MMA, 128 bytes per SM clock at the
+  // measured mma.sync peak; 64 x 64 asks 128). On the H100 the wider tile
+  // paid only together with 1024-bit K stages (docs/findings-bmm.md).
   static constexpr int kWarpsM = kBM / 64, kWarpsN = kWarps / kWarpsM;
   static constexpr int kWarpM = 64, kWarpN = kBN / kWarpsN;
   static constexpr int kMI = kWarpM / 16, kNJ = kWarpN / 8;  // m16 / n8 tiles per warp
