@@ -84,6 +84,17 @@ FLAT_TOLERANCE = 0.10
 VERDICTS = ("same", "differs", "not measured")
 
 
+def _direction(ratio: float, faster: str, within: str, slower: str) -> tuple[str, str]:
+    """Verdict on a paper claim that one choice beats another, from `ratio`
+    (the paper's choice over the alternative): "same" with `faster` when it
+    wins by more than FLAT_TOLERANCE, else "differs" with `within` or `slower`."""
+    if ratio > 1 + FLAT_TOLERANCE:
+        return "same", faster
+    if ratio >= 1 / (1 + FLAT_TOLERANCE):
+        return "differs", within
+    return "differs", slower
+
+
 @dataclass(frozen=True)
 class ComparisonRow:
     finding: str     # FINDINGS (or LAYOUT_FINDINGS) id
@@ -245,17 +256,12 @@ def _check_format(finding: dict[str, str], path: sr.PathData) -> ComparisonRow |
     ratio = c.tops / big.tops
     measured = (f"`{path.name}` mma: contiguous tiles (ldm = {c.ldm} bits) {c.tops:,.1f} TOPS "
                 f"vs row-major ldm = {big.ldm} bits {big.tops:,.1f} TOPS ({ratio:.2f}×)")
-    if ratio > 1 + FLAT_TOLERANCE:
-        return _row(finding, path, measured, "same",
-                    f"contiguous tiles feed the b1 MMA {ratio:.2f}× faster than rows "
-                    f"{big.ldm} bits apart; {note}")
-    if ratio >= 1 / (1 + FLAT_TOLERANCE):
-        return _row(finding, path, measured, "differs",
-                    f"contiguous and row-major tiles feed the b1 MMA within "
-                    f"{FLAT_TOLERANCE:.0%} of each other; {note}")
-    return _row(finding, path, measured, "differs",
-                f"rows {big.ldm} bits apart feed the b1 MMA {1 / ratio:.2f}× faster than "
-                f"contiguous tiles; {note}")
+    verdict, why = _direction(
+        ratio,
+        f"contiguous tiles feed the b1 MMA {ratio:.2f}× faster than rows {big.ldm} bits apart",
+        f"contiguous and row-major tiles feed the b1 MMA within {FLAT_TOLERANCE:.0%} of each other",
+        f"rows {big.ldm} bits apart feed the b1 MMA {1 / ratio:.2f}× faster than contiguous tiles")
+    return _row(finding, path, measured, verdict, f"{why}; {note}")
 
 
 _CHECKS: dict[str, Callable[[dict[str, str], sr.PathData], ComparisonRow | None]] = {
@@ -322,14 +328,12 @@ def _check_layout(finding: dict[str, str], engine: lr.Engine) -> ComparisonRow |
     counters, evidence = _conflict_evidence(row, tile)
     measured = (f"`{TILE_LAYOUT}` {tile.tops:,.1f} TOPS vs `{ROW_LAYOUT}` {row.tops:,.1f} TOPS "
                 f"({ratio:.2f}×); {counters}")
-    if ratio > 1 + FLAT_TOLERANCE:
-        return out(measured, "same", f"the tiles run the BMM tile loop {ratio:.2f}× faster than "
-                                     f"row-major words; {evidence}")
-    if ratio >= 1 / (1 + FLAT_TOLERANCE):
-        return out(measured, "differs", f"tiles and row-major words run within "
-                                        f"{FLAT_TOLERANCE:.0%} of each other; {evidence}")
-    return out(measured, "differs", f"row-major words run the BMM tile loop {1 / ratio:.2f}× "
-                                    f"faster than the tiles; {evidence}")
+    verdict, why = _direction(
+        ratio,
+        f"the tiles run the BMM tile loop {ratio:.2f}× faster than row-major words",
+        f"tiles and row-major words run within {FLAT_TOLERANCE:.0%} of each other",
+        f"row-major words run the BMM tile loop {1 / ratio:.2f}× faster than the tiles")
+    return out(measured, verdict, f"{why}; {evidence}")
 
 
 def layout_comparison_rows(results: br.Results) -> list[ComparisonRow]:
@@ -410,14 +414,12 @@ def _check_bmm(finding: dict[str, str], data: bmr.BmmData, p: bmr.Problem,
         notes.append("this GPU emulates the b1 XOR MMA the design issues (two tensor-pipe "
                      "passes each, see docs/results-schema.md)")
     tail = "".join(f"; {n}" for n in notes)
-    if ratio > 1 + FLAT_TOLERANCE:
-        return out(measured, "same", f"the paper's design runs the BMM {ratio:.2f}× faster than "
-                                     f"the best software popcount{tail}")
-    if ratio >= 1 / (1 + FLAT_TOLERANCE):
-        return out(measured, "differs", f"the paper's design and the best software popcount run "
-                                        f"within {FLAT_TOLERANCE:.0%} of each other{tail}")
-    return out(measured, "differs", f"the best software popcount runs the BMM {1 / ratio:.2f}× "
-                                    f"faster than the paper's design{tail}")
+    verdict, why = _direction(
+        ratio,
+        f"the paper's design runs the BMM {ratio:.2f}× faster than the best software popcount",
+        f"the paper's design and the best software popcount run within {FLAT_TOLERANCE:.0%} of each other",
+        f"the best software popcount runs the BMM {1 / ratio:.2f}× faster than the paper's design")
+    return out(measured, verdict, why + tail)
 
 
 def bmm_comparison_rows(results: br.Results) -> list[ComparisonRow]:
