@@ -9,6 +9,7 @@ output (review the diff before committing):
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import tempfile
@@ -187,13 +188,20 @@ def write_golden_fixtures(directory: Path = FIXTURE_DIR) -> list[Path]:
     return [write(directory / name, make()) for name, make in GOLDEN_FILES.items()]
 
 
-def main() -> int:
-    import importlib.util
+def load_select() -> Any:
+    """formats/select_config.py, imported by path once (formats/ is not a package)."""
+    if "select_config" in sys.modules:
+        return sys.modules["select_config"]
     spec = importlib.util.spec_from_file_location("select_config", HERE.parents[1] / "formats" / "select_config.py")
     assert spec and spec.loader
-    sc = importlib.util.module_from_spec(spec)
-    sys.modules["select_config"] = sc   # dataclasses look their module up
-    spec.loader.exec_module(sc)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["select_config"] = module   # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> int:
+    sc = load_select()
     write_golden_fixtures()
     with tempfile.TemporaryDirectory() as tmp:
         rc = sc.main(["--results-dir", str(FIXTURE_DIR), "--out", tmp])

@@ -7,7 +7,6 @@ and analysis/btcresults.py are imported by path (neither directory is a package)
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -25,20 +24,9 @@ if str(HERE) not in sys.path:
 import resultsgen as rg  # noqa: E402
 
 
-def load_select() -> Any:
-    if "select_config" in sys.modules:
-        return sys.modules["select_config"]
-    spec = importlib.util.spec_from_file_location("select_config", REPO / "formats" / "select_config.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["select_config"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def sc() -> Any:
-    return load_select()
+    return rg.load_select()
 
 
 @pytest.fixture
