@@ -149,8 +149,8 @@ struct TileWalk {
     cl_m = (tiles_m + T::kClusterM - 1) / T::kClusterM;
     cl_n = (tiles_n + T::kClusterN - 1) / T::kClusterN;
     const int rank = T::kClusterSize == 1 ? 0 : static_cast<int>(cluster_ctarank());
-    rm = rank % T::kClusterM;
-    rn = rank / T::kClusterM;
+    rm = T::kClusterM == 1 ? 0 : rank % T::kClusterM;  // constants where the cluster is 1 wide: fewer
+    rn = T::kClusterN == 1 ? 0 : rank / T::kClusterM;  // live registers in the 40-register producer
     first = static_cast<int>(blockIdx.x) / T::kClusterSize;
     step = static_cast<int>(gridDim.x) / T::kClusterSize;
   }
@@ -243,7 +243,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const int ktiles = ga.kwords() / T::kSlabKw;
   if (wg == 0) {
     // The feeders need few registers: hand them to the consumers, whose
-    // 128 accumulators otherwise leave ptxas no room between wgmmas.
+    // 128 accumulators otherwise leave ptxas no room between wgmmas
+    // (128 x 40 + 256 x 232 = 64512 = 384 x 168, what the CTA holds at launch:
+    // asking for more makes setmaxnreg.inc wait forever).
     asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
     if (warp == 0) {
       if (lane == 0) {
@@ -254,16 +256,21 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         for (int ct = walk.first; ct < walk.count(); ct += walk.step) {
           int tm, tn;
           walk.coords(ct, tm, tn);
-          const int row_a = min(tm, tiles_m - 1) * T::kBM, row_b = min(tn, tiles_n - 1) * T::kBN;
+          // A block's boxes follow each other along K (box_rows = block rows),
+          // so stage kt starts kt whole stages after stage 0: no index math per
+          // stage. (This one thread is serial: word_index's divisions per stage
+          // were its critical path.)
+          const uint32_t* src_a = a + ga.word_index(min(tm, tiles_m - 1) * T::kBM, 0);
+          const uint32_t* src_b = b + gb.word_index(min(tn, tiles_n - 1) * T::kBN, 0);
           for (int kt = 0; kt < ktiles; ++kt, ++it) {
             const int s = it % T::kStages, use = it / T::kStages;
             if (BTC_WGMMA_PROBE == 2 && use > 0) continue;
             if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
             mbar_expect_tx(&full[s], T::kStageBytes);
-            copy_stage_slice<T, T::kLA, T::kClusterN>(stage_a(s), a + ga.word_index(row_a, kt * T::kSlabKw), T::kBM,
-                                                      walk.rn, mask_a, &full[s]);
-            copy_stage_slice<T, T::kLB, T::kClusterM>(stage_b(s), b + gb.word_index(row_b, kt * T::kSlabKw), T::kBN,
-                                                      walk.rm, mask_b, &full[s]);
+            copy_stage_slice<T, T::kLA, T::kClusterN>(stage_a(s), src_a + kt * (T::kABytes / 4), T::kBM, walk.rn,
+                                                      mask_a, &full[s]);
+            copy_stage_slice<T, T::kLB, T::kClusterM>(stage_b(s), src_b + kt * (T::kBBytes / 4), T::kBN, walk.rm,
+                                                      mask_b, &full[s]);
           }
         }
       }
