@@ -44,11 +44,12 @@ default the suites do not measure yet):
             block, 512-bit K, 4 stages, 8 warps (defaults).
   kWgmmaAnd wgmma AND: the best-TOPS wgmma_and_m64n*k256 form, preferring
             larger N (then A from shared memory, ss) among forms within 2% of
-            the best; layout = the fastest of layout/wgmma_and, except that when
-            all are within 2% of each other wgmma_swizzle128 is preferred (a
-            tie-break: 128-byte TMA box rows are the widest transfer); block_m
-            128, block_n = the form's N (at most 256), 1024-bit K, 4 stages,
-            8 consumer warps (defaults).
+            the best; layout = the fastest of layout/wgmma_and among layouts
+            whose box fits the K stage, except that when all are within 2% of
+            each other the widest such swizzle is preferred (a tie-break: one
+            contiguous run per operand per stage); block_m 128, block_n = the
+            form's N (at most 256), a ring of 16 x 256-bit K stages (the H100
+            exploration build's fastest), 8 consumer warps (defaults).
 """
 from __future__ import annotations
 
@@ -109,7 +110,26 @@ MMA_AND_RE = re.compile(r"mma_and_m(\d+)n(\d+)k(\d+)")
 WGMMA_AND_RE = re.compile(r"wgmma_and_m64n(\d+)k256_(ss|rs)")
 WGMMA_MAX_BLOCK_N = 256
 BTC_WMMA_LAYOUTS = ("row_u32", "tile8x128")   # the paper's comparison
-PREFERRED_WGMMA_LAYOUT = "wgmma_swizzle128"
+# K bits of one box of each wgmma layout (formats/layout.h box_k_of): a K
+# stage must be whole boxes (one contiguous run per operand, one bulk copy).
+WGMMA_BOX_K = {"wgmma_interleave": 256, "wgmma_swizzle32": 256, "wgmma_swizzle64": 512, "wgmma_swizzle128": 1024}
+# The wgmma ring: 16 stages of 256 bits. H100 exploration builds
+# (cmake -DBTC_WGMMA_EXPLORE=ON; docs/findings-bmm.md) ran 8192^3 (bits out)
+# fastest with a deep ring of small stages: the consumers hold one stage
+# while the rest stay in flight, and the feed is latency-bound.
+WGMMA_RING = (256, 16)
+WGMMA_RING_WHY = ("16 × 256-bit stages: the fastest ring of the H100 exploration build "
+                  "(`cmake -DBTC_WGMMA_EXPLORE=ON`, docs/findings-bmm.md); not measured by the suites")
+
+
+def preferred_wgmma_layout(block_k_bits: int) -> str:
+    """The widest swizzle whose box fits a K stage (fewest, widest rows per bulk copy)."""
+    fits = [name for name in ("wgmma_swizzle128", "wgmma_swizzle64", "wgmma_swizzle32")
+            if block_k_bits % WGMMA_BOX_K[name] == 0]
+    return fits[0] if fits else "wgmma_interleave"
+
+
+PREFERRED_WGMMA_LAYOUT = preferred_wgmma_layout(WGMMA_RING[0])
 
 # Minimum arch of each design: sm_75 has no b1 mma.sync m16n8k256 (sm_80) and
 # no wgmma (sm_90a).
@@ -524,7 +544,7 @@ def default_configs(arch: int) -> dict[str, Config]:
         "mma_and": Config("mma_and", MMA_AND_INSTR, FRAG_A, FRAG_B, 256 if arch >= 90 else 128, 128,
                           1024 if arch >= 90 else 512, 4, 8),
         "wgmma_and": Config("wgmma_and", WGMMA_DEFAULT_INSTR, PREFERRED_WGMMA_LAYOUT,
-                            PREFERRED_WGMMA_LAYOUT, 128, 128, 1024, 4, 8),
+                            PREFERRED_WGMMA_LAYOUT, 128, 128, *WGMMA_RING, 8),
     }
 
 
@@ -702,21 +722,28 @@ def choose_wgmma_and(arch: int, instr: Any | None, stride: Any | None, layout: A
                              + "; N=128: every N >= 64 ran at >= 99% of the b1 peak on the H100 "
                                "(docs/findings-instr.md), and 128 keeps the accumulator at 64 registers per thread")
         nb = _defaults_basis("block_n", str(block_n), f"N of {instruction}")
-    lays = rank_layouts(layout, "wgmma_and")
+    # Only layouts whose box fits the K stage are candidates.
+    ranked = rank_layouts(layout, "wgmma_and")
+    lays = [c for c in ranked if base.block_k_bits % WGMMA_BOX_K.get(c.name, 1 << 30) == 0]
+    too_wide = [Candidate(**{**c.__dict__, "note": f"not a candidate: its {WGMMA_BOX_K.get(c.name, '?')}-bit box is "
+                                                   f"wider than the {base.block_k_bits}-bit K stage"})
+                for c in ranked if c not in lays]
     tied = all_within(lays)
     pref = next((c for c in lays if c.name == PREFERRED_WGMMA_LAYOUT), None)
     tie_break = bool(lays) and tied and pref is not None and len(lays) > 1 and pref is not lays[0]
     if tie_break:
         assert pref is not None
         order = [pref] + [c for c in lays if c is not pref]
-        lays_out = [Candidate(**{**c.__dict__, "note": "preferred on the tie: widest TMA box rows (128 B)"
+        lays_out = [Candidate(**{**c.__dict__, "note": "preferred on the tie: the widest swizzle whose box fits "
+                                                         "the K stage"
                                  if c is pref else f"tie (within {TIE * 100:g}%)"}) for c in order]
     else:
         lays_out = list(lays)
     lranking = Ranking("wgmma_and operand layouts", "layout: layout/wgmma_and/layout:*",
                        layout.path.name if layout else None,
-                       f"median TOPS of the BMM tile loop; when all are within {TIE * 100:g}%, "
-                       f"{PREFERRED_WGMMA_LAYOUT} first", tuple(lays_out),
+                       f"median TOPS of the BMM tile loop, among layouts whose box fits the "
+                       f"{base.block_k_bits}-bit K stage; when all are within {TIE * 100:g}%, "
+                       f"{PREFERRED_WGMMA_LAYOUT} first", tuple(lays_out) + tuple(too_wide),
                        "" if layout else "no layout results")
     if lays_out:
         w, fastest, slowest = lays_out[0], lays[0], lays[-1]
@@ -729,7 +756,8 @@ def choose_wgmma_and(arch: int, instr: Any | None, stride: Any | None, layout: A
                        + ("" if w.name in (fastest.name, slowest.name) else f"; {w.name} {_tops(w)}")
                        + f"), `{w.source}`: "
                        f"the measurement does not separate them, so {PREFERRED_WGMMA_LAYOUT} is preferred "
-                       f"because a TMA box of 128-byte rows is the widest transfer. A tie-break, not a measurement")
+                       f"because it is the widest swizzle whose box fits the {base.block_k_bits}-bit K stage "
+                       f"(one contiguous run per operand per stage). A tie-break, not a measurement")
         else:
             runner = (f"; runner-up {lays[1].name} {_tops(lays[1])} ({100 * lays[1].tops / w.tops:.1f}%)"
                       if len(lays) > 1 else "")
@@ -740,7 +768,8 @@ def choose_wgmma_and(arch: int, instr: Any | None, stride: Any | None, layout: A
         lb = _defaults_basis("a_layout, b_layout", _pair(a, b),
                              ("no layout results" if layout is None else
                               f"`{layout.path.name}` has no layout/wgmma_and run")
-                             + f"; {PREFERRED_WGMMA_LAYOUT}: a TMA box of 128-byte rows is the widest transfer")
+                             + f"; {PREFERRED_WGMMA_LAYOUT}: the widest swizzle whose box fits the "
+                               f"{base.block_k_bits}-bit K stage")
     cfg = Config("wgmma_and", instruction, a, b, base.block_m, block_n, base.block_k_bits, base.stages, base.warps)
     notes = ("The stride suite has no wgmma path: wgmma reads its operands from shared memory through "
              "descriptors, not through per-lane fragment loads.",
@@ -748,8 +777,7 @@ def choose_wgmma_and(arch: int, instr: Any | None, stride: Any | None, layout: A
     basis = (ib, lb,
              _defaults_basis("block_m", str(base.block_m), "two consumer warpgroups × m64; not measured"),
              nb,
-             _defaults_basis("block_k_bits", str(base.block_k_bits)),
-             _defaults_basis("stages", str(base.stages), "TMA pipeline depth; not measured by the suites yet"),
+             _defaults_basis("block_k_bits, stages", f"{base.block_k_bits} × {base.stages}", WGMMA_RING_WHY),
              _defaults_basis("warps", str(base.warps), "2 consumer warpgroups; not measured"))
     return Decision("kWgmmaAnd", cfg, True, basis, (iranking, lranking), notes)
 
@@ -787,8 +815,9 @@ DEFAULTS_WHY = {
          "(each lane's registers load as contiguous words: the fastest mma_and layout on the H100, "
          "docs/findings-memory.md). wgmma_and needs sm_90a: its constant is a placeholder."),
     90: ("Hopper: btc_wmma with tile8x128 (the paper's finding), mma_and fragment-native, wgmma_and "
-         "m64n128k256 (ss) with wgmma_swizzle128 (all wgmma layouts measured within 1% on the H100; "
-         "128-byte TMA box rows are the widest transfer)."),
+         f"m64n128k256 (ss) with {PREFERRED_WGMMA_LAYOUT} (all wgmma layouts measured within 1% on the H100; "
+         f"the widest swizzle whose box fits the {WGMMA_RING[0]}-bit K stage) and a ring of "
+         f"{WGMMA_RING[1]} × {WGMMA_RING[0]}-bit stages."),
 }
 
 

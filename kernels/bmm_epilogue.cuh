@@ -63,6 +63,9 @@ namespace btc::bmm {
 // col_term + threshold_j: the caller folds the threshold into col_term for
 // kBits, so each element costs one multiply-add and one compare.
 //   row_term[h]: rows g + 8h of the tile; col_term(j, c): column 8j + 2t + c.
+// Contract for kBits: col_term of a column >= n is INT32_MAX (its bit is
+// never set, so the padding bits of a row's last word come out 0 with no
+// bounds test per element; the bounds tests had cost as much as the math).
 // int32: pairs of adjacent columns stored as one 8-byte store where aligned.
 // Bits: each lane sets its own bits of a 32-column word at the positions the
 // quad's four lanes interleave into, and two shuffles OR the quad's parts:
@@ -105,17 +108,25 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
   const bits::BitMatrix& bs = out.bits_shape;
   const int padded_rows = bs.padded_rows(), kwords = bs.kwords();
   const bool row_major = bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64;
+  const int kw0 = col0 / 32, words_left = kwords - kw0;  // word w of this tile exists iff w < words_left
+  int gi[2];
+  bool store_row[2];
+  int64_t row_at[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    gi[h] = row0 + g + 8 * h;
+    store_row[h] = gi[h] < padded_rows;
+    row_at[h] = static_cast<int64_t>(gi[h]) * kwords + kw0;
+  }
 #pragma unroll
   for (int w = 0; w < J / 4; ++w) {
     int32_t thr[4][2];
 #pragma unroll
     for (int q = 0; q < 4; ++q)
 #pragma unroll
-      for (int c = 0; c < 2; ++c)
-        thr[q][c] = col0 + 8 * (4 * w + q) + 2 * t + c < n ? col_term(4 * w + q, c) : INT32_MAX;
+      for (int c = 0; c < 2; ++c) thr[q][c] = col_term(4 * w + q, c);
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int gi = row0 + g + 8 * h;
       uint32_t word = 0;  // this lane's bits at 8q + c; shifted to 8q + 2t + c below
 #pragma unroll
       for (int q = 0; q < 4; ++q)
@@ -125,11 +136,10 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
       word <<= 2 * t;
       word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
       word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
-      const int kw = col0 / 32 + w;
       // The quad's lanes hold the same word: lane t = w % 4 writes it.
-      if (t == w % 4 && gi < padded_rows && kw < kwords) {
-        const int64_t at = row_major ? static_cast<int64_t>(gi) * kwords + kw : bs.word_index(gi, kw);
-        out.bits[at] = gi < m ? word : 0u;
+      if (t == w % 4 && store_row[h] && w < words_left) {
+        const int64_t at = row_major ? row_at[h] + w : bs.word_index(gi[h], kw0 + w);
+        out.bits[at] = gi[h] < m ? word : 0u;
       }
     }
   }

@@ -101,7 +101,10 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
 #pragma unroll
     for (int c = 0; c < 2; ++c) {
       const int gj = n0 + wn + 8 * j + 2 * t + c;
-      col[j][c] = 2 * pb[gj] - k + (out.epilogue == Epilogue::kBits && gj < n ? out.threshold[gj] : 0);
+      // kBits: INT32_MAX past n, the epilogue's contract (padding bits stay 0).
+      col[j][c] = out.epilogue == Epilogue::kInt32 ? 2 * pb[gj] - k
+                  : gj < n                          ? 2 * pb[gj] - k + out.threshold[gj]
+                                                    : INT32_MAX;
     }
 #pragma unroll
   for (int i = 0; i < T::kMI; ++i) {

@@ -29,6 +29,9 @@
 #ifndef BTC_WGMMA_PROBE
 #define BTC_WGMMA_PROBE 0
 #endif
+#ifndef BTC_WGMMA_EXPLORE
+#define BTC_WGMMA_EXPLORE 0
+#endif
 
 namespace btc::bmm {
 namespace sm90 {
@@ -75,11 +78,15 @@ __device__ __forceinline__ uint32_t cluster_ctarank() {
   return r;
 }
 // Arrives on the barrier at `bar`'s offset in CTA `rank` of the cluster.
+// Default (.release.cta) semantics, as CUTLASS's ClusterBarrier does: the
+// arrival only says "my wgmmas have finished reading this stage" (wait_group
+// already ordered that); .release.cluster would fence every prior memory
+// access of the thread cluster-wide on each stage release.
 __device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t rank) {
   asm volatile(
       "{\n .reg .b32 remote;\n"
       " mapa.shared::cluster.u32 remote, %0, %1;\n"
-      " mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}" ::"r"(tile::smem_addr(bar)),
+      " mbarrier.arrive.shared::cluster.b64 _, [remote];\n}" ::"r"(tile::smem_addr(bar)),
       "r"(rank)
       : "memory");
 }
@@ -108,6 +115,20 @@ struct WgmmaConfigSm90 {
   static constexpr const BmmConfig& c = generated::sm90::kWgmmaAnd;
 };
 
+#if BTC_WGMMA_EXPLORE
+// Exploration build (cmake -DBTC_WGMMA_EXPLORE=ON): the generated design at
+// other ring shapes (layout, K bits per stage x stages; same tile), each
+// registered as wgmma_and_sm90[_mc..]_sw<swizzle bytes>_k<bits>x<stages>, and
+// the generated one with A multicast (mc1x2). Every one is a correct design
+// (the GPU tests cover them in such a build); the sweep ranks them.
+template <bits::Layout L, int BlockK, int Stages>
+struct WgmmaExploreSm90 {
+  static constexpr BmmConfig c{"wgmma_and", generated::sm90::kWgmmaAnd.instruction, L, L,
+                               generated::sm90::kWgmmaAnd.block_m, generated::sm90::kWgmmaAnd.block_n,
+                               BlockK, Stages, generated::sm90::kWgmmaAnd.warps};
+};
+#endif
+
 using bits::BitMatrix;
 
 // A kernel variant: the generated tile configuration and a cluster shape.
@@ -134,6 +155,8 @@ struct WgTile {
   static_assert(kBM % 64 == 0 && kBN % 32 == 0, "the popcount warps take 64 rows at a time; bit words 32 columns");
   static_assert(kBlockK % 256 == 0 && bits::is_wgmma(kLA) && bits::is_wgmma(kLB), "wgmma reads wgmma layouts");
   static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0, "swizzled stages start 1024-byte aligned");
+  static_assert(kBlockK % bits::box_k_of(kLA) == 0 && kBlockK % bits::box_k_of(kLB) == 0,
+                "a stage is whole boxes: one contiguous run per operand, stage k at k stage sizes from stage 0");
   static_assert(kClusterSize == 1 || (bits::swizzle_bytes(kLA) > 0 && bits::swizzle_bytes(kLB) > 0 &&
                                       kBM % (8 * CN) == 0 && kBN % (8 * CM) == 0),
                 "multicast slices are whole 8-row swizzle atoms of row-contiguous (swizzled) boxes");
@@ -211,8 +234,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   extern __shared__ uint8_t smem_raw[];
   // Swizzled stages need 1024-byte alignment: align the dynamic base by hand
   // (the same offset in every CTA: multicast copies land at equal offsets).
-  uint8_t* smem = reinterpret_cast<uint8_t*>(
-      (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~static_cast<uintptr_t>(1023));
+  // An offset from smem_raw, not an integer round trip: the compiler then
+  // still knows these pointers are shared memory (LDS, not generic LD).
+  uint8_t* smem = smem_raw + ((1024u - (tile::smem_addr(smem_raw) & 1023u)) & 1023u);
   int32_t* row_terms = reinterpret_cast<int32_t*>(smem + T::kStages * T::kStageBytes);  // [2][kBM]
   int32_t* col_terms = row_terms + 2 * T::kBM;                                            // [2][kBN]
   uint64_t* full = reinterpret_cast<uint64_t*>(col_terms + 2 * T::kBN);
@@ -289,18 +313,36 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 #pragma unroll
         for (int i = 0; i < T::kBN / 32; ++i) {
           const int gj = tn * T::kBN + 32 * i + lane;
-          v[i] = gj < n ? 2 * __ldg(pb + gj) - k + (with_threshold ? __ldg(out.threshold + gj) : 0) : 0;
+          // kBits: INT32_MAX past n, the epilogue's contract (padding bits stay 0).
+          v[i] = gj >= n ? INT32_MAX : 2 * __ldg(pb + gj) - k + (with_threshold ? __ldg(out.threshold + gj) : 0);
         }
 #pragma unroll
         for (int i = 0; i < T::kBN / 32; ++i) col_terms[buf * T::kBN + 32 * i + lane] = v[i];
         mbar_arrive(&term_full[buf]);
       }
     } else {
-      // Rows r and r + 64.. of each tile's A block; a row's popcount does not
-      // depend on the order of its words, so swizzled stages are read as is.
+      // Rows r and r + 64.. of each tile's A block. A swizzle permutes the
+      // 16-byte pieces inside a row's bytes of a box, and a row's popcount
+      // does not depend on their order: row r is bytes [r W, r W + W) of
+      // every W-byte-wide box of the stage, read in any order, no index
+      // math. Each row starts at a different piece so that the 8 lanes of a
+      // 128-byte shared-memory wavefront hit 8 different bank groups (the
+      // same piece of 8 rows W apart would be an 8-way conflict at W = 128).
+      // (The interleaved layout takes the generic index.)
       constexpr int kRows = T::kBM / 64;
+      constexpr int kRowBytes = bits::swizzle_bytes(T::kLA);
+      constexpr int kBoxWords = T::kBM * kRowBytes / 4, kPieces = T::kSlabKw / 4;  // 16-byte pieces per row
       const int r = threadIdx.x - 64;
       const BitMatrix sa = tile::shape(T::kLA, T::kBM, T::kBlockK, T::kBM);
+      auto piece = [&](const uint32_t* st, int row, int c) -> const uint4* {
+        if constexpr (kRowBytes == 0) {
+          return reinterpret_cast<const uint4*>(st + sa.word_index(row, 4 * c));
+        } else {
+          constexpr int kPerBox = kRowBytes / 16, kRowsPer128 = 128 / kRowBytes;
+          const int p = (c + row / kRowsPer128) % kPerBox;
+          return reinterpret_cast<const uint4*>(st + (c / kPerBox) * kBoxWords + row * (kRowBytes / 4) + 4 * p);
+        }
+      };
       int it = 0, lt = 0;
       for (int ct = walk.first; ct < walk.count(); ct += walk.step, ++lt) {
         int popc[kRows] = {};
@@ -313,8 +355,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 #pragma unroll
           for (int i = 0; i < kRows; ++i)
 #pragma unroll 2
-            for (int c = 0; c < T::kSlabKw / 4; ++c) {  // 16-byte pieces stay whole in every wgmma layout
-              const uint4 v = *reinterpret_cast<const uint4*>(st + sa.word_index(r + 64 * i, 4 * c));
+            for (int c = 0; c < kPieces; ++c) {  // 16-byte pieces stay whole in every wgmma layout
+              const uint4 v = *piece(st, r + 64 * i, c);
               popc[i] += __popc(v.x) + __popc(v.y) + __popc(v.z) + __popc(v.w);
             }
           __syncwarp();
@@ -391,7 +433,10 @@ class WgmmaAndDesign final : public AndDesign {
   WgmmaAndDesign() : AndDesign(Cfg::c) {}
   std::string name() const override {
     constexpr const char* kProbe[] = {"", "_probe_feed_only", "_probe_math_only"};
+    const bool generated = &Cfg::c == &generated::sm90::kWgmmaAnd;
     return (CM * CN == 1 ? std::string("wgmma_and_sm90") : "wgmma_and_sm90_mc" + std::to_string(CM) + "x" + std::to_string(CN)) +
+           (generated ? "" : "_sw" + std::to_string(bits::swizzle_bytes(Cfg::c.a_layout)) + "_k" +
+                                 std::to_string(Cfg::c.block_k_bits) + "x" + std::to_string(Cfg::c.stages)) +
            kProbe[BTC_WGMMA_PROBE];
   }
   std::string family() const override { return "wgmma_and"; }
@@ -436,7 +481,21 @@ class WgmmaAndDesign final : public AndDesign {
 
 void add_wgmma_designs(DesignList& out) {
   out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 1, 1>>());
-  out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 2, 1>>());
+  // Multicast slices are whole swizzle atoms: only for a swizzled generated layout.
+  if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&
+                bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.b_layout) > 0)
+    out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 2, 1>>());
+#if BTC_WGMMA_EXPLORE
+  using bits::Layout;
+  using wgmma::WgmmaAndDesign, wgmma::WgmmaExploreSm90;
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle32, 256, 12>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle64, 512, 8>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 2, 1>>());
+  if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&
+                bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.b_layout) > 0)
+    out.push_back(std::make_unique<WgmmaAndDesign<wgmma::WgmmaConfigSm90, 1, 2>>());
+#endif
 }
 
 }  // namespace btc::bmm

@@ -39,12 +39,12 @@ inline constexpr BmmConfig kMmaAnd{
 inline constexpr BmmConfig kWgmmaAnd{
     /*design*/ "wgmma_and",
     /*instruction*/ "wgmma_and_m64n256k256_ss",
-    /*a_layout*/ bits::Layout::kWgmmaSwizzle128,
-    /*b_layout*/ bits::Layout::kWgmmaSwizzle128,
+    /*a_layout*/ bits::Layout::kWgmmaSwizzle32,
+    /*b_layout*/ bits::Layout::kWgmmaSwizzle32,
     /*block_m*/ 128,
     /*block_n*/ 256,
-    /*block_k_bits*/ 1024,
-    /*stages*/ 4,
+    /*block_k_bits*/ 256,
+    /*stages*/ 16,
     /*warps*/ 8};
 
 }  // namespace btc::bmm::generated::sm90
