@@ -144,6 +144,18 @@ struct WgTile {
   static constexpr int kBlockK = Cfg::c.block_k_bits;
   static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
   static constexpr int kThreads = (kConsumers + 1) * 128;
+  // setmaxnreg moves registers inside what the CTA holds at launch (the
+  // launch bound's per-thread cap, a multiple of 8, times kThreads): the
+  // feeders drop to kFeederRegs and the consumers take the rest. Asking for
+  // more than the pool makes setmaxnreg.inc wait forever.
+  static constexpr int kFeederRegs = 40;
+  static constexpr int kLaunchRegs = (65536 / kThreads) & ~7;
+  static constexpr int kConsumerRegs =
+      std::min(240, ((kLaunchRegs * kThreads - 128 * kFeederRegs) / (kConsumers * 128)) & ~7);
+  // ptxas compiles every branch under kLaunchRegs, whatever setmaxnreg grants
+  // later: the consumers' N/2 accumulators plus descriptors must fit it
+  // (512 threads: 128 registers, too few for N = 256; ptxas C7602).
+  static_assert(kBN / 2 + 24 <= kLaunchRegs, "the consumers' accumulators do not fit the launch register cap");
   static constexpr int kABytes = kBM * kSlabKw * 4, kBBytes = kBN * kSlabKw * 4;
   static constexpr int kStageBytes = kABytes + kBBytes;
   static constexpr int kClusterM = CM, kClusterN = CN, kClusterSize = CM * CN;
@@ -267,10 +279,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   const int ktiles = ga.kwords() / T::kSlabKw;
   if (wg == 0) {
     // The feeders need few registers: hand them to the consumers, whose
-    // 128 accumulators otherwise leave ptxas no room between wgmmas
-    // (128 x 40 + 256 x 232 = 64512 = 384 x 168, what the CTA holds at launch:
-    // asking for more makes setmaxnreg.inc wait forever).
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+    // 128 accumulators otherwise leave ptxas no room between wgmmas.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(T::kFeederRegs));
     if (warp == 0) {
       if (lane == 0) {
         uint16_t mask_a = 0, mask_b = 0;  // the CTAs sharing this CTA's A block / B block
@@ -370,7 +380,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       }
     }
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(T::kConsumerRegs));
     const int cw = wg - 1;  // consumer warpgroup: rows 64cw.. of the block
     const int w = warp % 4, g = lane / 4, tq = lane % 4;
     int it = 0, lt = 0;
