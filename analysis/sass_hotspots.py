@@ -4,7 +4,7 @@ source page exported as CSV:
 
     ncu --set full -k regex:<kernel> -o rep <program ...>
     ncu -i rep.ncu-rep --page source --csv --print-source sass > sass.csv
-    python3 analysis/sass_hotspots.py sass.csv --split 'WARPGROUP.ARRIVE' 'DEPBAR.LE gsb0, 0x0' 'EXIT'
+    python3 analysis/sass_hotspots.py sass.csv[.gz] --split 'WARPGROUP.ARRIVE' 'DEPBAR.LE gsb0, 0x0' 'EXIT'
 
 Regions: the instructions between split points, in address order; each
 --split PATTERN ends the current region at the first instruction (after the
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gzip
 import io
 import sys
 from collections import Counter
@@ -157,9 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=15)
     args = ap.parse_args(argv)
     try:
-        text = args.csv.read_text(errors="replace")
+        raw = args.csv.read_bytes()
+        text = (gzip.decompress(raw) if args.csv.suffix == ".gz" else raw).decode(errors="replace")
         print(report(parse(text), args.split, args.per, args.top), end="")
-    except (OSError, SassError) as e:
+    except (OSError, EOFError, SassError) as e:
         print(f"sass_hotspots: error: {args.csv}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -63,3 +63,13 @@ def test_unmatched_split_is_a_clear_error(tmp_path, capsys):
     assert sh.main([str(path), "--split", "HMMA"]) == 2
     assert "split 'HMMA' matches no instruction" in capsys.readouterr().err
     assert sh.main([str(path), "--split", "EXIT"]) == 0
+
+
+def test_gzipped_export_reads_the_same(tmp_path, capsys):
+    import gzip
+    plain, packed = tmp_path / "s.csv", tmp_path / "s.csv.gz"
+    plain.write_text(CSV)
+    packed.write_bytes(gzip.compress(CSV.encode()))
+    assert sh.main([str(plain)]) == 0
+    first = capsys.readouterr().out
+    assert sh.main([str(packed)]) == 0 and capsys.readouterr().out == first
