@@ -9,7 +9,6 @@
 #include "bmm_epilogue.cuh"
 #include "check.h"
 #include "generated/bmm_config.h"
-#include "sm90_async.cuh"
 #include "tile_io.cuh"
 
 namespace btc::bmm {
@@ -40,7 +39,7 @@ struct MmaTile {
   static constexpr int kWarpM = 64, kWarpN = kBN / kWarpsN;
   static constexpr int kMI = kWarpM / 16, kNJ = kWarpN / 8;  // m16 / n8 tiles per warp
   static constexpr int kStageWords = (kBM + kBN) * kSlabKw;
-  static constexpr int kSmemBytes = kStages * kStageWords * 4 + kStages * 8;  // + the sm_90 stage barriers
+  static constexpr int kSmemBytes = kStages * kStageWords * 4;
   static_assert(Cfg::c.block_k_bits % 256 == 0 && kBM % 64 == 0 && kWarps % kWarpsM == 0 && kBN % (8 * kWarpsN) == 0 &&
                     kNJ % 4 == 0 && kStages >= 2,
                 "bad mma_and config");
@@ -59,30 +58,6 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
   auto stage_a = [&](int s) { return smem + s * T::kStageWords; };
   auto stage_b = [&](int s) { return smem + s * T::kStageWords + T::kBM * T::kSlabKw; };
   const int ktiles = ga.kwords() / T::kSlabKw;
-  const int w = threadIdx.x / 32;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  // sm_90: warp 0 bulk-copies each stage, one row box's K run per lane,
-  // completing on the stage's barrier; the cp.async path spent ~12 copies
-  // with index math per thread per stage, as many issue slots as its MMAs
-  // (docs/profiles/sass-hotspots-mma_and_sm90-*).
-  uint64_t* full = reinterpret_cast<uint64_t*>(smem + T::kStages * T::kStageWords);
-  if (threadIdx.x == 0) {
-    for (int s = 0; s < T::kStages; ++s) sm90::mbar_init(&full[s], 1);
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-  }
-  __syncthreads();
-  auto issue = [&](int kt) {
-    if (w != 0 || kt >= ktiles) return;
-    const int s = kt % T::kStages, lane = threadIdx.x & 31;
-    // The stage was last read through the generic proxy; the copy engine writes it next.
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-    if (lane == 0) sm90::mbar_expect_tx(&full[s], T::kStageWords * 4);
-    __syncwarp();
-    sm90::copy_slab_bulk<T::kLA>(stage_a(s), a, ga, m0, kt * T::kSlabKw, T::kBM, T::kSlabKw, &full[s], lane, 32);
-    sm90::copy_slab_bulk<T::kLB>(stage_b(s), b, gb, n0, kt * T::kSlabKw, T::kBN, T::kSlabKw, &full[s], lane, 32);
-  };
-  auto await = [&](int kt) { sm90::mbar_wait(&full[kt % T::kStages], (kt / T::kStages) & 1); };
-#else
   auto issue = [&](int kt) {
     if (kt < ktiles) {
       tile::copy_slab<T::kLA, true>(stage_a(kt % T::kStages), a, ga, m0, kt * T::kSlabKw, T::kBM, T::kSlabKw);
@@ -90,16 +65,15 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
     }
     tile::cp_async_commit();  // empty groups keep the wait count uniform
   };
-  auto await = [&](int) { tile::cp_async_wait<T::kStages - 2>(); };
-#endif
 
+  const int w = threadIdx.x / 32;
   const int wm = (w % T::kWarpsM) * T::kWarpM, wn = (w / T::kWarpsM) * T::kWarpN;
   int32_t acc[T::kMI][T::kNJ][4] = {};
 
   for (int s = 0; s < T::kStages - 1; ++s) issue(s);
   for (int kt = 0; kt < ktiles; ++kt) {
-    await(kt);
-    __syncthreads();                   // stage kt landed (everywhere); stage kt-1 is free for reuse
+    tile::cp_async_wait<T::kStages - 2>();
+    __syncthreads();                   // stage kt landed; stage kt-1 is free for reuse
     issue(kt + T::kStages - 1);
     const uint32_t* sa = stage_a(kt % T::kStages);
     const uint32_t* sb = stage_b(kt % T::kStages);
@@ -116,9 +90,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
         for (int j = 0; j < T::kNJ; ++j) tile::mma_and_m16n8k256(acc[i][j], af[i], bf[j]);
     }
   }
-#if !(defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900)
   tile::cp_async_wait<0>();
-#endif
 
   // Rows and columns past M and N are inside the padded operands (their
   // popcounts exist); the epilogue drops them. Column terms once per warp.
