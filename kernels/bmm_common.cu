@@ -9,6 +9,8 @@
 #include <cuda_fp16.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -186,6 +188,40 @@ dim3 begin_blocked_run(const Design& d, const Problem& p, const Operands& in, co
   if (gy > 65535u) throw std::invalid_argument(d.name() + ": M = " + std::to_string(p.m) + " exceeds the grid");
   clear_uncovered_bits_2d(out, static_cast<int>(gy) * bm, static_cast<int>(gx) * bn / 32, s);
   return dim3(gx, gy);
+}
+
+namespace {
+// (kernel, device) -> what was set up or queried for it.
+using LaunchKey = std::pair<const void*, int>;
+std::mutex launch_cache_mutex;
+std::map<LaunchKey, int> smem_allowed, clusters_of;
+LaunchKey launch_key(const void* kernel) {
+  int device = 0;
+  BTC_CUDA_CHECK(cudaGetDevice(&device));
+  return {kernel, device};
+}
+}  // namespace
+
+void allow_dynamic_smem(const void* kernel, int bytes) {
+  const auto key = launch_key(kernel);
+  std::lock_guard<std::mutex> lock(launch_cache_mutex);
+  auto it = smem_allowed.find(key);
+  if (it != smem_allowed.end() && it->second >= bytes) return;
+  BTC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes));
+  smem_allowed[key] = bytes;
+}
+
+int max_active_clusters(const void* kernel, const cudaLaunchConfig_t& cfg) {
+  allow_dynamic_smem(kernel, static_cast<int>(cfg.dynamicSmemBytes));
+  // Keyed by kernel only: each kernel launches with one block size, smem and cluster shape.
+  const auto key = launch_key(kernel);
+  std::lock_guard<std::mutex> lock(launch_cache_mutex);
+  auto it = clusters_of.find(key);
+  if (it != clusters_of.end()) return it->second;
+  int clusters = 0;
+  BTC_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+  clusters_of[key] = clusters;
+  return clusters;
 }
 
 void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_covered, cudaStream_t s) {

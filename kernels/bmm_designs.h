@@ -30,6 +30,16 @@ void clear_uncovered_bits(const Output& out, int rows_covered, cudaStream_t s);
 // block column) unwritten.
 void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_covered, cudaStream_t s);
 
+// Host-side launch set-up done once per (kernel, device), not per run:
+// cudaFuncSetAttribute and the cluster occupancy query each cost host time
+// that small problems (BNN fully connected layers) would otherwise pay on
+// every call, with the GPU idle between the timed events.
+//   allow_dynamic_smem: raises the kernel's dynamic shared-memory limit.
+//   max_active_clusters: cudaOccupancyMaxActiveClusters of `cfg` (its
+//   gridDim one cluster), after allow_dynamic_smem(cfg.dynamicSmemBytes).
+void allow_dynamic_smem(const void* kernel, int bytes);
+int max_active_clusters(const void* kernel, const cudaLaunchConfig_t& cfg);
+
 // Throws std::invalid_argument unless the operands (and the output, when
 // given) have the shapes the design reads and writes.
 void check_run_args(const Design& d, const Problem& p, const Operands& in, const Output* out);

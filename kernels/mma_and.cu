@@ -133,7 +133,7 @@ class MmaAndDesign final : public AndDesign {
     using T = MmaTile<Cfg>;
     const dim3 grid = begin_and_run(p, in, out, ws, s);
     auto kernel = mma_and_kernel<Cfg>;
-    BTC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
+    allow_dynamic_smem(reinterpret_cast<const void*>(kernel), T::kSmemBytes);
     kernel<<<grid, Cfg::c.warps * 32, T::kSmemBytes, s>>>(in.a, in.b, in.a_shape, in.b_shape, popc_a(ws),
                                                           popc_b(ws, p), p.k, out, p.m, p.n);
     BTC_CUDA_CHECK_LAUNCH();

@@ -461,7 +461,6 @@ class WgmmaAndDesign final : public AndDesign {
     const int tiles_m = static_cast<int>(blocks.y), tiles_n = static_cast<int>(blocks.x);
     const int cluster_tiles = ((tiles_m + CM - 1) / CM) * ((tiles_n + CN - 1) / CN);
     auto kernel = wgmma_and_kernel<T, Cfg::c.block_n>;
-    BTC_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, T::kSmemBytes));
 
     cudaLaunchConfig_t cfg{};
     cudaLaunchAttribute attr{};
@@ -476,8 +475,7 @@ class WgmmaAndDesign final : public AndDesign {
     cfg.numAttrs = 1;
     // Persistent: as many clusters as fit at once (one CTA per SM).
     cfg.gridDim = dim3(static_cast<unsigned>(CM * CN));
-    int clusters = 0;
-    BTC_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
+    const int clusters = max_active_clusters(reinterpret_cast<const void*>(kernel), cfg);
     if (clusters < 1) throw std::runtime_error(name() + ": no cluster of " + std::to_string(CM * CN) + " CTAs fits");
     cfg.gridDim = dim3(static_cast<unsigned>(std::min(clusters, cluster_tiles) * CM * CN));
     BTC_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, in.a, in.b, in.a_shape, in.b_shape,
