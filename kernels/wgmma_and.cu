@@ -159,12 +159,17 @@ struct WgTile {
   static constexpr int kABytes = kBM * kSlabKw * 4, kBBytes = kBN * kSlabKw * 4;
   static constexpr int kStageBytes = kABytes + kBBytes;
   static constexpr int kClusterM = CM, kClusterN = CN, kClusterSize = CM * CN;
-  // Double-buffered epilogue terms: 2 popc(a) per row, 2 popc(b) - K (+ threshold) per column.
-  static constexpr int kTermBytes = 2 * (kBM + kBN) * 4;
+  // A's row popcounts on the tensor core: each consumer warpgroup adds one
+  // m64n8k256 per 256 K bits against an all-ones B, popc(a AND 1) = popc(a).
+  // (Two feeder warps popcounting every A stage from shared memory measured
+  // the same on squares and 9% slower on long K, where they lagged the ring.)
+  static constexpr int kOnesBytes = 1024;  // 8 rows x 256 bits of ones, in a 1024-aligned slot
+  // Double-buffered epilogue column terms: 2 popc(b) - K (+ threshold).
+  static constexpr int kTermBytes = 2 * kBN * 4;
   static constexpr int kBarriers = 2 * kStages + 4;
-  static constexpr int kSmemBytes = kStages * kStageBytes + kTermBytes + kBarriers * 8 + 1024;  // + alignment
+  static constexpr int kSmemBytes = kStages * kStageBytes + kOnesBytes + kTermBytes + kBarriers * 8 + 1024;  // + alignment
   static_assert(kBM == 64 * kConsumers, "one 64-row wgmma per consumer warpgroup");
-  static_assert(kBM % 64 == 0 && kBN % 32 == 0, "the popcount warps take 64 rows at a time; bit words 32 columns");
+  static_assert(kBN % 32 == 0, "bit words are 32 columns");
   static_assert(kBlockK % 256 == 0 && bits::is_wgmma(kLA) && bits::is_wgmma(kLB), "wgmma reads wgmma layouts");
   static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0, "swizzled stages start 1024-byte aligned");
   static_assert(kBlockK % bits::box_k_of(kLA) == 0 && kBlockK % bits::box_k_of(kLB) == 0,
@@ -232,10 +237,10 @@ __device__ __forceinline__ void release_stage(uint64_t* bar) {
 //   warp 0 (one lane)  bulk-copies every tile's K stages into the S-stage ring
 //                      (its share, multicast, when clustered);
 //   warp 1             stages each tile's column terms (B popcounts, thresholds);
-//   warps 2-3          popcount A's rows from the ring as it passes (the AND
-//                      form's correction fused: no separate pass over A);
-//   warpgroups 1..     wgmma m64nNk256 over the ring, then the epilogue from
-//                      registers while the ring already holds the next tile.
+//   warpgroups 1..     wgmma m64nNk256 over the ring, plus m64n8k256 against
+//                      ones for A's row popcounts (the AND form's correction
+//                      fused: no separate pass over A), then the epilogue
+//                      from registers while the ring already holds the next tile.
 // Consumers reach the ring through full/empty mbarriers, the epilogue terms
 // through term_full/term_empty (double-buffered by tile parity).
 template <class T, int N>
@@ -249,8 +254,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // An offset from smem_raw, not an integer round trip: the compiler then
   // still knows these pointers are shared memory (LDS, not generic LD).
   uint8_t* smem = smem_raw + ((1024u - (tile::smem_addr(smem_raw) & 1023u)) & 1023u);
-  int32_t* row_terms = reinterpret_cast<int32_t*>(smem + T::kStages * T::kStageBytes);  // [2][kBM]
-  int32_t* col_terms = row_terms + 2 * T::kBM;                                            // [2][kBN]
+  uint32_t* ones = reinterpret_cast<uint32_t*>(smem + T::kStages * T::kStageBytes);
+  int32_t* col_terms = reinterpret_cast<int32_t*>(smem + T::kStages * T::kStageBytes + T::kOnesBytes);  // [2][kBN]
   uint64_t* full = reinterpret_cast<uint64_t*>(col_terms + 2 * T::kBN);
   uint64_t* empty = full + T::kStages;
   uint64_t* term_full = empty + T::kStages;
@@ -263,15 +268,16 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   if (threadIdx.x == 0) {
     for (int s = 0; s < T::kStages; ++s) {
       mbar_init(&full[s], 1);  // the producer's expect_tx arrival
-      // every consumer warp and both popcount warps, of every CTA in the cluster
-      mbar_init(&empty[s], (T::kConsumers * 4 + 2) * T::kClusterSize);
+      mbar_init(&empty[s], T::kConsumers * 4 * T::kClusterSize);  // every consumer warp of every CTA in the cluster
     }
     for (int i = 0; i < 2; ++i) {
-      mbar_init(&term_full[i], 96);  // warps 1-3, every thread
+      mbar_init(&term_full[i], 32);  // warp 1, every lane
       mbar_init(&term_empty[i], kConsumerThreads);
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
+  if (threadIdx.x < 64) ones[threadIdx.x] = 0xFFFFFFFFu;         // 256 bytes: 8 rows x 256 bits
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor core reads them next
   // Peers arrive on these barriers and copy into this CTA: all initialized first.
   if constexpr (T::kClusterSize > 1) cluster_sync(); else __syncthreads();
 
@@ -330,55 +336,8 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         for (int i = 0; i < T::kBN / 32; ++i) col_terms[buf * T::kBN + 32 * i + lane] = v[i];
         mbar_arrive(&term_full[buf]);
       }
-    } else {
-      // Rows r and r + 64.. of each tile's A block. A swizzle permutes the
-      // 16-byte pieces inside a row's bytes of a box, and a row's popcount
-      // does not depend on their order: row r is bytes [r W, r W + W) of
-      // every W-byte-wide box of the stage, read in any order, no index
-      // math. Each row starts at a different piece so that the 8 lanes of a
-      // 128-byte shared-memory wavefront hit 8 different bank groups (the
-      // same piece of 8 rows W apart would be an 8-way conflict at W = 128).
-      // (The interleaved layout takes the generic index.)
-      constexpr int kRows = T::kBM / 64;
-      constexpr int kRowBytes = bits::swizzle_bytes(T::kLA);
-      constexpr int kBoxWords = T::kBM * kRowBytes / 4, kPieces = T::kSlabKw / 4;  // 16-byte pieces per row
-      const int r = threadIdx.x - 64;
-      const BitMatrix sa = tile::shape(T::kLA, T::kBM, T::kBlockK, T::kBM);
-      auto piece = [&](const uint32_t* st, int row, int c) -> const uint4* {
-        if constexpr (kRowBytes == 0) {
-          return reinterpret_cast<const uint4*>(st + sa.word_index(row, 4 * c));
-        } else {
-          constexpr int kPerBox = kRowBytes / 16, kRowsPer128 = 128 / kRowBytes;
-          const int p = (c + row / kRowsPer128) % kPerBox;
-          return reinterpret_cast<const uint4*>(st + (c / kPerBox) * kBoxWords + row * (kRowBytes / 4) + 4 * p);
-        }
-      };
-      int it = 0, lt = 0;
-      for (int ct = walk.first; ct < walk.count(); ct += walk.step, ++lt) {
-        int popc[kRows] = {};
-        for (int kt = 0; kt < ktiles; ++kt, ++it) {
-          const int s = it % T::kStages;
-          if (BTC_WGMMA_PROBE == 2 && it >= T::kStages) continue;
-          mbar_wait(&full[s], (it / T::kStages) & 1);
-          const uint32_t* st = stage_a(s);
-          // Few loads in flight: these warps run on 40 registers.
-#pragma unroll
-          for (int i = 0; i < kRows; ++i)
-#pragma unroll 2
-            for (int c = 0; c < kPieces; ++c) {  // 16-byte pieces stay whole in every wgmma layout
-              const uint4 v = *piece(st, r + 64 * i, c);
-              popc[i] += __popc(v.x) + __popc(v.y) + __popc(v.z) + __popc(v.w);
-            }
-          __syncwarp();
-          if (lane == 0) release_stage<T>(&empty[s]);
-        }
-        const int buf = lt & 1, use = lt >> 1;
-        if (use > 0) mbar_wait(&term_empty[buf], (use - 1) & 1);
-#pragma unroll
-        for (int i = 0; i < kRows; ++i) row_terms[buf * T::kBM + r + 64 * i] = 2 * popc[i];
-        mbar_arrive(&term_full[buf]);
-      }
     }
+    // warps 2-3: nothing left to do (the warpgroup is setmaxnreg's unit)
   } else {
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(T::kConsumerRegs));
     const int cw = wg - 1;  // consumer warpgroup: rows 64cw.. of the block
@@ -388,6 +347,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       int tm, tn;
       walk.coords(ct, tm, tn);
       int32_t acc[N / 2];  // written first by a scale-d = 0 wgmma: never zeroed
+      int32_t popc_a[4];   // m64n8 layout against ones: every column holds popc(row)
       for (int kt = 0; kt < ktiles; ++kt, ++it) {
         const int s = it % T::kStages;
         if (BTC_WGMMA_PROBE != 2 || it < T::kStages) mbar_wait(&full[s], (it / T::kStages) & 1);
@@ -408,6 +368,10 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 #pragma unroll
         for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
           dev::wgmma_ss<dev::WgmmaKind::B1And, N>(acc, da[ks], db[ks], kt > 0 || ks > 0);
+        const uint64_t d_ones = tile::wgmma_slab_desc<T::kLB>(ones, 8, 256, 0, 0);
+#pragma unroll
+        for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
+          dev::wgmma_ss<dev::WgmmaKind::B1And, 8>(popc_a, da[ks], d_ones, kt > 0 || ks > 0);
         asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
         // Keep one stage of MMAs in flight; the one before it is done: release its buffers.
         asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
@@ -420,7 +384,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       const int buf = lt & 1;
       mbar_wait(&term_full[buf], (lt >> 1) & 1);
       const int lr = 64 * cw + 16 * w + g;
-      const int32_t row[2] = {row_terms[buf * T::kBM + lr], row_terms[buf * T::kBM + lr + 8]};
+      const int32_t row[2] = {2 * popc_a[0], 2 * popc_a[2]};  // rows g and g + 8
       const int32_t* cols = col_terms + buf * T::kBN + 2 * tq;
       store_and_fragments<N / 8>(
           out, m, n, tm * T::kBM + lr - g, tn * T::kBN, [&](int j, int e) { return acc[4 * j + e]; }, row,
