@@ -48,7 +48,7 @@ default the suites do not measure yet):
             whose box fits the K stage, except that when all are within 2% of
             each other the widest such swizzle is preferred (a tie-break: one
             contiguous run per operand per stage); block_m 128, block_n = the
-            form's N (at most 256), a ring of 16 x 256-bit K stages (the H100
+            form's N (at most 256), a ring of 8 x 512-bit K stages (the H100
             exploration build's fastest), 8 consumer warps (defaults).
 """
 from __future__ import annotations
@@ -113,12 +113,12 @@ BTC_WMMA_LAYOUTS = ("row_u32", "tile8x128")   # the paper's comparison
 # K bits of one box of each wgmma layout (formats/layout.h box_k_of): a K
 # stage must be whole boxes (one contiguous run per operand, one bulk copy).
 WGMMA_BOX_K = {"wgmma_interleave": 256, "wgmma_swizzle32": 256, "wgmma_swizzle64": 512, "wgmma_swizzle128": 1024}
-# The wgmma ring: 16 stages of 256 bits. H100 exploration builds
-# (cmake -DBTC_WGMMA_EXPLORE=ON; docs/findings-bmm.md) ran 8192^3 (bits out)
-# fastest with a deep ring of small stages: the consumers hold one stage
-# while the rest stay in flight, and the feed is latency-bound.
-WGMMA_RING = (256, 16)
-WGMMA_RING_WHY = ("16 × 256-bit stages: the fastest ring of the H100 exploration build "
+# The wgmma ring: 8 stages of 512 bits. H100 exploration builds
+# (cmake -DBTC_WGMMA_EXPLORE=ON; docs/findings-bmm.md, 044eb9e) ran it level
+# with 16 x 256 and 4 x 1024 at 8192^3 and fastest at 16384^3 and long K
+# (bits out), once A's popcounts moved to the tensor core.
+WGMMA_RING = (512, 8)
+WGMMA_RING_WHY = ("8 × 512-bit stages: the fastest ring of the H100 exploration build at 044eb9e "
                   "(`cmake -DBTC_WGMMA_EXPLORE=ON`, docs/findings-bmm.md); not measured by the suites")
 
 

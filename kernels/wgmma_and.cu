@@ -460,8 +460,8 @@ void add_wgmma_designs(DesignList& out) {
 #if BTC_WGMMA_EXPLORE
   using bits::Layout;
   using wgmma::WgmmaAndDesign, wgmma::WgmmaExploreSm90;
-  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle32, 256, 12>, 1, 1>>());
-  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle64, 512, 8>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle32, 256, 16>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle64, 512, 6>, 1, 1>>());
   out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 1, 1>>());
   out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 2, 1>>());
   if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&

@@ -38,12 +38,12 @@ inline constexpr BmmConfig kMmaAnd{
 inline constexpr BmmConfig kWgmmaAnd{
     /*design*/ "wgmma_and",
     /*instruction*/ "wgmma_and_m64n128k256_ss",
-    /*a_layout*/ bits::Layout::kWgmmaSwizzle32,
-    /*b_layout*/ bits::Layout::kWgmmaSwizzle32,
+    /*a_layout*/ bits::Layout::kWgmmaSwizzle64,
+    /*b_layout*/ bits::Layout::kWgmmaSwizzle64,
     /*block_m*/ 128,
     /*block_n*/ 128,
-    /*block_k_bits*/ 256,
-    /*stages*/ 16,
+    /*block_k_bits*/ 512,
+    /*stages*/ 8,
     /*warps*/ 8};
 
 }  // namespace btc::bmm::generated::sm80

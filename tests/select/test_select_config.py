@@ -218,16 +218,16 @@ def test_preferred_wgmma_layout_is_the_widest_swizzle_that_fits_the_stage(sc):
 
 def test_wgmma_tie_prefers_the_widest_fitting_swizzle(sc, load):
     lay = load(rg.layout_doc({"wgmma_and": {"wgmma_interleave": 1094.0, "wgmma_swizzle32": 1090.0,
-                                             "wgmma_swizzle128": 1095.0}}))
+                                             "wgmma_swizzle64": 1088.0, "wgmma_swizzle128": 1095.0}}))
     d = sc.choose_wgmma_and(90, None, None, lay)
-    assert d.config.block_k_bits == 256
-    assert d.config.a_layout == d.config.b_layout == "wgmma_swizzle32"
+    assert d.config.block_k_bits == 512
+    assert d.config.a_layout == d.config.b_layout == "wgmma_swizzle64"
     lb = next(b for b in d.basis if b.field == "a_layout, b_layout")
-    assert lb.kind == "tie-break" and "box fits the 256-bit K stage" in lb.why and "not a measurement" in lb.why
-    # swizzle128's 1024-bit box cannot be a 256-bit stage: listed, not a candidate
+    assert lb.kind == "tie-break" and "box fits the 512-bit K stage" in lb.why and "not a measurement" in lb.why
+    # swizzle128's 1024-bit box cannot be a 512-bit stage: listed, not a candidate
     lays = d.rankings[1].candidates
-    assert [c.name for c in lays] == ["wgmma_swizzle32", "wgmma_interleave", "wgmma_swizzle128"]
-    assert "wider than the 256-bit K stage" in lays[-1].note
+    assert [c.name for c in lays] == ["wgmma_swizzle64", "wgmma_interleave", "wgmma_swizzle32", "wgmma_swizzle128"]
+    assert "wider than the 512-bit K stage" in lays[-1].note
 
 
 def test_wgmma_clear_winner_is_measured(sc, load):
@@ -236,7 +236,7 @@ def test_wgmma_clear_winner_is_measured(sc, load):
     assert d.config.a_layout == "wgmma_interleave"
     assert next(b for b in d.basis if b.field == "a_layout, b_layout").kind == "measured"
     # the fastest layout overall does not fit the stage: the fastest that fits wins
-    wide = load(rg.layout_doc({"wgmma_and": {"wgmma_interleave": 1080.0, "wgmma_swizzle64": 1190.0}}), "b.json")
+    wide = load(rg.layout_doc({"wgmma_and": {"wgmma_interleave": 1080.0, "wgmma_swizzle128": 1190.0}}), "b.json")
     assert sc.choose_wgmma_and(90, None, None, wide).config.a_layout == "wgmma_interleave"
 
 
@@ -245,7 +245,7 @@ def test_wgmma_block_n_follows_the_instruction(sc, load):
     d = sc.choose_wgmma_and(90, instr, None, None)
     assert d.config.instruction == "wgmma_and_m64n128k256_ss"
     assert (d.config.block_m, d.config.block_n, d.config.block_k_bits, d.config.stages, d.config.warps) == \
-        (128, 128, 256, 16, 8)
+        (128, 128, 512, 8, 8)
     big = load(rg.instr_doc({"wgmma_and_m64n512k256_ss": 15700.0}), "big.json")   # hypothetical N > 256
     assert sc.choose_wgmma_and(90, big, None, None).config.block_n == 256
 
@@ -420,7 +420,7 @@ def test_missing_suites_fall_back_to_defaults(run_cli, write_doc, tmp_path):
     assert "No candidates: no layout results." in report
     header = (out / "bmm_config_sm90.h").read_text()
     assert field(header, "kBtcWmma", "a_layout") == "bits::Layout::kTile8x128"
-    assert field(header, "kWgmmaAnd", "a_layout") == "bits::Layout::kWgmmaSwizzle32"
+    assert field(header, "kWgmmaAnd", "a_layout") == "bits::Layout::kWgmmaSwizzle64"
 
 
 def test_newest_file_of_each_suite(sc, write_doc):
@@ -457,7 +457,7 @@ def test_golden_choices(tmp_path):
     assert field(header, "kBtcWmma", "a_layout") == "bits::Layout::kTile8x128"
     assert "`layout-zz-older-0123456.json`" in report and "not used" in report
     assert field(header, "kWgmmaAnd", "instruction") == "wgmma_and_m64n256k256_ss"   # larger N on a 2% tie
-    assert field(header, "kWgmmaAnd", "a_layout") == "bits::Layout::kWgmmaSwizzle32"
+    assert field(header, "kWgmmaAnd", "a_layout") == "bits::Layout::kWgmmaSwizzle64"
     assert field(header, "kMmaAnd", "b_layout") == "bits::Layout::kMmaFragB8x256"
     assert "Not measured (skipped by the suite): `wgmma_and_m64n256k256_rs`" in report
 
@@ -585,7 +585,7 @@ def test_checked_in_sm90_choices():
     assert field(header, "kMmaAnd", "a_layout") == "bits::Layout::kMmaFragA16x256"
     assert field(header, "kMmaAnd", "b_layout") == "bits::Layout::kMmaFragB8x256"
     assert field(header, "kWgmmaAnd", "instruction") == "wgmma_and_m64n256k256_ss"
-    assert field(header, "kWgmmaAnd", "a_layout") == "bits::Layout::kWgmmaSwizzle32"
+    assert field(header, "kWgmmaAnd", "a_layout") == "bits::Layout::kWgmmaSwizzle64"
     assert field(header, "kWgmmaAnd", "block_n") == "256"
     assert "layout-20261127T224653Z-18555d4.json" in header      # the newest layout run
 

@@ -35,16 +35,16 @@ inline constexpr BmmConfig kMmaAnd{
     /*stages*/ 4,
     /*warps*/ 8};
 
-// wgmma_and: measured: instruction, block_n; tie-break: a_layout, b_layout; default: block_m, block_k_bits, stages, warps.
+// wgmma_and: measured: instruction, a_layout, b_layout, block_n; default: block_m, block_k_bits, stages, warps.
 inline constexpr BmmConfig kWgmmaAnd{
     /*design*/ "wgmma_and",
     /*instruction*/ "wgmma_and_m64n256k256_ss",
-    /*a_layout*/ bits::Layout::kWgmmaSwizzle32,
-    /*b_layout*/ bits::Layout::kWgmmaSwizzle32,
+    /*a_layout*/ bits::Layout::kWgmmaSwizzle64,
+    /*b_layout*/ bits::Layout::kWgmmaSwizzle64,
     /*block_m*/ 128,
     /*block_n*/ 256,
-    /*block_k_bits*/ 256,
-    /*stages*/ 16,
+    /*block_k_bits*/ 512,
+    /*stages*/ 8,
     /*warps*/ 8};
 
 }  // namespace btc::bmm::generated::sm90
