@@ -163,7 +163,8 @@ struct WgTile {
   // m64n8k256 per 256 K bits against an all-ones B, popc(a AND 1) = popc(a).
   // (Two feeder warps popcounting every A stage from shared memory measured
   // the same on squares and 9% slower on long K, where they lagged the ring.)
-  static constexpr int kOnesBytes = 1024;  // 8 rows x 256 bits of ones, in a 1024-aligned slot
+  static constexpr int kOnesBytes = 1024;  // 8 rows of ones at any swizzle's row pitch, 1024-aligned
+  static_assert(8 * 128 <= kOnesBytes, "8 rows at the widest (128-byte) swizzle pitch");
   // Double-buffered epilogue column terms: 2 popc(b) - K (+ threshold).
   static constexpr int kTermBytes = 2 * kBN * 4;
   static constexpr int kBarriers = 2 * kStages + 4;
@@ -276,7 +277,9 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
     asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
   }
-  if (threadIdx.x < 64) ones[threadIdx.x] = 0xFFFFFFFFu;         // 256 bytes: 8 rows x 256 bits
+  // The whole slot: the ones operand is 8 rows of B's layout, whose rows sit
+  // a swizzle width apart (up to 128 bytes), not 8 x 32 packed bytes.
+  for (int i = threadIdx.x; i < T::kOnesBytes / 4; i += blockDim.x) ones[i] = 0xFFFFFFFFu;
   asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor core reads them next
   // Peers arrive on these barriers and copy into this CTA: all initialized first.
   if constexpr (T::kClusterSize > 1) cluster_sync(); else __syncthreads();
