@@ -118,8 +118,10 @@ WGMMA_BOX_K = {"wgmma_interleave": 256, "wgmma_swizzle32": 256, "wgmma_swizzle64
 # with 16 x 256 and 4 x 1024 at 8192^3 and fastest at 16384^3 and long K
 # (bits out), once A's popcounts moved to the tensor core.
 WGMMA_RING = (512, 8)
-WGMMA_RING_WHY = ("8 × 512-bit stages: the fastest ring of the H100 exploration build at 044eb9e "
-                  "(`cmake -DBTC_WGMMA_EXPLORE=ON`, docs/findings-bmm.md); not measured by the suites")
+WGMMA_RING_WHY = ("8 × 512-bit stages: level with 16 × 256 at 8192³ and fastest at 16384³ and long K in the "
+                  "H100 exploration build at 044eb9e (`cmake -DBTC_WGMMA_EXPLORE=ON`); the c30286d sweep "
+                  "then ran 16384³ at 10,191 TOPS against 9,309 for 16 × 256 at 044eb9e "
+                  "(docs/findings-bmm.md); not measured by the suites")
 
 
 def preferred_wgmma_layout(block_k_bits: int) -> str:
