@@ -752,7 +752,8 @@ def choose_wgmma_and(arch: int, instr: Any | None, stride: Any | None, layout: A
         a, b = w.a_layout, w.b_layout
         if tie_break:
             lb = Basis("a_layout, b_layout", _pair(a, b), "tie-break",
-                       f"all {len(lays)} layouts of `layout/wgmma_and` are within {TIE * 100:g}% "
+                       f"{'both' if len(lays) == 2 else f'all {len(lays)}'} candidate layouts of `layout/wgmma_and` "
+                       f"are within {TIE * 100:g}% "
                        f"(fastest {fastest.name} {_tops(fastest)}, slowest {slowest.name} {_tops(slowest)}, "
                        f"{100 * slowest.tops / fastest.tops:.1f}%"
                        + ("" if w.name in (fastest.name, slowest.name) else f"; {w.name} {_tops(w)}")

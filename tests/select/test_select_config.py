@@ -228,6 +228,10 @@ def test_wgmma_tie_prefers_the_widest_fitting_swizzle(sc, load):
     lays = d.rankings[1].candidates
     assert [c.name for c in lays] == ["wgmma_swizzle64", "wgmma_interleave", "wgmma_swizzle32", "wgmma_swizzle128"]
     assert "wider than the 512-bit K stage" in lays[-1].note
+    assert "all 3 candidate layouts" in lb.why
+    two = load(rg.layout_doc({"wgmma_and": {"wgmma_interleave": 1094.0, "wgmma_swizzle64": 1090.0}}), "two.json")
+    assert "both candidate layouts" in next(b for b in sc.choose_wgmma_and(90, None, None, two).basis
+                                            if b.field == "a_layout, b_layout").why
 
 
 def test_wgmma_clear_winner_is_measured(sc, load):
