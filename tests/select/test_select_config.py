@@ -209,6 +209,16 @@ def test_mma_and_layouts(sc, load):
     assert all(b.kind == "default" for b in d.basis)
 
 
+def test_wgmma_box_k_mirrors_layout_h(sc):
+    # WGMMA_BOX_K restates formats/layout.h box_k_of for Python: keep them equal.
+    text = (REPO / "formats" / "layout.h").read_text()
+    body = re.search(r"box_k_of\(Layout l\) \{(.*?)\n\}", text, re.S).group(1)
+    cases = {m[0]: int(m[1]) for m in re.findall(r"case Layout::(\w+): return (\d+);", body)}
+    default = int(re.search(r"default: return (\d+);", body).group(1))
+    for name, bits in sc.WGMMA_BOX_K.items():
+        assert cases.get(sc.LAYOUT_ENUM[name], default) == bits, name
+
+
 def test_preferred_wgmma_layout_is_the_widest_swizzle_that_fits_the_stage(sc):
     assert sc.preferred_wgmma_layout(256) == "wgmma_swizzle32"
     assert sc.preferred_wgmma_layout(512) == "wgmma_swizzle64"
@@ -370,23 +380,26 @@ def test_plain_google_benchmark_file(run_cli, write_doc, tmp_path):
     assert snapshot(out) == before
 
 
-def test_foreign_schema_and_bad_fields(run_cli, write_doc, tmp_path):
-    doc = rg.instr_doc({"mma_and_m16n8k256": 10000.0})
+def _set_schema(doc):
     doc["btcbench"]["schema"] = "btcbench.results.v0"
-    path = write_doc(doc, "old.json")
-    rc, _, err = run_cli("--results", path, "--out", tmp_path / "gen")
-    assert rc == 2 and "unsupported schema" in err
-    _one_line_error(err, path)
-    doc = rg.instr_doc({"mma_and_m16n8k256": 10000.0})
+
+
+def _set_created(doc):
     doc["btcbench"]["created_utc"] = "yesterday"
-    path = write_doc(doc, "when.json")
+
+
+@pytest.mark.parametrize("name, edit, dev, message", [
+    ("old.json", _set_schema, None, "unsupported schema"),
+    ("when.json", _set_created, None, "created_utc"),
+    ("volta.json", None, "7.0", "compute capability 7.0"),
+])
+def test_foreign_schema_and_bad_fields(run_cli, write_doc, tmp_path, name, edit, dev, message):
+    doc = rg.instr_doc({"mma_and_m16n8k256": 10000.0}, **({"dev": rg.device(cc=dev)} if dev else {}))
+    if edit:
+        edit(doc)
+    path = write_doc(doc, name)
     rc, _, err = run_cli("--results", path, "--out", tmp_path / "gen")
-    assert rc == 2 and "created_utc" in err
-    _one_line_error(err, path)
-    doc = rg.instr_doc({"mma_and_m16n8k256": 10000.0}, dev=rg.device(cc="7.0"))
-    path = write_doc(doc, "volta.json")
-    rc, _, err = run_cli("--results", path, "--out", tmp_path / "gen")
-    assert rc == 2 and "compute capability 7.0" in err
+    assert rc == 2 and message in err
     _one_line_error(err, path)
     assert not (tmp_path / "gen").exists()
 
