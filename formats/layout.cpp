@@ -1,4 +1,4 @@
-#include "layout.h"
+#include "formats/layout.h"
 
 #include <climits>
 #include <stdexcept>

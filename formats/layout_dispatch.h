@@ -5,7 +5,7 @@
 #include <string>
 #include <type_traits>
 
-#include "layout.h"
+#include "formats/layout.h"
 
 namespace btc::bits {
 

@@ -1,4 +1,4 @@
-#include "pack_cpu.h"
+#include "formats/pack_cpu.h"
 
 #include <stdexcept>
 #include <string>

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "layout.h"
+#include "formats/layout.h"
 
 namespace btc::bits {
 

@@ -1,12 +1,12 @@
-#include "pack_gpu.cuh"
+#include "formats/pack_gpu.cuh"
 
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
 
-#include "check.h"
-#include "layout_dispatch.h"
+#include "harness/core/check.h"
+#include "formats/layout_dispatch.h"
 
 namespace btc::bits {
 namespace {

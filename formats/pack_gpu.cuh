@@ -9,8 +9,8 @@
 
 #include <cstdint>
 
-#include "layout.h"
-#include "word_ops.h"
+#include "formats/layout.h"
+#include "formats/word_ops.h"
 
 namespace btc::bits {
 

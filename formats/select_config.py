@@ -884,7 +884,7 @@ def render_header(ac: ArchConfig) -> str:
         f"// Why each value was chosen: bmm_config_sm{ac.arch}.md (same directory).",
         *_wrap(f"Regenerate: {REGEN_HINT}.", 100, "// "),
         "#pragma once",
-        '#include "../bmm_config.h"',
+        '#include "kernels/bmm/bmm_config.h"',
         "",
         f"namespace btc::bmm::generated::{ns} {{",
         "",

@@ -4,7 +4,7 @@
 #pragma once
 #include <cstdint>
 
-#include "layout.h"
+#include "formats/layout.h"
 
 namespace btc::bits {
 

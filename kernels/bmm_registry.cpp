@@ -1,4 +1,4 @@
-#include "bmm_designs.h"
+#include "kernels/bmm/bmm_designs.h"
 
 namespace btc::bmm {
 

@@ -1,4 +1,4 @@
-#include "instr_forms.h"
+#include "microbench/instr_forms.h"
 
 namespace btc {
 

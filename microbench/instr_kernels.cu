@@ -1,9 +1,9 @@
 #include <map>
 
-#include "check.h"
-#include "instr_kernels.h"
-#include "bench_device.cuh"
-#include "tensor_ops.cuh"
+#include "harness/core/check.h"
+#include "microbench/instr_kernels.h"
+#include "microbench/bench_device.cuh"
+#include "microbench/instr_adapters.cuh"
 
 namespace btc {
 namespace {

@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "instr_forms.h"
+#include "microbench/instr_forms.h"
 
 namespace btc {
 

@@ -1,4 +1,4 @@
-#include "instr_suite.h"
+#include "microbench/instr_suite.h"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -8,10 +8,10 @@
 #include <memory>
 #include <random>
 
-#include "bench_util.h"
-#include "check.h"
-#include "instr_kernels.h"
-#include "metrics.h"
+#include "harness/core/bench_util.h"
+#include "harness/core/check.h"
+#include "microbench/instr_kernels.h"
+#include "harness/core/metrics.h"
 
 namespace btc {
 namespace {

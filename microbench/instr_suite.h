@@ -1,5 +1,5 @@
 #pragma once
-#include "suite.h"
+#include "harness/core/suite.h"
 
 namespace btc {
 // `btcbench sweep instr`: latency and throughput of every b1 instruction form

@@ -2,10 +2,10 @@
 
 #include <stdexcept>
 
-#include "check.h"
-#include "layout_kernels.h"
-#include "tensor_ops.cuh"
-#include "tile_io.cuh"
+#include "harness/core/check.h"
+#include "microbench/layout_kernels.h"
+#include "microbench/instr_adapters.cuh"
+#include "kernels/tile/tile_io.cuh"
 
 namespace btc {
 namespace {

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "layout.h"
+#include "formats/layout.h"
 
 namespace btc {
 

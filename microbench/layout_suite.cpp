@@ -1,4 +1,4 @@
-#include "layout_suite.h"
+#include "microbench/layout_suite.h"
 
 #include <fmt/format.h>
 
@@ -6,12 +6,12 @@
 #include <memory>
 #include <random>
 
-#include "bench_util.h"
-#include "check.h"
-#include "instr_kernels.h"
-#include "layout_kernels.h"
-#include "metrics.h"
-#include "pack_cpu.h"
+#include "harness/core/bench_util.h"
+#include "harness/core/check.h"
+#include "microbench/instr_kernels.h"
+#include "microbench/layout_kernels.h"
+#include "harness/core/metrics.h"
+#include "formats/pack_cpu.h"
 
 namespace btc {
 namespace {

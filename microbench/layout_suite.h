@@ -1,5 +1,5 @@
 #pragma once
-#include "suite.h"
+#include "harness/core/suite.h"
 
 namespace btc {
 // `btcbench sweep layout`: one BMM tile loop over each bit-packing layout with

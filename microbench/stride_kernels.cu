@@ -3,9 +3,9 @@
 #include <random>
 #include <stdexcept>
 
-#include "bench_device.cuh"
-#include "check.h"
-#include "stride_kernels.h"
+#include "microbench/bench_device.cuh"
+#include "harness/core/check.h"
+#include "microbench/stride_kernels.h"
 
 namespace btc {
 namespace {

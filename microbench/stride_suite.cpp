@@ -1,13 +1,13 @@
-#include "stride_suite.h"
+#include "microbench/stride_suite.h"
 
 #include <fmt/format.h>
 
 #include <memory>
 
-#include "bench_util.h"
-#include "check.h"
-#include "metrics.h"
-#include "stride_kernels.h"
+#include "harness/core/bench_util.h"
+#include "harness/core/check.h"
+#include "harness/core/metrics.h"
+#include "microbench/stride_kernels.h"
 
 namespace btc {
 namespace {

@@ -1,5 +1,5 @@
 #pragma once
-#include "suite.h"
+#include "harness/core/suite.h"
 
 namespace btc {
 // `btcbench sweep stride`: fragment-load throughput against the row stride

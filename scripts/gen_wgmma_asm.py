@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generates microbench/wgmma_asm.cuh: one inline-asm wrapper per wgmma form.
+"""Generates kernels/atoms/wgmma_asm.cuh: one inline-asm wrapper per wgmma form.
 
 wgmma names every accumulator register as its own asm operand (N/2 of them
 for m64nN), and an asm string must be a literal, so the wrappers are written
@@ -78,7 +78,7 @@ def main():
             if kind == "B1And":
                 out.append(wrapper(kind, suffix, n, a_from_regs=True))
     out.append("\n}  // namespace btc::dev\n")
-    path = pathlib.Path(__file__).resolve().parent.parent / "microbench" / "wgmma_asm.cuh"
+    path = pathlib.Path(__file__).resolve().parent.parent / "kernels" / "atoms" / "wgmma_asm.cuh"
     text = "".join(out)
     if not path.exists() or path.read_text() != text:
         path.write_text(text)

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "device_info.h"  // harness/: device_count_or_throw, NoGpuError
+#include "harness/core/device_info.h"  // harness/: device_count_or_throw, NoGpuError
 
 namespace btc::test {
 

@@ -10,7 +10,7 @@
 #include <tuple>
 #include <vector>
 
-#include "layout.h"
+#include "formats/layout.h"
 
 namespace btc::test {
 

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "bmm.h"
-#include "layout_params.h"
-#include "pack_cpu.h"
-#include "test_random.h"
+#include "kernels/bmm/bmm.h"
+#include "tests/common/layout_params.h"
+#include "formats/pack_cpu.h"
+#include "tests/common/test_random.h"
 
 namespace btc {
 namespace {

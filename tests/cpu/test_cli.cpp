@@ -1,4 +1,4 @@
-#include "cli.h"
+#include "harness/core/cli.h"
 
 #include <gtest/gtest.h>
 

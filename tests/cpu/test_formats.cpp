@@ -10,11 +10,11 @@
 #include <tuple>
 #include <vector>
 
-#include "layout.h"
-#include "layout_params.h"
-#include "pack_cpu.h"
-#include "test_random.h"
-#include "word_ops.h"
+#include "formats/layout.h"
+#include "tests/common/layout_params.h"
+#include "formats/pack_cpu.h"
+#include "tests/common/test_random.h"
+#include "formats/word_ops.h"
 
 namespace btc::bits {
 namespace {

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "cupti_profiler.h"
-#include "metrics.h"
+#include "harness/core/cupti_profiler.h"
+#include "harness/core/metrics.h"
 
 namespace {
 

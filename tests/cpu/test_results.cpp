@@ -1,4 +1,4 @@
-#include "results.h"
+#include "harness/core/results.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>

@@ -16,13 +16,13 @@
 #include <tuple>
 #include <vector>
 
-#include "bmm.h"
-#include "check.h"
-#include "device_info.h"
-#include "gpu_test.h"
-#include "instr_kernels.h"  // binary_has_sm90a
-#include "pack_cpu.h"
-#include "test_random.h"
+#include "kernels/bmm/bmm.h"
+#include "harness/core/check.h"
+#include "harness/core/device_info.h"
+#include "tests/common/gpu_test.h"
+#include "microbench/instr_kernels.h"  // binary_has_sm90a
+#include "formats/pack_cpu.h"
+#include "tests/common/test_random.h"
 
 namespace btc {
 namespace {

@@ -10,13 +10,13 @@
 #include <tuple>
 #include <vector>
 
-#include "check.h"
-#include "gpu_test.h"
-#include "layout.h"
-#include "layout_params.h"
-#include "pack_cpu.h"
-#include "pack_gpu.cuh"
-#include "test_random.h"
+#include "harness/core/check.h"
+#include "tests/common/gpu_test.h"
+#include "formats/layout.h"
+#include "tests/common/layout_params.h"
+#include "formats/pack_cpu.h"
+#include "formats/pack_gpu.cuh"
+#include "tests/common/test_random.h"
 
 namespace btc::bits {
 namespace {

@@ -4,11 +4,11 @@
 
 #include <random>
 
-#include "check.h"
-#include "cupti_profiler.h"
-#include "device_info.h"
-#include "gpu_test.h"
-#include "instr_kernels.h"
+#include "harness/core/check.h"
+#include "harness/core/cupti_profiler.h"
+#include "harness/core/device_info.h"
+#include "tests/common/gpu_test.h"
+#include "microbench/instr_kernels.h"
 
 namespace btc {
 namespace {

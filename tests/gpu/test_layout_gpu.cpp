@@ -4,12 +4,12 @@
 
 #include <random>
 
-#include "check.h"
-#include "device_info.h"
-#include "gpu_test.h"
-#include "instr_kernels.h"
-#include "layout_kernels.h"
-#include "pack_cpu.h"
+#include "harness/core/check.h"
+#include "harness/core/device_info.h"
+#include "tests/common/gpu_test.h"
+#include "microbench/instr_kernels.h"
+#include "microbench/layout_kernels.h"
+#include "formats/pack_cpu.h"
 
 namespace btc {
 namespace {

@@ -5,10 +5,10 @@
 // does not depend on the opaque WMMA fragment layout.
 #include <gtest/gtest.h>
 
-#include "check.h"
-#include "device_info.h"
-#include "gpu_test.h"
-#include "stride_kernels.h"
+#include "harness/core/check.h"
+#include "harness/core/device_info.h"
+#include "tests/common/gpu_test.h"
+#include "microbench/stride_kernels.h"
 
 namespace btc {
 namespace {

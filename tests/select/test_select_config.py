@@ -608,7 +608,7 @@ def test_checked_in_sm90_choices():
 
 
 COMPILE_CHECK = """
-#include "generated/bmm_config.h"
+#include "kernels/generated/bmm_config.h"
 #include <cstring>
 namespace g = btc::bmm::generated;
 static_assert(g::sm90::kWgmmaAnd.block_n == {wgmma_n}, "");
@@ -622,13 +622,13 @@ int main() {{ return std::strlen(g::sm75::kSource) > 0 ? 0 : 1; }}
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="no g++")
 def test_generated_headers_compile(tmp_path):
-    subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-I", "formats", "-I", "kernels", "-x", "c++",
+    subprocess.run(["g++", "-std=c++17", "-fsyntax-only", "-I", ".", "-x", "c++",
                     "kernels/generated/bmm_config.h"], cwd=REPO, check=True, capture_output=True)
     n = field((CHECKED_IN / "bmm_config_sm90.h").read_text(), "kWgmmaAnd", "block_n")
     src = tmp_path / "use.cpp"
     src.write_text(COMPILE_CHECK.format(wgmma_n=n))
     r = subprocess.run(["g++", "-std=c++17", "-Wall", "-Wextra", "-pedantic", "-fsyntax-only",
-                        "-I", str(REPO / "formats"), "-I", str(REPO / "kernels"), str(src)],
+                        "-I", str(REPO), str(src)],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
 

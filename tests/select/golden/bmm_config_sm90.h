@@ -5,7 +5,7 @@
 // Regenerate: scripts/regenerate_config.sh (sweep -> select -> rebuild), or python3
 // formats/select_config.py --results-dir results/<gpu-slug>.
 #pragma once
-#include "../bmm_config.h"
+#include "kernels/bmm/bmm_config.h"
 
 namespace btc::bmm::generated::sm90 {
 

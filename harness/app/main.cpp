@@ -1,0 +1,239 @@
+// btcbench: characterization sweeps of the 1-bit tensor cores.
+// Exit codes: 0 ok, 1 failure (message says why), 2 usage error, 3 no GPU.
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+
+#include <iostream>
+#include <sstream>
+
+#include "harness/core/build_info.h"
+#include "harness/core/check.h"
+#include "harness/core/cli.h"
+#include "harness/core/cupti_profiler.h"
+#include "harness/core/device_info.h"
+#include "microbench/instr_kernels.h"
+#include "harness/core/results.h"
+#include "harness/core/suite.h"
+
+namespace btc {
+namespace {
+
+constexpr int kExitFailure = 1, kExitUsage = 2, kExitNoGpu = 3;
+
+// One short line per benchmark (its median and the figures that matter) as
+// progress, while the JSON reporter gets every run, repetitions included.
+class ProgressReporter : public benchmark::BenchmarkReporter {
+ public:
+  explicit ProgressReporter(benchmark::BenchmarkReporter& file) : file_(file) {}
+  bool ReportContext(const Context& c) override { return file_.ReportContext(c); }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    file_.ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.error_occurred) {
+        std::cout << fmt::format("[{:4}] {}  ERROR: {}\n", ++count_, r.benchmark_name(), r.error_message);
+        continue;
+      }
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      if (!median && !(r.run_type == Run::RT_Iteration && r.repetitions <= 1)) continue;
+      std::string line = fmt::format("[{:4}] {:<52} {:>10.1f} us", ++count_,
+                                     normalize_benchmark_name(r.run_name.str()), r.GetAdjustedRealTime());
+      for (const char* key : {"tops", "pct_peak", "cycles_per_inst", "sm_clock_mhz"}) {
+        auto it = r.counters.find(key);
+        if (it != r.counters.end()) line += fmt::format("  {} {:.4g}", key, it->second.value);
+      }
+      std::cout << line << std::endl;
+    }
+  }
+  void Finalize() override { file_.Finalize(); }
+
+ private:
+  benchmark::BenchmarkReporter& file_;
+  int count_ = 0;
+};
+
+json::Value build_json() {
+  const BuildInfo& b = build_info();
+  json::Value v = json::Value::object();
+  v.set("cuda_toolkit", b.cuda_toolkit);
+  v.set("cuda_archs", b.cuda_archs);
+  v.set("compiler", b.compiler);
+  return v;
+}
+
+json::Value git_json() {
+  const BuildInfo& b = build_info();
+  json::Value v = json::Value::object();
+  v.set("commit", b.git_commit);
+  v.set("describe", b.git_describe);
+  v.set("dirty", b.git_dirty);
+  return v;
+}
+
+// Sets up counters for the sweep, or says why they are off and carries on.
+std::unique_ptr<cupti::RangeProfiler> make_profiler(const SweepOptions& o, const Suite& suite, const DeviceInfo& dev,
+                                                    json::Value& counters) {
+  counters.set("enabled", false);
+  if (!o.counters) {
+    counters.set("reason", "disabled with --no-counters");
+    return nullptr;
+  }
+  const cupti::Availability avail = cupti::counter_availability(dev.ordinal);
+  if (!avail.available) {
+    std::cerr << "btcbench: CUPTI counters unavailable, timing only: " << avail.reason << "\n";
+    counters.set("reason", avail.reason);
+    return nullptr;
+  }
+  const auto metrics = o.metrics.empty() ? suite.default_metrics(dev.chip) : o.metrics;
+  auto prof = std::make_unique<cupti::RangeProfiler>(dev.ordinal, metrics);  // throws on invalid names
+  counters.set("enabled", true);
+  counters.set("reason", "");
+  json::Value m = json::Value::array();
+  for (const auto& name : metrics) m.push_back(name);
+  counters.set("metrics", std::move(m));
+  counters.set("passes", prof->num_passes());
+  return prof;
+}
+
+int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool list_only) {
+  const SweepOptions& o = cmd.sweep;
+  const Suite& suite = *find_suite(o.suite);
+  SuiteContext ctx;
+  ctx.options = o;
+  ctx.device = query_device(o.device);
+  BTC_CUDA_CHECK(cudaSetDevice(o.device));
+
+  json::Value counters = json::Value::object();
+  std::unique_ptr<cupti::RangeProfiler> profiler;
+  if (!list_only) profiler = make_profiler(o, suite, ctx.device, counters);
+  ctx.profiler = profiler.get();
+  suite.register_benchmarks(ctx);
+
+  std::vector<std::string> gb_args = {"btcbench"};
+  if (!o.filter.empty()) gb_args.push_back("--benchmark_filter=" + o.filter);
+  if (list_only) gb_args.push_back("--benchmark_list_tests=true");
+  std::vector<char*> gb_argv;
+  for (auto& a : gb_args) gb_argv.push_back(a.data());
+  int gb_argc = static_cast<int>(gb_argv.size());
+  benchmark::Initialize(&gb_argc, gb_argv.data());
+
+  const DeviceInfo& d = ctx.device;
+  const BuildInfo& b = build_info();
+  benchmark::AddCustomContext("btcbench_schema", kResultsSchema);
+  benchmark::AddCustomContext("btcbench_suite", o.suite);
+  benchmark::AddCustomContext("device_name", d.name);
+  benchmark::AddCustomContext("device_cc", d.cc());
+  benchmark::AddCustomContext("device_sm_clock_max_mhz", std::to_string(d.sm_clock_max_mhz));
+  benchmark::AddCustomContext("driver_version", d.driver_version);
+  benchmark::AddCustomContext("cuda_runtime", std::to_string(d.cuda_runtime));
+  benchmark::AddCustomContext("git_commit", b.git_commit);
+  benchmark::AddCustomContext("counters", profiler ? "on" : "off: " + counters.find("reason")->as_string());
+
+  if (list_only) {
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  }
+
+  std::cout << "btcbench: sweep " << o.suite << " on " << d.name << " (sm_" << d.sm() << "), counters "
+            << (profiler ? "on" : "off") << ", " << o.repetitions << " repetitions each\n";
+  std::ostringstream json_out;
+  benchmark::JSONReporter file;
+  file.SetOutputStream(&json_out);
+  file.SetErrorStream(&std::cerr);
+  ProgressReporter progress(file);
+  const size_t ran = benchmark::RunSpecifiedBenchmarks(&progress);
+  benchmark::Shutdown();
+  if (ran == 0) {
+    std::cerr << "btcbench: no benchmark matched" << (o.filter.empty() ? "" : " --filter '" + o.filter + "'")
+              << "; nothing written\n";
+    return kExitFailure;
+  }
+
+  json::Value root = json::parse(json_out.str());
+  normalize_benchmark_names(root);
+  json::Value bt = json::Value::object();
+  bt.set("schema", kResultsSchema);
+  bt.set("suite", o.suite);
+  bt.set("created_utc", utc_now_iso());
+  json::Value cl = json::Value::array();
+  for (const auto& a : argv_all) cl.push_back(a);
+  bt.set("command_line", std::move(cl));
+  bt.set("git", git_json());
+  bt.set("build", build_json());
+  bt.set("device", to_json(d));
+  bt.set("counters", std::move(counters));
+  bt.set("peaks", std::move(ctx.peaks));
+  bt.set("forms", std::move(ctx.forms));
+  bt.set("skipped", std::move(ctx.skipped));
+  root.set("btcbench", std::move(bt));
+
+  const auto problems = validate_results(root);
+  if (!problems.empty()) throw ResultsError("internal: the results tree fails its own schema: " + problems[0]);
+  const std::string path =
+      o.out_dir + "/" + d.slug + "/" + results_filename(o.suite, utc_now_compact(), b.git_commit);
+  write_file_atomic(path, root.dump(), o.force);
+  std::cout << "btcbench: wrote " << path << "\n";
+  return 0;
+}
+
+int run_info(const Command& cmd) {
+  const DeviceInfo d = query_device(cmd.device);
+  const cupti::Availability avail = cupti::counter_availability(d.ordinal);
+  const bool has_90a = binary_has_sm90a();
+  if (cmd.json) {
+    json::Value v = to_json(d);
+    v.set("binary_has_sm90a", has_90a);
+    v.set("counters_available", avail.available);
+    v.set("counters_reason", avail.reason);
+    v.set("git_commit", build_info().git_commit);
+    std::cout << v.dump();
+    return 0;
+  }
+  std::cout << describe(d) << "  machine code: " << (has_90a ? "sm_90a (wgmma available)" : "no sm_90a")
+            << "\n  CUPTI counters: " << (avail.available ? "available" : "unavailable: " + avail.reason) << "\n"
+            << "  built from " << build_info().git_describe << " (CUDA " << build_info().cuda_toolkit
+            << ", archs " << build_info().cuda_archs << ")\n";
+  return 0;
+}
+
+int run_validate(const Command& cmd) {
+  const json::Value root = load_results_file(cmd.file);
+  const json::Value& bt = *root.find("btcbench");
+  std::cout << "ok: " << cmd.file << ": suite " << bt.find("suite")->as_string() << ", "
+            << bt.find("device")->find("name")->as_string() << ", " << root.find("benchmarks")->as_array().size()
+            << " benchmark entries\n";
+  return 0;
+}
+
+}  // namespace
+}  // namespace btc
+
+int main(int argc, char** argv) {
+  using namespace btc;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  std::vector<std::string> all(argv, argv + argc);
+  Command cmd;
+  try {
+    cmd = parse_command_line(args, suite_names());
+  } catch (const UsageError& e) {
+    std::cerr << "btcbench: " << e.what() << "\n\n" << usage_text(suite_names());
+    return kExitUsage;
+  }
+  try {
+    switch (cmd.kind) {
+      case Command::Kind::kHelp: std::cout << usage_text(suite_names()); return 0;
+      case Command::Kind::kVersion: std::cout << "btcbench " << build_info().git_describe << "\n"; return 0;
+      case Command::Kind::kInfo: return run_info(cmd);
+      case Command::Kind::kSweep: return run_sweep(cmd, all, false);
+      case Command::Kind::kList: return run_sweep(cmd, all, true);
+      case Command::Kind::kValidate: return run_validate(cmd);
+    }
+  } catch (const NoGpuError& e) {
+    std::cerr << "btcbench: " << e.what() << "\n";
+    return kExitNoGpu;
+  } catch (const std::exception& e) {
+    std::cerr << "btcbench: " << e.what() << "\n";
+    return kExitFailure;
+  }
+  return 0;
+}

@@ -1,0 +1,73 @@
+#include "harness/core/bench_util.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "harness/core/check.h"
+#include "harness/core/gpu_timer.h"
+
+namespace btc {
+
+benchmark::internal::Benchmark* configure_manual_time(benchmark::internal::Benchmark* b, int repetitions,
+                                                      int launches) {
+  return b->UseManualTime()
+      ->Unit(benchmark::kMicrosecond)
+      ->Iterations(launches)
+      ->Repetitions(repetitions)
+      ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
+      ->ComputeStatistics("max", [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); });
+}
+
+void CounterCache::attach(benchmark::State& st, cupti::RangeProfiler* profiler, const std::string& name,
+                          const std::function<void()>& launch) {
+  if (!profiler) return;
+  auto it = values_.find(name);
+  if (it == values_.end()) it = values_.emplace(name, profiler->profile(name, launch)).first;
+  for (size_t i = 0; i < profiler->metrics().size(); ++i)
+    st.counters["cupti." + profiler->metrics()[i]] = benchmark::Counter(it->second[i]);
+}
+
+double time_launches(benchmark::State& st, const std::function<void()>& launch, int warmups) {
+  for (int i = 0; i < warmups; ++i) launch();
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  EventTimer timer;
+  double total_s = 0;
+  for (auto _ : st) {
+    const double s = timer.time_seconds(launch);
+    st.SetIterationTime(s);
+    total_s += s;
+  }
+  return total_s / static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
+}
+
+long long ItersCache::get(const std::string& name, const std::function<long long()>& calibrate) {
+  auto it = iters_.find(name);
+  if (it == iters_.end()) it = iters_.emplace(name, calibrate()).first;
+  return it->second;
+}
+
+long long calibrate_iters(const std::function<void(long long)>& launch, double target_seconds) {
+  EventTimer timer;
+  long long iters = 64;
+  double s = 0;
+  for (int tries = 0; tries < 16; ++tries) {
+    s = timer.time_seconds([&] { launch(iters); });
+    if (s >= target_seconds / 8) break;
+    iters *= 8;
+  }
+  const double scaled = static_cast<double>(iters) * target_seconds / std::max(s, 1e-7);
+  return std::clamp(static_cast<long long>(scaled), 16LL, 1LL << 40);
+}
+
+double measured_sm_clock_mhz(const long long* d_clk, int blocks) {
+  std::vector<long long> clk(2 * static_cast<size_t>(blocks));
+  BTC_CUDA_CHECK(cudaMemcpy(clk.data(), d_clk, clk.size() * sizeof(long long), cudaMemcpyDeviceToHost));
+  double cycles = 0, ns = 0;
+  for (int b = 0; b < blocks; ++b) {
+    cycles += static_cast<double>(clk[2 * b]);
+    ns += static_cast<double>(clk[2 * b + 1]);
+  }
+  return ns > 0 ? cycles / ns * 1e3 : 0;
+}
+
+}  // namespace btc

@@ -1,0 +1,174 @@
+#include "harness/core/cli.h"
+
+#include <algorithm>
+
+#include "harness/core/metrics.h"
+
+namespace btc {
+namespace {
+
+int parse_int(const std::string& flag, const std::string& text, int lo, int hi) {
+  size_t used = 0;
+  int v = 0;
+  try {
+    v = std::stoi(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty())
+    throw UsageError(flag + " takes a whole number, got '" + text + "'");
+  if (v < lo || v > hi)
+    throw UsageError(flag + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
+                     ", got " + text);
+  return v;
+}
+
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+  return s;
+}
+
+// Walks "--flag value" and "--flag=value" forms alike.
+class ArgCursor {
+ public:
+  explicit ArgCursor(const std::vector<std::string>& args) : args_(args) {}
+  bool done() const { return i_ >= args_.size(); }
+  std::string next() {
+    std::string a = args_[i_++];
+    auto eq = a.find('=');
+    if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+      inline_value_ = a.substr(eq + 1);
+      has_inline_ = true;
+      return a.substr(0, eq);
+    }
+    has_inline_ = false;
+    return a;
+  }
+  std::string value(const std::string& flag) {
+    if (has_inline_) { has_inline_ = false; return inline_value_; }
+    if (done()) throw UsageError(flag + " needs a value");
+    return args_[i_++];
+  }
+  void no_value(const std::string& flag) const {
+    if (has_inline_) throw UsageError(flag + " takes no value");
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  size_t i_ = 0;
+  std::string inline_value_;
+  bool has_inline_ = false;
+};
+
+}  // namespace
+
+std::string usage_text(const std::vector<std::string>& known_suites) {
+  return "usage: btcbench <command> [options]\n"
+         "\n"
+         "commands:\n"
+         "  info [--json] [--device N]     GPU, SM count, clocks, driver, CUDA, CUPTI chip, counter permission\n"
+         "  sweep <suite> [options]        run a suite, write one results file under <out>/<gpu-slug>/\n"
+         "  list <suite> [--filter RE]     list the suite's benchmark names for this GPU\n"
+         "  validate <file.json>           check a results file against the schema\n"
+         "  --version, --help\n"
+         "\n"
+         "suites: " + join(known_suites) + "\n"
+         "\n"
+         "sweep options:\n"
+         "  --out DIR           results root (default: results)\n"
+         "  --force             replace an existing results file of the same name\n"
+         "  --no-counters       timing only, no CUPTI counter runs\n"
+         "  --metrics a,b,...   CUPTI metrics instead of the suite's defaults\n"
+         "  --filter REGEX      only benchmarks whose name matches\n"
+         "  --repetitions N     timed repetitions per benchmark (default 7)\n"
+         "  --quick             smoke run: fewer configurations, 3 repetitions\n"
+         "  --device N          CUDA device ordinal (default 0)\n";
+}
+
+Command parse_command_line(const std::vector<std::string>& args,
+                           const std::vector<std::string>& known_suites) {
+  Command cmd;
+  if (args.empty()) throw UsageError("no command given");
+  ArgCursor cur(args);
+  const std::string verb = cur.next();
+  if (verb == "--help" || verb == "-h" || verb == "help") { cmd.kind = Command::Kind::kHelp; return cmd; }
+  if (verb == "--version") { cmd.kind = Command::Kind::kVersion; return cmd; }
+
+  if (verb == "info") {
+    cmd.kind = Command::Kind::kInfo;
+  } else if (verb == "sweep") {
+    cmd.kind = Command::Kind::kSweep;
+  } else if (verb == "list") {
+    cmd.kind = Command::Kind::kList;
+  } else if (verb == "validate") {
+    cmd.kind = Command::Kind::kValidate;
+  } else {
+    throw UsageError("unknown command '" + verb + "'");
+  }
+
+  std::vector<std::string> positional;
+  while (!cur.done()) {
+    const std::string a = cur.next();
+    const bool sweep_like = cmd.kind == Command::Kind::kSweep || cmd.kind == Command::Kind::kList;
+    if (a.rfind("--", 0) != 0 || a.size() == 2) {
+      if (a.rfind("-", 0) == 0 && a.size() > 1) throw UsageError("unknown flag '" + a + "'");
+      positional.push_back(a);
+    } else if (a == "--json" && cmd.kind == Command::Kind::kInfo) {
+      cur.no_value(a);
+      cmd.json = true;
+    } else if (a == "--device" && (cmd.kind == Command::Kind::kInfo || sweep_like)) {
+      cmd.device = cmd.sweep.device = parse_int(a, cur.value(a), 0, 63);
+    } else if (a == "--filter" && sweep_like) {
+      cmd.sweep.filter = cur.value(a);
+    } else if (a == "--quick" && sweep_like) {
+      cur.no_value(a);
+      cmd.sweep.quick = true;
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--out") {
+      cmd.sweep.out_dir = cur.value(a);
+      if (cmd.sweep.out_dir.empty()) throw UsageError("--out needs a non-empty directory");
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--force") {
+      cur.no_value(a);
+      cmd.sweep.force = true;
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--no-counters") {
+      cur.no_value(a);
+      cmd.sweep.counters = false;
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--metrics") {
+      try {
+        cmd.sweep.metrics = parse_metric_list(cur.value(a));
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(std::string("--metrics: ") + e.what());
+      }
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--repetitions") {
+      cmd.sweep.repetitions = parse_int(a, cur.value(a), 1, 1000);
+    } else {
+      throw UsageError("unknown flag '" + a + "' for '" + verb + "'");
+    }
+  }
+
+  switch (cmd.kind) {
+    case Command::Kind::kInfo:
+      if (!positional.empty()) throw UsageError("info takes no arguments, got '" + positional[0] + "'");
+      break;
+    case Command::Kind::kSweep:
+    case Command::Kind::kList: {
+      if (positional.size() != 1) throw UsageError(verb + " needs exactly one suite (" + join(known_suites) + ")");
+      cmd.sweep.suite = positional[0];
+      if (std::find(known_suites.begin(), known_suites.end(), cmd.sweep.suite) == known_suites.end())
+        throw UsageError("unknown suite '" + cmd.sweep.suite + "' (known: " + join(known_suites) + ")");
+      if (cmd.sweep.quick && cmd.sweep.repetitions == SweepOptions{}.repetitions) cmd.sweep.repetitions = 3;
+      if (!cmd.sweep.counters && !cmd.sweep.metrics.empty())
+        throw UsageError("--metrics and --no-counters contradict each other");
+      break;
+    }
+    case Command::Kind::kValidate:
+      if (positional.size() != 1) throw UsageError("validate needs exactly one file");
+      cmd.file = positional[0];
+      break;
+    default:
+      break;
+  }
+  return cmd;
+}
+
+}  // namespace btc

@@ -1,0 +1,77 @@
+// Production BMM: C = A * B^T over +-1 values stored as bits (bit 1 = +1,
+// bit 0 = -1; formats/ packs them). A: M x K, B: N x K, both in a layout of
+// formats/layout.h. Every design computes the same function:
+//   dot(i, j) = sum_k a_ik * b_jk = K - 2 popc(a XOR b)                 (XOR form)
+//             = K - 2 popc(a) - 2 popc(b) + 4 popc(a AND b)            (AND form)
+// with K the true (logical) K; padding bits are zero in both operands.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "formats/layout.h"
+
+namespace btc::bmm {
+
+// What a design writes.
+//   kInt32: C[i * ldc + j] = dot(i, j), int32 row-major, ldc = N.
+//   kBits:  the fused epilogue of a binarized layer (a folded batch norm):
+//           bit (i, j) = dot(i, j) >= threshold[j], packed into `out_shape`
+//           (rows = M, k = N) - the layout the next layer reads as its A.
+enum class Epilogue { kInt32, kBits };
+
+struct Problem {
+  int m = 0, n = 0, k = 0;
+};
+
+struct Operands {
+  const uint32_t* a = nullptr;  // device, packed as a_shape
+  const uint32_t* b = nullptr;  // device, packed as b_shape
+  bits::BitMatrix a_shape, b_shape;
+};
+
+struct Output {
+  Epilogue epilogue = Epilogue::kInt32;
+  int32_t* c = nullptr;              // kInt32: M x N
+  uint32_t* bits = nullptr;          // kBits: packed as bits_shape
+  bits::BitMatrix bits_shape;        // kBits: rows = M, k = N
+  const int32_t* threshold = nullptr;  // kBits: N per-column thresholds
+};
+
+// A BMM design: how it wants its operands laid out and how it runs. Designs
+// are variants of a few kernels described by data (instruction, tile,
+// layout, stages), not copied kernels.
+class Design {
+ public:
+  virtual ~Design() = default;
+  virtual std::string name() const = 0;        // e.g. "mma_and_frag_s4"
+  virtual std::string family() const = 0;      // btc_wmma | mma_and | wgmma_and | popc | cublas
+  virtual bool tensor_core() const = 0;
+  // "" if it runs on compute capability `sm` with this binary; else why not.
+  virtual std::string skip_reason(int sm, bool binary_has_sm90a) const = 0;
+  // The operand shapes it reads (layout, padding) for a problem.
+  virtual bits::BitMatrix a_shape(const Problem& p) const = 0;
+  virtual bits::BitMatrix b_shape(const Problem& p) const = 0;
+  // Scratch bytes it needs (row popcounts, unpacked operands for cuBLAS, ...).
+  virtual size_t workspace_bytes(const Problem& p) const = 0;
+  // One-time, untimed per problem: e.g. unpack bits to int8 for cuBLAS.
+  virtual void prepare(const Problem& p, const Operands& in, void* workspace, cudaStream_t s) const = 0;
+  // The timed part. Throws std::invalid_argument on shapes it cannot run.
+  virtual void run(const Problem& p, const Operands& in, const Output& out, void* workspace,
+                   cudaStream_t s) const = 0;
+};
+
+// Every design this build has, in a stable order.
+const std::vector<std::unique_ptr<Design>>& designs();
+const Design* find_design(const std::string& name);
+
+// CPU reference (any layouts): dot products, and the fused epilogue.
+std::vector<int32_t> reference_dots(const Problem& p, const std::vector<uint32_t>& a, const bits::BitMatrix& a_shape,
+                                    const std::vector<uint32_t>& b, const bits::BitMatrix& b_shape);
+std::vector<uint32_t> reference_bits(const Problem& p, const std::vector<int32_t>& dots,
+                                     const std::vector<int32_t>& threshold, const bits::BitMatrix& bits_shape);
+
+}  // namespace btc::bmm

@@ -1,0 +1,148 @@
+// The epilogue every BMM design shares: a block hands over the dot products
+// of its BM x BN tile one element at a time; int32 output stores them, the
+// fused 1-bit output thresholds them into a shared-memory bit tile and
+// writes whole 32-bit words in the next layer's layout.
+#pragma once
+#include <cstdint>
+
+#include "kernels/bmm/bmm.h"
+
+namespace btc::bmm {
+
+template <int BM, int BN>
+struct BlockEpilogue {
+  static_assert(BN % 32 == 0, "the bit tile packs 32 columns per word");
+  static constexpr int kWordsPerRow = BN / 32;
+  static constexpr int kSmemWords = BM * kWordsPerRow;  // shared memory the kBits path needs
+
+  const Output& out;
+  uint32_t* tile;  // kSmemWords of shared memory (kBits only)
+  int m0, n0, m, n;
+
+  // All threads of the block; synchronizes.
+  __device__ void begin() {
+    if (out.epilogue == Epilogue::kBits) {
+      for (int i = threadIdx.x; i < kSmemWords; i += blockDim.x) tile[i] = 0;
+      __syncthreads();
+    }
+  }
+  // Element (li, lj) of the block tile; out-of-range elements are dropped.
+  __device__ void put(int li, int lj, int32_t dot) {
+    const int gi = m0 + li, gj = n0 + lj;
+    if (gi >= m || gj >= n) return;
+    if (out.epilogue == Epilogue::kInt32) {
+      out.c[static_cast<int64_t>(gi) * n + gj] = dot;
+    } else if (dot >= out.threshold[gj]) {
+      atomicOr(&tile[li * kWordsPerRow + lj / 32], 1u << (lj % 32));
+    }
+  }
+  // All threads of the block; synchronizes. Padding bits (past M or N) stay 0.
+  __device__ void end() {
+    if (out.epilogue != Epilogue::kBits) return;
+    __syncthreads();
+    const int kw0 = n0 / 32;
+    for (int i = threadIdx.x; i < kSmemWords; i += blockDim.x) {
+      const int li = i / kWordsPerRow, w = i % kWordsPerRow;
+      const int gi = m0 + li, kw = kw0 + w;
+      if (gi < out.bits_shape.padded_rows() && kw < out.bits_shape.kwords())
+        out.bits[out.bits_shape.word_index(gi, kw)] = gi < m ? tile[i] : 0u;
+    }
+  }
+};
+
+}  // namespace btc::bmm
+
+namespace btc::bmm {
+
+// The AND-form epilogue straight from one warp's accumulators: a 16 x 8J
+// tile in the m16n8 layout that mma.sync and wgmma share (register e of n8
+// group j is row g + 8(e/2), column 8j + 2t + e%2; lane = 4g + t), holding
+// popc(a AND b). With row_term = 2 popc(a_i) and col_term = 2 popc(b_j) - K,
+//   dot = 4 acc - row_term - col_term,
+// and the fused bit is dot >= threshold_j, i.e. 4 acc - row_term >=
+// col_term + threshold_j: the caller folds the threshold into col_term for
+// kBits, so each element costs one multiply-add and one compare.
+//   row_term[h]: rows g + 8h of the tile; col_term(j, c): column 8j + 2t + c.
+// Contract for kBits: col_term of a column >= n is INT32_MAX (its bit is
+// never set, so the padding bits of a row's last word come out 0 with no
+// bounds test per element; the bounds tests had cost as much as the math).
+// int32: pairs of adjacent columns stored as one 8-byte store where aligned.
+// Bits: each lane sets its own bits of a 32-column word at the positions the
+// quad's four lanes interleave into, and two shuffles OR the quad's parts:
+// one shuffle per 16 outputs instead of one ballot per 2 (the ballot version
+// measured the epilogue at several times the main loop's issue slots).
+template <int J, class AccFn, class ColFn>
+__device__ __forceinline__ void store_and_fragments(const Output& out, int m, int n, int row0, int col0,
+                                                    AccFn&& acc, const int32_t (&row_term)[2], ColFn&& col_term) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  // Columns outer, the two rows inner: each column term is read once.
+  if (out.epilogue == Epilogue::kInt32) {
+    const bool pairs = n % 2 == 0;  // (gi * n + gj) even: 8-byte aligned
+#pragma unroll
+    for (int j = 0; j < J; ++j) {
+      const int gj = col0 + 8 * j + 2 * t;
+      const int32_t c0 = col_term(j, 0), c1 = col_term(j, 1);
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {
+        const int gi = row0 + g + 8 * h;
+        if (gi >= m) continue;
+        int32_t* row = out.c + static_cast<int64_t>(gi) * n;
+        const int32_t d0 = 4 * acc(j, 2 * h) - row_term[h] - c0;
+        const int32_t d1 = 4 * acc(j, 2 * h + 1) - row_term[h] - c1;
+        if (pairs && gj + 1 < n) {
+          *reinterpret_cast<int2*>(row + gj) = make_int2(d0, d1);
+        } else {
+          if (gj < n) row[gj] = d0;
+          if (gj + 1 < n) row[gj + 1] = d1;
+        }
+      }
+    }
+    return;
+  }
+  static_assert(J % 4 == 0, "bit words hold 32 columns: 4 n8 groups");
+  // Output index math once per call, not per word: BitMatrix::word_index
+  // divides by run-time box sizes, and per word it cost more than the rest
+  // of the epilogue (the wgmma math-only probe ran 1.8x slower with bits
+  // output than with int32 at 8192^3). Row-major outputs (the activations
+  // of the next layer) index directly; other layouts take word_index.
+  const bits::BitMatrix& bs = out.bits_shape;
+  const int padded_rows = bs.padded_rows(), kwords = bs.kwords();
+  const bool row_major = bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64;
+  const int kw0 = col0 / 32, words_left = kwords - kw0;  // word w of this tile exists iff w < words_left
+  int gi[2];
+  bool store_row[2];
+  int64_t row_at[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    gi[h] = row0 + g + 8 * h;
+    store_row[h] = gi[h] < padded_rows;
+    row_at[h] = static_cast<int64_t>(gi[h]) * kwords + kw0;
+  }
+#pragma unroll
+  for (int w = 0; w < J / 4; ++w) {
+    int32_t thr[4][2];
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) thr[q][c] = col_term(4 * w + q, c);
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      uint32_t word = 0;  // this lane's bits at 8q + c; shifted to 8q + 2t + c below
+#pragma unroll
+      for (int q = 0; q < 4; ++q)
+#pragma unroll
+        for (int c = 0; c < 2; ++c)
+          word |= static_cast<uint32_t>(4 * acc(4 * w + q, 2 * h + c) - row_term[h] >= thr[q][c]) << (8 * q + c);
+      word <<= 2 * t;
+      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
+      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
+      // The quad's lanes hold the same word: lane t = w % 4 writes it.
+      if (t == w % 4 && store_row[h] && w < words_left) {
+        const int64_t at = row_major ? row_at[h] + w : bs.word_index(gi[h], kw0 + w);
+        out.bits[at] = gi[h] < m ? word : 0u;
+      }
+    }
+  }
+}
+
+}  // namespace btc::bmm

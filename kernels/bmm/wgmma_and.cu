@@ -1,0 +1,476 @@
+// wgmma AND design (sm_90a): m64nNk256 b1 with both operands read by the
+// tensor core from shared memory; persistent CTAs (one per SM) in which a
+// feeder warpgroup fills an S-stage ring through the bulk copy engine and
+// two consumer warpgroups multiply and run the epilogue from registers.
+//
+// Format co-design: the operands are stored pre-tiled in the wgmma layout
+// the selection module chose (boxes of block_m / block_n rows, swizzled as
+// the tensor core reads them), so one block's K stage is one contiguous run
+// per operand, copied by a single 1-D cp.async.bulk completing on an
+// mbarrier; no tensor map is needed. Cluster variants split each run among
+// the CTAs that share it and multicast the pieces.
+#include <algorithm>
+#include <stdexcept>
+
+#include "kernels/bmm/bmm_designs.h"
+#include "kernels/bmm/bmm_epilogue.cuh"
+#include "harness/core/check.h"
+#include "kernels/generated/bmm_config.h"
+#include "kernels/tile/tile_io.cuh"
+#include "kernels/atoms/wgmma_asm.cuh"
+
+// Diagnostic builds (cmake -DBTC_WGMMA_PROBE=feed_only|math_only) split the
+// kernel's time between its two halves; the design then says so in its name
+// and computes garbage, so such a build is for timing only:
+//   1 feed_only: the consumers release each stage as soon as it lands (no
+//                wgmma): the rate at which the bulk copies fill the ring;
+//   2 math_only: the first ring fill only, then the consumers multiply the
+//                resident stages over and over: the MMA + epilogue rate.
+#ifndef BTC_WGMMA_PROBE
+#define BTC_WGMMA_PROBE 0
+#endif
+#ifndef BTC_WGMMA_EXPLORE
+#define BTC_WGMMA_EXPLORE 0
+#endif
+
+namespace btc::bmm {
+namespace sm90 {
+// ---- mbarrier and bulk-copy primitives (sm_90).
+__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(tile::smem_addr(bar)), "r"(count) : "memory");
+}
+__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(tile::smem_addr(bar)), "r"(bytes)
+               : "memory");
+}
+__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(tile::smem_addr(bar)) : "memory");
+}
+// Waits until the phase with parity `parity` has completed.
+__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
+  asm volatile(
+      "{\n .reg .pred done;\n"
+      "WAIT_%=:\n"
+      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      " @!done bra WAIT_%=;\n}" ::"r"(tile::smem_addr(bar)),
+      "r"(parity)
+      : "memory");
+}
+__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
+  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
+                   tile::smem_addr(dst)),
+               "l"(src), "r"(bytes), "r"(tile::smem_addr(bar))
+               : "memory");
+}
+// The same copy landing at the same shared-memory offset (and completing on
+// the same barrier offset) in every CTA of the cluster named in cta_mask.
+__device__ __forceinline__ void bulk_copy_multicast(void* dst, const void* src, uint32_t bytes, uint64_t* bar,
+                                                    uint16_t cta_mask) {
+  asm volatile(
+      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], "
+      "%4;" ::"r"(tile::smem_addr(dst)),
+      "l"(src), "r"(bytes), "r"(tile::smem_addr(bar)), "h"(cta_mask)
+      : "memory");
+}
+__device__ __forceinline__ uint32_t cluster_ctarank() {
+  uint32_t r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
+  return r;
+}
+// Arrives on the barrier at `bar`'s offset in CTA `rank` of the cluster.
+// Default (.release.cta) semantics, as CUTLASS's ClusterBarrier does: the
+// arrival only says "my wgmmas have finished reading this stage" (wait_group
+// already ordered that); .release.cluster would fence every prior memory
+// access of the thread cluster-wide on each stage release.
+__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t rank) {
+  asm volatile(
+      "{\n .reg .b32 remote;\n"
+      " mapa.shared::cluster.u32 remote, %0, %1;\n"
+      " mbarrier.arrive.shared::cluster.b64 _, [remote];\n}" ::"r"(tile::smem_addr(bar)),
+      "r"(rank)
+      : "memory");
+}
+__device__ __forceinline__ void cluster_sync() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
+}
+
+// Persistent tile order: bands of 8 row blocks, column-major inside a band,
+// so the CTAs running at once share a few A and B blocks in L2.
+__device__ __forceinline__ void tile_coords(int t, int tiles_m, int tiles_n, int& tm, int& tn) {
+  constexpr int kGroupM = 8;
+  const int band = t / (kGroupM * tiles_n), first = band * kGroupM;
+  const int rows = min(kGroupM, tiles_m - first), in_band = t - band * kGroupM * tiles_n;
+  tm = first + in_band % rows;
+  tn = in_band / rows;
+}
+
+}  // namespace sm90
+
+// Named, not anonymous: members only the sm_90a pass uses would warn (#177) in the others.
+namespace wgmma {
+
+using namespace sm90;
+
+struct WgmmaConfigSm90 {
+  static constexpr const BmmConfig& c = generated::sm90::kWgmmaAnd;
+};
+
+#if BTC_WGMMA_EXPLORE
+// Exploration build (cmake -DBTC_WGMMA_EXPLORE=ON): the generated design at
+// other ring shapes (layout, K bits per stage x stages; same tile), each
+// registered as wgmma_and_sm90[_mc..]_sw<swizzle bytes>_k<bits>x<stages>, and
+// the generated one with A multicast (mc1x2). Every one is a correct design
+// (the GPU tests cover them in such a build); the sweep ranks them.
+template <bits::Layout L, int BlockK, int Stages>
+struct WgmmaExploreSm90 {
+  static constexpr BmmConfig c{"wgmma_and", generated::sm90::kWgmmaAnd.instruction, L, L,
+                               generated::sm90::kWgmmaAnd.block_m, generated::sm90::kWgmmaAnd.block_n,
+                               BlockK, Stages, generated::sm90::kWgmmaAnd.warps};
+};
+#endif
+
+using bits::BitMatrix;
+
+// A kernel variant: the generated tile configuration and a cluster shape.
+// Clusters of CM x CN CTAs share operand blocks through multicast: the CM
+// CTAs of a cluster column read the same B block, the CN of a row the same A
+// block; each CTA copies 1/CM of B and 1/CN of A for all of them. (At the b1
+// rate a lone 128 x 256 tile needs ~11 TB/s of L2 -> SM traffic; see
+// docs/findings-bmm.md.)
+template <class Cfg, int CM, int CN>
+struct WgTile {
+  static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n, kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
+  static constexpr int kConsumers = Cfg::c.warps / 4;  // consumer warpgroups, 64 rows each
+  static constexpr int kBlockK = Cfg::c.block_k_bits;
+  static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
+  static constexpr int kThreads = (kConsumers + 1) * 128;
+  // setmaxnreg moves registers inside what the CTA holds at launch (the
+  // launch bound's per-thread cap, a multiple of 8, times kThreads): the
+  // feeders drop to kFeederRegs and the consumers take the rest. Asking for
+  // more than the pool makes setmaxnreg.inc wait forever.
+  static constexpr int kFeederRegs = 40;
+  static constexpr int kLaunchRegs = (65536 / kThreads) & ~7;
+  static constexpr int kConsumerRegs =
+      std::min(240, ((kLaunchRegs * kThreads - 128 * kFeederRegs) / (kConsumers * 128)) & ~7);
+  // ptxas compiles every branch under kLaunchRegs, whatever setmaxnreg grants
+  // later: the consumers' N/2 accumulators plus descriptors must fit it
+  // (512 threads: 128 registers, too few for N = 256; ptxas C7602).
+  static_assert(kBN / 2 + 24 <= kLaunchRegs, "the consumers' accumulators do not fit the launch register cap");
+  static constexpr int kABytes = kBM * kSlabKw * 4, kBBytes = kBN * kSlabKw * 4;
+  static constexpr int kStageBytes = kABytes + kBBytes;
+  static constexpr int kClusterM = CM, kClusterN = CN, kClusterSize = CM * CN;
+  // A's row popcounts on the tensor core: each consumer warpgroup adds one
+  // m64n8k256 per 256 K bits against an all-ones B, popc(a AND 1) = popc(a).
+  // (Two feeder warps popcounting every A stage from shared memory measured
+  // the same on squares and 9% slower on long K, where they lagged the ring.)
+  static constexpr int kOnesBytes = 1024;  // 8 rows of ones at any swizzle's row pitch, 1024-aligned
+  static_assert(8 * 128 <= kOnesBytes, "8 rows at the widest (128-byte) swizzle pitch");
+  // Double-buffered epilogue column terms: 2 popc(b) - K (+ threshold).
+  static constexpr int kTermBytes = 2 * kBN * 4;
+  static constexpr int kBarriers = 2 * kStages + 4;
+  static constexpr int kSmemBytes = kStages * kStageBytes + kOnesBytes + kTermBytes + kBarriers * 8 + 1024;  // + alignment
+  static_assert(kBM == 64 * kConsumers, "one 64-row wgmma per consumer warpgroup");
+  static_assert(kBN % 32 == 0, "bit words are 32 columns");
+  static_assert(kBlockK % 256 == 0 && bits::is_wgmma(kLA) && bits::is_wgmma(kLB), "wgmma reads wgmma layouts");
+  static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0, "swizzled stages start 1024-byte aligned");
+  static_assert(kBlockK % bits::box_k_of(kLA) == 0 && kBlockK % bits::box_k_of(kLB) == 0,
+                "a stage is whole boxes: one contiguous run per operand, stage k at k stage sizes from stage 0");
+  static_assert(kClusterSize == 1 || (bits::swizzle_bytes(kLA) > 0 && bits::swizzle_bytes(kLB) > 0 &&
+                                      kBM % (8 * CN) == 0 && kBN % (8 * CM) == 0),
+                "multicast slices are whole 8-row swizzle atoms of row-contiguous (swizzled) boxes");
+};
+
+// The tiles one CTA visits: its cluster walks cluster tiles (CM x CN CTA
+// tiles) with the persistent stride; a CTA past the edge of M or N still
+// copies its share for its cluster, and its epilogue drops everything.
+template <class T>
+struct TileWalk {
+  int tiles_m, tiles_n, cl_m, cl_n, rm, rn, first, step;
+  __device__ TileWalk(int tiles_m_, int tiles_n_) : tiles_m(tiles_m_), tiles_n(tiles_n_) {
+    cl_m = (tiles_m + T::kClusterM - 1) / T::kClusterM;
+    cl_n = (tiles_n + T::kClusterN - 1) / T::kClusterN;
+    const int rank = T::kClusterSize == 1 ? 0 : static_cast<int>(cluster_ctarank());
+    rm = T::kClusterM == 1 ? 0 : rank % T::kClusterM;  // constants where the cluster is 1 wide: fewer
+    rn = T::kClusterN == 1 ? 0 : rank / T::kClusterM;  // live registers in the 40-register producer
+    first = static_cast<int>(blockIdx.x) / T::kClusterSize;
+    step = static_cast<int>(gridDim.x) / T::kClusterSize;
+  }
+  __device__ int count() const { return cl_m * cl_n; }
+  __device__ void coords(int ct, int& tm, int& tn) const {
+    int cm, cn;
+    tile_coords(ct, cl_m, cl_n, cm, cn);
+    tm = cm * T::kClusterM + rm;
+    tn = cn * T::kClusterN + rn;
+  }
+};
+
+// Slice q of Q (by rows) of one operand's K stage: rows x block_k bits, its
+// boxes contiguous in global and shared memory alike. Q = 1: one plain copy.
+template <class T, bits::Layout L, int Q>
+__device__ __forceinline__ void copy_stage_slice(uint32_t* smem, const uint32_t* g, int rows, int q, uint16_t mask,
+                                                 uint64_t* bar) {
+  if constexpr (Q == 1) {
+    bulk_copy(smem, g, static_cast<uint32_t>(rows * T::kSlabKw * 4), bar);
+  } else {
+    constexpr int kRowBytes = bits::swizzle_bytes(L), kBoxes = T::kBlockK / bits::box_k_of(L);
+    const int slice_bytes = rows / Q * kRowBytes, box_bytes = rows * kRowBytes;
+#pragma unroll
+    for (int x = 0; x < kBoxes; ++x) {
+      const int off = x * box_bytes + q * slice_bytes;
+      bulk_copy_multicast(reinterpret_cast<char*>(smem) + off, reinterpret_cast<const char*>(g) + off,
+                          static_cast<uint32_t>(slice_bytes), bar, mask);
+    }
+  }
+}
+
+// Releases a ring stage: in every CTA of the cluster (their copies write here too).
+template <class T>
+__device__ __forceinline__ void release_stage(uint64_t* bar) {
+  if constexpr (T::kClusterSize == 1) {
+    mbar_arrive(bar);
+  } else {
+#pragma unroll
+    for (int r = 0; r < T::kClusterSize; ++r) mbar_arrive_cluster(bar, static_cast<uint32_t>(r));
+  }
+}
+
+// Persistent and warp-specialized. Warpgroup 0 feeds, the others multiply:
+//   warp 0 (one lane)  bulk-copies every tile's K stages into the S-stage ring
+//                      (its share, multicast, when clustered);
+//   warp 1             stages each tile's column terms (B popcounts, thresholds);
+//   warpgroups 1..     wgmma m64nNk256 over the ring, plus m64n8k256 against
+//                      ones for A's row popcounts (the AND form's correction
+//                      fused: no separate pass over A), then the epilogue
+//                      from registers while the ring already holds the next tile.
+// Consumers reach the ring through full/empty mbarriers, the epilogue terms
+// through term_full/term_empty (double-buffered by tile parity).
+template <class T, int N>
+__global__ void __launch_bounds__(T::kThreads, 1)
+    wgmma_and_kernel(const uint32_t* a, const uint32_t* b, BitMatrix ga, BitMatrix gb, const int32_t* pb, int k,
+                     Output out, int m, int n, int tiles_m, int tiles_n) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ uint8_t smem_raw[];
+  // Swizzled stages need 1024-byte alignment: align the dynamic base by hand
+  // (the same offset in every CTA: multicast copies land at equal offsets).
+  // An offset from smem_raw, not an integer round trip: the compiler then
+  // still knows these pointers are shared memory (LDS, not generic LD).
+  uint8_t* smem = smem_raw + ((1024u - (tile::smem_addr(smem_raw) & 1023u)) & 1023u);
+  uint32_t* ones = reinterpret_cast<uint32_t*>(smem + T::kStages * T::kStageBytes);
+  int32_t* col_terms = reinterpret_cast<int32_t*>(smem + T::kStages * T::kStageBytes + T::kOnesBytes);  // [2][kBN]
+  uint64_t* full = reinterpret_cast<uint64_t*>(col_terms + 2 * T::kBN);
+  uint64_t* empty = full + T::kStages;
+  uint64_t* term_full = empty + T::kStages;
+  uint64_t* term_empty = term_full + 2;
+  auto stage_a = [&](int s) { return reinterpret_cast<uint32_t*>(smem + s * T::kStageBytes); };
+  auto stage_b = [&](int s) { return reinterpret_cast<uint32_t*>(smem + s * T::kStageBytes + T::kABytes); };
+
+  const int wg = threadIdx.x / 128, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  constexpr int kConsumerThreads = T::kConsumers * 128;
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < T::kStages; ++s) {
+      mbar_init(&full[s], 1);  // the producer's expect_tx arrival
+      mbar_init(&empty[s], T::kConsumers * 4 * T::kClusterSize);  // every consumer warp of every CTA in the cluster
+    }
+    for (int i = 0; i < 2; ++i) {
+      mbar_init(&term_full[i], 32);  // warp 1, every lane
+      mbar_init(&term_empty[i], kConsumerThreads);
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+  }
+  // The whole slot: the ones operand is 8 rows of B's layout, whose rows sit
+  // a swizzle width apart (up to 128 bytes), not 8 x 32 packed bytes.
+  for (int i = threadIdx.x; i < T::kOnesBytes / 4; i += blockDim.x) ones[i] = 0xFFFFFFFFu;
+  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor core reads them next
+  // Peers arrive on these barriers and copy into this CTA: all initialized first.
+  if constexpr (T::kClusterSize > 1) cluster_sync(); else __syncthreads();
+
+  const TileWalk<T> walk(tiles_m, tiles_n);
+  const int ktiles = ga.kwords() / T::kSlabKw;
+  if (wg == 0) {
+    // The feeders need few registers: hand them to the consumers, whose
+    // 128 accumulators otherwise leave ptxas no room between wgmmas.
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(T::kFeederRegs));
+    if (warp == 0) {
+      if (lane == 0) {
+        uint16_t mask_a = 0, mask_b = 0;  // the CTAs sharing this CTA's A block / B block
+        for (int j = 0; j < T::kClusterN; ++j) mask_a |= 1u << (walk.rm + T::kClusterM * j);
+        for (int i = 0; i < T::kClusterM; ++i) mask_b |= 1u << (i + T::kClusterM * walk.rn);
+        int it = 0;  // this CTA's K-stage count, across its tiles
+        for (int ct = walk.first; ct < walk.count(); ct += walk.step) {
+          int tm, tn;
+          walk.coords(ct, tm, tn);
+          // A block's boxes follow each other along K (box_rows = block rows),
+          // so stage kt starts kt whole stages after stage 0: no index math per
+          // stage. (This one thread is serial: word_index's divisions per stage
+          // were its critical path.)
+          const uint32_t* src_a = a + ga.word_index(min(tm, tiles_m - 1) * T::kBM, 0);
+          const uint32_t* src_b = b + gb.word_index(min(tn, tiles_n - 1) * T::kBN, 0);
+          for (int kt = 0; kt < ktiles; ++kt, ++it) {
+            const int s = it % T::kStages, use = it / T::kStages;
+            if (BTC_WGMMA_PROBE == 2 && use > 0) continue;
+            if (use > 0) mbar_wait(&empty[s], (use - 1) & 1);
+            mbar_expect_tx(&full[s], T::kStageBytes);
+            copy_stage_slice<T, T::kLA, T::kClusterN>(stage_a(s), src_a + kt * (T::kABytes / 4), T::kBM, walk.rn,
+                                                      mask_a, &full[s]);
+            copy_stage_slice<T, T::kLB, T::kClusterM>(stage_b(s), src_b + kt * (T::kBBytes / 4), T::kBN, walk.rm,
+                                                      mask_b, &full[s]);
+          }
+        }
+      }
+    } else if (warp == 1) {
+      const bool with_threshold = out.epilogue == Epilogue::kBits;
+      int lt = 0;
+      for (int ct = walk.first; ct < walk.count(); ct += walk.step, ++lt) {
+        int tm, tn;
+        walk.coords(ct, tm, tn);
+        const int buf = lt & 1, use = lt >> 1;
+        if (use > 0) mbar_wait(&term_empty[buf], (use - 1) & 1);
+        // All loads in flight before the first store: one L2 latency per
+        // tile, not one per column group (which put this warp on the
+        // critical path: ~16 L2 round trips per tile).
+        int32_t v[T::kBN / 32];
+#pragma unroll
+        for (int i = 0; i < T::kBN / 32; ++i) {
+          const int gj = tn * T::kBN + 32 * i + lane;
+          // kBits: INT32_MAX past n, the epilogue's contract (padding bits stay 0).
+          v[i] = gj >= n ? INT32_MAX : 2 * __ldg(pb + gj) - k + (with_threshold ? __ldg(out.threshold + gj) : 0);
+        }
+#pragma unroll
+        for (int i = 0; i < T::kBN / 32; ++i) col_terms[buf * T::kBN + 32 * i + lane] = v[i];
+        mbar_arrive(&term_full[buf]);
+      }
+    }
+    // warps 2-3: nothing left to do (the warpgroup is setmaxnreg's unit)
+  } else {
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(T::kConsumerRegs));
+    const int cw = wg - 1;  // consumer warpgroup: rows 64cw.. of the block
+    const int w = warp % 4, g = lane / 4, tq = lane % 4;
+    int it = 0, lt = 0;
+    for (int ct = walk.first; ct < walk.count(); ct += walk.step, ++lt) {
+      int tm, tn;
+      walk.coords(ct, tm, tn);
+      int32_t acc[N / 2];  // written first by a scale-d = 0 wgmma: never zeroed
+      int32_t popc_a[4];   // m64n8 layout against ones: every column holds popc(row)
+      for (int kt = 0; kt < ktiles; ++kt, ++it) {
+        const int s = it % T::kStages;
+        if (BTC_WGMMA_PROBE != 2 || it < T::kStages) mbar_wait(&full[s], (it / T::kStages) & 1);
+        if (BTC_WGMMA_PROBE == 1) {
+          if (lane == 0) release_stage<T>(&empty[s]);
+          continue;
+        }
+        // Every stage, as CUTLASS does (ptxas injects one otherwise, C7519):
+        // orders the epilogue's reads of acc before the tile's first wgmma.
+        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+        // All descriptors first: no address arithmetic between the wgmmas.
+        uint64_t da[T::kSlabKw / 8], db[T::kSlabKw / 8];
+#pragma unroll
+        for (int ks = 0; ks < T::kSlabKw / 8; ++ks) {
+          da[ks] = tile::wgmma_slab_desc<T::kLA>(stage_a(s), T::kBM, T::kBlockK, 64 * cw, 8 * ks);
+          db[ks] = tile::wgmma_slab_desc<T::kLB>(stage_b(s), T::kBN, T::kBlockK, 0, 8 * ks);
+        }
+#pragma unroll
+        for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
+          dev::wgmma_ss<dev::WgmmaKind::B1And, N>(acc, da[ks], db[ks], kt > 0 || ks > 0);
+        const uint64_t d_ones = tile::wgmma_slab_desc<T::kLB>(ones, 8, 256, 0, 0);
+#pragma unroll
+        for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
+          dev::wgmma_ss<dev::WgmmaKind::B1And, 8>(popc_a, da[ks], d_ones, kt > 0 || ks > 0);
+        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+        // Keep one stage of MMAs in flight; the one before it is done: release its buffers.
+        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+        if (BTC_WGMMA_PROBE == 0 && kt > 0 && lane == 0) release_stage<T>(&empty[(it - 1) % T::kStages]);
+      }
+      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+      if (BTC_WGMMA_PROBE == 0 && lane == 0) release_stage<T>(&empty[(it - 1) % T::kStages]);
+
+      // Accumulator 4j + e of warp w is the m16n8 layout of rows 64cw + 16w.. .
+      const int buf = lt & 1;
+      mbar_wait(&term_full[buf], (lt >> 1) & 1);
+      const int lr = 64 * cw + 16 * w + g;
+      const int32_t row[2] = {2 * popc_a[0], 2 * popc_a[2]};  // rows g and g + 8
+      const int32_t* cols = col_terms + buf * T::kBN + 2 * tq;
+      store_and_fragments<N / 8>(
+          out, m, n, tm * T::kBM + lr - g, tn * T::kBN, [&](int j, int e) { return acc[4 * j + e]; }, row,
+          [&](int j, int c) { return cols[8 * j + c]; });
+      mbar_arrive(&term_empty[buf]);
+    }
+  }
+  // No CTA leaves while a peer may still arrive on its barriers.
+  if constexpr (T::kClusterSize > 1) cluster_sync();
+#else
+  (void)a; (void)b; (void)ga; (void)gb; (void)pb; (void)k; (void)out; (void)m; (void)n; (void)tiles_m; (void)tiles_n;
+  __trap();
+#endif
+}
+
+
+template <class Cfg, int CM, int CN>
+class WgmmaAndDesign final : public AndDesign {
+ public:
+  WgmmaAndDesign() : AndDesign(Cfg::c) {}
+  std::string name() const override {
+    constexpr const char* kProbe[] = {"", "_probe_feed_only", "_probe_math_only"};
+    const bool generated = &Cfg::c == &generated::sm90::kWgmmaAnd;
+    return (CM * CN == 1 ? std::string("wgmma_and_sm90") : "wgmma_and_sm90_mc" + std::to_string(CM) + "x" + std::to_string(CN)) +
+           (generated ? "" : "_sw" + std::to_string(bits::swizzle_bytes(Cfg::c.a_layout)) + "_k" +
+                                 std::to_string(Cfg::c.block_k_bits) + "x" + std::to_string(Cfg::c.stages)) +
+           kProbe[BTC_WGMMA_PROBE];
+  }
+  std::string family() const override { return "wgmma_and"; }
+  std::string skip_reason(int sm, bool has_sm90a) const override {
+    if (sm != 90 || !has_sm90a) return "needs sm_90a (wgmma); device is sm_" + std::to_string(sm);
+    return "";
+  }
+  void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
+    using T = WgTile<Cfg, CM, CN>;
+    // A's popcounts are fused into the kernel: no row_popcounts pass here.
+    const dim3 blocks = begin_blocked_run(*this, p, in, out, T::kBM, T::kBN, s);
+    const int tiles_m = static_cast<int>(blocks.y), tiles_n = static_cast<int>(blocks.x);
+    const int cluster_tiles = ((tiles_m + CM - 1) / CM) * ((tiles_n + CN - 1) / CN);
+    auto kernel = wgmma_and_kernel<T, Cfg::c.block_n>;
+
+    cudaLaunchConfig_t cfg{};
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = CM * CN;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.blockDim = dim3(T::kThreads);
+    cfg.dynamicSmemBytes = T::kSmemBytes;
+    cfg.stream = s;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    // Persistent: as many clusters as fit at once (one CTA per SM).
+    cfg.gridDim = dim3(static_cast<unsigned>(CM * CN));
+    const int clusters = max_active_clusters(reinterpret_cast<const void*>(kernel), cfg);
+    if (clusters < 1) throw std::runtime_error(name() + ": no cluster of " + std::to_string(CM * CN) + " CTAs fits");
+    cfg.gridDim = dim3(static_cast<unsigned>(std::min(clusters, cluster_tiles) * CM * CN));
+    BTC_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, in.a, in.b, in.a_shape, in.b_shape,
+                                      static_cast<const int32_t*>(popc_b(ws, p)), p.k, out, p.m, p.n, tiles_m,
+                                      tiles_n));
+    BTC_CUDA_CHECK_LAUNCH();
+  }
+};
+
+}  // namespace wgmma
+
+void add_wgmma_designs(DesignList& out) {
+  out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 1, 1>>());
+  // Multicast slices are whole swizzle atoms: only for a swizzled generated layout.
+  if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&
+                bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.b_layout) > 0)
+    out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 2, 1>>());
+#if BTC_WGMMA_EXPLORE
+  using bits::Layout;
+  using wgmma::WgmmaAndDesign, wgmma::WgmmaExploreSm90;
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle32, 256, 16>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle64, 512, 6>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 1, 1>>());
+  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 2, 1>>());
+  if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&
+                bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.b_layout) > 0)
+    out.push_back(std::make_unique<WgmmaAndDesign<wgmma::WgmmaConfigSm90, 1, 2>>());
+#endif
+}
+
+}  // namespace btc::bmm
