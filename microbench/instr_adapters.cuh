@@ -1,5 +1,6 @@
-// Device-side tensor-core ops behind one interface, so the latency and
-// throughput kernels (and the correctness tests) are written once:
+// Instruction adapters: each tensor-core atom (kernels/atoms/) behind one
+// interface, so the latency and throughput kernels (and the correctness
+// tests) are written once:
 //
 //   struct Op {
 //     kM, kN, kK, kThreads (32: one warp issues; 128: a warpgroup), kSmemBytes
@@ -15,34 +16,29 @@
 //                                              in registers without spilling
 //   };
 #pragma once
-#include <mma.h>
-
 #include <cstdint>
 
+#include "kernels/atoms/copy_sm80.cuh"
+#include "kernels/atoms/copy_sm90.cuh"
+#include "kernels/atoms/mma_sm75.cuh"
+#include "kernels/atoms/mma_sm80.cuh"
+#include "kernels/atoms/mma_sm90.cuh"
 #include "kernels/tile/tile_io.cuh"
-#include "kernels/atoms/wgmma_asm.cuh"
 
 namespace btc::dev {
 
-// sm_80+ forms (AND, m16n8k*) exist from Ampere; on older targets the body
-// traps and the host never launches it (see instr_skip_reason).
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-#define BTC_HAS_SM80 1
-#else
-#define BTC_HAS_SM80 0
-#endif
-
-enum class BitOp { kXor, kAnd };
+// Atoms' bodies trap in passes without their instruction; the host never
+// launches them there (see instr_skip_reason).
+using atom::BitOp;
+using atom::WgmmaKind;
 
 __device__ __forceinline__ int lane_id() { return static_cast<int>(threadIdx.x) & 31; }
 
 // ---------------------------------------------------------------------------
-// mma.sync b1 (PTX ISA "Matrix fragments for mma.m8n8k128/m16n8k128/m16n8k256").
-// Lane = 4*g + t. A register i holds row g + 8*(i % (M/8)) at 32-bit K word
-// t + 4*(i / (M/8)); B register i holds column g at K word t + 4*i; C register
-// i holds row g + 8*(i/2), column 2t + i%2.
+// mma.sync b1: fragments in the atom's register layout (kernels/atoms/mma_sm80.cuh).
 template <int M, int N, int K, BitOp Op>
 struct MmaB1 {
+  using Atom = atom::MmaB1<M, N, K, Op>;
   static constexpr int kM = M, kN = N, kK = K, kThreads = 32;
   static constexpr int kSmemBytes = 0;
   static constexpr int kARegs = (M / 8) * (K / 128), kBRegs = K / 128, kCRegs = (M / 8) * 2;
@@ -79,48 +75,9 @@ struct MmaB1 {
   }
 };
 
-#define BTC_MMA_B1_M8N8K128(OP)                                                              \
-  asm volatile("mma.sync.aligned.m8n8k128.row.col.s32.b1.b1.s32." OP                         \
-               ".popc {%0,%1}, {%2}, {%3}, {%0,%1};"                                         \
-               : "+r"(acc.c[0]), "+r"(acc.c[1])                                              \
-               : "r"(f.a[0]), "r"(f.b[0]))
-#define BTC_MMA_B1_M16N8K128(OP)                                                             \
-  asm volatile("mma.sync.aligned.m16n8k128.row.col.s32.b1.b1.s32." OP                        \
-               ".popc {%0,%1,%2,%3}, {%4,%5}, {%6}, {%0,%1,%2,%3};"                          \
-               : "+r"(acc.c[0]), "+r"(acc.c[1]), "+r"(acc.c[2]), "+r"(acc.c[3])             \
-               : "r"(f.a[0]), "r"(f.a[1]), "r"(f.b[0]))
-#define BTC_MMA_B1_M16N8K256(OP)                                                             \
-  asm volatile("mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32." OP                        \
-               ".popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"                 \
-               : "+r"(acc.c[0]), "+r"(acc.c[1]), "+r"(acc.c[2]), "+r"(acc.c[3])             \
-               : "r"(f.a[0]), "r"(f.a[1]), "r"(f.a[2]), "r"(f.a[3]), "r"(f.b[0]), "r"(f.b[1]))
-
 template <int M, int N, int K, BitOp Op>
 __device__ void MmaB1<M, N, K, Op>::mma(Acc& acc, const Frags& f) {
-  constexpr bool kXor = Op == BitOp::kXor;
-  if constexpr (M == 8 && K == 128) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
-    if constexpr (kXor) {
-      BTC_MMA_B1_M8N8K128("xor");
-    } else {
-#if BTC_HAS_SM80
-      BTC_MMA_B1_M8N8K128("and");
-#else
-      __trap();
-#endif
-    }
-#endif
-  } else {
-#if BTC_HAS_SM80
-    if constexpr (K == 128) {
-      if constexpr (kXor) BTC_MMA_B1_M16N8K128("xor"); else BTC_MMA_B1_M16N8K128("and");
-    } else {
-      if constexpr (kXor) BTC_MMA_B1_M16N8K256("xor"); else BTC_MMA_B1_M16N8K256("and");
-    }
-#else
-    __trap();
-#endif
-  }
+  Atom::fma(acc.c, f.a, f.b);
 }
 
 // ---------------------------------------------------------------------------
@@ -128,39 +85,22 @@ __device__ void MmaB1<M, N, K, Op>::mma(Acc& acc, const Frags& f) {
 // through load_matrix_sync (ldm in bits: 128 = one packed row).
 template <BitOp Op>
 struct WmmaB1 {
+  using Atom = atom::WmmaB1M8N8K128<Op>;
   static constexpr int kM = 8, kN = 8, kK = 128, kThreads = 32;
   static constexpr int kSmemBytes = 0;
   static constexpr int kMaxIlp = 8;
-  using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 8, 8, 128,
-                                       nvcuda::wmma::experimental::precision::b1, nvcuda::wmma::row_major>;
-  using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 8, 8, 128,
-                                       nvcuda::wmma::experimental::precision::b1, nvcuda::wmma::col_major>;
-  using FragC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 8, 8, 128, int>;
-  struct Frags { FragA a; FragB b; };
-  struct Acc { FragC c; };
+  struct Frags { typename Atom::FragA a; typename Atom::FragB b; };
+  struct Acc { typename Atom::FragC c; };
 
   __device__ static void load(Frags& f, const uint32_t* a_tile, const uint32_t* b_tile, uint8_t*, int) {
-    nvcuda::wmma::load_matrix_sync(f.a, a_tile, 128);
-    nvcuda::wmma::load_matrix_sync(f.b, b_tile, 128);
+    Atom::load_a(f.a, a_tile, 128);
+    Atom::load_b(f.b, b_tile, 128);
   }
-  __device__ static void zero(Acc& acc) { nvcuda::wmma::fill_fragment(acc.c, 0); }
-  __device__ static void mma(Acc& acc, const Frags& f) {
-    using namespace nvcuda::wmma::experimental;
-    if constexpr (Op == BitOp::kXor) {
-      nvcuda::wmma::bmma_sync(acc.c, f.a, f.b, acc.c, bmmaBitOpXOR, bmmaAccumulateOpPOPC);
-    } else {
-#if BTC_HAS_SM80
-      nvcuda::wmma::bmma_sync(acc.c, f.a, f.b, acc.c, bmmaBitOpAND, bmmaAccumulateOpPOPC);
-#else
-      __trap();
-#endif
-    }
-  }
+  __device__ static void zero(Acc& acc) { Atom::zero(acc.c); }
+  __device__ static void mma(Acc& acc, const Frags& f) { Atom::fma(acc.c, f.a, f.b); }
   __device__ static void commit() {}
   __device__ static void wait_all() {}
-  __device__ static void store(const Acc& acc, int32_t* out, int) {
-    nvcuda::wmma::store_matrix_sync(out, acc.c, 8, nvcuda::wmma::mem_row_major);
-  }
+  __device__ static void store(const Acc& acc, int32_t* out, int) { Atom::store(out, acc.c, 8); }
   __device__ static int32_t fold(const Acc& acc) {
     int32_t s = 0;
     for (int i = 0; i < acc.c.num_elements; ++i) s ^= acc.c.x[i];
@@ -190,20 +130,8 @@ struct MmaRef {
     for (int i = 0; i < 4; ++i) acc.c[i] = 0;
   }
   __device__ static void mma(Acc& acc, const Frags& f) {
-#if BTC_HAS_SM80
-    if constexpr (kF16) {
-      asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                   : "+r"(acc.c[0]), "+r"(acc.c[1]), "+r"(acc.c[2]), "+r"(acc.c[3])
-                   : "r"(f.a[0]), "r"(f.a[1]), "r"(f.a[2]), "r"(f.a[3]), "r"(f.b[0]), "r"(f.b[1]));
-    } else {
-      asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                   : "+r"(acc.c[0]), "+r"(acc.c[1]), "+r"(acc.c[2]), "+r"(acc.c[3])
-                   : "r"(f.a[0]), "r"(f.a[1]), "r"(f.a[2]), "r"(f.a[3]), "r"(f.b[0]), "r"(f.b[1]));
-    }
-#else
-    (void)acc; (void)f;
-    __trap();
-#endif
+    if constexpr (kF16) atom::MmaF16M16N8K16::fma(acc.c, f.a, f.b);
+    else atom::MmaS8M16N8K32::fma(acc.c, f.a, f.b);
   }
   __device__ static void commit() {}
   __device__ static void wait_all() {}
@@ -257,10 +185,8 @@ struct Wgmma {
       for (int i = 0; i < 4; ++i) f.a[i] = a_tile[(16 * w + g + 8 * (i % 2)) * 8 + t + 4 * (i / 2)];
     }
     // Ordinary stores must be made visible to the tensor core's (async proxy) reads.
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");
-#endif
-    asm volatile("bar.sync %0, 128;" ::"r"(1 + tid_warpgroup_barrier_id()) : "memory");
+    atom::fence_proxy_async_smem();
+    atom::named_barrier_sync(1 + tid_warpgroup_barrier_id(), 128);
     using L = bits::Layout;
     f.desc_a = kARegs ? 0 : tile::wgmma_slab_desc<L::kWgmmaInterleave>(reinterpret_cast<uint32_t*>(sa), kM, 256, 0, 0);
     f.desc_b = tile::wgmma_slab_desc<L::kWgmmaInterleave>(reinterpret_cast<uint32_t*>(sb), N, 256, 0, 0);
@@ -272,25 +198,13 @@ struct Wgmma {
     fence();
   }
   // Orders our register writes (zeroed accumulators, A fragments) before wgmma reads them.
-  __device__ static void fence() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-#endif
-  }
+  __device__ static void fence() { atom::wgmma_fence(); }
   __device__ static void mma(Acc& acc, const Frags& f) {
-    if constexpr (kARegs) wgmma_rs<Kind, N>(acc.c, f.a, f.desc_b);
-    else wgmma_ss<Kind, N>(acc.c, f.desc_a, f.desc_b);
+    if constexpr (kARegs) atom::wgmma_rs<Kind, N>(acc.c, f.a, f.desc_b);
+    else atom::wgmma_ss<Kind, N>(acc.c, f.desc_a, f.desc_b);
   }
-  __device__ static void commit() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-#endif
-  }
-  __device__ static void wait_all() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-#endif
-  }
+  __device__ static void commit() { atom::wgmma_commit(); }
+  __device__ static void wait_all() { atom::wgmma_wait<0>(); }
   // Accumulator j*4+i of warp w: row 16w + g + 8*(i/2), column 8j + 2t + i%2.
   __device__ static void store(const Acc& acc, int32_t* out, int tid, int ldc = N) {
     const int w = tid / 32, g = lane_id() >> 2, t = lane_id() & 3;

@@ -1,5 +1,7 @@
 #include "microbench/instr_forms.h"
 
+#include "kernels/atoms/ptx_b1.h"
+
 namespace btc {
 
 const std::vector<InstrForm>& instr_forms() {
@@ -9,32 +11,32 @@ const std::vector<InstrForm>& instr_forms() {
   using A = ASource;
   static const std::vector<InstrForm> forms = {
       // The paper's instruction (Turing): WMMA 8x8x128, XOR + popc.
-      {"wmma_xor_m8n8k128", "wmma.mma.sync.aligned.row.col.m8n8k128.s32.b1.b1.s32.xor.popc", E::kWmma, G::kXor, D::kB1, 8, 8, 128, A::kReg, 75, false},
-      {"wmma_and_m8n8k128", "wmma.mma.sync.aligned.row.col.m8n8k128.s32.b1.b1.s32.and.popc", E::kWmma, G::kAnd, D::kB1, 8, 8, 128, A::kReg, 80, false},
-      {"mma_xor_m8n8k128", "mma.sync.aligned.m8n8k128.row.col.s32.b1.b1.s32.xor.popc", E::kMmaSync, G::kXor, D::kB1, 8, 8, 128, A::kReg, 75, false},
-      {"mma_and_m8n8k128", "mma.sync.aligned.m8n8k128.row.col.s32.b1.b1.s32.and.popc", E::kMmaSync, G::kAnd, D::kB1, 8, 8, 128, A::kReg, 80, false},
-      {"mma_xor_m16n8k128", "mma.sync.aligned.m16n8k128.row.col.s32.b1.b1.s32.xor.popc", E::kMmaSync, G::kXor, D::kB1, 16, 8, 128, A::kReg, 80, false},
-      {"mma_and_m16n8k128", "mma.sync.aligned.m16n8k128.row.col.s32.b1.b1.s32.and.popc", E::kMmaSync, G::kAnd, D::kB1, 16, 8, 128, A::kReg, 80, false},
-      {"mma_xor_m16n8k256", "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.xor.popc", E::kMmaSync, G::kXor, D::kB1, 16, 8, 256, A::kReg, 80, false},
-      {"mma_and_m16n8k256", "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc", E::kMmaSync, G::kAnd, D::kB1, 16, 8, 256, A::kReg, 80, false},
+      {"wmma_xor_m8n8k128", BTC_PTX_WMMA_B1(xor), E::kWmma, G::kXor, D::kB1, 8, 8, 128, A::kReg, 75, false},
+      {"wmma_and_m8n8k128", BTC_PTX_WMMA_B1(and), E::kWmma, G::kAnd, D::kB1, 8, 8, 128, A::kReg, 80, false},
+      {"mma_xor_m8n8k128", BTC_PTX_MMA_B1(m8n8k128, xor), E::kMmaSync, G::kXor, D::kB1, 8, 8, 128, A::kReg, 75, false},
+      {"mma_and_m8n8k128", BTC_PTX_MMA_B1(m8n8k128, and), E::kMmaSync, G::kAnd, D::kB1, 8, 8, 128, A::kReg, 80, false},
+      {"mma_xor_m16n8k128", BTC_PTX_MMA_B1(m16n8k128, xor), E::kMmaSync, G::kXor, D::kB1, 16, 8, 128, A::kReg, 80, false},
+      {"mma_and_m16n8k128", BTC_PTX_MMA_B1(m16n8k128, and), E::kMmaSync, G::kAnd, D::kB1, 16, 8, 128, A::kReg, 80, false},
+      {"mma_xor_m16n8k256", BTC_PTX_MMA_B1(m16n8k256, xor), E::kMmaSync, G::kXor, D::kB1, 16, 8, 256, A::kReg, 80, false},
+      {"mma_and_m16n8k256", BTC_PTX_MMA_B1(m16n8k256, and), E::kMmaSync, G::kAnd, D::kB1, 16, 8, 256, A::kReg, 80, false},
       // Hopper: warpgroup MMA, B (and A for _ss) read from shared memory by the tensor core.
-      {"wgmma_and_m64n8k256_ss", "wgmma.mma_async.sync.aligned.m64n8k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 8, 256, A::kSmem, 90, true},
-      {"wgmma_and_m64n16k256_ss", "wgmma.mma_async.sync.aligned.m64n16k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 16, 256, A::kSmem, 90, true},
-      {"wgmma_and_m64n32k256_ss", "wgmma.mma_async.sync.aligned.m64n32k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 32, 256, A::kSmem, 90, true},
-      {"wgmma_and_m64n64k256_ss", "wgmma.mma_async.sync.aligned.m64n64k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 64, 256, A::kSmem, 90, true},
-      {"wgmma_and_m64n128k256_ss", "wgmma.mma_async.sync.aligned.m64n128k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 128, 256, A::kSmem, 90, true},
-      {"wgmma_and_m64n256k256_ss", "wgmma.mma_async.sync.aligned.m64n256k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 256, 256, A::kSmem, 90, true},
-      {"wgmma_and_m64n8k256_rs", "wgmma.mma_async.sync.aligned.m64n8k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 8, 256, A::kReg, 90, true},
-      {"wgmma_and_m64n16k256_rs", "wgmma.mma_async.sync.aligned.m64n16k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 16, 256, A::kReg, 90, true},
-      {"wgmma_and_m64n32k256_rs", "wgmma.mma_async.sync.aligned.m64n32k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 32, 256, A::kReg, 90, true},
-      {"wgmma_and_m64n64k256_rs", "wgmma.mma_async.sync.aligned.m64n64k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 64, 256, A::kReg, 90, true},
-      {"wgmma_and_m64n128k256_rs", "wgmma.mma_async.sync.aligned.m64n128k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 128, 256, A::kReg, 90, true},
-      {"wgmma_and_m64n256k256_rs", "wgmma.mma_async.sync.aligned.m64n256k256.s32.b1.b1.and.popc", E::kWgmma, G::kWgmma, D::kB1, 64, 256, 256, A::kReg, 90, true},
+      {"wgmma_and_m64n8k256_ss", BTC_PTX_WGMMA_B1_AND(8), E::kWgmma, G::kWgmma, D::kB1, 64, 8, 256, A::kSmem, 90, true},
+      {"wgmma_and_m64n16k256_ss", BTC_PTX_WGMMA_B1_AND(16), E::kWgmma, G::kWgmma, D::kB1, 64, 16, 256, A::kSmem, 90, true},
+      {"wgmma_and_m64n32k256_ss", BTC_PTX_WGMMA_B1_AND(32), E::kWgmma, G::kWgmma, D::kB1, 64, 32, 256, A::kSmem, 90, true},
+      {"wgmma_and_m64n64k256_ss", BTC_PTX_WGMMA_B1_AND(64), E::kWgmma, G::kWgmma, D::kB1, 64, 64, 256, A::kSmem, 90, true},
+      {"wgmma_and_m64n128k256_ss", BTC_PTX_WGMMA_B1_AND(128), E::kWgmma, G::kWgmma, D::kB1, 64, 128, 256, A::kSmem, 90, true},
+      {"wgmma_and_m64n256k256_ss", BTC_PTX_WGMMA_B1_AND(256), E::kWgmma, G::kWgmma, D::kB1, 64, 256, 256, A::kSmem, 90, true},
+      {"wgmma_and_m64n8k256_rs", BTC_PTX_WGMMA_B1_AND(8), E::kWgmma, G::kWgmma, D::kB1, 64, 8, 256, A::kReg, 90, true},
+      {"wgmma_and_m64n16k256_rs", BTC_PTX_WGMMA_B1_AND(16), E::kWgmma, G::kWgmma, D::kB1, 64, 16, 256, A::kReg, 90, true},
+      {"wgmma_and_m64n32k256_rs", BTC_PTX_WGMMA_B1_AND(32), E::kWgmma, G::kWgmma, D::kB1, 64, 32, 256, A::kReg, 90, true},
+      {"wgmma_and_m64n64k256_rs", BTC_PTX_WGMMA_B1_AND(64), E::kWgmma, G::kWgmma, D::kB1, 64, 64, 256, A::kReg, 90, true},
+      {"wgmma_and_m64n128k256_rs", BTC_PTX_WGMMA_B1_AND(128), E::kWgmma, G::kWgmma, D::kB1, 64, 128, 256, A::kReg, 90, true},
+      {"wgmma_and_m64n256k256_rs", BTC_PTX_WGMMA_B1_AND(256), E::kWgmma, G::kWgmma, D::kB1, 64, 256, 256, A::kReg, 90, true},
       // Reference rows: what the same GPU does with 8- and 16-bit operands.
-      {"mma_s8_m16n8k32", "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32", E::kMmaSync, G::kReference, D::kS8, 16, 8, 32, A::kReg, 80, false},
-      {"mma_f16_m16n8k16", "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", E::kMmaSync, G::kReference, D::kF16, 16, 8, 16, A::kReg, 80, false},
-      {"wgmma_s8_m64n128k32_ss", "wgmma.mma_async.sync.aligned.m64n128k32.s32.s8.s8", E::kWgmma, G::kReference, D::kS8, 64, 128, 32, A::kSmem, 90, true},
-      {"wgmma_s8_m64n256k32_ss", "wgmma.mma_async.sync.aligned.m64n256k32.s32.s8.s8", E::kWgmma, G::kReference, D::kS8, 64, 256, 32, A::kSmem, 90, true},
+      {"mma_s8_m16n8k32", BTC_PTX_MMA_S8_M16N8K32, E::kMmaSync, G::kReference, D::kS8, 16, 8, 32, A::kReg, 80, false},
+      {"mma_f16_m16n8k16", BTC_PTX_MMA_F16_M16N8K16, E::kMmaSync, G::kReference, D::kF16, 16, 8, 16, A::kReg, 80, false},
+      {"wgmma_s8_m64n128k32_ss", BTC_PTX_WGMMA_S8(128), E::kWgmma, G::kReference, D::kS8, 64, 128, 32, A::kSmem, 90, true},
+      {"wgmma_s8_m64n256k32_ss", BTC_PTX_WGMMA_S8(256), E::kWgmma, G::kReference, D::kS8, 64, 256, 32, A::kSmem, 90, true},
   };
   return forms;
 }

@@ -1,5 +1,3 @@
-#include <mma.h>
-
 #include <stdexcept>
 
 #include "harness/core/check.h"
@@ -17,7 +15,6 @@ constexpr int kSlabWords = kLayoutSlabK / 32;
 
 using tile::box_rows_for;
 using tile::shape;
-using tile::smem_addr;
 
 template <Layout L>
 __device__ __forceinline__ BitMatrix slab_shape(int rows) {
@@ -28,17 +25,16 @@ __device__ __forceinline__ BitMatrix slab_shape(int rows) {
 template <bool kXor, Layout LA>
 struct WmmaEngine {
   static constexpr int kBM = 64, kBN = 64;
-  using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 8, 8, 128, nvcuda::wmma::experimental::precision::b1,
-                                       nvcuda::wmma::row_major>;
-  using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 8, 8, 128, nvcuda::wmma::experimental::precision::b1,
-                                       nvcuda::wmma::col_major>;
-  using FragC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 8, 8, 128, int>;
+  using Atom = atom::WmmaB1M8N8K128<kXor ? atom::BitOp::kXor : atom::BitOp::kAnd>;
+  using FragA = typename Atom::FragA;
+  using FragB = typename Atom::FragB;
+  using FragC = typename Atom::FragC;
   // Row-stride layouts only: a tile's 8 rows sit at a constant stride.
   static constexpr unsigned kLdm = LA == Layout::kTile8x128 ? 128 : kLayoutSlabK;
   FragC acc[8];
 
   __device__ void init() {
-    for (auto& c : acc) nvcuda::wmma::fill_fragment(c, 0);
+    for (auto& c : acc) Atom::zero(c);
   }
   __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
     const int w = threadIdx.x / 32;
@@ -46,30 +42,19 @@ struct WmmaEngine {
 #pragma unroll
     for (int kt = 0; kt < kSlabWords / 4; ++kt) {
       FragA a;
-      nvcuda::wmma::load_matrix_sync(a, sa + ma.word_index(8 * w, 4 * kt), kLdm);
+      Atom::load_a(a, sa + ma.word_index(8 * w, 4 * kt), kLdm);
 #pragma unroll
       for (int j = 0; j < 8; ++j) {
         FragB b;
-        nvcuda::wmma::load_matrix_sync(b, sb + mb.word_index(8 * j, 4 * kt), kLdm);
-        using namespace nvcuda::wmma::experimental;
-        if constexpr (kXor) {
-          nvcuda::wmma::bmma_sync(acc[j], a, b, acc[j], bmmaBitOpXOR, bmmaAccumulateOpPOPC);
-        } else {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-          nvcuda::wmma::bmma_sync(acc[j], a, b, acc[j], bmmaBitOpAND, bmmaAccumulateOpPOPC);
-#else
-          __trap();
-#endif
-        }
+        Atom::load_b(b, sb + mb.word_index(8 * j, 4 * kt), kLdm);
+        Atom::fma(acc[j], a, b);
       }
     }
   }
   __device__ void finish() {}
   __device__ void store(int32_t* c, int ldc) {
     const int w = threadIdx.x / 32;
-    for (int j = 0; j < 8; ++j)
-      nvcuda::wmma::store_matrix_sync(c + 8 * w * ldc + 8 * j, acc[j], static_cast<unsigned>(ldc),
-                                      nvcuda::wmma::mem_row_major);
+    for (int j = 0; j < 8; ++j) Atom::store(c + 8 * w * ldc + 8 * j, acc[j], static_cast<unsigned>(ldc));
   }
 };
 
@@ -95,7 +80,7 @@ struct MmaEngine {
       for (int j = 0; j < 4; ++j) {
         uint32_t b[2];
         tile::load_b_n8k256<LB>(b, sb, mb, n0 + 8 * j, 8 * kt);
-        tile::mma_and_m16n8k256(acc[j], a, b);
+        atom::MmaAndM16N8K256::fma(acc[j], a, b);
       }
     }
   }
@@ -116,26 +101,18 @@ struct WgmmaEngine {
 
   __device__ void init() {
     for (auto& v : acc.c) v = 0;
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
-#endif
+    atom::wgmma_fence();
   }
   __device__ void slab(const uint32_t* sa, const uint32_t* sb) {
     const int wg = threadIdx.x / 128;
 #pragma unroll
     for (int kt = 0; kt < kSlabWords / 8; ++kt)
-      dev::wgmma_ss<dev::WgmmaKind::B1And, 128>(acc.c, tile::wgmma_slab_desc<L>(sa, kBM, kLayoutSlabK, 64 * wg, 8 * kt),
+      atom::wgmma_ss<atom::WgmmaKind::B1And, 128>(acc.c, tile::wgmma_slab_desc<L>(sa, kBM, kLayoutSlabK, 64 * wg, 8 * kt),
                                                 tile::wgmma_slab_desc<L>(sb, kBN, kLayoutSlabK, 0, 8 * kt));
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
-#endif
+    atom::wgmma_commit();
   }
   // The slab's shared memory is overwritten next: wait for the tensor core.
-  __device__ void finish() {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-    asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
-#endif
-  }
+  __device__ void finish() { atom::wgmma_wait<0>(); }
   __device__ void store(int32_t* c, int ldc) {
     dev::Wgmma<dev::WgmmaKind::B1And, 128, false>::store(acc, c + 64 * (threadIdx.x / 128) * ldc,
                                                           static_cast<int>(threadIdx.x % 128), ldc);
@@ -154,9 +131,7 @@ __global__ void __launch_bounds__(256) layout_bmm_kernel(const uint32_t* a, cons
   for (int kw0 = 0; kw0 < ga.kwords(); kw0 += kSlabWords) {
     tile::copy_slab<LA>(sa, a, ga, m0, kw0, E::kBM, kSlabWords);
     tile::copy_slab<LB>(sb, b, gb, n0, kw0, E::kBN, kSlabWords);
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // generic stores -> wgmma reads
-#endif
+    atom::fence_proxy_async_smem();  // generic stores -> wgmma reads
     __syncthreads();
     e.slab(sa, sb);
     e.finish();

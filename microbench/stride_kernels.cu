@@ -1,8 +1,9 @@
-#include <mma.h>
-
 #include <random>
 #include <stdexcept>
 
+#include "kernels/atoms/copy_sm80.cuh"
+#include "kernels/atoms/mma_sm75.cuh"
+#include "kernels/atoms/mma_sm80.cuh"
 #include "microbench/bench_device.cuh"
 #include "harness/core/check.h"
 #include "microbench/stride_kernels.h"
@@ -14,35 +15,24 @@ namespace {
 
 struct WmmaLoader {
   static constexpr int kRows = 8, kTileK = 128;
-  using FragA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 8, 8, 128,
-                                       nvcuda::wmma::experimental::precision::b1, nvcuda::wmma::row_major>;
-  using FragB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 8, 8, 128,
-                                       nvcuda::wmma::experimental::precision::b1, nvcuda::wmma::col_major>;
-  using Acc = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 8, 8, 128, int>;
-  struct Frag { FragA a; };
-  struct Fixed { FragB b; Acc acc; };
+  using Atom = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;  // fragment types (either op)
+  struct Frag { typename Atom::FragA a; };
+  struct Fixed { typename Atom::FragB b; typename Atom::FragC acc; };
 
   __device__ static void load(Frag& f, const uint32_t* tile, int ldw) {
-    nvcuda::wmma::load_matrix_sync(f.a, tile, static_cast<unsigned>(ldw * 32));
+    Atom::load_a(f.a, tile, static_cast<unsigned>(ldw * 32));
   }
-  // For b1 fragments num_elements counts bits (32 here); the storage is
-  // x[], one 32-bit word per lane: fold that, never num_elements.
-  __device__ static int32_t fold(const Frag& f) {
-    int32_t s = 0;
-#pragma unroll
-    for (size_t i = 0; i < sizeof(f.a.x) / sizeof(f.a.x[0]); ++i) s ^= static_cast<int32_t>(f.a.x[i]);
-    return s;
-  }
+  __device__ static int32_t fold(const Frag& f) { return Atom::fold_words(f.a); }
   __device__ static void init(Fixed& x, const uint32_t* b_tile) {
-    nvcuda::wmma::load_matrix_sync(x.b, b_tile, 128);
-    nvcuda::wmma::fill_fragment(x.acc, 0);
+    Atom::load_b(x.b, b_tile, 128);
+    Atom::zero(x.acc);
   }
+  // Feeding the MMA: AND where the pass has it (native on Hopper), else the paper's XOR.
   __device__ static void mma(Fixed& x, const Frag& f) {
-    using namespace nvcuda::wmma::experimental;
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    nvcuda::wmma::bmma_sync(x.acc, f.a, x.b, x.acc, bmmaBitOpAND, bmmaAccumulateOpPOPC);
+#if BTC_HAS_SM80
+    atom::WmmaB1M8N8K128<atom::BitOp::kAnd>::fma(x.acc, f.a, x.b);
 #else
-    nvcuda::wmma::bmma_sync(x.acc, f.a, x.b, x.acc, bmmaBitOpXOR, bmmaAccumulateOpPOPC);
+    Atom::fma(x.acc, f.a, x.b);
 #endif
   }
   __device__ static int32_t fold(const Fixed& x) {
@@ -71,18 +61,7 @@ struct MmaFragLoader {
 #pragma unroll
     for (int i = 0; i < 4; ++i) x.acc[i] = 0;
   }
-  __device__ static void mma(Fixed& x, const Frag& f) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile(
-        "mma.sync.aligned.m16n8k256.row.col.s32.b1.b1.s32.and.popc {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-        "{%0,%1,%2,%3};"
-        : "+r"(x.acc[0]), "+r"(x.acc[1]), "+r"(x.acc[2]), "+r"(x.acc[3])
-        : "r"(f.a[0]), "r"(f.a[1]), "r"(f.a[2]), "r"(f.a[3]), "r"(x.b[0]), "r"(x.b[1]));
-#else
-    (void)x; (void)f;
-    __trap();
-#endif
-  }
+  __device__ static void mma(Fixed& x, const Frag& f) { atom::MmaAndM16N8K256::fma(x.acc, f.a, x.b); }
   __device__ static int32_t fold(const Fixed& x) { return x.acc[0] ^ x.acc[1] ^ x.acc[2] ^ x.acc[3]; }
 };
 
@@ -92,12 +71,7 @@ struct MmaFragLoader {
 struct LdmatrixLoader : MmaFragLoader {
   __device__ static void load(Frag& f, const uint32_t* tile, int ldw) {
     const int l = threadIdx.x & 31;
-    const uint32_t* row = tile + ((l % 8) + 8 * ((l / 8) % 2)) * ldw + 4 * (l / 16);
-    const uint32_t addr = static_cast<uint32_t>(__cvta_generic_to_shared(row));
-    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                 : "=r"(f.a[0]), "=r"(f.a[1]), "=r"(f.a[2]), "=r"(f.a[3])
-                 : "r"(addr)
-                 : "memory");
+    atom::ldmatrix_x4(f.a, tile + ((l % 8) + 8 * ((l / 8) % 2)) * ldw + 4 * (l / 16));
   }
 };
 

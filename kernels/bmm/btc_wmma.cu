@@ -16,8 +16,6 @@
 // threshold + 1-bit pack). Arbitrary M, N, K: operand rows are rounded up to
 // the block tile (extra rows are computed, then dropped by the epilogue), K
 // padding is zero.
-#include <mma.h>
-
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -25,6 +23,7 @@
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
+#include "kernels/atoms/mma_sm75.cuh"
 
 namespace btc::bmm {
 
@@ -34,7 +33,7 @@ namespace {
 
 using bits::BitMatrix;
 using bits::Layout;
-namespace wmma = nvcuda::wmma;
+using Wmma = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;
 
 constexpr int kWarpsM = 2, kWarpsN = 4;
 constexpr int kWarpTile = 32;                  // 32 x 32 C per warp
@@ -46,9 +45,9 @@ constexpr int kThreads = 32 * kWarpsM * kWarpsN;
 // two conflict-free wavefronts; a multiple of 4 as store_matrix_sync needs.
 constexpr int kLdC = kBN + 8;
 
-using FragA = wmma::fragment<wmma::matrix_a, 8, 8, 128, wmma::experimental::precision::b1, wmma::row_major>;
-using FragB = wmma::fragment<wmma::matrix_b, 8, 8, 128, wmma::experimental::precision::b1, wmma::col_major>;
-using FragC = wmma::fragment<wmma::accumulator, 8, 8, 128, int>;
+using FragA = Wmma::FragA;
+using FragB = Wmma::FragB;
+using FragC = Wmma::FragC;
 
 // as / bs: the design's shapes (same k map, padded K a multiple of 128).
 template <Layout L>
@@ -76,22 +75,20 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
 #pragma unroll
   for (int i = 0; i < kFrags; ++i)
 #pragma unroll
-    for (int j = 0; j < kFrags; ++j) wmma::fill_fragment(acc[i][j], 0);
+    for (int j = 0; j < kFrags; ++j) Wmma::zero(acc[i][j]);
 
 #pragma unroll 2
   for (int kw = 0; kw < kwords; kw += 4) {  // 128 bits per step
     FragA fa[kFrags];
     FragB fb[kFrags];
 #pragma unroll
-    for (int i = 0; i < kFrags; ++i) wmma::load_matrix_sync(fa[i], a + as.word_index(r0 + 8 * i, kw), ldm);
+    for (int i = 0; i < kFrags; ++i) Wmma::load_a(fa[i], a + as.word_index(r0 + 8 * i, kw), ldm);
 #pragma unroll
-    for (int j = 0; j < kFrags; ++j) wmma::load_matrix_sync(fb[j], b + bs.word_index(c0 + 8 * j, kw), ldm);
+    for (int j = 0; j < kFrags; ++j) Wmma::load_b(fb[j], b + bs.word_index(c0 + 8 * j, kw), ldm);
 #pragma unroll
     for (int i = 0; i < kFrags; ++i)
 #pragma unroll
-      for (int j = 0; j < kFrags; ++j)
-        wmma::bmma_sync(acc[i][j], fa[i], fb[j], acc[i][j], wmma::experimental::bmmaBitOpXOR,
-                        wmma::experimental::bmmaAccumulateOpPOPC);
+      for (int j = 0; j < kFrags; ++j) Wmma::fma(acc[i][j], fa[i], fb[j]);
   }
 
   // Accumulators (popc(a ^ b)) -> shared memory -> the block epilogue.
@@ -99,8 +96,7 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
   for (int i = 0; i < kFrags; ++i)
 #pragma unroll
     for (int j = 0; j < kFrags; ++j)
-      wmma::store_matrix_sync(cs + (wm * kWarpTile + 8 * i) * kLdC + wn * kWarpTile + 8 * j, acc[i][j],
-                              static_cast<unsigned>(kLdC), wmma::mem_row_major);
+      Wmma::store(cs + (wm * kWarpTile + 8 * i) * kLdC + wn * kWarpTile + 8 * j, acc[i][j], static_cast<unsigned>(kLdC));
   __syncthreads();
   for (int idx = static_cast<int>(threadIdx.x); idx < kBM * kBN; idx += kThreads) {
     const int li = idx / kBN, lj = idx % kBN;

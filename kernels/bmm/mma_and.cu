@@ -9,6 +9,7 @@
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
 #include "kernels/generated/bmm_config.h"
+#include "kernels/atoms/mma_sm80.cuh"
 #include "kernels/tile/tile_io.cuh"
 
 namespace btc::bmm {
@@ -87,7 +88,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
 #pragma unroll
       for (int i = 0; i < T::kMI; ++i)
 #pragma unroll
-        for (int j = 0; j < T::kNJ; ++j) tile::mma_and_m16n8k256(acc[i][j], af[i], bf[j]);
+        for (int j = 0; j < T::kNJ; ++j) atom::MmaAndM16N8K256::fma(acc[i][j], af[i], bf[j]);
     }
   }
   tile::cp_async_wait<0>();

@@ -16,8 +16,9 @@
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
 #include "kernels/generated/bmm_config.h"
+#include "kernels/atoms/copy_sm90.cuh"
+#include "kernels/atoms/mma_sm90.cuh"
 #include "kernels/tile/tile_io.cuh"
-#include "kernels/atoms/wgmma_asm.cuh"
 
 // Diagnostic builds (cmake -DBTC_WGMMA_PROBE=feed_only|math_only) split the
 // kernel's time between its two halves; the design then says so in its name
@@ -35,64 +36,6 @@
 
 namespace btc::bmm {
 namespace sm90 {
-// ---- mbarrier and bulk-copy primitives (sm_90).
-__device__ __forceinline__ void mbar_init(uint64_t* bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(tile::smem_addr(bar)), "r"(count) : "memory");
-}
-__device__ __forceinline__ void mbar_expect_tx(uint64_t* bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(tile::smem_addr(bar)), "r"(bytes)
-               : "memory");
-}
-__device__ __forceinline__ void mbar_arrive(uint64_t* bar) {
-  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(tile::smem_addr(bar)) : "memory");
-}
-// Waits until the phase with parity `parity` has completed.
-__device__ __forceinline__ void mbar_wait(uint64_t* bar, uint32_t parity) {
-  asm volatile(
-      "{\n .reg .pred done;\n"
-      "WAIT_%=:\n"
-      " mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      " @!done bra WAIT_%=;\n}" ::"r"(tile::smem_addr(bar)),
-      "r"(parity)
-      : "memory");
-}
-__device__ __forceinline__ void bulk_copy(void* dst, const void* src, uint32_t bytes, uint64_t* bar) {
-  asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-                   tile::smem_addr(dst)),
-               "l"(src), "r"(bytes), "r"(tile::smem_addr(bar))
-               : "memory");
-}
-// The same copy landing at the same shared-memory offset (and completing on
-// the same barrier offset) in every CTA of the cluster named in cta_mask.
-__device__ __forceinline__ void bulk_copy_multicast(void* dst, const void* src, uint32_t bytes, uint64_t* bar,
-                                                    uint16_t cta_mask) {
-  asm volatile(
-      "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster [%0], [%1], %2, [%3], "
-      "%4;" ::"r"(tile::smem_addr(dst)),
-      "l"(src), "r"(bytes), "r"(tile::smem_addr(bar)), "h"(cta_mask)
-      : "memory");
-}
-__device__ __forceinline__ uint32_t cluster_ctarank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;" : "=r"(r));
-  return r;
-}
-// Arrives on the barrier at `bar`'s offset in CTA `rank` of the cluster.
-// Default (.release.cta) semantics, as CUTLASS's ClusterBarrier does: the
-// arrival only says "my wgmmas have finished reading this stage" (wait_group
-// already ordered that); .release.cluster would fence every prior memory
-// access of the thread cluster-wide on each stage release.
-__device__ __forceinline__ void mbar_arrive_cluster(uint64_t* bar, uint32_t rank) {
-  asm volatile(
-      "{\n .reg .b32 remote;\n"
-      " mapa.shared::cluster.u32 remote, %0, %1;\n"
-      " mbarrier.arrive.shared::cluster.b64 _, [remote];\n}" ::"r"(tile::smem_addr(bar)),
-      "r"(rank)
-      : "memory");
-}
-__device__ __forceinline__ void cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
-}
 
 // Persistent tile order: bands of 8 row blocks, column-major inside a band,
 // so the CTAs running at once share a few A and B blocks in L2.
@@ -110,6 +53,7 @@ __device__ __forceinline__ void tile_coords(int t, int tiles_m, int tiles_n, int
 namespace wgmma {
 
 using namespace sm90;
+using namespace atom;
 
 struct WgmmaConfigSm90 {
   static constexpr const BmmConfig& c = generated::sm90::kWgmmaAnd;
@@ -254,7 +198,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   // (the same offset in every CTA: multicast copies land at equal offsets).
   // An offset from smem_raw, not an integer round trip: the compiler then
   // still knows these pointers are shared memory (LDS, not generic LD).
-  uint8_t* smem = smem_raw + ((1024u - (tile::smem_addr(smem_raw) & 1023u)) & 1023u);
+  uint8_t* smem = smem_raw + ((1024u - (smem_addr(smem_raw) & 1023u)) & 1023u);
   uint32_t* ones = reinterpret_cast<uint32_t*>(smem + T::kStages * T::kStageBytes);
   int32_t* col_terms = reinterpret_cast<int32_t*>(smem + T::kStages * T::kStageBytes + T::kOnesBytes);  // [2][kBN]
   uint64_t* full = reinterpret_cast<uint64_t*>(col_terms + 2 * T::kBN);
@@ -275,12 +219,12 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       mbar_init(&term_full[i], 32);  // warp 1, every lane
       mbar_init(&term_empty[i], kConsumerThreads);
     }
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    fence_mbarrier_init();
   }
   // The whole slot: the ones operand is 8 rows of B's layout, whose rows sit
   // a swizzle width apart (up to 128 bytes), not 8 x 32 packed bytes.
   for (int i = threadIdx.x; i < T::kOnesBytes / 4; i += blockDim.x) ones[i] = 0xFFFFFFFFu;
-  asm volatile("fence.proxy.async.shared::cta;" ::: "memory");  // the tensor core reads them next
+  fence_proxy_async_smem();  // the tensor core reads them next
   // Peers arrive on these barriers and copy into this CTA: all initialized first.
   if constexpr (T::kClusterSize > 1) cluster_sync(); else __syncthreads();
 
@@ -289,7 +233,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
   if (wg == 0) {
     // The feeders need few registers: hand them to the consumers, whose
     // 128 accumulators otherwise leave ptxas no room between wgmmas.
-    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;" ::"n"(T::kFeederRegs));
+    setmaxnreg_dec<T::kFeederRegs>();
     if (warp == 0) {
       if (lane == 0) {
         uint16_t mask_a = 0, mask_b = 0;  // the CTAs sharing this CTA's A block / B block
@@ -342,7 +286,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
     }
     // warps 2-3: nothing left to do (the warpgroup is setmaxnreg's unit)
   } else {
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;" ::"n"(T::kConsumerRegs));
+    setmaxnreg_inc<T::kConsumerRegs>();
     const int cw = wg - 1;  // consumer warpgroup: rows 64cw.. of the block
     const int w = warp % 4, g = lane / 4, tq = lane % 4;
     int it = 0, lt = 0;
@@ -360,7 +304,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         }
         // Every stage, as CUTLASS does (ptxas injects one otherwise, C7519):
         // orders the epilogue's reads of acc before the tile's first wgmma.
-        asm volatile("wgmma.fence.sync.aligned;" ::: "memory");
+        wgmma_fence();
         // All descriptors first: no address arithmetic between the wgmmas.
         uint64_t da[T::kSlabKw / 8], db[T::kSlabKw / 8];
 #pragma unroll
@@ -370,17 +314,17 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         }
 #pragma unroll
         for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
-          dev::wgmma_ss<dev::WgmmaKind::B1And, N>(acc, da[ks], db[ks], kt > 0 || ks > 0);
+          wgmma_ss<WgmmaKind::B1And, N>(acc, da[ks], db[ks], kt > 0 || ks > 0);
         const uint64_t d_ones = tile::wgmma_slab_desc<T::kLB>(ones, 8, 256, 0, 0);
 #pragma unroll
         for (int ks = 0; ks < T::kSlabKw / 8; ++ks)
-          dev::wgmma_ss<dev::WgmmaKind::B1And, 8>(popc_a, da[ks], d_ones, kt > 0 || ks > 0);
-        asm volatile("wgmma.commit_group.sync.aligned;" ::: "memory");
+          wgmma_ss<WgmmaKind::B1And, 8>(popc_a, da[ks], d_ones, kt > 0 || ks > 0);
+        wgmma_commit();
         // Keep one stage of MMAs in flight; the one before it is done: release its buffers.
-        asm volatile("wgmma.wait_group.sync.aligned 1;" ::: "memory");
+        wgmma_wait<1>();
         if (BTC_WGMMA_PROBE == 0 && kt > 0 && lane == 0) release_stage<T>(&empty[(it - 1) % T::kStages]);
       }
-      asm volatile("wgmma.wait_group.sync.aligned 0;" ::: "memory");
+      wgmma_wait<0>();
       if (BTC_WGMMA_PROBE == 0 && lane == 0) release_stage<T>(&empty[(it - 1) % T::kStages]);
 
       // Accumulator 4j + e of warp w is the m16n8 layout of rows 64cw + 16w.. .
