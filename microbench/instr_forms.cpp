@@ -57,14 +57,8 @@ int InstrForm::tensor_insts_per_inst(int device_sm) const {
   return group == Group::kXor && device_sm >= 90 ? 2 : 1;
 }
 
-std::string instr_skip_reason(const InstrForm& form, int device_sm, bool binary_has_sm90a) {
-  if (device_sm < form.min_sm)
-    return "needs sm_" + std::to_string(form.min_sm) + "+; device is sm_" + std::to_string(device_sm);
-  if (form.needs_sm90a && device_sm != 90)
-    return "needs the sm_90a target (wgmma exists on sm_90 only); device is sm_" + std::to_string(device_sm);
-  if (form.needs_sm90a && !binary_has_sm90a)
-    return "binary not built for sm_90a (add 90a to CMAKE_CUDA_ARCHITECTURES)";
-  return "";
+std::string instr_skip_reason(const InstrForm& form, const CodeTarget& code) {
+  return arch_skip_reason(code, form.min_sm, form.needs_sm90a, form.name);
 }
 
 const char* to_string(Group g) {

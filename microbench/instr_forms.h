@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "harness/core/code_target.h"
+
 namespace btc {
 
 enum class Engine { kWmma, kMmaSync, kWgmma };
@@ -37,9 +39,9 @@ struct InstrForm {
 const std::vector<InstrForm>& instr_forms();
 const InstrForm* find_instr_form(const std::string& name);  // nullptr if unknown
 
-// "" if `form` runs on a device of compute capability `device_sm` (e.g. 90)
-// with this binary; otherwise why not, for the results' `skipped` list.
-std::string instr_skip_reason(const InstrForm& form, int device_sm, bool binary_has_sm90a);
+// "" if `form` runs on the code target (device + the binary's pass for it);
+// otherwise why not, for the results' `skipped` list.
+std::string instr_skip_reason(const InstrForm& form, const CodeTarget& code);
 
 const char* to_string(Group g);
 const char* to_string(DType d);

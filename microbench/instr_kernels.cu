@@ -179,31 +179,11 @@ const std::map<std::string, std::unique_ptr<InstrKernels>>& registry() {
   return *kRegistry;
 }
 
-__global__ void probe_sm90a_kernel(int* out) {
-#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  *out = 1;
-#else
-  *out = 0;
-#endif
-}
-
 }  // namespace
 
 const InstrKernels* instr_kernels(const std::string& form_name) {
   auto it = registry().find(form_name);
   return it == registry().end() ? nullptr : it->second.get();
-}
-
-bool binary_has_sm90a() {
-  // Which machine code the driver picked for this device: run it and ask.
-  int* d = nullptr;
-  int h = 0;
-  BTC_CUDA_CHECK(cudaMalloc(&d, sizeof(int)));
-  probe_sm90a_kernel<<<1, 1>>>(d);
-  BTC_CUDA_CHECK_LAUNCH();
-  BTC_CUDA_CHECK(cudaMemcpy(&h, d, sizeof(int), cudaMemcpyDeviceToHost));
-  BTC_CUDA_CHECK(cudaFree(d));
-  return h == 1;
 }
 
 InstrBuffers::InstrBuffers() {

@@ -53,7 +53,5 @@ class InstrKernels {
 
 // nullptr if the form has no kernels (unknown name).
 const InstrKernels* instr_kernels(const std::string& form_name);
-// True when this binary carries sm_90a machine code (wgmma).
-bool binary_has_sm90a();
 
 }  // namespace btc

@@ -134,7 +134,6 @@ json::Value form_json(const InstrForm& f, const std::string& status) {
 void register_instr(SuiteContext& ctx) {
   state().ctx = &ctx;
   const int sm = ctx.device.sm();
-  const bool has_90a = binary_has_sm90a();
   for (DType d : {DType::kB1, DType::kS8, DType::kF16}) {
     const PeakRate p = peak_rate(d, sm);
     json::Value pv = json::Value::object();
@@ -144,7 +143,7 @@ void register_instr(SuiteContext& ctx) {
   }
   const bool quick = ctx.options.quick;
   for (const InstrForm& f : instr_forms()) {
-    const std::string why = instr_skip_reason(f, sm, has_90a);
+    const std::string why = instr_skip_reason(f, ctx.code);
     ctx.forms.set(f.name, form_json(f, why.empty() ? "measured" : "skipped"));
     if (!why.empty()) {
       ctx.skip(f.name, why);

@@ -180,10 +180,8 @@ double layout_bytes_moved(const LayoutCase& c, const LayoutProblem& p) {
   return a * (p.n / c.block_n) + b * (p.m / c.block_m) + double(p.m) * p.n * 4;
 }
 
-std::string layout_skip_reason(const LayoutCase& c, int device_sm, bool binary_has_sm90a) {
-  if (device_sm < c.min_sm) return "needs sm_" + std::to_string(c.min_sm) + "+; device is sm_" + std::to_string(device_sm);
-  if (c.needs_sm90a && (device_sm != 90 || !binary_has_sm90a)) return "needs sm_90a (wgmma)";
-  return "";
+std::string layout_skip_reason(const LayoutCase& c, const CodeTarget& code) {
+  return arch_skip_reason(code, c.min_sm, c.needs_sm90a, c.engine);
 }
 
 void launch_layout_bmm(const LayoutCase& c, const LayoutProblem& p, const uint32_t* d_a, const uint32_t* d_b,

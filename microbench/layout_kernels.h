@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "formats/layout.h"
+#include "harness/core/code_target.h"
 
 namespace btc {
 
@@ -42,7 +43,7 @@ bits::BitMatrix layout_b_shape(const LayoutCase& c, const LayoutProblem& p);
 // reads its A and B slabs once per K slab, and writes its C tile.
 double layout_bytes_moved(const LayoutCase& c, const LayoutProblem& p);
 // "" when the case runs on this device/binary; else why not.
-std::string layout_skip_reason(const LayoutCase& c, int device_sm, bool binary_has_sm90a);
+std::string layout_skip_reason(const LayoutCase& c, const CodeTarget& code);
 
 // d_a, d_b packed in the case's layouts (formats/), d_c: M x N int32 row-major.
 void launch_layout_bmm(const LayoutCase& c, const LayoutProblem& p, const uint32_t* d_a, const uint32_t* d_b,

@@ -103,9 +103,8 @@ void run_layout(benchmark::State& st, const LayoutCase& lc, const std::string& n
 void register_layout(SuiteContext& ctx) {
   state().ctx = &ctx;
   state().problem = ctx.options.quick ? kQuickProblem : kProblem;
-  const bool has_90a = ctx.device.sm() == 90 && binary_has_sm90a();
   for (const LayoutCase& lc : layout_cases()) {
-    const std::string why = layout_skip_reason(lc, ctx.device.sm(), has_90a);
+    const std::string why = layout_skip_reason(lc, ctx.code);
     json::Value v = json::Value::object();
     v.set("engine", lc.engine);
     v.set("a_layout", bits::name(lc.a));

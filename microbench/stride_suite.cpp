@@ -79,10 +79,10 @@ void register_stride(SuiteContext& ctx) {
   state().ctx = &ctx;
   const DeviceInfo& d = ctx.device;
   for (const LoadPath& p : load_paths()) {
-    const bool runs = d.sm() >= p.min_sm;
-    ctx.forms.set(p.name, path_json(p, runs ? "measured" : "skipped"));
-    if (!runs) {
-      ctx.skip(p.name, fmt::format("needs sm_{}+; device is sm_{}", p.min_sm, d.sm()));
+    const std::string why = arch_skip_reason(ctx.code, p.min_sm, false, p.name);
+    ctx.forms.set(p.name, path_json(p, why.empty() ? "measured" : "skipped"));
+    if (!why.empty()) {
+      ctx.skip(p.name, why);
       continue;
     }
     for (StrideMode mode : {StrideMode::kLoad, StrideMode::kMma}) {

@@ -9,9 +9,9 @@
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
 #include "harness/core/cli.h"
+#include "harness/core/code_target.h"
 #include "harness/core/cupti_profiler.h"
 #include "harness/core/device_info.h"
-#include "microbench/instr_kernels.h"
 #include "harness/core/results.h"
 #include "harness/core/suite.h"
 
@@ -51,12 +51,17 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
   int count_ = 0;
 };
 
-json::Value build_json() {
+// The build, and which of its code targets runs on this device (an older
+// target's results are functional, not that arch's performance).
+json::Value build_json(const CodeTarget& code) {
   const BuildInfo& b = build_info();
   json::Value v = json::Value::object();
   v.set("cuda_toolkit", b.cuda_toolkit);
   v.set("cuda_archs", b.cuda_archs);
   v.set("compiler", b.compiler);
+  v.set("code_arch", code.code_arch);
+  v.set("code_sm90a", code.sm90a);
+  v.set("code_target", describe(code));
   return v;
 }
 
@@ -101,6 +106,7 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   ctx.options = o;
   ctx.device = query_device(o.device);
   BTC_CUDA_CHECK(cudaSetDevice(o.device));
+  ctx.code = code_target(o.device);
 
   json::Value counters = json::Value::object();
   std::unique_ptr<cupti::RangeProfiler> profiler;
@@ -136,6 +142,7 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
 
   std::cout << "btcbench: sweep " << o.suite << " on " << d.name << " (sm_" << d.sm() << "), counters "
             << (profiler ? "on" : "off") << ", " << o.repetitions << " repetitions each\n";
+  if (ctx.code.emulated_arch()) std::cout << "btcbench: " << describe(ctx.code) << "\n";
   std::ostringstream json_out;
   benchmark::JSONReporter file;
   file.SetOutputStream(&json_out);
@@ -159,7 +166,7 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   for (const auto& a : argv_all) cl.push_back(a);
   bt.set("command_line", std::move(cl));
   bt.set("git", git_json());
-  bt.set("build", build_json());
+  bt.set("build", build_json(ctx.code));
   bt.set("device", to_json(d));
   bt.set("counters", std::move(counters));
   bt.set("peaks", std::move(ctx.peaks));
@@ -179,17 +186,19 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
 int run_info(const Command& cmd) {
   const DeviceInfo d = query_device(cmd.device);
   const cupti::Availability avail = cupti::counter_availability(d.ordinal);
-  const bool has_90a = binary_has_sm90a();
+  const CodeTarget code = code_target(d.ordinal);
   if (cmd.json) {
     json::Value v = to_json(d);
-    v.set("binary_has_sm90a", has_90a);
+    v.set("binary_has_sm90a", code.sm90a);
+    v.set("code_arch", code.code_arch);
+    v.set("code_target", describe(code));
     v.set("counters_available", avail.available);
     v.set("counters_reason", avail.reason);
     v.set("git_commit", build_info().git_commit);
     std::cout << v.dump();
     return 0;
   }
-  std::cout << describe(d) << "  machine code: " << (has_90a ? "sm_90a (wgmma available)" : "no sm_90a")
+  std::cout << describe(d) << "  machine code: " << describe(code)
             << "\n  CUPTI counters: " << (avail.available ? "available" : "unavailable: " + avail.reason) << "\n"
             << "  built from " << build_info().git_describe << " (CUDA " << build_info().cuda_toolkit
             << ", archs " << build_info().cuda_archs << ")\n";

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "harness/core/cli.h"
+#include "harness/core/code_target.h"
 #include "harness/core/cupti_profiler.h"
 #include "harness/core/device_info.h"
 #include "harness/core/json.h"
@@ -14,6 +15,7 @@ namespace btc {
 
 struct SuiteContext {
   DeviceInfo device;
+  CodeTarget code;                            // which pass of the binary runs there
   SweepOptions options;
   cupti::RangeProfiler* profiler = nullptr;  // null: timing only
   json::Value forms = json::Value::object();  // filled by the suite

@@ -9,7 +9,6 @@
 #include "kernels/bmm/bmm.h"
 #include "kernels/bmm/bmm_data.h"
 #include "harness/core/check.h"
-#include "microbench/instr_kernels.h"
 #include "harness/core/metrics.h"
 
 namespace btc {
@@ -122,13 +121,11 @@ void run_bmm(benchmark::State& st, const Design& d, Problem p, Epilogue e, const
 
 void register_bmm(SuiteContext& ctx) {
   state().ctx = &ctx;
-  const int sm = ctx.device.sm();
-  const bool has_90a = sm == 90 && binary_has_sm90a();
   for (const auto& d : bmm::designs()) {
     json::Value f = json::Value::object();
     f.set("family", d->family());
     f.set("tensor_core", d->tensor_core());
-    const std::string why = d->skip_reason(sm, has_90a);
+    const std::string why = d->skip_reason(ctx.code);
     f.set("status", why.empty() ? "measured" : "skipped");
     ctx.forms.set(d->name(), std::move(f));
     if (!why.empty()) {

@@ -102,8 +102,8 @@ class CublasDesign final : public Design {
   std::string name() const override { return name_; }
   std::string family() const override { return "cublas"; }
   bool tensor_core() const override { return false; }  // full-precision baseline (see the top of the file)
-  std::string skip_reason(int sm, bool) const override {
-    return sm < 75 ? "needs sm_75+ (the oldest target this binary carries); device is sm_" + std::to_string(sm) : "";
+  std::string skip_reason(const CodeTarget& code) const override {
+    return arch_skip_reason(code, 75, false, name());  // the oldest target the suite builds
   }
   bits::BitMatrix a_shape(const Problem& p) const override { return row_u32(p.m, p.k); }
   bits::BitMatrix b_shape(const Problem& p) const override { return row_u32(p.n, p.k); }

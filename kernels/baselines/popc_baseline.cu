@@ -136,8 +136,8 @@ class PopcDesign final : public FixedTileDesign {
       : FixedTileDesign(std::move(name), layout, kBM, kBN, bits::box_k_of(layout)) {}
   std::string family() const override { return "popc"; }
   bool tensor_core() const override { return false; }
-  std::string skip_reason(int sm, bool) const override {
-    return sm < 75 ? "needs sm_75+ (the oldest target this binary carries); device is sm_" + std::to_string(sm) : "";
+  std::string skip_reason(const CodeTarget& code) const override {
+    return arch_skip_reason(code, 75, false, name());  // the oldest target the suite builds
   }
   void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
     const dim3 grid = begin_run(p, in, out, s);

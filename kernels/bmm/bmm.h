@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "formats/layout.h"
+#include "harness/core/code_target.h"
 
 namespace btc::bmm {
 
@@ -50,8 +51,9 @@ class Design {
   virtual std::string name() const = 0;        // e.g. "mma_and_frag_s4"
   virtual std::string family() const = 0;      // btc_wmma | mma_and | wgmma_and | popc | cublas
   virtual bool tensor_core() const = 0;
-  // "" if it runs on compute capability `sm` with this binary; else why not.
-  virtual std::string skip_reason(int sm, bool binary_has_sm90a) const = 0;
+  // "" if it runs on the code target (the device and the binary's pass for
+  // it: harness/core/code_target.h); else why not.
+  virtual std::string skip_reason(const CodeTarget& code) const = 0;
   // The operand shapes it reads (layout, padding) for a problem.
   virtual bits::BitMatrix a_shape(const Problem& p) const = 0;
   virtual bits::BitMatrix b_shape(const Problem& p) const = 0;

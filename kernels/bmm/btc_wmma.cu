@@ -113,8 +113,8 @@ class BtcWmmaDesign final : public FixedTileDesign {
   BtcWmmaDesign(std::string name, Layout layout) : FixedTileDesign(std::move(name), layout, kBM, kBN, 128) {}
   std::string family() const override { return "btc_wmma"; }
   bool tensor_core() const override { return true; }
-  std::string skip_reason(int sm, bool) const override {
-    return sm < 75 ? "needs sm_75+ (WMMA b1 8x8x128); device is sm_" + std::to_string(sm) : "";
+  std::string skip_reason(const CodeTarget& code) const override {
+    return arch_skip_reason(code, Wmma::kMinArch, false, "WMMA b1 XOR 8x8x128");
   }
   void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
     const dim3 grid = begin_run(p, in, out, s);

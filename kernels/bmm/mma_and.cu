@@ -126,9 +126,8 @@ class MmaAndDesign final : public AndDesign {
   std::string family() const override { return "mma_and"; }
   // Both configurations run anywhere mma.sync b1 AND exists: on Hopper the
   // sm_80 one is measured beside the one selected for sm_90.
-  std::string skip_reason(int sm, bool) const override {
-    if (sm < 80) return "needs sm_80+ (mma.sync b1 AND); device is sm_" + std::to_string(sm);
-    return "";
+  std::string skip_reason(const CodeTarget& code) const override {
+    return arch_skip_reason(code, atom::MmaAndM16N8K256::kMinArch, false, "mma.sync b1 AND");
   }
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
     using T = MmaTile<Cfg>;

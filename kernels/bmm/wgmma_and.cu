@@ -361,9 +361,8 @@ class WgmmaAndDesign final : public AndDesign {
            kProbe[BTC_WGMMA_PROBE];
   }
   std::string family() const override { return "wgmma_and"; }
-  std::string skip_reason(int sm, bool has_sm90a) const override {
-    if (sm != 90 || !has_sm90a) return "needs sm_90a (wgmma); device is sm_" + std::to_string(sm);
-    return "";
+  std::string skip_reason(const CodeTarget& code) const override {
+    return arch_skip_reason(code, 90, true, "wgmma b1 AND");
   }
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
     using T = WgTile<Cfg, CM, CN>;

@@ -47,19 +47,51 @@ TEST(InstrForms, OpsPerInstructionIsTheDatasheetConvention) {
   EXPECT_EQ(find_instr_form("wgmma_and_m64n256k256_ss")->ops_per_inst(), 2LL * 64 * 256 * 256);
 }
 
+// Native code: device sm == code arch (sm_90a where the binary has it).
+CodeTarget native(int sm, bool sm90a) { return CodeTarget{sm, sm, sm90a}; }
+
 TEST(InstrForms, SkipReasonsPerArch) {
   const InstrForm& xor_wmma = *find_instr_form("wmma_xor_m8n8k128");
   const InstrForm& and_mma = *find_instr_form("mma_and_m16n8k256");
   const InstrForm& wg = *find_instr_form("wgmma_and_m64n128k256_ss");
-  EXPECT_EQ(instr_skip_reason(xor_wmma, 75, false), "");
-  EXPECT_EQ(instr_skip_reason(and_mma, 75, false), "needs sm_80+; device is sm_75");
-  EXPECT_EQ(instr_skip_reason(and_mma, 90, true), "");
-  EXPECT_NE(instr_skip_reason(wg, 80, false).find("device is sm_80"), std::string::npos);
-  EXPECT_EQ(instr_skip_reason(wg, 89, false), "needs sm_90+; device is sm_89");
-  EXPECT_NE(instr_skip_reason(wg, 100, true).find("needs the sm_90a target"), std::string::npos);
-  EXPECT_NE(instr_skip_reason(wg, 90, false).find("not built for sm_90a"), std::string::npos);
-  EXPECT_EQ(instr_skip_reason(wg, 90, true), "");
-  EXPECT_NE(instr_skip_reason(wg, 100, true), "");  // sm_90a code does not run on later archs
+  EXPECT_EQ(instr_skip_reason(xor_wmma, native(75, false)), "");
+  EXPECT_EQ(instr_skip_reason(and_mma, native(75, false)), "mma_and_m16n8k256 needs sm_80+; device is sm_75");
+  EXPECT_EQ(instr_skip_reason(and_mma, native(90, true)), "");
+  EXPECT_NE(instr_skip_reason(wg, native(80, false)).find("device is sm_80"), std::string::npos);
+  EXPECT_EQ(instr_skip_reason(wg, native(89, false)), "wgmma_and_m64n128k256_ss needs sm_90+; device is sm_89");
+  EXPECT_NE(instr_skip_reason(wg, native(100, true)).find("needs the sm_90a target"), std::string::npos);
+  EXPECT_NE(instr_skip_reason(wg, native(90, false)).find("not built for sm_90a"), std::string::npos);
+  EXPECT_EQ(instr_skip_reason(wg, native(90, true)), "");
+  EXPECT_NE(instr_skip_reason(wg, native(100, true)), "");  // sm_90a code does not run on later archs
+}
+
+// A PTX-only build for an older arch runs on a newer GPU with that arch's
+// code: what the code lacks is skipped, naming the build (issue: a
+// compute_75 build crashed on the H200 at the first AND form).
+TEST(InstrForms, SkipReasonsFollowTheBinarysCodeNotTheDevice) {
+  const CodeTarget ptx75_on_h200{90, 75, false};
+  const CodeTarget ptx80_on_h200{90, 80, false};
+  const InstrForm& xor_wmma = *find_instr_form("wmma_xor_m8n8k128");
+  const InstrForm& and_mma = *find_instr_form("mma_and_m16n8k256");
+  const InstrForm& xor_m16 = *find_instr_form("mma_xor_m16n8k128");
+  const InstrForm& wg = *find_instr_form("wgmma_and_m64n128k256_ss");
+  EXPECT_EQ(instr_skip_reason(xor_wmma, ptx75_on_h200), "");
+  EXPECT_EQ(instr_skip_reason(and_mma, ptx75_on_h200),
+            "built for compute_75; mma_and_m16n8k256 needs sm_80 code (add 80 to CMAKE_CUDA_ARCHITECTURES)");
+  EXPECT_NE(instr_skip_reason(xor_m16, ptx75_on_h200).find("built for compute_75"), std::string::npos);
+  EXPECT_EQ(instr_skip_reason(and_mma, ptx80_on_h200), "");
+  EXPECT_NE(instr_skip_reason(wg, ptx80_on_h200).find("built for compute_80"), std::string::npos);
+  for (const InstrForm& f : instr_forms()) {
+    const bool runs = instr_skip_reason(f, ptx75_on_h200).empty();
+    EXPECT_EQ(runs, f.min_sm <= 75 && !f.needs_sm90a) << f.name;
+  }
+}
+
+TEST(CodeTarget, DescribesEmulatedArchitectures) {
+  EXPECT_EQ(describe(CodeTarget{90, 90, true}), "sm_90a code on sm_90");
+  EXPECT_EQ(describe(CodeTarget{90, 75, false}), "compute_75 code on an sm_90 GPU: functional, not sm_75 performance");
+  EXPECT_FALSE(CodeTarget({80, 80, false}).emulated_arch());
+  EXPECT_TRUE(CodeTarget({90, 80, false}).emulated_arch());
 }
 
 TEST(InstrForms, TensorInstructionAccounting) {

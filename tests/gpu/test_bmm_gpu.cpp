@@ -20,7 +20,7 @@
 #include "harness/core/check.h"
 #include "harness/core/device_info.h"
 #include "tests/common/gpu_test.h"
-#include "microbench/instr_kernels.h"  // binary_has_sm90a
+#include "harness/core/code_target.h"
 #include "formats/pack_cpu.h"
 #include "tests/common/test_random.h"
 
@@ -101,8 +101,7 @@ class BmmGpu : public ::testing::TestWithParam<Param> {
   void SetUp() override {
     BTC_SKIP_WITHOUT_GPU();
     design_ = bmm::designs()[static_cast<size_t>(std::get<0>(GetParam()))].get();
-    const int sm = query_device(0).sm();
-    if (const std::string why = design_->skip_reason(sm, sm == 90 && binary_has_sm90a()); !why.empty())
+    if (const std::string why = design_->skip_reason(code_target(0)); !why.empty())
       GTEST_SKIP() << design_->name() << ": " << why;
   }
 

@@ -19,7 +19,7 @@ class InstrGpu : public ::testing::TestWithParam<std::string> {
     BTC_SKIP_WITHOUT_GPU();
     device_ = query_device(0);
     const InstrForm& f = *find_instr_form(GetParam());
-    if (const std::string why = instr_skip_reason(f, device_.sm(), binary_has_sm90a()); !why.empty())
+    if (const std::string why = instr_skip_reason(f, code_target(0)); !why.empty())
       GTEST_SKIP() << f.name << ": " << why;
     kernels_ = instr_kernels(GetParam());
     ASSERT_NE(kernels_, nullptr);

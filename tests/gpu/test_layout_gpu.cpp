@@ -7,7 +7,7 @@
 #include "harness/core/check.h"
 #include "harness/core/device_info.h"
 #include "tests/common/gpu_test.h"
-#include "microbench/instr_kernels.h"
+#include "harness/core/code_target.h"
 #include "microbench/layout_kernels.h"
 #include "formats/pack_cpu.h"
 
@@ -19,8 +19,7 @@ class LayoutGpu : public ::testing::TestWithParam<int> {
   void SetUp() override {
     BTC_SKIP_WITHOUT_GPU();
     c_ = &layout_cases()[static_cast<size_t>(GetParam())];
-    const int sm = query_device(0).sm();
-    if (const std::string why = layout_skip_reason(*c_, sm, sm == 90 && binary_has_sm90a()); !why.empty())
+    if (const std::string why = layout_skip_reason(*c_, code_target(0)); !why.empty())
       GTEST_SKIP() << c_->name() << ": " << why;
   }
   const LayoutCase* c_ = nullptr;

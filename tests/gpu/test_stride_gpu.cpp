@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "harness/core/check.h"
+#include "harness/core/code_target.h"
 #include "harness/core/device_info.h"
 #include "tests/common/gpu_test.h"
 #include "microbench/stride_kernels.h"
@@ -26,7 +27,8 @@ class StrideGpu : public ::testing::TestWithParam<Case> {
     BTC_SKIP_WITHOUT_GPU();
     path_ = find_load_path(GetParam().path);
     ASSERT_NE(path_, nullptr);
-    if (query_device(0).sm() < path_->min_sm) GTEST_SKIP() << path_->name << " needs sm_" << path_->min_sm;
+    if (const std::string why = arch_skip_reason(code_target(0), path_->min_sm, false, path_->name); !why.empty())
+      GTEST_SKIP() << why;
   }
   const LoadPath* path_ = nullptr;
 };
