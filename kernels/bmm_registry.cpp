@@ -1,3 +1,5 @@
+// The one list of BMM designs: the tensor-core designs of bmm/ and the
+// baselines of baselines/, in a stable order.
 #include "kernels/bmm/bmm_designs.h"
 
 namespace btc::bmm {

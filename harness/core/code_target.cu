@@ -48,4 +48,10 @@ CodeTarget code_target(int device) {
   return t;
 }
 
+CodeTarget current_code_target() {
+  int device = 0;
+  BTC_CUDA_CHECK(cudaGetDevice(&device));
+  return code_target(device);
+}
+
 }  // namespace btc

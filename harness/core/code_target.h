@@ -27,6 +27,7 @@ std::string arch_skip_reason(const CodeTarget& t, int min_arch, bool needs_sm90a
 // driver picked; every library of the build is compiled for the same targets).
 // Cached per device. Throws a CUDA error on failure.
 CodeTarget code_target(int device = 0);
+CodeTarget current_code_target();  // of the current device (cudaGetDevice)
 
 // "sm_90a code on sm_90" / "compute_75 code on an sm_90 GPU: functional, not Turing performance".
 std::string describe(const CodeTarget& t);

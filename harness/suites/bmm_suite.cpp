@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
 #include "harness/core/bench_util.h"
 #include "kernels/bmm/bmm.h"
+#include "kernels/bmm/bmm_generated.h"
 #include "kernels/bmm/bmm_data.h"
 #include "harness/core/check.h"
 #include "harness/core/metrics.h"
@@ -119,14 +121,36 @@ void run_bmm(benchmark::State& st, const Design& d, Problem p, Epilogue e, const
   s.counters.attach(st, s.ctx->profiler, name, launch);
 }
 
+json::Value config_json(const bmm::BmmConfig& c) {
+  json::Value v = json::Value::object();
+  v.set("a_layout", bits::name(c.a_layout));
+  v.set("b_layout", bits::name(c.b_layout));
+  v.set("block_m", c.block_m);
+  v.set("block_n", c.block_n);
+  v.set("block_k_bits", c.block_k_bits);
+  v.set("stages", c.stages);
+  v.set("warps", c.warps);
+  v.set("cluster_m", c.cluster_m);
+  v.set("cluster_n", c.cluster_n);
+  return v;
+}
+
 void register_bmm(SuiteContext& ctx) {
   state().ctx = &ctx;
+  const std::vector<std::string> selected = bmm::selected_designs(ctx.code.code_arch);
   for (const auto& d : bmm::designs()) {
     json::Value f = json::Value::object();
     f.set("family", d->family());
     f.set("tensor_core", d->tensor_core());
     const std::string why = d->skip_reason(ctx.code);
     f.set("status", why.empty() ? "measured" : "skipped");
+    if (const bmm::BmmConfig* c = why.empty() ? d->config() : nullptr) {
+      // What analysis/select reads back: the variant's fields, never its name.
+      f.set("arch", d->config_arch());
+      f.set("candidate", d->candidate());
+      f.set("selected", std::find(selected.begin(), selected.end(), d->name()) != selected.end());
+      f.set("config", config_json(*c));
+    }
     ctx.forms.set(d->name(), std::move(f));
     if (!why.empty()) {
       ctx.skip(d->name(), why);

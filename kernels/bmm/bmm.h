@@ -14,6 +14,7 @@
 
 #include "formats/layout.h"
 #include "harness/core/code_target.h"
+#include "kernels/bmm/bmm_config.h"
 
 namespace btc::bmm {
 
@@ -54,6 +55,12 @@ class Design {
   // "" if it runs on the code target (the device and the binary's pass for
   // it: harness/core/code_target.h); else why not.
   virtual std::string skip_reason(const CodeTarget& code) const = 0;
+  // The generated configuration its kernel is built from (nullptr for the
+  // baselines), that configuration's arch (75, 80 or 90; 0 for none), and
+  // whether it is a candidate analysis/select ranks (BTC_BMM_CANDIDATES builds).
+  virtual const BmmConfig* config() const { return nullptr; }
+  virtual int config_arch() const { return 0; }
+  virtual bool candidate() const { return false; }
   // The operand shapes it reads (layout, padding) for a problem.
   virtual bits::BitMatrix a_shape(const Problem& p) const = 0;
   virtual bits::BitMatrix b_shape(const Problem& p) const = 0;

@@ -94,6 +94,7 @@ class AndDesign : public Design {
  public:
   explicit AndDesign(const BmmConfig& c) : c_(c) {}
   bool tensor_core() const override { return true; }
+  const BmmConfig* config() const override { return &c_; }
   bits::BitMatrix a_shape(const Problem& p) const override {
     return tile::operand_shape(c_.a_layout, p.m, p.k, c_.block_m, c_.block_k_bits);
   }

@@ -10,12 +10,14 @@
 //   btc_wmma_tile  the paper's tile format (tile8x128, ldm = 128): every
 //                  fragment is one contiguous 128-byte tile.
 //
-// Each warp computes a 32 x 32 C tile (4 x 4 WMMA tiles); 8 warps in a
-// 2 (M) x 4 (N) arrangement give a 64 x 128 block tile. The accumulators go
-// through shared memory to the shared BlockEpilogue (int32 or fused
-// threshold + 1-bit pack). Arbitrary M, N, K: operand rows are rounded up to
-// the block tile (extra rows are computed, then dropped by the epilogue), K
-// padding is zero.
+// The block tile, warps and K step come from the generated configuration of
+// the arch whose code runs (kBtcWmma of sm75 / sm80 / sm90; BtcWmmaTile in
+// bmm_tiles.h): each warp computes 32 x 32 of C (4 x 4 WMMA tiles). The
+// accumulators go through shared memory to the shared BlockEpilogue (int32
+// or fused threshold + 1-bit pack). The selected layout of each arch names
+// which of the two designs is that arch's (selected_designs()). Arbitrary
+// M, N, K: operand rows are rounded up to the block tile (extra rows are
+// computed, then dropped by the epilogue), K padding is zero.
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -24,6 +26,8 @@
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
 #include "kernels/atoms/mma_sm75.cuh"
+#include "kernels/bmm/bmm_tiles.h"
+#include "kernels/bmm/bmm_generated.h"
 
 namespace btc::bmm {
 
@@ -35,33 +39,26 @@ using bits::BitMatrix;
 using bits::Layout;
 using Wmma = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;
 
-constexpr int kWarpsM = 2, kWarpsN = 4;
-constexpr int kWarpTile = 32;                  // 32 x 32 C per warp
-constexpr int kFrags = kWarpTile / 8;          // 4 x 4 fragments of 8 x 8
-constexpr int kBM = kWarpsM * kWarpTile;       // 64
-constexpr int kBN = kWarpsN * kWarpTile;       // 128
-constexpr int kThreads = 32 * kWarpsM * kWarpsN;
-// Accumulator staging row stride (ints): 8 rows of a fragment store land in
-// two conflict-free wavefronts; a multiple of 4 as store_matrix_sync needs.
-constexpr int kLdC = kBN + 8;
-
 using FragA = Wmma::FragA;
 using FragB = Wmma::FragB;
 using FragC = Wmma::FragC;
 
 // as / bs: the design's shapes (same k map, padded K a multiple of 128).
-template <Layout L>
-__global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __restrict__ a,
+template <class Cfg, Layout L>
+__global__ void __launch_bounds__(BtcWmmaTile<Cfg>::kThreads) btc_wmma_kernel(const uint32_t* __restrict__ a,
                                                             const uint32_t* __restrict__ b, BitMatrix as,
                                                             BitMatrix bs, int k, int m, int n, const Output out) {
+  using T = BtcWmmaTile<Cfg>;
+  constexpr int kBM = T::kBM, kBN = T::kBN, kLdC = T::kLdC, kFrags = T::kFrags, kWarpTile = T::kWarpTile;
   as.layout = L;
   bs.layout = L;
   using Ep = BlockEpilogue<kBM, kBN>;
+  static_assert(T::kSmemBytes + Ep::kSmemWords * 4 <= 48 * 1024, "btc_wmma: static shared memory is 48 KB");
   __shared__ __align__(128) int32_t cs[kBM * kLdC];  // store_matrix_sync: 256-bit aligned fragments
   __shared__ uint32_t ep_tile[Ep::kSmemWords];
 
   const int warp = static_cast<int>(threadIdx.x / 32);
-  const int wm = warp / kWarpsN, wn = warp % kWarpsN;
+  const int wm = warp / T::kWarpsN, wn = warp % T::kWarpsN;
   const int m0 = static_cast<int>(blockIdx.y) * kBM, n0 = static_cast<int>(blockIdx.x) * kBN;
   const int r0 = m0 + wm * kWarpTile, c0 = n0 + wn * kWarpTile;
   // load_matrix_sync's ldm is in elements (bits): the row stride, or one tile row.
@@ -77,8 +74,9 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
 #pragma unroll
     for (int j = 0; j < kFrags; ++j) Wmma::zero(acc[i][j]);
 
-#pragma unroll 2
-  for (int kw = 0; kw < kwords; kw += 4) {  // 128 bits per step
+  // block_k_bits per step, unrolled into 128-bit WMMA steps; a K tail
+  // shorter than a step runs the 128-bit loop alone.
+  auto k128 = [&](int kw) {
     FragA fa[kFrags];
     FragB fb[kFrags];
 #pragma unroll
@@ -89,7 +87,13 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
     for (int i = 0; i < kFrags; ++i)
 #pragma unroll
       for (int j = 0; j < kFrags; ++j) Wmma::fma(acc[i][j], fa[i], fb[j]);
+  };
+  int kw = 0;
+  for (; kw + T::kStepKw <= kwords; kw += T::kStepKw) {
+#pragma unroll
+    for (int s = 0; s < T::kStepKw; s += 4) k128(kw + s);
   }
+  for (; kw < kwords; kw += 4) k128(kw);
 
   // Accumulators (popc(a ^ b)) -> shared memory -> the block epilogue.
 #pragma unroll
@@ -98,34 +102,67 @@ __global__ void __launch_bounds__(kThreads) btc_wmma_kernel(const uint32_t* __re
     for (int j = 0; j < kFrags; ++j)
       Wmma::store(cs + (wm * kWarpTile + 8 * i) * kLdC + wn * kWarpTile + 8 * j, acc[i][j], static_cast<unsigned>(kLdC));
   __syncthreads();
-  for (int idx = static_cast<int>(threadIdx.x); idx < kBM * kBN; idx += kThreads) {
+  for (int idx = static_cast<int>(threadIdx.x); idx < kBM * kBN; idx += T::kThreads) {
     const int li = idx / kBN, lj = idx % kBN;
     ep.put(li, lj, k - 2 * cs[li * kLdC + lj]);
   }
   ep.end();
 }
 
-// row_u32 pads K to 32 bits only: its rows get K padded to 128 bits, the
-// stride a b1 fragment load needs (ldm a multiple of 128); tile8x128 pads
-// to 128 itself.
-class BtcWmmaDesign final : public FixedTileDesign {
+const BmmConfig& btc_wmma_config(int arch) {
+  return arch == 90 ? BtcWmmaSm90::c : arch == 80 ? BtcWmmaSm80::c : BtcWmmaSm75::c;
+}
+
+template <class Cfg>
+void launch_btc_wmma(Layout layout, dim3 grid, const Problem& p, const Operands& in, const Output& out,
+                     cudaStream_t s) {
+  constexpr int kThreads = BtcWmmaTile<Cfg>::kThreads;
+  if (layout == Layout::kTile8x128)
+    btc_wmma_kernel<Cfg, Layout::kTile8x128><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape, in.b_shape, p.k, p.m,
+                                                                        p.n, out);
+  else
+    btc_wmma_kernel<Cfg, Layout::kRowU32><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape, in.b_shape, p.k, p.m,
+                                                                    p.n, out);
+  BTC_CUDA_CHECK_LAUNCH();
+}
+
+// One design per paper layout; its tile is the generated configuration of
+// the arch whose code runs on the current device. row_u32 pads K to 32 bits
+// only: its rows get K padded to 128 bits, the stride a b1 fragment load
+// needs (ldm a multiple of 128); tile8x128 pads to 128 itself.
+class BtcWmmaDesign final : public Design {
  public:
-  BtcWmmaDesign(std::string name, Layout layout) : FixedTileDesign(std::move(name), layout, kBM, kBN, 128) {}
+  BtcWmmaDesign(std::string name, Layout layout) : name_(std::move(name)), layout_(layout) {}
+  std::string name() const override { return name_; }
   std::string family() const override { return "btc_wmma"; }
   bool tensor_core() const override { return true; }
+  const BmmConfig* config() const override { return &btc_wmma_config(config_arch()); }
+  int config_arch() const override { return config_arch_of(current_code_target().code_arch); }
   std::string skip_reason(const CodeTarget& code) const override {
     return arch_skip_reason(code, Wmma::kMinArch, false, "WMMA b1 XOR 8x8x128");
   }
-  void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
-    const dim3 grid = begin_run(p, in, out, s);
-    if (layout_ == Layout::kTile8x128)
-      btc_wmma_kernel<Layout::kTile8x128><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape, in.b_shape, p.k, p.m,
-                                                                    p.n, out);
-    else
-      btc_wmma_kernel<Layout::kRowU32><<<grid, kThreads, 0, s>>>(in.a, in.b, in.a_shape, in.b_shape, p.k, p.m, p.n,
-                                                                 out);
-    BTC_CUDA_CHECK_LAUNCH();
+  bits::BitMatrix a_shape(const Problem& p) const override {
+    return tile::operand_shape(layout_, p.m, p.k, config()->block_m, 128);
   }
+  bits::BitMatrix b_shape(const Problem& p) const override {
+    return tile::operand_shape(layout_, p.n, p.k, config()->block_n, 128);
+  }
+  size_t workspace_bytes(const Problem&) const override { return 0; }
+  void prepare(const Problem& p, const Operands& in, void*, cudaStream_t) const override {
+    check_run_args(*this, p, in, nullptr);
+  }
+  void run(const Problem& p, const Operands& in, const Output& out, void*, cudaStream_t s) const override {
+    const int arch = config_arch();
+    const BmmConfig& c = btc_wmma_config(arch);
+    const dim3 grid = begin_blocked_run(*this, p, in, out, c.block_m, c.block_n, s);
+    if (arch == 90) launch_btc_wmma<BtcWmmaSm90>(layout_, grid, p, in, out, s);
+    else if (arch == 80) launch_btc_wmma<BtcWmmaSm80>(layout_, grid, p, in, out, s);
+    else launch_btc_wmma<BtcWmmaSm75>(layout_, grid, p, in, out, s);
+  }
+
+ private:
+  std::string name_;
+  Layout layout_;
 };
 
 }  // namespace

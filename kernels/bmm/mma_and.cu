@@ -8,43 +8,15 @@
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
-#include "kernels/generated/bmm_config.h"
 #include "kernels/atoms/mma_sm80.cuh"
+#include "kernels/bmm/bmm_generated.h"
+#include "kernels/bmm/bmm_tiles.h"
 #include "kernels/tile/tile_io.cuh"
 
 namespace btc::bmm {
 namespace {
 
 using bits::BitMatrix;
-
-// Kernels are templated on a config type, not on the config object: nvcc's
-// host stubs cannot name a kernel templated on a reference.
-struct MmaConfigSm80 {
-  static constexpr const BmmConfig& c = generated::sm80::kMmaAnd;
-};
-struct MmaConfigSm90 {
-  static constexpr const BmmConfig& c = generated::sm90::kMmaAnd;
-};
-
-template <class Cfg>
-struct MmaTile {
-  static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n, kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
-  static constexpr int kBlockK = Cfg::c.block_k_bits, kWarps = Cfg::c.warps;
-  static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
-  // Warp tiles 64 rows tall, as wide as the block allows: at the b1 rate
-  // fragment reuse in registers bounds what shared memory must deliver (a
-  // 64 x 32 warp tile asks 192 bytes per MMA, 128 bytes per SM clock at the
-  // measured mma.sync peak; 64 x 64 asks 128). On the H100 the wider tile
-  // paid only together with 1024-bit K stages (docs/findings-bmm.md).
-  static constexpr int kWarpsM = kBM / 64, kWarpsN = kWarps / kWarpsM;
-  static constexpr int kWarpM = 64, kWarpN = kBN / kWarpsN;
-  static constexpr int kMI = kWarpM / 16, kNJ = kWarpN / 8;  // m16 / n8 tiles per warp
-  static constexpr int kStageWords = (kBM + kBN) * kSlabKw;
-  static constexpr int kSmemBytes = kStages * kStageWords * 4;
-  static_assert(Cfg::c.block_k_bits % 256 == 0 && kBM % 64 == 0 && kWarps % kWarpsM == 0 && kBN % (8 * kWarpsN) == 0 &&
-                    kNJ % 4 == 0 && kStages >= 2,
-                "bad mma_and config");
-};
 
 template <class Cfg>
 __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(const uint32_t* a, const uint32_t* b, BitMatrix ga,
@@ -124,6 +96,7 @@ class MmaAndDesign final : public AndDesign {
   explicit MmaAndDesign(int arch) : AndDesign(Cfg::c), arch_(arch) {}
   std::string name() const override { return std::string("mma_and_sm") + std::to_string(arch_); }
   std::string family() const override { return "mma_and"; }
+  int config_arch() const override { return arch_; }
   // Both configurations run anywhere mma.sync b1 AND exists: on Hopper the
   // sm_80 one is measured beside the one selected for sm_90.
   std::string skip_reason(const CodeTarget& code) const override {
@@ -146,8 +119,8 @@ class MmaAndDesign final : public AndDesign {
 }  // namespace
 
 void add_mma_designs(DesignList& out) {
-  out.push_back(std::make_unique<MmaAndDesign<MmaConfigSm80>>(80));
-  out.push_back(std::make_unique<MmaAndDesign<MmaConfigSm90>>(90));
+  out.push_back(std::make_unique<MmaAndDesign<MmaAndSm80>>(80));
+  out.push_back(std::make_unique<MmaAndDesign<MmaAndSm90>>(90));
 }
 
 }  // namespace btc::bmm

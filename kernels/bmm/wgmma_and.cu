@@ -9,15 +9,23 @@
 // per operand, copied by a single 1-D cp.async.bulk completing on an
 // mbarrier; no tensor map is needed. Cluster variants split each run among
 // the CTAs that share it and multicast the pieces.
+//
+// The ring, tile, layout and cluster are generated data: kWgmmaAnd (the
+// selected one, design wgmma_and_sm90) and, in a -DBTC_BMM_CANDIDATES=ON
+// build, every row of kWgmmaAndCandidates, which analysis/select ranks from
+// that build's `bmm` sweep.
 #include <algorithm>
+#include <iterator>
+#include <utility>
 #include <stdexcept>
 
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
-#include "kernels/generated/bmm_config.h"
 #include "kernels/atoms/copy_sm90.cuh"
 #include "kernels/atoms/mma_sm90.cuh"
+#include "kernels/bmm/bmm_generated.h"
+#include "kernels/bmm/bmm_tiles.h"
 #include "kernels/tile/tile_io.cuh"
 
 // Diagnostic builds (cmake -DBTC_WGMMA_PROBE=feed_only|math_only) split the
@@ -30,8 +38,8 @@
 #ifndef BTC_WGMMA_PROBE
 #define BTC_WGMMA_PROBE 0
 #endif
-#ifndef BTC_WGMMA_EXPLORE
-#define BTC_WGMMA_EXPLORE 0
+#ifndef BTC_BMM_CANDIDATES
+#define BTC_BMM_CANDIDATES 0
 #endif
 
 namespace btc::bmm {
@@ -55,74 +63,8 @@ namespace wgmma {
 using namespace sm90;
 using namespace atom;
 
-struct WgmmaConfigSm90 {
-  static constexpr const BmmConfig& c = generated::sm90::kWgmmaAnd;
-};
-
-#if BTC_WGMMA_EXPLORE
-// Exploration build (cmake -DBTC_WGMMA_EXPLORE=ON): the generated design at
-// other ring shapes (layout, K bits per stage x stages; same tile), each
-// registered as wgmma_and_sm90[_mc..]_sw<swizzle bytes>_k<bits>x<stages>, and
-// the generated one with A multicast (mc1x2). Every one is a correct design
-// (the GPU tests cover them in such a build); the sweep ranks them.
-template <bits::Layout L, int BlockK, int Stages>
-struct WgmmaExploreSm90 {
-  static constexpr BmmConfig c{"wgmma_and", generated::sm90::kWgmmaAnd.instruction, L, L,
-                               generated::sm90::kWgmmaAnd.block_m, generated::sm90::kWgmmaAnd.block_n,
-                               BlockK, Stages, generated::sm90::kWgmmaAnd.warps};
-};
-#endif
 
 using bits::BitMatrix;
-
-// A kernel variant: the generated tile configuration and a cluster shape.
-// Clusters of CM x CN CTAs share operand blocks through multicast: the CM
-// CTAs of a cluster column read the same B block, the CN of a row the same A
-// block; each CTA copies 1/CM of B and 1/CN of A for all of them. (At the b1
-// rate a lone 128 x 256 tile needs ~11 TB/s of L2 -> SM traffic; see
-// docs/findings-bmm.md.)
-template <class Cfg, int CM, int CN>
-struct WgTile {
-  static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n, kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
-  static constexpr int kConsumers = Cfg::c.warps / 4;  // consumer warpgroups, 64 rows each
-  static constexpr int kBlockK = Cfg::c.block_k_bits;
-  static constexpr bits::Layout kLA = Cfg::c.a_layout, kLB = Cfg::c.b_layout;
-  static constexpr int kThreads = (kConsumers + 1) * 128;
-  // setmaxnreg moves registers inside what the CTA holds at launch (the
-  // launch bound's per-thread cap, a multiple of 8, times kThreads): the
-  // feeders drop to kFeederRegs and the consumers take the rest. Asking for
-  // more than the pool makes setmaxnreg.inc wait forever.
-  static constexpr int kFeederRegs = 40;
-  static constexpr int kLaunchRegs = (65536 / kThreads) & ~7;
-  static constexpr int kConsumerRegs =
-      std::min(240, ((kLaunchRegs * kThreads - 128 * kFeederRegs) / (kConsumers * 128)) & ~7);
-  // ptxas compiles every branch under kLaunchRegs, whatever setmaxnreg grants
-  // later: the consumers' N/2 accumulators plus descriptors must fit it
-  // (512 threads: 128 registers, too few for N = 256; ptxas C7602).
-  static_assert(kBN / 2 + 24 <= kLaunchRegs, "the consumers' accumulators do not fit the launch register cap");
-  static constexpr int kABytes = kBM * kSlabKw * 4, kBBytes = kBN * kSlabKw * 4;
-  static constexpr int kStageBytes = kABytes + kBBytes;
-  static constexpr int kClusterM = CM, kClusterN = CN, kClusterSize = CM * CN;
-  // A's row popcounts on the tensor core: each consumer warpgroup adds one
-  // m64n8k256 per 256 K bits against an all-ones B, popc(a AND 1) = popc(a).
-  // (Two feeder warps popcounting every A stage from shared memory measured
-  // the same on squares and 9% slower on long K, where they lagged the ring.)
-  static constexpr int kOnesBytes = 1024;  // 8 rows of ones at any swizzle's row pitch, 1024-aligned
-  static_assert(8 * 128 <= kOnesBytes, "8 rows at the widest (128-byte) swizzle pitch");
-  // Double-buffered epilogue column terms: 2 popc(b) - K (+ threshold).
-  static constexpr int kTermBytes = 2 * kBN * 4;
-  static constexpr int kBarriers = 2 * kStages + 4;
-  static constexpr int kSmemBytes = kStages * kStageBytes + kOnesBytes + kTermBytes + kBarriers * 8 + 1024;  // + alignment
-  static_assert(kBM == 64 * kConsumers, "one 64-row wgmma per consumer warpgroup");
-  static_assert(kBN % 32 == 0, "bit words are 32 columns");
-  static_assert(kBlockK % 256 == 0 && bits::is_wgmma(kLA) && bits::is_wgmma(kLB), "wgmma reads wgmma layouts");
-  static_assert(kABytes % 1024 == 0 && kBBytes % 1024 == 0, "swizzled stages start 1024-byte aligned");
-  static_assert(kBlockK % bits::box_k_of(kLA) == 0 && kBlockK % bits::box_k_of(kLB) == 0,
-                "a stage is whole boxes: one contiguous run per operand, stage k at k stage sizes from stage 0");
-  static_assert(kClusterSize == 1 || (bits::swizzle_bytes(kLA) > 0 && bits::swizzle_bytes(kLB) > 0 &&
-                                      kBM % (8 * CN) == 0 && kBN % (8 * CM) == 0),
-                "multicast slices are whole 8-row swizzle atoms of row-contiguous (swizzled) boxes");
-};
 
 // The tiles one CTA visits: its cluster walks cluster tiles (CM x CN CTA
 // tiles) with the persistent stride; a CTA past the edge of M or N still
@@ -348,24 +290,31 @@ __global__ void __launch_bounds__(T::kThreads, 1)
 }
 
 
-template <class Cfg, int CM, int CN>
+template <class Cfg>
 class WgmmaAndDesign final : public AndDesign {
  public:
-  WgmmaAndDesign() : AndDesign(Cfg::c) {}
+  // candidate < 0: the generated kWgmmaAnd; else its row in kWgmmaAndCandidates.
+  explicit WgmmaAndDesign(int candidate = -1) : AndDesign(Cfg::c), candidate_(candidate) {}
   std::string name() const override {
     constexpr const char* kProbe[] = {"", "_probe_feed_only", "_probe_math_only"};
-    const bool generated = &Cfg::c == &generated::sm90::kWgmmaAnd;
-    return (CM * CN == 1 ? std::string("wgmma_and_sm90") : "wgmma_and_sm90_mc" + std::to_string(CM) + "x" + std::to_string(CN)) +
-           (generated ? "" : "_sw" + std::to_string(bits::swizzle_bytes(Cfg::c.a_layout)) + "_k" +
-                                 std::to_string(Cfg::c.block_k_bits) + "x" + std::to_string(Cfg::c.stages)) +
-           kProbe[BTC_WGMMA_PROBE];
+    const BmmConfig& c = Cfg::c;
+    std::string n = "wgmma_and_sm90";
+    if (candidate_ >= 0)
+      n += "_c" + std::to_string(candidate_) + "_" + std::to_string(c.block_m) + "x" + std::to_string(c.block_n) +
+           "_sw" + std::to_string(bits::swizzle_bytes(c.a_layout)) + "_k" + std::to_string(c.block_k_bits) + "x" +
+           std::to_string(c.stages) +
+           (c.cluster_m * c.cluster_n > 1 ? "_mc" + std::to_string(c.cluster_m) + "x" + std::to_string(c.cluster_n) : "");
+    return n + kProbe[BTC_WGMMA_PROBE];
   }
   std::string family() const override { return "wgmma_and"; }
+  int config_arch() const override { return 90; }
+  bool candidate() const override { return candidate_ >= 0; }
   std::string skip_reason(const CodeTarget& code) const override {
     return arch_skip_reason(code, 90, true, "wgmma b1 AND");
   }
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
-    using T = WgTile<Cfg, CM, CN>;
+    using T = WgTile<Cfg>;
+    constexpr int CM = T::kClusterM, CN = T::kClusterN;
     // A's popcounts are fused into the kernel: no row_popcounts pass here.
     const dim3 blocks = begin_blocked_run(*this, p, in, out, T::kBM, T::kBN, s);
     const int tiles_m = static_cast<int>(blocks.y), tiles_n = static_cast<int>(blocks.x);
@@ -393,26 +342,24 @@ class WgmmaAndDesign final : public AndDesign {
                                       tiles_n));
     BTC_CUDA_CHECK_LAUNCH();
   }
+
+ private:
+  int candidate_;
 };
+
+#if BTC_BMM_CANDIDATES
+template <int... I>
+void add_candidates(DesignList& out, std::integer_sequence<int, I...>) {
+  (out.push_back(std::make_unique<WgmmaAndDesign<WgmmaAndCandidateSm90<I>>>(I)), ...);
+}
+#endif
 
 }  // namespace wgmma
 
 void add_wgmma_designs(DesignList& out) {
-  out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 1, 1>>());
-  // Multicast slices are whole swizzle atoms: only for a swizzled generated layout.
-  if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&
-                bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.b_layout) > 0)
-    out.push_back(std::make_unique<wgmma::WgmmaAndDesign<wgmma::WgmmaConfigSm90, 2, 1>>());
-#if BTC_WGMMA_EXPLORE
-  using bits::Layout;
-  using wgmma::WgmmaAndDesign, wgmma::WgmmaExploreSm90;
-  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle32, 256, 16>, 1, 1>>());
-  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle64, 512, 6>, 1, 1>>());
-  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 1, 1>>());
-  out.push_back(std::make_unique<WgmmaAndDesign<WgmmaExploreSm90<Layout::kWgmmaSwizzle128, 1024, 4>, 2, 1>>());
-  if constexpr (bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.a_layout) > 0 &&
-                bits::swizzle_bytes(wgmma::WgmmaConfigSm90::c.b_layout) > 0)
-    out.push_back(std::make_unique<WgmmaAndDesign<wgmma::WgmmaConfigSm90, 1, 2>>());
+  out.push_back(std::make_unique<wgmma::WgmmaAndDesign<WgmmaAndSm90>>());
+#if BTC_BMM_CANDIDATES
+  wgmma::add_candidates(out, std::make_integer_sequence<int, kWgmmaAndCandidatesSm90>{});
 #endif
 }
 

@@ -6,3 +6,4 @@
 #include "bmm_config_sm75.h"
 #include "bmm_config_sm80.h"
 #include "bmm_config_sm90.h"
+#include "bmm_candidates_sm90.h"

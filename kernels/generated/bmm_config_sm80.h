@@ -12,38 +12,26 @@ inline constexpr const char* kSource = "built-in defaults (no results); wgmma_an
 
 // btc_wmma: fixed: instruction; default: a_layout, b_layout, block_m, block_n, block_k_bits, stages, warps.
 inline constexpr BmmConfig kBtcWmma{
-    /*design*/ "btc_wmma",
-    /*instruction*/ "wmma_xor_m8n8k128",
     /*a_layout*/ bits::Layout::kTile8x128,
     /*b_layout*/ bits::Layout::kTile8x128,
     /*block_m*/ 64,
-    /*block_n*/ 64,
-    /*block_k_bits*/ 1024,
+    /*block_n*/ 128,
+    /*block_k_bits*/ 256,
     /*stages*/ 1,
-    /*warps*/ 8};
+    /*warps*/ 8,
+    /*cluster_m*/ 1,
+    /*cluster_n*/ 1};
 
 // mma_and: default: instruction, a_layout, b_layout, block_m, block_n, block_k_bits, stages, warps.
 inline constexpr BmmConfig kMmaAnd{
-    /*design*/ "mma_and",
-    /*instruction*/ "mma_and_m16n8k256",
     /*a_layout*/ bits::Layout::kMmaFragA16x256,
     /*b_layout*/ bits::Layout::kMmaFragB8x256,
     /*block_m*/ 128,
     /*block_n*/ 128,
     /*block_k_bits*/ 512,
     /*stages*/ 4,
-    /*warps*/ 8};
-
-// wgmma_and: UNSUPPORTED on this arch, placeholder values.
-inline constexpr BmmConfig kWgmmaAnd{
-    /*design*/ "wgmma_and",
-    /*instruction*/ "wgmma_and_m64n128k256_ss",
-    /*a_layout*/ bits::Layout::kWgmmaSwizzle64,
-    /*b_layout*/ bits::Layout::kWgmmaSwizzle64,
-    /*block_m*/ 128,
-    /*block_n*/ 128,
-    /*block_k_bits*/ 512,
-    /*stages*/ 8,
-    /*warps*/ 8};
+    /*warps*/ 8,
+    /*cluster_m*/ 1,
+    /*cluster_n*/ 1};
 
 }  // namespace btc::bmm::generated::sm80
