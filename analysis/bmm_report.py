@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Report for the 'bmm' suite: production bit-matrix-multiply designs beside
 software-popcount and cuBLAS baselines. TOPS over the square sizes
 (<stem>.bmm_square.png), the tensor-core designs' speedups over the baselines
 (<stem>.bmm_speedup.png) and a markdown report (<stem>.md).
 
-usage: python3 analysis/bmm_report.py RESULTS.json [--out-dir DIR]
+usage: python3 -m analysis.bmm_report RESULTS.json [--out-dir DIR]
 
 Instruction peaks come from the newest instr-*.json in the results file's
 folder (the same GPU), unless render() is handed an instr results file.
@@ -20,10 +19,10 @@ from typing import Any
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-import btcresults as br
-import instr_report
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import instr_report
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "bmm"
 # Fused bits first: the output the next binarized layer reads.
@@ -680,7 +679,7 @@ def _goal_lines(results: br.Results, data: BmmData, peaks: Peaks) -> list[str]:
 
 
 def _paper_lines(results: br.Results) -> list[str]:
-    import paper_tcbnn   # imported here: paper_tcbnn builds on this module
+    from analysis import paper_tcbnn   # imported here: paper_tcbnn builds on this module
     return paper_tcbnn.markdown_lines(
         paper_tcbnn.bmm_comparison_rows(results), paper_tcbnn.BMM_FINDINGS,
         f"No square problem in this file runs `{paper_tcbnn.PAPER_DESIGN}` or a software-popcount "

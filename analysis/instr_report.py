@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Report for the 'instr' suite: best throughput per instruction form as a bar
 chart (<stem>.throughput.png) and a markdown table (<stem>.md).
 
-usage: python3 analysis/instr_report.py RESULTS.json [--out-dir DIR]
+usage: python3 -m analysis.instr_report RESULTS.json [--out-dir DIR]
 """
 from __future__ import annotations
 
@@ -13,9 +12,9 @@ from pathlib import Path
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-import btcresults as br
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "instr"
 GROUP_COLOURS = {"xor": "tab:blue", "and": "tab:orange",

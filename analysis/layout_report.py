@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Report for the 'layout' suite: median TOPS of one BMM tile loop per
 bit-packing layout and instruction engine (<stem>.layout_tops.png) and a
 markdown report (<stem>.md).
 
-usage: python3 analysis/layout_report.py RESULTS.json [--out-dir DIR]
+usage: python3 -m analysis.layout_report RESULTS.json [--out-dir DIR]
 
 The tile loop is single-stage (global -> shared -> fragments -> b1 MMA, not
 pipelined), so absolute TOPS are latency-bound by design: the suite compares
@@ -18,9 +17,9 @@ from typing import Any, Mapping
 
 from matplotlib.ticker import FuncFormatter
 
-import btcresults as br
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "layout"
 # One colour per layout, the same in every engine's group.
@@ -324,7 +323,7 @@ def _fastest_lines(engines: list[Engine]) -> list[str]:
 
 
 def _paper_lines(results: br.Results) -> list[str]:
-    import paper_tcbnn   # imported here: paper_tcbnn builds on this module
+    from analysis import paper_tcbnn   # imported here: paper_tcbnn builds on this module
     return paper_tcbnn.markdown_lines(
         paper_tcbnn.layout_comparison_rows(results), paper_tcbnn.LAYOUT_FINDINGS,
         f"No WMMA engine in this file lists `{paper_tcbnn.TILE_LAYOUT}` or "

@@ -20,11 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-import bmm_report as bmr
-import btcresults as br
-import layout_report as lr
-import report_common as rc
-import stride_report as sr
+from analysis import bmm_report as bmr
+from analysis import btcresults as br
+from analysis import layout_report as lr
+from analysis import report_common as rc
+from analysis import stride_report as sr
 
 PAPER = {
     "title": "Accelerating Binarized Neural Networks via Bit-Tensor-Cores in Turing GPUs",

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Regenerate the plot and table of every results file under a directory.
 
-usage: python3 analysis/rebuild_all.py [--results-dir DIR]
+usage: python3 -m analysis.rebuild_all [--results-dir DIR]
 
 One line per file. Files of suites without a report yet are skipped; the exit
 status is non-zero only if some file is corrupt or could not be rendered (all
@@ -14,11 +13,11 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-import bmm_report
-import btcresults as br
-import instr_report
-import layout_report
-import stride_report
+from analysis import bmm_report
+from analysis import btcresults as br
+from analysis import instr_report
+from analysis import layout_report
+from analysis import stride_report
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 # suite -> renderer writing that suite's outputs beside the results file. The

@@ -20,7 +20,7 @@ import matplotlib.style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import btcresults as br
+from analysis import btcresults as br
 
 DASH = "—"
 

@@ -1,9 +1,8 @@
-#!/usr/bin/env python3
 """Report for the 'stride' suite: fragment-load throughput against the row
 stride ldm (<stem>.stride_gbps.png), per-load memory counters against ldm
 (<stem>.stride_counters.png) and a markdown report (<stem>.md).
 
-usage: python3 analysis/stride_report.py RESULTS.json [--out-dir DIR]
+usage: python3 -m analysis.stride_report RESULTS.json [--out-dir DIR]
 """
 from __future__ import annotations
 
@@ -15,9 +14,9 @@ from typing import Any, Mapping
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-import btcresults as br
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "stride"
 MODES = ("load", "mma")
@@ -443,7 +442,7 @@ def _regime_lines(paths: list[PathData]) -> list[str]:
 
 
 def _paper_lines(results: br.Results) -> list[str]:
-    import paper_tcbnn   # imported here: paper_tcbnn builds on this module
+    from analysis import paper_tcbnn   # imported here: paper_tcbnn builds on this module
     return paper_tcbnn.markdown_lines(paper_tcbnn.comparison_rows(results), paper_tcbnn.FINDINGS,
                                       "No series in this file to compare.")
 

@@ -7,10 +7,10 @@ import sys
 
 import pytest
 
-import bmm_report as bm
-import btcresults as br
-import paper_tcbnn as paper
-import rebuild_all
+from analysis import bmm_report as bm
+from analysis import btcresults as br
+from analysis import paper_tcbnn as paper
+from analysis import rebuild_all
 from conftest import (FIXTURES, INSTR_SMALL, PNG_SIGNATURE, _results_fixtures, counters_off,
                       rename_run, section_text, table_rows)
 
@@ -676,10 +676,10 @@ def test_render_rejects_a_non_instr_peaks_file(bmm_path, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_cli(tmp_path, capsys, gpu_dir, analysis_dir):
-    script = subprocess.run([sys.executable, str(analysis_dir / "bmm_report.py"),
+def test_cli(tmp_path, capsys, gpu_dir, repo_root):
+    script = subprocess.run([sys.executable, "-m", "analysis.bmm_report",
                              str(gpu_dir / "bmm-1.json"), "--out-dir", str(tmp_path / "out")],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=repo_root)
     assert (script.returncode, script.stderr) == (0, "")
     assert script.stdout.splitlines() == [f"wrote {tmp_path / 'out' / name}" for name in
                                           ("bmm-1.bmm_square.png", "bmm-1.bmm_speedup.png", "bmm-1.md")]

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-import btcresults as br
-import instr_report as ir
+from analysis import btcresults as br
+from analysis import instr_report as ir
 from conftest import PNG_SIGNATURE, counters_off, section_text, table_rows
 
 WGMMA_BEST = "tput/wgmma_and_m64n256k256_ss/wps:8/ilp:2/manual_time"
@@ -199,9 +199,9 @@ def test_cli_default_out_dir_is_beside_results(tmp_path, capsys, instr_path):
     assert "instr-run.md" in capsys.readouterr().out
 
 
-def test_cli_as_script(tmp_path, instr_path, analysis_dir):
-    proc = subprocess.run([sys.executable, str(analysis_dir / "instr_report.py"), str(instr_path),
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True)
+def test_cli_as_script(tmp_path, instr_path, repo_root):
+    proc = subprocess.run([sys.executable, "-m", "analysis.instr_report", str(instr_path),
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=repo_root)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "instr_small.throughput.png").exists()
 

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-import btcresults as br
-import layout_report as lr
-import paper_tcbnn as paper
-import rebuild_all
+from analysis import btcresults as br
+from analysis import layout_report as lr
+from analysis import paper_tcbnn as paper
+from analysis import rebuild_all
 from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 WA_ROW = "layout/wmma_and/layout:row_u32/manual_time"
@@ -365,10 +365,10 @@ def test_render_with_no_runs_and_other_suite(layout_doc, write_doc, tmp_path):
     assert not (tmp_path / "other").exists()
 
 
-def test_cli(tmp_path, capsys, layout_path, analysis_dir):
-    script = subprocess.run([sys.executable, str(analysis_dir / "layout_report.py"),
+def test_cli(tmp_path, capsys, layout_path, repo_root):
+    script = subprocess.run([sys.executable, "-m", "analysis.layout_report",
                              str(layout_path), "--out-dir", str(tmp_path)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=repo_root)
     assert (script.returncode, script.stderr) == (0, "")
     assert script.stdout.splitlines() == [f"wrote {tmp_path / 'layout_small.layout_tops.png'}",
                                           f"wrote {tmp_path / 'layout_small.md'}"]

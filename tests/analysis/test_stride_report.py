@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-import btcresults as br
-import paper_tcbnn as paper
-import rebuild_all
-import stride_report as sr
+from analysis import btcresults as br
+from analysis import paper_tcbnn as paper
+from analysis import rebuild_all
+from analysis import stride_report as sr
 from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 WG_LOAD_1024 = "stride/wmma_global/mode:load/ldm:1024/manual_time"
@@ -442,9 +442,9 @@ def test_render_rejects_other_suite(stride_doc, write_doc, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_as_script(tmp_path, stride_path, analysis_dir):
-    proc = subprocess.run([sys.executable, str(analysis_dir / "stride_report.py"), str(stride_path),
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True)
+def test_cli_as_script(tmp_path, stride_path, repo_root):
+    proc = subprocess.run([sys.executable, "-m", "analysis.stride_report", str(stride_path),
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=repo_root)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"wrote {tmp_path / n}" for n in (
         "stride_small.stride_gbps.png", "stride_small.stride_counters.png", "stride_small.md")]
