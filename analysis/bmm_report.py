@@ -3,7 +3,8 @@ software-popcount and cuBLAS baselines. TOPS over the square sizes
 (<stem>.bmm_square.png), the tensor-core designs' speedups over the baselines
 (<stem>.bmm_speedup.png) and a markdown report (<stem>.md).
 
-usage: python3 -m analysis.bmm_report RESULTS.json [--out-dir DIR]
+Written through analysis.report (python3 -m analysis.report RESULTS.json),
+which adds the paper's section (analysis.paper_tcbnn).
 
 Instruction peaks come from the newest instr-*.json in the results file's
 folder (the same GPU), unless render() is handed an instr results file.
@@ -11,10 +12,9 @@ folder (the same GPU), unless render() is handed an instr results file.
 from __future__ import annotations
 
 import fnmatch
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
@@ -678,16 +678,9 @@ def _goal_lines(results: br.Results, data: BmmData, peaks: Peaks) -> list[str]:
                            performance_goals(data, peaks)]
 
 
-def _paper_lines(results: br.Results) -> list[str]:
-    from analysis import paper_tcbnn   # imported here: paper_tcbnn builds on this module
-    return paper_tcbnn.markdown_lines(
-        paper_tcbnn.bmm_comparison_rows(results), paper_tcbnn.BMM_FINDINGS,
-        f"No square problem in this file runs `{paper_tcbnn.PAPER_DESIGN}` or a software-popcount "
-        f"design.")
-
-
-def markdown_report(results: br.Results, data: BmmData, peaks: Peaks,
-                    png_names: tuple[str, str]) -> str:
+def markdown_report(results: br.Results, data: BmmData, peaks: Peaks, png_names: tuple[str, str],
+                    extra_sections: Sequence[rc.Section] = ()) -> str:
+    """The report; extra_sections (the paper's, from the composer) go before Skipped."""
     counters_note = []
     if not (results.meta.get("counters") or {}).get("enabled"):
         counters_note = ["", f"DRAM and L2 columns are empty: {rc.counters_off_text(results)}."]
@@ -728,13 +721,14 @@ def markdown_report(results: br.Results, data: BmmData, peaks: Peaks,
              "Speedup = baseline time / design time on the same problem, from median TOPS.", "",
              *_speedup_tables(data), "",
              "## Performance goals (H100)", "", *_goal_lines(results, data, peaks), "",
-             "## The paper's BMM comparison beside ours", "", *_paper_lines(results), "",
+             *rc.section_lines(extra_sections),
              "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"
 
 
 def render(results: br.Results, out_dir: str | Path | None = None,
-           instr_results: br.Results | None = None) -> list[Path]:
+           instr_results: br.Results | None = None, *,
+           extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
     """Write <stem>.bmm_square.png, <stem>.bmm_speedup.png and <stem>.md;
     returns their paths in that order. Without instr_results, the peaks come
     from the newest instr-*.json beside the results file, if any."""
@@ -744,16 +738,8 @@ def render(results: br.Results, out_dir: str | Path | None = None,
     stem = results.path.stem
     square, speed, md = (out / f"{stem}.bmm_square.png", out / f"{stem}.bmm_speedup.png",
                          out / f"{stem}.md")
-    markdown = markdown_report(results, data, peaks, (square.name, speed.name))
+    markdown = markdown_report(results, data, peaks, (square.name, speed.name), extra_sections)
     br.write_atomic(square, plot_square(results, data, peaks))
     br.write_atomic(speed, plot_speedup(results, data))
     br.write_atomic(md, markdown)
     return [square, speed, md]
-
-
-def main(argv: list[str] | None = None) -> int:
-    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,24 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
 
-from analysis import bmm_report
 from analysis import btcresults as br
-from analysis import instr_report
-from analysis import layout_report
-from analysis import stride_report
+from analysis import report
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
-# suite -> renderer writing that suite's outputs beside the results file. The
-# bmm report finds its instruction peaks itself: the newest instr-*.json in the
-# same folder (the same GPU).
-RENDERERS: dict[str, Callable[[br.Results], Sequence[Path]]] = {
-    instr_report.SUITE: instr_report.render,
-    stride_report.SUITE: stride_report.render,
-    layout_report.SUITE: layout_report.render,
-    bmm_report.SUITE: bmm_report.render,
-}
 
 
 def rebuild(results_dir: Path) -> int:
@@ -49,12 +36,11 @@ def rebuild(results_dir: Path) -> int:
             corrupt.append(path)
             print(f"CORRUPT {e}")
             continue
-        render = RENDERERS.get(results.suite)
-        if render is None:
+        if results.suite not in report.RENDERERS:
             print(f"skipped {path}: no report for suite {results.suite!r} yet")
             continue
         try:
-            outputs = render(results)
+            outputs = report.render(results)
         except br.ResultsError as e:
             corrupt.append(path)
             print(f"CORRUPT {e}")
@@ -62,7 +48,7 @@ def rebuild(results_dir: Path) -> int:
         except Exception as e:   # noqa: BLE001 - one bad file must not stop the rest
             failed.append(path)
             print(f"FAILED  {path}: {type(e).__name__}: {e} "
-                  f"(run {results.suite}_report.py on it for the traceback)")
+                  f"(python3 -m analysis.report {path} gives the traceback)")
             continue
         print(f"ok      {path} -> {', '.join(p.name for p in outputs)}")
     for label, bad in (("corrupt", corrupt), ("failed to render", failed)):

@@ -10,7 +10,7 @@ import pytest
 from analysis import bmm_report as bm
 from analysis import btcresults as br
 from analysis import paper_tcbnn as paper
-from analysis import rebuild_all
+from analysis import rebuild_all, report
 from conftest import (FIXTURES, INSTR_SMALL, PNG_SIGNATURE, _results_fixtures, counters_off,
                       rename_run, section_text, table_rows)
 
@@ -89,7 +89,9 @@ def _peaks(instr=INSTR_SMALL):
 
 
 def _markdown(results, instr=INSTR_SMALL):
-    return bm.markdown_report(results, bm.collect(results), _peaks(instr), ("sq.png", "sp.png"))
+    """The report as the composer writes it: with the paper's section."""
+    return bm.markdown_report(results, bm.collect(results), _peaks(instr), ("sq.png", "sp.png"),
+                              paper.sections_for(results))
 
 
 @pytest.fixture
@@ -579,7 +581,8 @@ def test_counters_off_renders_dashes(bmm_doc, write_doc, tmp_path):
             assert row["L2 hit % (bits / int32)"] == "— / —"
     row = table_rows(md, "Design", after=f"### {P8K.heading}")["wgmma_and_sm90"]
     assert row["Roofline bound (bits / int32)"] == "compute / memory"   # needs no counters
-    square, speed, md_path = bm.render(results, tmp_path / "out", br.load(INSTR_SMALL))
+    square, speed, md_path = bm.render(results, tmp_path / "out", br.load(INSTR_SMALL),
+                                       extra_sections=paper.sections_for(results))
     assert square.read_bytes().startswith(PNG_SIGNATURE) and speed.read_bytes().startswith(PNG_SIGNATURE)
     assert md_path.read_text() == md.replace("](sq.png)", "](r.bmm_square.png)").replace(
         "](sp.png)", "](r.bmm_speedup.png)")
@@ -639,7 +642,7 @@ def test_render_finds_instr_and_is_deterministic(gpu_dir, tmp_path):
 
 
 def test_render_header(gpu_dir):
-    md = bm.render(br.load(gpu_dir / "bmm-1.json"))[2].read_text()
+    md = report.render(br.load(gpu_dir / "bmm-1.json"))[2].read_text()
     lines = md.splitlines()
     for line in ["# btcbench bmm: NVIDIA H100 80GB HBM3",
                  "Source: `bmm-1.json`",
@@ -677,7 +680,7 @@ def test_render_rejects_a_non_instr_peaks_file(bmm_path, tmp_path):
 
 
 def test_cli(tmp_path, capsys, gpu_dir, repo_root):
-    script = subprocess.run([sys.executable, "-m", "analysis.bmm_report",
+    script = subprocess.run([sys.executable, "-m", "analysis.report",
                              str(gpu_dir / "bmm-1.json"), "--out-dir", str(tmp_path / "out")],
                             capture_output=True, text=True, cwd=repo_root)
     assert (script.returncode, script.stderr) == (0, "")
@@ -687,13 +690,13 @@ def test_cli(tmp_path, capsys, gpu_dir, repo_root):
         tmp_path / "out" / "bmm-1.md").read_text()
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    assert bm.main([str(bad)]) == 1
+    assert report.main([str(bad)]) == 1
     assert f"error: {bad}: top level is not a JSON object" in capsys.readouterr().err
 
 
 def test_rebuild_all_picks_up_bmm(gpu_dir, capsys, bmm_doc):
     (gpu_dir / "bmm-2.json").write_text(json.dumps(counters_off(bmm_doc)))
-    assert rebuild_all.RENDERERS["bmm"] is bm.render
+    assert report.RENDERERS["bmm"] is bm.render
     assert rebuild_all.main(["--results-dir", str(gpu_dir.parent)]) == 0
     stem = INSTR_NAME.removesuffix(".json")
     assert capsys.readouterr().out.splitlines() == [
