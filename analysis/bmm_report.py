@@ -6,8 +6,9 @@ software-popcount and cuBLAS baselines. TOPS over the square sizes
 Written through analysis.report (python3 -m analysis.report RESULTS.json),
 which adds the paper's section (analysis.paper_tcbnn).
 
-Instruction peaks come from the newest instr-*.json in the results file's
-folder (the same GPU), unless render() is handed an instr results file.
+Instruction peaks come from the instr results file render() is handed
+(analysis.report hands it the newest instr-*.json beside the bmm file); this
+module reads no file it is not given.
 """
 from __future__ import annotations
 
@@ -43,7 +44,6 @@ DRAM_BANDWIDTH: dict[str, tuple[float, str]] = {
     "NVIDIA H100 80GB HBM3": (3.35e12, "H100 SXM5 80 GB HBM3"),
     "NVIDIA H200": (4.8e12, "H200 SXM 141 GB HBM3e"),
 }
-INSTR_GLOB = "instr-*.json"
 # The performance goals (set for H100): at GOAL_SIZE^3 with the fused bits output.
 GOAL_SIZE = 8192
 GOAL_OUT = "bits"
@@ -300,25 +300,11 @@ class InstrPeak:
 @dataclass(frozen=True)
 class Peaks:
     instr: br.Results | None      # the instr results the peaks come from
-    found: bool                   # True: found beside the file; False: handed to render
+    origin: str                   # how the caller chose that file, as the header says it
     by_family: dict[str, InstrPeak]
 
     def get(self, family: str) -> InstrPeak | None:
         return self.by_family.get(family)
-
-
-def find_instr_results(results: br.Results) -> br.Results | None:
-    """The newest instr-*.json (by name: the harness stamps the UTC time into
-    it) in the results file's folder that loads, is an instr file and names
-    the same device; None if there is none."""
-    for path in sorted(results.path.parent.glob(INSTR_GLOB), key=lambda p: p.name, reverse=True):
-        try:
-            instr = br.load(path)
-        except br.ResultsError:
-            continue
-        if instr.suite == "instr" and instr.device.get("name") == results.device.get("name"):
-            return instr
-    return None
 
 
 def instr_peaks(instr: br.Results | None) -> dict[str, InstrPeak]:
@@ -338,12 +324,10 @@ def instr_peaks(instr: br.Results | None) -> dict[str, InstrPeak]:
     return {f: best[f] for f in FAMILY_PEAK_FORMS if f in best}
 
 
-def load_peaks(results: br.Results, instr: br.Results | None) -> Peaks:
+def load_peaks(instr: br.Results | None, origin: str = "given") -> Peaks:
     if instr is not None:
         rc.check_suite(instr, "instr")
-        return Peaks(instr, False, instr_peaks(instr))
-    found = find_instr_results(results)
-    return Peaks(found, found is not None, instr_peaks(found))
+    return Peaks(instr, origin, instr_peaks(instr))
 
 
 def dram_bandwidth(device_name: str) -> float | None:
@@ -582,8 +566,7 @@ PROBLEM_TABLE_HEADER = ["Design", "Family", "TOPS bits, median [min–max]",
 def _peaks_text(peaks: Peaks) -> str:
     if peaks.instr is None:
         return "no instr results beside this file"
-    where = "the newest instr file beside this one" if peaks.found else "given"
-    source = f"`{peaks.instr.path.name}` ({where})"
+    source = f"`{peaks.instr.path.name}` ({peaks.origin})"
     if not peaks.by_family:
         return f"{source}: none of its forms gives a peak"
     parts = [f"{p.label} {p.tops:,.1f} TOPS (`{p.form}`)" for p in peaks.by_family.values()]
@@ -727,13 +710,14 @@ def markdown_report(results: br.Results, data: BmmData, peaks: Peaks, png_names:
 
 
 def render(results: br.Results, out_dir: str | Path | None = None,
-           instr_results: br.Results | None = None, *,
+           instr_results: br.Results | None = None, *, instr_origin: str = "given",
            extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
     """Write <stem>.bmm_square.png, <stem>.bmm_speedup.png and <stem>.md;
-    returns their paths in that order. Without instr_results, the peaks come
-    from the newest instr-*.json beside the results file, if any."""
+    returns their paths in that order. The instruction peaks come from
+    instr_results (none without it); instr_origin says in the header how the
+    caller chose that file."""
     data = collect(results)   # checks the suite before anything is written
-    peaks = load_peaks(results, instr_results)
+    peaks = load_peaks(instr_results, instr_origin)
     out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     square, speed, md = (out / f"{stem}.bmm_square.png", out / f"{stem}.bmm_speedup.png",

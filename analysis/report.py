@@ -3,7 +3,11 @@ plots and markdown, with the paper's section (analysis.paper_tcbnn) added.
 The composer: the one module that knows every report, and rebuild_all's
 per-file step.
 
-usage: python3 -m analysis.report RESULTS.json [--out-dir DIR]
+usage: python3 -m analysis.report RESULTS.json [--out-dir DIR] [--instr INSTR.json]
+
+A bmm report's instruction peaks come from --instr, else from the newest
+instr-*.json beside the bmm file (the same GPU): chosen here and handed to
+the report, which reads no other file.
 """
 from __future__ import annotations
 
@@ -23,8 +27,7 @@ class Renderer(Protocol):
 
 
 # suite -> the report writing that suite's outputs beside the results file (or
-# in out_dir). The bmm report finds its instruction peaks itself: the newest
-# instr-*.json in the same folder (the same GPU).
+# in out_dir).
 RENDERERS: dict[str, Renderer] = {
     instr_report.SUITE: instr_report.render,
     stride_report.SUITE: stride_report.render,
@@ -33,13 +36,41 @@ RENDERERS: dict[str, Renderer] = {
 }
 
 
-def render(results: br.Results, out_dir: str | Path | None = None) -> Sequence[Path]:
+INSTR_GLOB = "instr-*.json"
+INSTR_BESIDE = "the newest instr file beside this one"
+
+
+def newest_instr_beside(results: br.Results) -> br.Results | None:
+    """The newest instr-*.json (by name: the harness stamps the UTC time into
+    it) in the results file's folder that loads, is an instr file and names
+    the same device; None if there is none."""
+    for path in sorted(results.path.parent.glob(INSTR_GLOB), key=lambda p: p.name, reverse=True):
+        try:
+            instr = br.load(path)
+        except br.ResultsError:
+            continue
+        if instr.suite == "instr" and instr.device.get("name") == results.device.get("name"):
+            return instr
+    return None
+
+
+def render(results: br.Results, out_dir: str | Path | None = None, *,
+           instr_results: br.Results | None = None) -> Sequence[Path]:
     """Write the report of `results`; returns the paths written. ResultsError
-    for a suite without a report (or a file its report cannot read)."""
+    for a suite without a report (or a file its report cannot read).
+    instr_results: a bmm report's instruction peaks (default: newest_instr_beside)."""
     renderer = RENDERERS.get(results.suite)
     if renderer is None:
         raise br.ResultsError(f"{results.path}: no report for suite {results.suite!r} yet")
-    return renderer(results, out_dir, extra_sections=paper_tcbnn.sections_for(results))
+    extra = paper_tcbnn.sections_for(results)
+    if results.suite == bmm_report.SUITE:
+        origin = "given"
+        if instr_results is None:
+            instr_results, origin = newest_instr_beside(results), INSTR_BESIDE
+        return bmm_report.render(results, out_dir, instr_results, instr_origin=origin, extra_sections=extra)
+    if instr_results is not None:
+        raise ValueError(f"instr results are an input of the bmm report only, not of {results.suite!r}")
+    return renderer(results, out_dir, extra_sections=extra)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,9 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("results", help="btcbench results JSON file (suite "
                         + ", ".join(f"'{s}'" for s in RENDERERS) + ")")
     parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
+    parser.add_argument("--instr", metavar="INSTR.json",
+                        help="bmm files: the instr results of the peaks (default: the newest "
+                             "instr-*.json beside RESULTS)")
     args = parser.parse_args(argv)
     try:
-        outputs = render(br.load(args.results), args.out_dir)
+        results = br.load(args.results)
+        instr = br.load(args.instr) if args.instr else None
+        if instr is not None and results.suite != bmm_report.SUITE:
+            parser.error(f"--instr applies to bmm results only; {args.results} is {results.suite!r}")
+        outputs = render(results, args.out_dir, instr_results=instr)
     except br.ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

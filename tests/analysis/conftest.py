@@ -21,6 +21,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INSTR_SMALL = FIXTURES / "instr_small.json"
 STRIDE_SMALL = FIXTURES / "stride_small.json"
 LAYOUT_SMALL = FIXTURES / "layout_small.json"
+BMM_SMALL = FIXTURES / "bmm_small.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -42,6 +43,7 @@ def _results_fixtures(suite: str, path: Path) -> tuple[Any, Any]:
 instr_path, instr_doc = _results_fixtures("instr", INSTR_SMALL)
 stride_path, stride_doc = _results_fixtures("stride", STRIDE_SMALL)
 layout_path, layout_doc = _results_fixtures("layout", LAYOUT_SMALL)
+bmm_path, bmm_doc = _results_fixtures("bmm", BMM_SMALL)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 
+from analysis import bmm_report as bm
 from analysis import btcresults as br
 from analysis import instr_report as ir
 from analysis import paper_tcbnn as paper
@@ -51,3 +52,26 @@ def test_unknown_suite(instr_doc, write_doc, tmp_path, capsys):
     assert report.main([str(path)]) == 1
     assert "no report for suite 'membw'" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_bmm_report_reads_only_what_it_is_given(bmm_path, instr_path, tmp_path):
+    # An instr file beside the bmm file: the composer hands it over, the report alone does not look.
+    gpu = tmp_path / "gpu"
+    gpu.mkdir()
+    (gpu / "bmm-1.json").write_bytes(bmm_path.read_bytes())
+    (gpu / "instr-1.json").write_bytes(instr_path.read_bytes())
+    results = br.load(gpu / "bmm-1.json")
+    alone = bm.render(results, tmp_path / "alone")[2].read_text().splitlines()
+    assert "- **Instruction peaks:** no instr results beside this file" in alone
+    composed = report.render(results, tmp_path / "composed")[2].read_text()
+    assert "- **Instruction peaks:** `instr-1.json` (the newest instr file beside this one): " in composed
+
+
+def test_cli_instr_option(bmm_path, instr_path, tmp_path, capsys):
+    assert report.main([str(bmm_path), "--out-dir", str(tmp_path), "--instr", str(instr_path)]) == 0
+    assert f"`{instr_path.name}` (given): " in (tmp_path / "bmm_small.md").read_text()
+    with pytest.raises(SystemExit) as e:
+        report.main([str(instr_path), "--out-dir", str(tmp_path), "--instr", str(instr_path)])
+    assert e.value.code == 2 and "--instr applies to bmm results only" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="bmm report only"):
+        report.render(br.load(instr_path), tmp_path, instr_results=br.load(instr_path))
