@@ -12,7 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "analysis"
 # Python files anywhere in the tree that must find modules the ordinary way.
-CHECKED_TREES = ("analysis", "tests/analysis", "scripts")
+CHECKED_TREES = ("analysis", "tests", "scripts", "formats")
 PATH_IMPORT_NAMES = {"spec_from_file_location", "SourceFileLoader", "module_from_spec"}
 
 
