@@ -59,7 +59,8 @@ def rebuild(results_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -m analysis.rebuild_all",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help=f"directory searched recursively (default: {DEFAULT_RESULTS_DIR})")
     return rebuild(parser.parse_args(argv).results_dir)

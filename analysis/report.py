@@ -74,7 +74,8 @@ def render(results: br.Results, out_dir: str | Path | None = None, *,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -m analysis.report",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("results", help="btcbench results JSON file (suite "
                         + ", ".join(f"'{s}'" for s in RENDERERS) + ")")
     parser.add_argument("--out-dir", help="output directory (default: beside the results file)")

@@ -149,7 +149,7 @@ def report(instrs: Sequence[Instr], splits: Sequence[str], per: float = 1.0, top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m analysis.sass_hotspots", description=__doc__.split("\n\n")[0])
     ap.add_argument("csv", type=Path)
     ap.add_argument("--split", nargs="*", default=[], metavar="PATTERN",
                     help="SASS substrings that end each region, in address order")
