@@ -1,29 +1,29 @@
-#!/usr/bin/env python3
 """Report for the 'bmm' suite: production bit-matrix-multiply designs beside
 software-popcount and cuBLAS baselines. TOPS over the square sizes
 (<stem>.bmm_square.png), the tensor-core designs' speedups over the baselines
 (<stem>.bmm_speedup.png) and a markdown report (<stem>.md).
 
-usage: python3 analysis/bmm_report.py RESULTS.json [--out-dir DIR]
+Written through analysis.report (python3 -m analysis.report RESULTS.json),
+which adds the paper's section (analysis.paper_tcbnn).
 
-Instruction peaks come from the newest instr-*.json in the results file's
-folder (the same GPU), unless render() is handed an instr results file.
+Instruction peaks come from the instr results file render() is handed
+(analysis.report hands it the newest instr-*.json beside the bmm file); this
+module reads no file it is not given.
 """
 from __future__ import annotations
 
 import fnmatch
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-import btcresults as br
-import instr_report
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import instr_report
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "bmm"
 # Fused bits first: the output the next binarized layer reads.
@@ -44,7 +44,6 @@ DRAM_BANDWIDTH: dict[str, tuple[float, str]] = {
     "NVIDIA H100 80GB HBM3": (3.35e12, "H100 SXM5 80 GB HBM3"),
     "NVIDIA H200": (4.8e12, "H200 SXM 141 GB HBM3e"),
 }
-INSTR_GLOB = "instr-*.json"
 # The performance goals (set for H100): at GOAL_SIZE^3 with the fused bits output.
 GOAL_SIZE = 8192
 GOAL_OUT = "bits"
@@ -301,25 +300,11 @@ class InstrPeak:
 @dataclass(frozen=True)
 class Peaks:
     instr: br.Results | None      # the instr results the peaks come from
-    found: bool                   # True: found beside the file; False: handed to render
+    origin: str                   # how the caller chose that file, as the header says it
     by_family: dict[str, InstrPeak]
 
     def get(self, family: str) -> InstrPeak | None:
         return self.by_family.get(family)
-
-
-def find_instr_results(results: br.Results) -> br.Results | None:
-    """The newest instr-*.json (by name: the harness stamps the UTC time into
-    it) in the results file's folder that loads, is an instr file and names
-    the same device; None if there is none."""
-    for path in sorted(results.path.parent.glob(INSTR_GLOB), key=lambda p: p.name, reverse=True):
-        try:
-            instr = br.load(path)
-        except br.ResultsError:
-            continue
-        if instr.suite == "instr" and instr.device.get("name") == results.device.get("name"):
-            return instr
-    return None
 
 
 def instr_peaks(instr: br.Results | None) -> dict[str, InstrPeak]:
@@ -339,12 +324,10 @@ def instr_peaks(instr: br.Results | None) -> dict[str, InstrPeak]:
     return {f: best[f] for f in FAMILY_PEAK_FORMS if f in best}
 
 
-def load_peaks(results: br.Results, instr: br.Results | None) -> Peaks:
+def load_peaks(instr: br.Results | None, origin: str = "given") -> Peaks:
     if instr is not None:
         rc.check_suite(instr, "instr")
-        return Peaks(instr, False, instr_peaks(instr))
-    found = find_instr_results(results)
-    return Peaks(found, found is not None, instr_peaks(found))
+    return Peaks(instr, origin, instr_peaks(instr))
 
 
 def dram_bandwidth(device_name: str) -> float | None:
@@ -583,8 +566,7 @@ PROBLEM_TABLE_HEADER = ["Design", "Family", "TOPS bits, median [min–max]",
 def _peaks_text(peaks: Peaks) -> str:
     if peaks.instr is None:
         return "no instr results beside this file"
-    where = "the newest instr file beside this one" if peaks.found else "given"
-    source = f"`{peaks.instr.path.name}` ({where})"
+    source = f"`{peaks.instr.path.name}` ({peaks.origin})"
     if not peaks.by_family:
         return f"{source}: none of its forms gives a peak"
     parts = [f"{p.label} {p.tops:,.1f} TOPS (`{p.form}`)" for p in peaks.by_family.values()]
@@ -679,16 +661,9 @@ def _goal_lines(results: br.Results, data: BmmData, peaks: Peaks) -> list[str]:
                            performance_goals(data, peaks)]
 
 
-def _paper_lines(results: br.Results) -> list[str]:
-    import paper_tcbnn   # imported here: paper_tcbnn builds on this module
-    return paper_tcbnn.markdown_lines(
-        paper_tcbnn.bmm_comparison_rows(results), paper_tcbnn.BMM_FINDINGS,
-        f"No square problem in this file runs `{paper_tcbnn.PAPER_DESIGN}` or a software-popcount "
-        f"design.")
-
-
-def markdown_report(results: br.Results, data: BmmData, peaks: Peaks,
-                    png_names: tuple[str, str]) -> str:
+def markdown_report(results: br.Results, data: BmmData, peaks: Peaks, png_names: tuple[str, str],
+                    extra_sections: Sequence[rc.Section] = ()) -> str:
+    """The report; extra_sections (the paper's, from the composer) go before Skipped."""
     counters_note = []
     if not (results.meta.get("counters") or {}).get("enabled"):
         counters_note = ["", f"DRAM and L2 columns are empty: {rc.counters_off_text(results)}."]
@@ -729,32 +704,26 @@ def markdown_report(results: br.Results, data: BmmData, peaks: Peaks,
              "Speedup = baseline time / design time on the same problem, from median TOPS.", "",
              *_speedup_tables(data), "",
              "## Performance goals (H100)", "", *_goal_lines(results, data, peaks), "",
-             "## The paper's BMM comparison beside ours", "", *_paper_lines(results), "",
+             *rc.section_lines(extra_sections),
              "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"
 
 
 def render(results: br.Results, out_dir: str | Path | None = None,
-           instr_results: br.Results | None = None) -> list[Path]:
+           instr_results: br.Results | None = None, *, instr_origin: str = "given",
+           extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
     """Write <stem>.bmm_square.png, <stem>.bmm_speedup.png and <stem>.md;
-    returns their paths in that order. Without instr_results, the peaks come
-    from the newest instr-*.json beside the results file, if any."""
+    returns their paths in that order. The instruction peaks come from
+    instr_results (none without it); instr_origin says in the header how the
+    caller chose that file."""
     data = collect(results)   # checks the suite before anything is written
-    peaks = load_peaks(results, instr_results)
+    peaks = load_peaks(instr_results, instr_origin)
     out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     square, speed, md = (out / f"{stem}.bmm_square.png", out / f"{stem}.bmm_speedup.png",
                          out / f"{stem}.md")
-    markdown = markdown_report(results, data, peaks, (square.name, speed.name))
+    markdown = markdown_report(results, data, peaks, (square.name, speed.name), extra_sections)
     br.write_atomic(square, plot_square(results, data, peaks))
     br.write_atomic(speed, plot_speedup(results, data))
     br.write_atomic(md, markdown)
     return [square, speed, md]
-
-
-def main(argv: list[str] | None = None) -> int:
-    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

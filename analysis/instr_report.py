@@ -1,21 +1,20 @@
-#!/usr/bin/env python3
 """Report for the 'instr' suite: best throughput per instruction form as a bar
 chart (<stem>.throughput.png) and a markdown table (<stem>.md).
 
-usage: python3 analysis/instr_report.py RESULTS.json [--out-dir DIR]
+Written through analysis.report (python3 -m analysis.report RESULTS.json).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
-import btcresults as br
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "instr"
 GROUP_COLOURS = {"xor": "tab:blue", "and": "tab:orange",
@@ -230,8 +229,9 @@ def _xor_and_lines(results: br.Results, summaries: list[FormSummary]) -> list[st
                    "AND/XOR", "XOR latency (cycles)", "AND latency (cycles)"], rows)
 
 
-def markdown_report(results: br.Results, summaries: list[FormSummary],
-                    peak: Peak | None, png_name: str) -> str:
+def markdown_report(results: br.Results, summaries: list[FormSummary], peak: Peak | None,
+                    png_name: str, extra_sections: Sequence[rc.Section] = ()) -> str:
+    """The report; extra_sections (none today) go before Skipped."""
     lines = [*rc.title_lines(results, SUITE),
              *_header_lines(results, peak), "",
              f"![Best throughput per instruction form]({png_name})", "",
@@ -246,12 +246,14 @@ def markdown_report(results: br.Results, summaries: list[FormSummary],
              "untimed launch of that config and use the imma pipe metrics (gmma for "
              "wgmma forms); ops/inst = `sm__ops_path_tensor_src_int1.sum` over the "
              "CUPTI instruction count.", "",
+             *rc.section_lines(extra_sections),
              "## Skipped", "", *_skipped_lines(results), "",
              "## XOR vs AND", "", *_xor_and_lines(results, summaries)]
     return "\n".join(lines) + "\n"
 
 
-def render(results: br.Results, out_dir: str | Path | None = None) -> tuple[Path, Path]:
+def render(results: br.Results, out_dir: str | Path | None = None, *,
+           extra_sections: Sequence[rc.Section] = ()) -> tuple[Path, Path]:
     """Write <stem>.throughput.png and <stem>.md; returns their paths."""
     rc.check_suite(results, SUITE)
     out = rc.output_dir(results, out_dir)
@@ -260,13 +262,5 @@ def render(results: br.Results, out_dir: str | Path | None = None) -> tuple[Path
     summaries = summarise_forms(results)
     peak = b1_peak(results, summaries)
     br.write_atomic(png_path, plot_throughput(results, summaries, peak))
-    br.write_atomic(md_path, markdown_report(results, summaries, peak, png_path.name))
+    br.write_atomic(md_path, markdown_report(results, summaries, peak, png_path.name, extra_sections))
     return png_path, md_path
-
-
-def main(argv: list[str] | None = None) -> int:
-    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

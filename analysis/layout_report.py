@@ -1,9 +1,9 @@
-#!/usr/bin/env python3
 """Report for the 'layout' suite: median TOPS of one BMM tile loop per
 bit-packing layout and instruction engine (<stem>.layout_tops.png) and a
 markdown report (<stem>.md).
 
-usage: python3 analysis/layout_report.py RESULTS.json [--out-dir DIR]
+Written through analysis.report (python3 -m analysis.report RESULTS.json),
+which adds the paper's section (analysis.paper_tcbnn).
 
 The tile loop is single-stage (global -> shared -> fragments -> b1 MMA, not
 pipelined), so absolute TOPS are latency-bound by design: the suite compares
@@ -11,16 +11,15 @@ layouts within an engine, not against the instruction peaks of 'instr'.
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from matplotlib.ticker import FuncFormatter
 
-import btcresults as br
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "layout"
 # One colour per layout, the same in every engine's group.
@@ -323,15 +322,9 @@ def _fastest_lines(engines: list[Engine]) -> list[str]:
     return lines or ["No engine in this file."]
 
 
-def _paper_lines(results: br.Results) -> list[str]:
-    import paper_tcbnn   # imported here: paper_tcbnn builds on this module
-    return paper_tcbnn.markdown_lines(
-        paper_tcbnn.layout_comparison_rows(results), paper_tcbnn.LAYOUT_FINDINGS,
-        f"No WMMA engine in this file lists `{paper_tcbnn.TILE_LAYOUT}` or "
-        f"`{paper_tcbnn.ROW_LAYOUT}`.")
-
-
-def markdown_report(results: br.Results, engines: list[Engine], png_name: str) -> str:
+def markdown_report(results: br.Results, engines: list[Engine], png_name: str,
+                    extra_sections: Sequence[rc.Section] = ()) -> str:
+    """The report; extra_sections (the paper's, from the composer) go before Skipped."""
     xor_note = []
     if any("xor" in e.name.split("_") for e in engines):
         xor_note = [" Where the GPU emulates b1 XOR (sm_90), CUPTI counts two tensor-pipe "
@@ -361,26 +354,19 @@ def markdown_report(results: br.Results, engines: list[Engine], png_name: str) -
         lines += ["No engine in this file.", ""]
     lines += ["## Fastest layout per engine", "",
               "From the median TOPS of each engine's layouts.", "", *_fastest_lines(engines), "",
-              "## The paper's findings beside this GPU", "", *_paper_lines(results), "",
+              *rc.section_lines(extra_sections),
               "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"
 
 
-def render(results: br.Results, out_dir: str | Path | None = None) -> list[Path]:
+def render(results: br.Results, out_dir: str | Path | None = None, *,
+           extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
     """Write <stem>.layout_tops.png and <stem>.md; returns their paths in that order."""
     engines = collect(results)   # checks the suite before anything is written
     out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     png_path, md_path = out / f"{stem}.layout_tops.png", out / f"{stem}.md"
-    markdown = markdown_report(results, engines, png_path.name)
+    markdown = markdown_report(results, engines, png_path.name, extra_sections)
     br.write_atomic(png_path, plot_tops(results, engines))
     br.write_atomic(md_path, markdown)
     return [png_path, md_path]
-
-
-def main(argv: list[str] | None = None) -> int:
-    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

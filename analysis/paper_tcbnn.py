@@ -14,17 +14,21 @@ file; every number and every verdict there comes from that file.
 bmm_comparison_rows() puts the paper's BMM comparison (its BTC design on the
 tile format against software-popcount BMM) beside a bmm results file, size by
 size, with the factors computed from that file.
+
+sections_for() gives a results file's paper section, as the composer
+(analysis.report) passes it to the suite's report: this module builds on the
+reports, and they do not import it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
-import bmm_report as bmr
-import btcresults as br
-import layout_report as lr
-import report_common as rc
-import stride_report as sr
+from analysis import bmm_report as bmr
+from analysis import btcresults as br
+from analysis import layout_report as lr
+from analysis import report_common as rc
+from analysis import stride_report as sr
 
 PAPER = {
     "title": "Accelerating Binarized Neural Networks via Bit-Tensor-Cores in Turing GPUs",
@@ -455,3 +459,38 @@ def markdown_lines(rows: list[ComparisonRow], findings: list[dict[str, str]],
                   *rc.table(["This GPU measures", "Verdict", "Why"],
                             [[r.measured, r.verdict, r.reason] for r in mine]), ""]
     return lines[:-1]
+
+
+# ---------------------------------------------------------------- sections for the reports
+
+STRIDE_SECTION = "The paper's findings beside this GPU"
+LAYOUT_SECTION = "The paper's findings beside this GPU"
+BMM_SECTION = "The paper's BMM comparison beside ours"
+
+
+def stride_section(results: br.Results) -> rc.Section:
+    return (STRIDE_SECTION, markdown_lines(comparison_rows(results), FINDINGS,
+                                           "No series in this file to compare."))
+
+
+def layout_section(results: br.Results) -> rc.Section:
+    return (LAYOUT_SECTION, markdown_lines(
+        layout_comparison_rows(results), LAYOUT_FINDINGS,
+        f"No WMMA engine in this file lists `{TILE_LAYOUT}` or `{ROW_LAYOUT}`."))
+
+
+def bmm_section(results: br.Results) -> rc.Section:
+    return (BMM_SECTION, markdown_lines(
+        bmm_comparison_rows(results), BMM_FINDINGS,
+        f"No square problem in this file runs `{PAPER_DESIGN}` or a software-popcount design."))
+
+
+# suite -> its paper section; suites the paper says nothing about have none.
+SECTIONS: dict[str, Callable[[br.Results], rc.Section]] = {
+    sr.SUITE: stride_section, lr.SUITE: layout_section, bmr.SUITE: bmm_section}
+
+
+def sections_for(results: br.Results) -> Sequence[rc.Section]:
+    """The paper's sections for the report of `results` (none for other suites)."""
+    make = SECTIONS.get(results.suite)
+    return (make(results),) if make else ()

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Regenerate the plot and table of every results file under a directory.
 
-usage: python3 analysis/rebuild_all.py [--results-dir DIR]
+usage: python3 -m analysis.rebuild_all [--results-dir DIR]
 
 One line per file. Files of suites without a report yet are skipped; the exit
 status is non-zero only if some file is corrupt or could not be rendered (all
@@ -12,24 +11,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable, Sequence
 
-import bmm_report
-import btcresults as br
-import instr_report
-import layout_report
-import stride_report
+from analysis import btcresults as br
+from analysis import report
 
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
-# suite -> renderer writing that suite's outputs beside the results file. The
-# bmm report finds its instruction peaks itself: the newest instr-*.json in the
-# same folder (the same GPU).
-RENDERERS: dict[str, Callable[[br.Results], Sequence[Path]]] = {
-    instr_report.SUITE: instr_report.render,
-    stride_report.SUITE: stride_report.render,
-    layout_report.SUITE: layout_report.render,
-    bmm_report.SUITE: bmm_report.render,
-}
 
 
 def rebuild(results_dir: Path) -> int:
@@ -50,12 +36,11 @@ def rebuild(results_dir: Path) -> int:
             corrupt.append(path)
             print(f"CORRUPT {e}")
             continue
-        render = RENDERERS.get(results.suite)
-        if render is None:
+        if results.suite not in report.RENDERERS:
             print(f"skipped {path}: no report for suite {results.suite!r} yet")
             continue
         try:
-            outputs = render(results)
+            outputs = report.render(results)
         except br.ResultsError as e:
             corrupt.append(path)
             print(f"CORRUPT {e}")
@@ -63,7 +48,7 @@ def rebuild(results_dir: Path) -> int:
         except Exception as e:   # noqa: BLE001 - one bad file must not stop the rest
             failed.append(path)
             print(f"FAILED  {path}: {type(e).__name__}: {e} "
-                  f"(run {results.suite}_report.py on it for the traceback)")
+                  f"(python3 -m analysis.report {path} gives the traceback)")
             continue
         print(f"ok      {path} -> {', '.join(p.name for p in outputs)}")
     for label, bad in (("corrupt", corrupt), ("failed to render", failed)):
@@ -74,7 +59,8 @@ def rebuild(results_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python3 -m analysis.rebuild_all",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help=f"directory searched recursively (default: {DEFAULT_RESULTS_DIR})")
     return rebuild(parser.parse_args(argv).results_dir)

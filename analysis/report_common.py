@@ -1,17 +1,15 @@
 """Pieces every suite report shares: markdown cells and tables, the header
-block, the Skipped section, rate spreads, figure set-up with reproducible PNG
-bytes, and the command line. Each <suite>_report.py builds on this module;
-nothing here knows about one suite.
+block, the Skipped section, sections contributed from outside a report, rate
+spreads, and figure set-up with reproducible PNG bytes. Each <suite>_report.py
+builds on this module; nothing here knows about one suite.
 """
 from __future__ import annotations
 
-import argparse
 import io
 import shlex
-import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import matplotlib
 
@@ -20,9 +18,13 @@ import matplotlib.style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-import btcresults as br
+from analysis import btcresults as br
 
 DASH = "—"
+# A section that another module adds to a report: (title, body lines). The
+# composer hands them to a suite report, which prints them before its Skipped
+# section; so a report does not import the module that writes them.
+Section = tuple[str, Sequence[str]]
 
 # CUPTI metrics several reports read. The _op_ld variants count shared-memory
 # loads only (not the stores that stage a tile); files that lack them fall
@@ -206,7 +208,7 @@ def no_data(ax: Any, text: str, **kwargs: Any) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, **kwargs)
 
 
-# ---------------------------------------------------------------- render and CLI
+# ---------------------------------------------------------------- render
 
 def check_suite(results: br.Results, suite: str) -> None:
     if results.suite != suite:
@@ -220,17 +222,9 @@ def output_dir(results: br.Results, out_dir: str | Path | None) -> Path:
     return out
 
 
-def main(argv: list[str] | None, *, description: str, suite: str,
-         render: Callable[[br.Results, str | None], Sequence[Path]]) -> int:
-    """The command line of a report: RESULTS.json [--out-dir DIR]."""
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("results", help=f"btcbench results JSON file (suite '{suite}')")
-    parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
-    args = parser.parse_args(argv)
-    try:
-        outputs = render(br.load(args.results), args.out_dir)
-    except br.ResultsError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print("\n".join(f"wrote {p}" for p in outputs))
-    return 0
+def section_lines(sections: Sequence[Section]) -> list[str]:
+    """Each section as '## title', its body, and a blank line after each part."""
+    lines: list[str] = []
+    for title, body in sections:
+        lines += [f"## {title}", "", *body, ""]
+    return lines

@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Where a kernel's warps wait, per SASS region, from an Nsight Compute
 source page exported as CSV:
 
     ncu --set full -k regex:<kernel> -o rep <program ...>
     ncu -i rep.ncu-rep --page source --csv --print-source sass > sass.csv
-    python3 analysis/sass_hotspots.py sass.csv[.gz] --split 'WARPGROUP.ARRIVE' 'DEPBAR.LE gsb0, 0x0' 'EXIT'
+    python3 -m analysis.sass_hotspots sass.csv[.gz] --split 'WARPGROUP.ARRIVE' 'DEPBAR.LE gsb0, 0x0' 'EXIT'
 
 Regions: the instructions between split points, in address order; each
 --split PATTERN ends the current region at the first instruction (after the
@@ -150,7 +149,7 @@ def report(instrs: Sequence[Instr], splits: Sequence[str], per: float = 1.0, top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python3 -m analysis.sass_hotspots", description=__doc__.split("\n\n")[0])
     ap.add_argument("csv", type=Path)
     ap.add_argument("--split", nargs="*", default=[], metavar="PATTERN",
                     help="SASS substrings that end each region, in address order")

@@ -1,23 +1,22 @@
-#!/usr/bin/env python3
 """Report for the 'stride' suite: fragment-load throughput against the row
 stride ldm (<stem>.stride_gbps.png), per-load memory counters against ldm
 (<stem>.stride_counters.png) and a markdown report (<stem>.md).
 
-usage: python3 analysis/stride_report.py RESULTS.json [--out-dir DIR]
+Written through analysis.report (python3 -m analysis.report RESULTS.json),
+which adds the paper's section (analysis.paper_tcbnn).
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
 
-import btcresults as br
-import report_common as rc
-from report_common import DASH
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
 
 SUITE = "stride"
 MODES = ("load", "mma")
@@ -442,14 +441,9 @@ def _regime_lines(paths: list[PathData]) -> list[str]:
             f"path and mode.", "", *lines]
 
 
-def _paper_lines(results: br.Results) -> list[str]:
-    import paper_tcbnn   # imported here: paper_tcbnn builds on this module
-    return paper_tcbnn.markdown_lines(paper_tcbnn.comparison_rows(results), paper_tcbnn.FINDINGS,
-                                      "No series in this file to compare.")
-
-
-def markdown_report(results: br.Results, paths: list[PathData],
-                    gbps_png: str, counters_png: str) -> str:
+def markdown_report(results: br.Results, paths: list[PathData], gbps_png: str, counters_png: str,
+                    extra_sections: Sequence[rc.Section] = ()) -> str:
+    """The report; extra_sections (the paper's, from the composer) go before Skipped."""
     lines = [*rc.title_lines(results, SUITE),
              *rc.header_lines(results), "",
              f"![Useful fragment-load GB/s against ldm]({gbps_png})", "",
@@ -466,12 +460,13 @@ def markdown_report(results: br.Results, paths: list[PathData],
     for path in paths:
         lines += [*_path_section(path), ""]
     lines += ["## Stride regimes", "", *_regime_lines(paths), "",
-              "## The paper's findings beside this GPU", "", *_paper_lines(results), "",
+              *rc.section_lines(extra_sections),
               "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"
 
 
-def render(results: br.Results, out_dir: str | Path | None = None) -> list[Path]:
+def render(results: br.Results, out_dir: str | Path | None = None, *,
+           extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
     """Write <stem>.stride_gbps.png, <stem>.stride_counters.png and <stem>.md;
     returns their paths in that order."""
     paths = collect(results)   # checks the suite before anything is written
@@ -480,16 +475,8 @@ def render(results: br.Results, out_dir: str | Path | None = None) -> list[Path]
     gbps_path = out / f"{stem}.stride_gbps.png"
     counters_path = out / f"{stem}.stride_counters.png"
     md_path = out / f"{stem}.md"
-    markdown = markdown_report(results, paths, gbps_path.name, counters_path.name)
+    markdown = markdown_report(results, paths, gbps_path.name, counters_path.name, extra_sections)
     br.write_atomic(gbps_path, plot_gbps(results, paths))
     br.write_atomic(counters_path, plot_counters(results, paths))
     br.write_atomic(md_path, markdown)
     return [gbps_path, counters_path, md_path]
-
-
-def main(argv: list[str] | None = None) -> int:
-    return rc.main(argv, description=__doc__.splitlines()[0], suite=SUITE, render=render)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -18,4 +18,4 @@ if reason=$("$build/btcbench" info 2>&1 >/dev/null); then
 else
   echo "main: no GPU here (${reason#btcbench: }); skipping the sweep, rebuilding plots and tables from results/"
 fi
-python3 analysis/rebuild_all.py --results-dir results
+python3 -m analysis.rebuild_all --results-dir results

@@ -14,7 +14,7 @@
 
 #include "formats/layout.h"
 #include "harness/core/code_target.h"
-#include "kernels/bmm/bmm_config.h"
+#include "kernels/config/bmm_config.h"
 
 namespace btc::bmm {
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "kernels/bmm/bmm.h"
-#include "kernels/bmm/bmm_config.h"
+#include "kernels/config/bmm_config.h"
 #include "formats/tile_shape.h"
 
 namespace btc::bmm {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/bmm/bmm_config.h"
+#include "kernels/config/bmm_config.h"
 #include "kernels/generated/bmm_config.h"
 
 namespace btc::bmm {

@@ -6,7 +6,7 @@
 #include <algorithm>
 
 #include "formats/layout.h"
-#include "kernels/bmm/bmm_config.h"
+#include "kernels/config/bmm_config.h"
 
 namespace btc::bmm {
 

@@ -1,6 +1,5 @@
-"""Shared fixtures and helpers for the analysis tests. analysis/ is a directory
-of scripts, not a package, so its path goes on sys.path the way running a
-script would.
+"""Shared fixtures and helpers for the analysis tests. The analysis package is
+imported from the repo root (pytest.ini puts it on the path).
 
 Each results fixture under fixtures/ comes as <suite>_path (the read-only
 file) and <suite>_doc (a private, mutable copy of its JSON); write_doc writes
@@ -12,22 +11,18 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-ANALYSIS_DIR = REPO / "analysis"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INSTR_SMALL = FIXTURES / "instr_small.json"
 STRIDE_SMALL = FIXTURES / "stride_small.json"
 LAYOUT_SMALL = FIXTURES / "layout_small.json"
+BMM_SMALL = FIXTURES / "bmm_small.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-if str(ANALYSIS_DIR) not in sys.path:
-    sys.path.insert(0, str(ANALYSIS_DIR))
 
 
 def _results_fixtures(suite: str, path: Path) -> tuple[Any, Any]:
@@ -48,11 +43,13 @@ def _results_fixtures(suite: str, path: Path) -> tuple[Any, Any]:
 instr_path, instr_doc = _results_fixtures("instr", INSTR_SMALL)
 stride_path, stride_doc = _results_fixtures("stride", STRIDE_SMALL)
 layout_path, layout_doc = _results_fixtures("layout", LAYOUT_SMALL)
+bmm_path, bmm_doc = _results_fixtures("bmm", BMM_SMALL)
 
 
 @pytest.fixture
-def analysis_dir() -> Path:
-    return ANALYSIS_DIR
+def repo_root() -> Path:
+    """The working directory `python3 -m analysis.<module>` runs from."""
+    return REPO
 
 
 @pytest.fixture

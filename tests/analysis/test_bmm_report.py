@@ -7,14 +7,11 @@ import sys
 
 import pytest
 
-import bmm_report as bm
-import btcresults as br
-import paper_tcbnn as paper
-import rebuild_all
-from conftest import (FIXTURES, INSTR_SMALL, PNG_SIGNATURE, _results_fixtures, counters_off,
-                      rename_run, section_text, table_rows)
-
-bmm_path, bmm_doc = _results_fixtures("bmm", FIXTURES / "bmm_small.json")
+from analysis import bmm_report as bm
+from analysis import btcresults as br
+from analysis import paper_tcbnn as paper
+from analysis import rebuild_all, report
+from conftest import INSTR_SMALL, PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 P1K, P4K, P8K, P16K = (bm.Problem(s, s, s) for s in (1024, 4096, 8192, 16384))
 FC = bm.Problem(256, 4096, 4096)
@@ -85,11 +82,13 @@ def _skip_design(doc, design, reason="needs sm_90a (wgmma)"):
 
 def _peaks(instr=INSTR_SMALL):
     loaded = br.load(instr) if instr else None
-    return bm.Peaks(loaded, False, bm.instr_peaks(loaded))
+    return bm.Peaks(loaded, "given", bm.instr_peaks(loaded))
 
 
 def _markdown(results, instr=INSTR_SMALL):
-    return bm.markdown_report(results, bm.collect(results), _peaks(instr), ("sq.png", "sp.png"))
+    """The report as the composer writes it: with the paper's section."""
+    return bm.markdown_report(results, bm.collect(results), _peaks(instr), ("sq.png", "sp.png"),
+                              paper.sections_for(results))
 
 
 @pytest.fixture
@@ -253,9 +252,9 @@ def test_instr_peaks_best_wgmma_form(instr_doc, write_doc):
     assert "mma_and" not in peaks and "btc_wmma" in peaks
 
 
-def test_find_instr_results(gpu_dir, instr_doc):
+def test_newest_instr_beside(gpu_dir, instr_doc):
     results = br.load(gpu_dir / "bmm-1.json")
-    assert bm.find_instr_results(results).path.name == INSTR_NAME
+    assert report.newest_instr_beside(results).path.name == INSTR_NAME
     # Newer files that are corrupt, of another GPU or of another suite do not count ...
     (gpu_dir / "instr-20261128T000000Z-broken.json").write_text("{")
     other = json.loads(json.dumps(instr_doc))
@@ -264,19 +263,19 @@ def test_find_instr_results(gpu_dir, instr_doc):
     stride = json.loads(json.dumps(instr_doc))
     stride["btcbench"]["suite"] = "membw"
     (gpu_dir / "instr-20261128T020000Z-membw.json").write_text(json.dumps(stride))
-    assert bm.find_instr_results(results).path.name == INSTR_NAME
+    assert report.newest_instr_beside(results).path.name == INSTR_NAME
     # ... an older good one loses to the newest good one ...
     shutil.copy(INSTR_SMALL, gpu_dir / "instr-20261101T000000Z-old.json")
-    assert bm.find_instr_results(results).path.name == INSTR_NAME
+    assert report.newest_instr_beside(results).path.name == INSTR_NAME
     # ... and a newer good one wins.
     shutil.copy(INSTR_SMALL, gpu_dir / "instr-20261129T000000Z-new.json")
-    assert bm.find_instr_results(results).path.name == "instr-20261129T000000Z-new.json"
+    assert report.newest_instr_beside(results).path.name == "instr-20261129T000000Z-new.json"
 
 
 def test_no_instr_results_beside_the_file(bmm_path, tmp_path):
     # fixtures/ holds instr_small.json, which is not named instr-*.json.
     results = br.load(bmm_path)
-    assert bm.find_instr_results(results) is None
+    assert report.newest_instr_beside(results) is None
     _, _, md_path = bm.render(results, tmp_path)
     md = md_path.read_text()
     assert "- **Instruction peaks:** no instr results beside this file" in md.splitlines()
@@ -579,7 +578,7 @@ def test_counters_off_renders_dashes(bmm_doc, write_doc, tmp_path):
             assert row["L2 hit % (bits / int32)"] == "— / —"
     row = table_rows(md, "Design", after=f"### {P8K.heading}")["wgmma_and_sm90"]
     assert row["Roofline bound (bits / int32)"] == "compute / memory"   # needs no counters
-    square, speed, md_path = bm.render(results, tmp_path / "out", br.load(INSTR_SMALL))
+    square, speed, md_path = report.render(results, tmp_path / "out", instr_results=br.load(INSTR_SMALL))
     assert square.read_bytes().startswith(PNG_SIGNATURE) and speed.read_bytes().startswith(PNG_SIGNATURE)
     assert md_path.read_text() == md.replace("](sq.png)", "](r.bmm_square.png)").replace(
         "](sp.png)", "](r.bmm_speedup.png)")
@@ -613,9 +612,9 @@ def test_skipped_design_and_errors(bmm_doc, write_doc):
 
 def test_render_finds_instr_and_is_deterministic(gpu_dir, tmp_path):
     results = br.load(gpu_dir / "bmm-1.json")
-    first = bm.render(results)
-    again = bm.render(results)
-    other = bm.render(results, tmp_path / "b")
+    first = report.render(results)
+    again = report.render(results)
+    other = report.render(results, tmp_path / "b")
     assert [p.name for p in first] == ["bmm-1.bmm_square.png", "bmm-1.bmm_speedup.png", "bmm-1.md"]
     assert all(p.parent == gpu_dir for p in first)
     for png in first[:2]:
@@ -633,13 +632,13 @@ def test_render_finds_instr_and_is_deterministic(gpu_dir, tmp_path):
     bare = bm.render(br.load(gpu_dir / "bmm-1.json"), tmp_path / "c", br.load(INSTR_SMALL))
     assert bare[0].read_bytes() == first[0].read_bytes()   # the same peaks, handed over
     (gpu_dir / INSTR_NAME).unlink()
-    none = bm.render(br.load(gpu_dir / "bmm-1.json"), tmp_path / "d")
+    none = report.render(br.load(gpu_dir / "bmm-1.json"), tmp_path / "d")
     assert none[0].read_bytes() != first[0].read_bytes()
     assert none[1].read_bytes() == first[1].read_bytes()   # speedups need no peaks
 
 
 def test_render_header(gpu_dir):
-    md = bm.render(br.load(gpu_dir / "bmm-1.json"))[2].read_text()
+    md = report.render(br.load(gpu_dir / "bmm-1.json"))[2].read_text()
     lines = md.splitlines()
     for line in ["# btcbench bmm: NVIDIA H100 80GB HBM3",
                  "Source: `bmm-1.json`",
@@ -676,10 +675,10 @@ def test_render_rejects_a_non_instr_peaks_file(bmm_path, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
-def test_cli(tmp_path, capsys, gpu_dir, analysis_dir):
-    script = subprocess.run([sys.executable, str(analysis_dir / "bmm_report.py"),
+def test_cli(tmp_path, capsys, gpu_dir, repo_root):
+    script = subprocess.run([sys.executable, "-m", "analysis.report",
                              str(gpu_dir / "bmm-1.json"), "--out-dir", str(tmp_path / "out")],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=repo_root)
     assert (script.returncode, script.stderr) == (0, "")
     assert script.stdout.splitlines() == [f"wrote {tmp_path / 'out' / name}" for name in
                                           ("bmm-1.bmm_square.png", "bmm-1.bmm_speedup.png", "bmm-1.md")]
@@ -687,13 +686,13 @@ def test_cli(tmp_path, capsys, gpu_dir, analysis_dir):
         tmp_path / "out" / "bmm-1.md").read_text()
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    assert bm.main([str(bad)]) == 1
+    assert report.main([str(bad)]) == 1
     assert f"error: {bad}: top level is not a JSON object" in capsys.readouterr().err
 
 
 def test_rebuild_all_picks_up_bmm(gpu_dir, capsys, bmm_doc):
     (gpu_dir / "bmm-2.json").write_text(json.dumps(counters_off(bmm_doc)))
-    assert rebuild_all.RENDERERS["bmm"] is bm.render
+    assert report.RENDERERS["bmm"] is bm.render
     assert rebuild_all.main(["--results-dir", str(gpu_dir.parent)]) == 0
     stem = INSTR_NAME.removesuffix(".json")
     assert capsys.readouterr().out.splitlines() == [

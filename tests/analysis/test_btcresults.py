@@ -5,7 +5,7 @@ import statistics
 
 import pytest
 
-import btcresults as br
+from analysis import btcresults as br
 from conftest import rename_run
 
 MMA_AND_BEST = "tput/mma_and_m16n8k256/wps:16/ilp:4/manual_time"

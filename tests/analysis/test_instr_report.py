@@ -6,8 +6,9 @@ import sys
 
 import pytest
 
-import btcresults as br
-import instr_report as ir
+from analysis import btcresults as br
+from analysis import instr_report as ir
+from analysis import report
 from conftest import PNG_SIGNATURE, counters_off, section_text, table_rows
 
 WGMMA_BEST = "tput/wgmma_and_m64n256k256_ss/wps:8/ilp:2/manual_time"
@@ -193,15 +194,15 @@ def test_cli_default_out_dir_is_beside_results(tmp_path, capsys, instr_path):
     results = tmp_path / "nvidia-h100-80gb-hbm3" / "instr-run.json"
     results.parent.mkdir()
     shutil.copy(instr_path, results)
-    assert ir.main([str(results)]) == 0
+    assert report.main([str(results)]) == 0
     assert (results.parent / "instr-run.throughput.png").stat().st_size > 0
     assert (results.parent / "instr-run.md").read_text().startswith("# btcbench instr: ")
     assert "instr-run.md" in capsys.readouterr().out
 
 
-def test_cli_as_script(tmp_path, instr_path, analysis_dir):
-    proc = subprocess.run([sys.executable, str(analysis_dir / "instr_report.py"), str(instr_path),
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True)
+def test_cli_as_script(tmp_path, instr_path, repo_root):
+    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(instr_path),
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=repo_root)
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "instr_small.throughput.png").exists()
 
@@ -209,6 +210,6 @@ def test_cli_as_script(tmp_path, instr_path, analysis_dir):
 def test_cli_reports_corrupt_file(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"benchmarks": []}')
-    assert ir.main([str(bad), "--out-dir", str(tmp_path / "out")]) == 1
+    assert report.main([str(bad), "--out-dir", str(tmp_path / "out")]) == 1
     assert f"error: {bad}: not a btcbench results file" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()

@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-import btcresults as br
-import layout_report as lr
-import paper_tcbnn as paper
-import rebuild_all
+from analysis import btcresults as br
+from analysis import layout_report as lr
+from analysis import paper_tcbnn as paper
+from analysis import rebuild_all, report
 from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 WA_ROW = "layout/wmma_and/layout:row_u32/manual_time"
@@ -30,7 +30,8 @@ def _engines(results):
 
 
 def _markdown(results):
-    return lr.markdown_report(results, lr.collect(results), "t.png")
+    """The report as the composer writes it: with the paper's section."""
+    return lr.markdown_report(results, lr.collect(results), "t.png", paper.sections_for(results))
 
 
 def _scale_tops(doc, factors):
@@ -316,7 +317,7 @@ def test_counters_off_renders_dashes(layout_doc, write_doc, tmp_path):
     wa = _paper_rows(results)["wmma_and"]
     assert wa.measured.endswith("(2.00×); no CUPTI counters")
     assert wa.verdict == "same" and "no CUPTI bank-conflict counters to say why" in wa.reason
-    png, md_path = lr.render(results, tmp_path / "out")
+    png, md_path = report.render(results, tmp_path / "out")
     assert png.read_bytes().startswith(PNG_SIGNATURE)
     assert md_path.read_text() == md.replace("](t.png)", "](r.layout_tops.png)")
 
@@ -365,16 +366,16 @@ def test_render_with_no_runs_and_other_suite(layout_doc, write_doc, tmp_path):
     assert not (tmp_path / "other").exists()
 
 
-def test_cli(tmp_path, capsys, layout_path, analysis_dir):
-    script = subprocess.run([sys.executable, str(analysis_dir / "layout_report.py"),
+def test_cli(tmp_path, capsys, layout_path, repo_root):
+    script = subprocess.run([sys.executable, "-m", "analysis.report",
                              str(layout_path), "--out-dir", str(tmp_path)],
-                            capture_output=True, text=True)
+                            capture_output=True, text=True, cwd=repo_root)
     assert (script.returncode, script.stderr) == (0, "")
     assert script.stdout.splitlines() == [f"wrote {tmp_path / 'layout_small.layout_tops.png'}",
                                           f"wrote {tmp_path / 'layout_small.md'}"]
     bad = tmp_path / "bad.json"
     bad.write_text("[]")
-    assert lr.main([str(bad)]) == 1
+    assert report.main([str(bad)]) == 1
     assert f"error: {bad}: top level is not a JSON object" in capsys.readouterr().err
 
 
@@ -383,7 +384,7 @@ def test_rebuild_all_picks_up_layout(tmp_path, capsys, layout_path, layout_doc, 
     gpu.mkdir()
     shutil.copy(layout_path, gpu / "layout-1.json")
     write_doc(counters_off(layout_doc), "nvidia-h100-80gb-hbm3/layout-2.json")
-    assert rebuild_all.RENDERERS["layout"] is lr.render
+    assert report.RENDERERS["layout"] is lr.render
     assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out.splitlines() == [
         f"ok      {gpu / f'layout-{i}.json'} -> layout-{i}.layout_tops.png, layout-{i}.md"

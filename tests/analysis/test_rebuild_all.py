@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import shutil
 
-import rebuild_all
+from analysis import rebuild_all
 
 
 def test_good_and_corrupt_file(tmp_path, capsys, instr_path):

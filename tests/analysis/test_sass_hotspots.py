@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-import sass_hotspots as sh
+from analysis import sass_hotspots as sh
 
 HEADER = ('"Address","Source","Warp Stall Sampling (All Samples)","Warp Stall Sampling (Not-issued Samples)",'
           '"Instructions Executed","stall_barrier","stall_long_sb","stall_wait","stall_long_sb (Not Issued)"\n')

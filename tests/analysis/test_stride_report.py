@@ -6,10 +6,10 @@ import sys
 
 import pytest
 
-import btcresults as br
-import paper_tcbnn as paper
-import rebuild_all
-import stride_report as sr
+from analysis import btcresults as br
+from analysis import paper_tcbnn as paper
+from analysis import rebuild_all, report
+from analysis import stride_report as sr
 from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 WG_LOAD_1024 = "stride/wmma_global/mode:load/ldm:1024/manual_time"
@@ -30,7 +30,8 @@ def _paths(results):
 
 
 def _markdown(results):
-    return sr.markdown_report(results, sr.collect(results), "g.png", "c.png")
+    """The report as the composer writes it: with the paper's section."""
+    return sr.markdown_report(results, sr.collect(results), "g.png", "c.png", paper.sections_for(results))
 
 
 def _point(ldm, gbps, mode="load", path="p"):
@@ -442,9 +443,9 @@ def test_render_rejects_other_suite(stride_doc, write_doc, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_cli_as_script(tmp_path, stride_path, analysis_dir):
-    proc = subprocess.run([sys.executable, str(analysis_dir / "stride_report.py"), str(stride_path),
-                           "--out-dir", str(tmp_path)], capture_output=True, text=True)
+def test_cli_as_script(tmp_path, stride_path, repo_root):
+    proc = subprocess.run([sys.executable, "-m", "analysis.report", str(stride_path),
+                           "--out-dir", str(tmp_path)], capture_output=True, text=True, cwd=repo_root)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"wrote {tmp_path / n}" for n in (
         "stride_small.stride_gbps.png", "stride_small.stride_counters.png", "stride_small.md")]
@@ -454,11 +455,11 @@ def test_cli_default_out_dir_and_errors(tmp_path, capsys, stride_path):
     results = tmp_path / "nvidia-h100-80gb-hbm3" / "stride-run.json"
     results.parent.mkdir()
     shutil.copy(stride_path, results)
-    assert sr.main([str(results)]) == 0
+    assert report.main([str(results)]) == 0
     assert (results.parent / "stride-run.md").read_text().startswith("# btcbench stride: ")
     bad = tmp_path / "bad.json"
     bad.write_text('{"benchmarks": []}')
-    assert sr.main([str(bad)]) == 1
+    assert report.main([str(bad)]) == 1
     assert f"error: {bad}: not a btcbench results file" in capsys.readouterr().err
 
 
@@ -475,7 +476,7 @@ def test_rebuild_all_picks_up_stride(tmp_path, capsys, stride_path, instr_path, 
         "stride-1.stride_counters.png, stride-1.md",
         f"ok      {gpu / 'stride-2.json'} -> stride-2.stride_gbps.png, "
         "stride-2.stride_counters.png, stride-2.md"]
-    assert rebuild_all.RENDERERS["stride"] is sr.render
+    assert report.RENDERERS["stride"] is sr.render
 
 
 def test_rebuild_all_reports_bad_stride_name_as_corrupt(tmp_path, capsys, stride_doc, write_doc):

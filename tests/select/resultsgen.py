@@ -1,20 +1,24 @@
 """Small synthetic btcbench results files (schema btcbench.results.v1) for the
-select_config tests: each run is three aggregate entries (median, min, max),
+analysis.select tests: each run is three aggregate entries (median, min, max),
 the counters on the median, figures chosen by the test.
 
-Run as a script to rewrite the checked-in golden fixture set and its expected
-output (review the diff before committing):
+Run as a script from the repo root to rewrite the checked-in golden fixture set
+and its expected output (review the diff before committing):
 
-    python3 tests/select/resultsgen.py          # fixtures/sm90/*.json + golden/*
+    PYTHONPATH=. python3 tests/select/resultsgen.py    # fixtures/sm90/*.json + golden/*
 """
 from __future__ import annotations
 
-import importlib.util
 import json
+import re
 import sys
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Mapping
+
+from analysis.select import cli
+from analysis.select.model import Config
 
 HERE = Path(__file__).resolve().parent
 FIXTURE_DIR = HERE / "fixtures" / "sm90"
@@ -68,23 +72,42 @@ def _doc(suite: str, created: str, dev: Mapping[str, Any], forms: dict[str, Any]
     }
 
 
-def instr_form(name: str, status: str = "measured") -> dict[str, Any]:
-    group = ("wgmma" if name.startswith("wgmma_and") else "xor" if "_xor_" in name
-             else "and" if "_and_" in name else "reference")
-    return {"ptx": f"ptx of {name}", "group": group, "dtype": "b1", "m": 16, "n": 8, "k": 256,
-            "ops_per_inst": 65536, "a_source": "reg", "min_sm": 80, "needs_sm90a": name.startswith("wgmma"),
-            "status": status}
+# The instr suite's form names, as instr_forms.cpp spells them: the fixture
+# writer derives each form's fields from its name (the selection never does).
+_FORM_NAME = re.compile(r"(?P<engine>wgmma|wmma|mma)_(?P<op>and|xor|s8|f16)_m(?P<m>\d+)n(?P<n>\d+)k(?P<k>\d+)"
+                        r"(?:_(?P<src>ss|rs))?")
+
+
+def instr_form(name: str, status: str = "measured", like: str | None = None, **fields: Any) -> dict[str, Any]:
+    """forms[name] of an instr file: the fields of the form `like` (default:
+    name itself) names, then `fields` on top (a form whose name lies)."""
+    m = _FORM_NAME.fullmatch(like or name)
+    assert m, f"{like or name}: not an instr form name; pass like=<a form name>"
+    engine, op, (mm, n, k) = m["engine"], m["op"], (int(m[x]) for x in "mnk")
+    dtype = "b1" if op in ("and", "xor") else op
+    group = ("wgmma" if engine == "wgmma" else op) if dtype == "b1" else "reference"
+    if engine == "wgmma":
+        ptx = f"wgmma.mma_async.sync.aligned.m{mm}n{n}k{k}.s32.{dtype}.{dtype}" + (".and.popc" if dtype == "b1" else "")
+    else:
+        prefix = "wmma.mma.sync.aligned.row.col" if engine == "wmma" else "mma.sync.aligned"
+        ptx = f"{prefix}.m{mm}n{n}k{k}.row.col.s32.{dtype}.{dtype}.s32" + (f".{op}.popc" if dtype == "b1" else "")
+    wgmma = engine == "wgmma"
+    min_sm = 90 if wgmma else 75 if (op == "xor" and (mm, n, k) == (8, 8, 128)) else 80
+    return {"ptx": ptx, "group": group, "dtype": dtype, "m": mm, "n": n, "k": k, "ops_per_inst": 2 * mm * n * k,
+            "a_source": "smem" if m["src"] == "ss" else "reg", "threads_per_issue": 128 if wgmma else 32,
+            "min_sm": min_sm, "needs_sm90a": wgmma, "status": status, **fields}
 
 
 def instr_doc(forms: Mapping[str, Any], *, created: str = "2026-11-27T22:20:02Z",
               dev: Mapping[str, Any] | None = None, skipped: Mapping[str, str] | None = None) -> dict[str, Any]:
     """forms: name -> TOPS (one tput run at wps 8, ilp 8) or a dict with
-    tops, wps, ilp, lat (cycles), pct (of peak), extra: [(wps, ilp, tops)...].
+    tops, wps, ilp, lat (cycles), pct (of peak), extra: [(wps, ilp, tops)...],
+    like (a form name to take the fields from), fields (fields to set).
     skipped: name -> reason (status skipped, no runs)."""
     meta, benchmarks = {}, []
     for name, spec in forms.items():
         spec = {"tops": spec} if isinstance(spec, (int, float)) else dict(spec)
-        meta[name] = instr_form(name)
+        meta[name] = instr_form(name, like=spec.get("like"), **spec.get("fields", {}))
         benchmarks += _run(f"lat/{name}/manual_time", 100.0, {"cycles_per_inst": spec.get("lat", 24.0)})
         runs = [(spec.get("wps", 8), spec.get("ilp", 8), spec["tops"])] + list(spec.get("extra", []))
         for wps, ilp, tops in runs:
@@ -121,9 +144,10 @@ STRIDE_PATHS = {"wmma_shared": ("wmma", "shared", 8, 128, 128), "mma_shared": ("
 
 
 def stride_doc(points: Mapping[tuple[str, int], float], *, created: str = "2026-11-27T22:46:40Z",
-               dev: Mapping[str, Any] | None = None, conflicts: Mapping[tuple[str, int], float] | None = None
-               ) -> dict[str, Any]:
-    """points: (path, ldm) -> useful GB/s of the load-mode run."""
+               dev: Mapping[str, Any] | None = None, conflicts: Mapping[tuple[str, int], float] | None = None,
+               sectors: Mapping[tuple[str, int], float] | None = None) -> dict[str, Any]:
+    """points: (path, ldm) -> useful GB/s of the load-mode run; conflicts and
+    sectors: (path, ldm) -> shared bank conflicts / global sectors per tile load."""
     forms, benchmarks = {}, []
     for (path, ldm), gbps in points.items():
         loader, space, rows, tile_k, tile_bytes = STRIDE_PATHS[path]
@@ -133,8 +157,43 @@ def stride_doc(points: Mapping[tuple[str, int], float], *, created: str = "2026-
         counters = {"useful_gbps": gbps, "tile_loads": loads, "tile_bytes": tile_bytes, "iters": 10}
         if conflicts and (path, ldm) in conflicts:
             counters["cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum"] = conflicts[(path, ldm)] * loads
+        if sectors and (path, ldm) in sectors:
+            counters["cupti.l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum"] = sectors[(path, ldm)] * loads
         benchmarks += _run(f"stride/{path}/mode:load/ldm:{ldm}/manual_time", 1000.0, counters)
     return _doc("stride", created, dev or device(), forms, benchmarks)
+
+
+BMM_SIZES = (8192, 16384)
+BMM_OUTS = ("int32", "bits")
+
+
+def bmm_config(layout: str = "wgmma_swizzle64", block_n: int = 256, block_k_bits: int = 512, stages: int = 8,
+               cluster: tuple[int, int] = (1, 1), block_m: int = 128, warps: int = 8) -> dict[str, Any]:
+    """forms[].config of a wgmma_and design, as the bmm suite writes it."""
+    return asdict(Config(layout, layout, block_m, block_n, block_k_bits, stages, warps, *cluster))
+
+
+def bmm_doc(designs: Mapping[str, Mapping[str, Any]], *, created: str = "2026-11-27T23:30:00Z",
+            dev: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """designs: name -> {"tops": TOPS at every (size, out) of BMM_SIZES x BMM_OUTS,
+    or {(size, out): TOPS} (missing points: no run), "config": forms[].config
+    (None: a baseline), "candidate", "status", "family", "arch"}."""
+    forms, benchmarks = {}, []
+    for name, spec in designs.items():
+        config = spec.get("config")
+        form: dict[str, Any] = {"family": spec.get("family", "wgmma_and" if config else "popc"),
+                                "tensor_core": config is not None, "status": spec.get("status", "measured")}
+        if config is not None:
+            form |= {"arch": spec.get("arch", 90), "candidate": spec.get("candidate", True), "config": dict(config)}
+        forms[name] = form
+        tops = spec.get("tops", {})
+        points = tops if isinstance(tops, Mapping) else {(s, o): tops for s in BMM_SIZES for o in BMM_OUTS}
+        for (size, out), rate in points.items():
+            time_us = 2.0 * size ** 3 / (rate * 1e12) * 1e6
+            min_bytes = 2 * size * size / 8 + size * size * (4 if out == "int32" else 1 / 8)
+            benchmarks += _run(f"bmm/{name}/m:{size}/n:{size}/k:{size}/out:{out}/manual_time", time_us,
+                               {"tops": rate, "min_bytes": min_bytes, "gbps_min_bytes": min_bytes / time_us / 1e3})
+    return _doc("bmm", created, dev or device(), forms, benchmarks)
 
 
 def write(path: Path, doc: Mapping[str, Any]) -> Path:
@@ -171,41 +230,51 @@ GOLDEN_LAYOUT_OLD = {
     "wgmma_and": {"wgmma_interleave": 1200.0, "wgmma_swizzle128": 1000.0},
 }
 GOLDEN_STRIDE = {("wmma_shared", 128): 15300.0, ("wmma_shared", 1024): 4150.0,
-                 ("mma_shared", 256): 17400.0, ("mma_shared", 512): 8450.0,
-                 ("wmma_global", 128): 2700.0}
+                 ("mma_shared", 256): 17400.0, ("mma_shared", 1024): 4180.0,
+                 ("wmma_global", 128): 2700.0, ("wmma_global", 8192): 2000.0}
 GOLDEN_CONFLICTS = {("wmma_shared", 128): 0.0, ("wmma_shared", 1024): 7.0,
-                    ("mma_shared", 256): 4.0, ("mma_shared", 512): 12.0}
+                    ("mma_shared", 256): 4.0, ("mma_shared", 1024): 28.0}
+GOLDEN_SECTORS = {("wmma_global", 128): 4.0, ("wmma_global", 8192): 8.0}
+# The candidates of a candidates build: names the selection must not read
+# (one says swizzle128 of a swizzle64 config). (size, out) -> TOPS per design.
+_SQUARE = [(s, o) for s in BMM_SIZES for o in BMM_OUTS]
+GOLDEN_BMM = {
+    # within 2% of the fastest and 25% less shared memory: the tie-break picks it
+    "wgmma_and_sm90_c0": {"config": bmm_config(stages=6), "tops": dict(zip(_SQUARE, (7500, 7600, 9900, 10000)))},
+    # the fastest (geometric mean), a 2 x 1 cluster
+    "wgmma_and_sm90_c1": {"config": bmm_config(cluster=(2, 1)), "tops": dict(zip(_SQUARE, (7600, 7700, 10000, 10150)))},
+    "wgmma_and_sm90_sw128_k1024x4": {"config": bmm_config(), "tops": dict(zip(_SQUARE, (7000, 7100, 9000, 9100)))},
+    "wgmma_and_sm90_c3": {"config": bmm_config("wgmma_swizzle128", 128, 1024, 6),
+                          "tops": dict(zip(_SQUARE, (6000, 6100, 7000, 7100)))},
+    # the build's own kWgmmaAnd, faster still, but not a candidate
+    "wgmma_and_sm90": {"config": bmm_config(), "candidate": False, "tops": 20000.0},
+    "popc_u32": {"tops": {(8192, "bits"): 60.0, (8192, "int32"): 59.0}},
+}
+# A newer bmm file without candidates (a plain build's sweep): not used.
+GOLDEN_BMM_PLAIN = {"wgmma_and_sm90": {"config": bmm_config(), "candidate": False, "tops": 7645.0},
+                    "popc_u32": {"tops": 60.0}}
 GOLDEN_FILES = {
     "instr-20261127T222002Z-0123456.json": lambda: instr_doc(GOLDEN_INSTR, skipped=GOLDEN_INSTR_SKIPPED),
-    "stride-20261127T224640Z-0123456.json": lambda: stride_doc(GOLDEN_STRIDE, conflicts=GOLDEN_CONFLICTS),
+    "stride-20261127T224640Z-0123456.json": lambda: stride_doc(GOLDEN_STRIDE, conflicts=GOLDEN_CONFLICTS,
+                                                               sectors=GOLDEN_SECTORS),
     "layout-20261127T224653Z-0123456.json": lambda: layout_doc(GOLDEN_LAYOUT),
     # named to sort after the newest: the choice must come from created_utc, not the name
     "layout-zz-older-0123456.json": lambda: layout_doc(GOLDEN_LAYOUT_OLD, created="2026-11-27T22:45:46Z"),
+    "bmm-20261127T233000Z-0123456.json": lambda: bmm_doc(GOLDEN_BMM),
+    # newer, but without candidates: the older file with candidates decides
+    "bmm-20261128T010000Z-0123456.json": lambda: bmm_doc(GOLDEN_BMM_PLAIN, created="2026-11-28T01:00:00Z"),
 }
-GOLDEN_OUTPUTS = ("bmm_config_sm90.h", "bmm_config_sm90.md", "bmm_config.h")
+GOLDEN_OUTPUTS = ("bmm_config_sm90.h", "bmm_config_sm90.md", "bmm_config.h", "bmm_candidates_sm90.h")
 
 
 def write_golden_fixtures(directory: Path = FIXTURE_DIR) -> list[Path]:
     return [write(directory / name, make()) for name, make in GOLDEN_FILES.items()]
 
 
-def load_select() -> Any:
-    """formats/select_config.py, imported by path once (formats/ is not a package)."""
-    if "select_config" in sys.modules:
-        return sys.modules["select_config"]
-    spec = importlib.util.spec_from_file_location("select_config", HERE.parents[1] / "formats" / "select_config.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["select_config"] = module   # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def main() -> int:
-    sc = load_select()
     write_golden_fixtures()
     with tempfile.TemporaryDirectory() as tmp:
-        rc = sc.main(["--results-dir", str(FIXTURE_DIR), "--out", tmp])
+        rc = cli.main(["--results-dir", str(FIXTURE_DIR), "--out", tmp])
         if rc != 0:
             return rc
         GOLDEN_DIR.mkdir(exist_ok=True)
