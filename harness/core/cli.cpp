@@ -7,6 +7,8 @@
 namespace btc {
 namespace {
 
+constexpr int kQuickRepetitions = 3;  // --quick without --repetitions
+
 int parse_int(const std::string& flag, const std::string& text, int lo, int hi) {
   size_t used = 0;
   int v = 0;
@@ -82,7 +84,7 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  --metrics a,b,...   CUPTI metrics instead of the suite's defaults\n"
          "  --filter REGEX      only benchmarks whose name matches\n"
          "  --repetitions N     timed repetitions per benchmark (default 7)\n"
-         "  --quick             smoke run: fewer configurations, 3 repetitions\n"
+         "  --quick             smoke run: fewer configurations, 3 repetitions (unless --repetitions)\n"
          "  --device N          CUDA device ordinal (default 0)\n";
 }
 
@@ -141,6 +143,7 @@ Command parse_command_line(const std::vector<std::string>& args,
       }
     } else if (cmd.kind == Command::Kind::kSweep && a == "--repetitions") {
       cmd.sweep.repetitions = parse_int(a, cur.value(a), 1, 1000);
+      cmd.sweep.repetitions_given = true;
     } else {
       throw UsageError("unknown flag '" + a + "' for '" + verb + "'");
     }
@@ -156,7 +159,8 @@ Command parse_command_line(const std::vector<std::string>& args,
       cmd.sweep.suite = positional[0];
       if (std::find(known_suites.begin(), known_suites.end(), cmd.sweep.suite) == known_suites.end())
         throw UsageError("unknown suite '" + cmd.sweep.suite + "' (known: " + join(known_suites) + ")");
-      if (cmd.sweep.quick && cmd.sweep.repetitions == SweepOptions{}.repetitions) cmd.sweep.repetitions = 3;
+      // An explicit --repetitions wins, even when it equals the default.
+      if (cmd.sweep.quick && !cmd.sweep.repetitions_given) cmd.sweep.repetitions = kQuickRepetitions;
       if (!cmd.sweep.counters && !cmd.sweep.metrics.empty())
         throw UsageError("--metrics and --no-counters contradict each other");
       break;

@@ -18,6 +18,7 @@ struct SweepOptions {
   std::vector<std::string> metrics;    // --metrics a,b: replaces the suite's defaults
   std::string filter;                  // regex on benchmark names
   int repetitions = 7;
+  bool repetitions_given = false;      // --repetitions was on the command line: --quick keeps it
   bool quick = false;                  // fewer configs and repetitions: a smoke run
   int device = 0;
 };

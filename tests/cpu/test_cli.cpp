@@ -42,6 +42,10 @@ TEST(Cli, SweepFlagsBothSpellings) {
 TEST(Cli, QuickLowersRepetitionsUnlessGiven) {
   EXPECT_EQ(parse({"sweep", "instr", "--quick"}).sweep.repetitions, 3);
   EXPECT_EQ(parse({"sweep", "instr", "--quick", "--repetitions", "9"}).sweep.repetitions, 9);
+  // The default spelled out is still an explicit choice, in either order.
+  EXPECT_EQ(parse({"sweep", "instr", "--quick", "--repetitions", "7"}).sweep.repetitions, 7);
+  EXPECT_EQ(parse({"sweep", "instr", "--repetitions=7", "--quick"}).sweep.repetitions, 7);
+  EXPECT_EQ(parse({"sweep", "instr", "--repetitions", "7"}).sweep.repetitions, 7);
 }
 
 TEST(Cli, Metrics) {
