@@ -7,6 +7,7 @@ and ``medians`` turns the repetition entries into one row per run.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import statistics
@@ -16,6 +17,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 SCHEMA = "btcbench.results.v1"
+# The largest file load() reads: a full sweep writes a few MiB, so a file this
+# big is not one of ours (harness/core/results.h: kMaxResultsFileBytes, the same).
+MAX_RESULTS_BYTES = 256 << 20
 # Form groups, in the order reports show them.
 GROUPS = ("xor", "and", "wgmma", "reference")
 FORM_STATUSES = ("measured", "skipped")
@@ -210,24 +214,35 @@ def lookup(obj: Any, dotted: str) -> Any:
 
 
 def _check_entry(i: int, entry: object) -> str | None:
-    """Problem with one benchmarks[] entry, or None."""
+    """Problem with one benchmarks[] entry, or None. The rules and messages of
+    harness/core/results.cpp (check_entry); tests/fixtures/validate checks both."""
     if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
         return f"benchmarks[{i}] is not an object with a string 'name'"
-    where = f"benchmark {entry['name']!r}"
+    where = f"benchmark '{entry['name']}'"
     run_type = entry.get("run_type", "iteration")
     if run_type not in ("iteration", "aggregate"):
         return f"{where}: unknown run_type {run_type!r}"
     if run_type == "aggregate" and not isinstance(entry.get("aggregate_name"), str):
         return f"{where}: aggregate entry without 'aggregate_name'"
-    if not is_error_entry(entry):
+    errored = is_error_entry(entry)
+    if not errored:
         if not _is_number(entry.get("real_time")):
             return f"{where}: 'real_time' missing or not a number"
         if not isinstance(entry.get("time_unit"), str):
             return f"{where}: 'time_unit' missing"
+        for key in ("real_time", "cpu_time"):
+            if _is_number(entry.get(key)) and not math.isfinite(entry[key]):
+                return f"{where}: '{key}' is not a finite number"
+    # Times, iterations, counters, cupti.* values: none can be below 0. NaN
+    # passes: a ratio counter with a zero denominator.
+    for key, value in entry.items():
+        if _is_number(value) and value < 0:
+            return f"{where}: '{key}' is negative ({value:g})"
+    if not errored:
         # Times are positive; only stddev and cv (a fraction) may be zero.
         is_spread = entry.get("aggregate_name") in ("stddev", "cv")
-        if entry["real_time"] <= 0 and not is_spread:
-            return f"{where}: 'real_time' is {entry['real_time']}, not a positive time"
+        if entry["real_time"] == 0 and not is_spread:
+            return f"{where}: 'real_time' is 0, not a positive time"
     return None
 
 
@@ -250,6 +265,48 @@ def _check_form(name: str, form: object, suite: str) -> str | None:
     return None
 
 
+# What a result cannot be read without, as harness/core/results.cpp requires
+# it: (dotted key under btcbench, expected type); "text" is a non-empty
+# string, "number?" a number or null (NVML absent), "args" a non-empty list
+# of strings.
+_REQUIRED_META: tuple[tuple[str, str], ...] = (
+    ("suite", "text"), ("created_utc", "str"), ("command_line", "args"),
+    ("git", "object"), ("git.commit", "text"),
+    ("device", "object"), ("device.name", "text"), ("device.slug", "text"), ("device.cc", "str"),
+    ("device.sm_count", "number"), ("device.sm_clock_max_mhz", "number"),
+    ("device.sm_clock_at_start_mhz", "number?"), ("device.driver_version", "text"),
+    ("device.cuda_runtime", "number"),
+    ("counters", "object"), ("counters.enabled", "bool"), ("forms", "object"), ("skipped", "list"),
+)
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "text": lambda v: isinstance(v, str), "str": lambda v: isinstance(v, str),
+    "args": lambda v: isinstance(v, list) and all(isinstance(a, str) for a in v),
+    "object": lambda v: isinstance(v, dict), "list": lambda v: isinstance(v, list),
+    "number": _is_number, "number?": lambda v: v is None or _is_number(v),
+    "bool": lambda v: isinstance(v, bool),
+}
+
+
+def _check_metadata(doc: dict[str, Any], meta: dict[str, Any]) -> str | None:
+    for dotted, kind in _REQUIRED_META:
+        parent_key, _, key = dotted.rpartition(".")
+        parent = lookup(meta, parent_key) if parent_key else meta
+        if not isinstance(parent, dict):
+            continue   # the parent's own problem was reported
+        if key not in parent:
+            return f"missing 'btcbench.{dotted}'"
+        value = parent[key]
+        if not _TYPE_CHECKS[kind](value):
+            return f"'btcbench.{dotted}' has the wrong type"
+        if kind in ("text", "args") and not value:
+            return f"'btcbench.{dotted}' is empty"
+    if not isinstance(doc.get("context"), dict):
+        return "missing 'context'" if "context" not in doc else "'context' has the wrong type"
+    if not isinstance(doc.get("benchmarks"), list):
+        return "missing 'benchmarks'" if "benchmarks" not in doc else "'benchmarks' has the wrong type"
+    return None
+
+
 def _validate(doc: object) -> str | None:
     """First problem with a parsed results document, or None."""
     if not isinstance(doc, dict):
@@ -262,14 +319,8 @@ def _validate(doc: object) -> str | None:
         return "missing btcbench.schema"
     if schema != SCHEMA:
         return f"unsupported schema {schema!r} (this tool reads only {SCHEMA!r})"
-    for key in ("device.name", "device.slug", "suite"):
-        value = lookup(meta, key)
-        if not isinstance(value, str) or not value:
-            return f"missing or empty btcbench.{key}"
-    if not isinstance(meta.get("forms"), dict):
-        return "missing btcbench.forms object"
-    if not isinstance(doc.get("benchmarks"), list):
-        return "missing top-level 'benchmarks' list"
+    if problem := _check_metadata(doc, meta):
+        return problem
     for name, form in meta["forms"].items():
         if problem := _check_form(name, form, meta["suite"]):
             return problem
@@ -287,10 +338,19 @@ def _validate(doc: object) -> str | None:
     return None
 
 
-def load(path: str | os.PathLike[str]) -> Results:
-    """Read and validate a results file; ResultsError names the file and the problem."""
+def load(path: str | os.PathLike[str], max_bytes: int = MAX_RESULTS_BYTES) -> Results:
+    """Read and validate a results file; ResultsError names the file and the problem.
+    A directory, an empty file and one over max_bytes each get their own message."""
     path = Path(path)
+    # Each of these gets its own message: the JSON parser's would mislead.
+    if path.is_dir():
+        raise ResultsError(f"{path} is a directory, not a results file")
     try:
+        size = path.stat().st_size
+        if path.is_file() and size == 0:
+            raise ResultsError(f"{path} is empty (0 bytes), not a results file")
+        if path.is_file() and size > max_bytes:
+            raise ResultsError(f"{path} is {size} bytes, over the {max_bytes}-byte limit for a results file")
         raw = path.read_bytes()
     except OSError as e:
         raise ResultsError(f"{path}: cannot read ({e.strerror or e})") from None

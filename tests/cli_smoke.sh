@@ -32,6 +32,18 @@ printf '{"context": {}, "benchmarks": [' >"$tmp/corrupt.json"
 expect 1 "is not valid JSON" validate "$tmp/corrupt.json"
 printf '{"context": {}, "benchmarks": []}' >"$tmp/plain.json"
 expect 1 "not a btcbench results file" validate "$tmp/plain.json"
+expect 1 "is a directory, not a results file" validate "$tmp"
+: >"$tmp/empty.json"
+expect 1 "is empty (0 bytes), not a results file" validate "$tmp/empty.json"
+expect 1 "cannot read" validate "$tmp/no-such-file.json"
+expect 1 "'real_time' is negative" validate "$root/tests/fixtures/validate/negative-real-time.json"
+# The output path is checked before the GPU and before any benchmark: exit 1
+# on any machine. Usage errors still come first (exit 2). A folder under a
+# regular file cannot be created, for root too.
+printf 'x' >"$tmp/plain"
+expect 1 "cannot create the output folder '$tmp/plain/out'" sweep instr --out "$tmp/plain/out"
+expect 1 "nothing ran" sweep bmm --quick --out "$tmp/plain/out"
+expect 2 "unknown flag '--bogus'" sweep instr --out "$tmp/plain/out" --bogus
 for f in "$root"/results/*/*.json; do
   [ -e "$f" ] && expect 0 "ok: " validate "$f"
 done

@@ -99,14 +99,34 @@ std::unique_ptr<cupti::RangeProfiler> make_profiler(const SweepOptions& o, const
   return prof;
 }
 
+// Before anything runs: the results can be written where asked. Throws
+// ResultsError naming the folder or file.
+void check_output_before_sweep(const std::string& dir, const std::string& path, bool force) {
+  try {
+    check_output_dir(dir);
+    if (!path.empty()) check_no_clobber(path, force);
+  } catch (const ResultsError& e) {
+    throw ResultsError(std::string(e.what()) + "; checked before the sweep, nothing ran");
+  }
+}
+
 int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool list_only) {
   const SweepOptions& o = cmd.sweep;
   const Suite& suite = *find_suite(o.suite);
+  // Exit codes in this order: usage (2, from the parser), then the output
+  // path (1: it is checked before the GPU, so a bad --out fails the same on
+  // any machine), then no GPU (3).
+  if (!list_only) check_output_before_sweep(o.out_dir, "", o.force);
   SuiteContext ctx;
   ctx.options = o;
   ctx.device = query_device(o.device);
   BTC_CUDA_CHECK(cudaSetDevice(o.device));
   ctx.code = code_target(o.device);
+  // The file is named when the sweep starts, so its folder and name are
+  // checked now (a clash after an hour of benchmarks would cost the hour).
+  const std::string out_dir = o.out_dir + "/" + ctx.device.slug;
+  const std::string path = out_dir + "/" + results_filename(o.suite, utc_now_compact(), build_info().git_commit);
+  if (!list_only) check_output_before_sweep(out_dir, path, o.force);
 
   json::Value counters = json::Value::object();
   std::unique_ptr<cupti::RangeProfiler> profiler;
@@ -176,8 +196,6 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
 
   const auto problems = validate_results(root);
   if (!problems.empty()) throw ResultsError("internal: the results tree fails its own schema: " + problems[0]);
-  const std::string path =
-      o.out_dir + "/" + d.slug + "/" + results_filename(o.suite, utc_now_compact(), b.git_commit);
   write_file_atomic(path, root.dump(), o.force);
   std::cout << "btcbench: wrote " << path << "\n";
   return 0;
