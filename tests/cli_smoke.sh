@@ -44,6 +44,18 @@ printf 'x' >"$tmp/plain"
 expect 1 "cannot create the output folder '$tmp/plain/out'" sweep instr --out "$tmp/plain/out"
 expect 1 "nothing ran" sweep bmm --quick --out "$tmp/plain/out"
 expect 2 "unknown flag '--bogus'" sweep instr --out "$tmp/plain/out" --bogus
+# compare: 0 no significant regression, 1 a regression, 2 usage or incompatible files.
+cmp="$root/tests/fixtures/compare"
+expect 0 "2 compared, 0 significant regression(s)" compare "$cmp/a.json" "$cmp/b-same.json"
+expect 1 "REGRESSION" compare "$cmp/a.json" "$cmp/b-lat-slower.json"
+expect 1 "1 significant regression(s) beyond 5%" compare "$cmp/a.json" "$cmp/b-tput-slower.json"
+expect 0 "0 significant regression(s) beyond 5%" compare "$cmp/a.json" "$cmp/b-tput-3pct.json"
+expect 1 "beyond 2%" compare "$cmp/a.json" "$cmp/b-tput-3pct.json" --threshold 2
+expect 0 "1 left out by --filter" compare "$cmp/a.json" "$cmp/b-lat-slower.json" --filter '^tput/'
+expect 0 "warning: the devices differ" compare "$cmp/a.json" "$cmp/b-other-device.json"
+expect 2 "different suites" compare "$cmp/a.json" "$cmp/b-other-suite.json"
+expect 2 "is not valid JSON" compare "$cmp/a.json" "$tmp/corrupt.json"
+expect 2 "compare needs exactly two files" compare "$cmp/a.json"
 for f in "$root"/results/*/*.json; do
   [ -e "$f" ] && expect 0 "ok: " validate "$f"
 done

@@ -1,5 +1,6 @@
 // btcbench: characterization sweeps of the 1-bit tensor cores.
-// Exit codes: 0 ok, 1 failure (message says why), 2 usage error, 3 no GPU.
+// Exit codes: 0 ok, 1 failure (message says why), 2 usage error, 3 no GPU;
+// compare: 0 no significant regression, 1 a regression, 2 usage or incompatible files.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
@@ -10,6 +11,7 @@
 #include "harness/core/check.h"
 #include "harness/core/cli.h"
 #include "harness/core/code_target.h"
+#include "harness/core/compare.h"
 #include "harness/core/cupti_profiler.h"
 #include "harness/core/device_info.h"
 #include "harness/core/results.h"
@@ -232,6 +234,24 @@ int run_validate(const Command& cmd) {
   return 0;
 }
 
+// Exit 0: no significant regression beyond the threshold; 1: at least one;
+// 2: usage or files that cannot be compared (never 1, which CI reads as a regression).
+int run_compare(const Command& cmd) {
+  const CompareOptions& o = cmd.compare;
+  try {
+    const json::Value a = load_results_file(o.file_a);
+    const json::Value b = load_results_file(o.file_b);
+    const compare::Comparison c = compare::compare_results(a, b, o);
+    std::cout << compare::format_report(c, o);
+    return c.regressions() > 0 ? kExitFailure : 0;
+  } catch (const ResultsError& e) {
+    std::cerr << "btcbench compare: " << e.what() << "\n";
+  } catch (const compare::CompareError& e) {
+    std::cerr << "btcbench compare: " << e.what() << "\n";
+  }
+  return kExitUsage;
+}
+
 }  // namespace
 }  // namespace btc
 
@@ -254,6 +274,7 @@ int main(int argc, char** argv) {
       case Command::Kind::kSweep: return run_sweep(cmd, all, false);
       case Command::Kind::kList: return run_sweep(cmd, all, true);
       case Command::Kind::kValidate: return run_validate(cmd);
+      case Command::Kind::kCompare: return run_compare(cmd);
     }
   } catch (const NoGpuError& e) {
     std::cerr << "btcbench: " << e.what() << "\n";

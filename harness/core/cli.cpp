@@ -1,6 +1,9 @@
 #include "harness/core/cli.h"
 
 #include <algorithm>
+#include <cmath>
+#include <regex>
+#include <sstream>
 
 #include "harness/core/metrics.h"
 
@@ -8,6 +11,12 @@ namespace btc {
 namespace {
 
 constexpr int kQuickRepetitions = 3;  // --quick without --repetitions
+
+std::string fmt_number(double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
 
 int parse_int(const std::string& flag, const std::string& text, int lo, int hi) {
   size_t used = 0;
@@ -22,6 +31,22 @@ int parse_int(const std::string& flag, const std::string& text, int lo, int hi) 
   if (v < lo || v > hi)
     throw UsageError(flag + " must be between " + std::to_string(lo) + " and " + std::to_string(hi) +
                      ", got " + text);
+  return v;
+}
+
+double parse_double(const std::string& flag, const std::string& text, double lo, double hi, bool lo_open) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != text.size() || text.empty() || !std::isfinite(v))
+    throw UsageError(flag + " takes a number, got '" + text + "'");
+  if ((lo_open ? v <= lo : v < lo) || v > hi)
+    throw UsageError(flag + " must be " + (lo_open ? "above " : "at least ") + fmt_number(lo) + " and at most " +
+                     fmt_number(hi) + ", got " + text);
   return v;
 }
 
@@ -73,6 +98,7 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  sweep <suite> [options]        run a suite, write one results file under <out>/<gpu-slug>/\n"
          "  list <suite> [--filter RE]     list the suite's benchmark names for this GPU\n"
          "  validate <file.json>           check a results file against the schema\n"
+         "  compare <A.json> <B.json>      B against A, per benchmark: ratio of medians, Mann-Whitney U test\n"
          "  --version, --help\n"
          "\n"
          "suites: " + join(known_suites) + "\n"
@@ -85,7 +111,13 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  --filter REGEX      only benchmarks whose name matches\n"
          "  --repetitions N     timed repetitions per benchmark (default 7)\n"
          "  --quick             smoke run: fewer configurations, 3 repetitions (unless --repetitions)\n"
-         "  --device N          CUDA device ordinal (default 0)\n";
+         "  --device N          CUDA device ordinal (default 0)\n"
+         "  --cache-control all|none  before each counter pass: flush L2 (all, default) or keep it warm\n"
+         "\n"
+         "compare options (exit 0: no significant regression, 1: one or more, 2: usage or incompatible files):\n"
+         "  --filter REGEX      only runs whose name matches\n"
+         "  --threshold PCT     smallest change that counts as a regression (default 5)\n"
+         "  --alpha P           significance level of the U test (default 0.05)\n";
 }
 
 Command parse_command_line(const std::vector<std::string>& args,
@@ -105,6 +137,8 @@ Command parse_command_line(const std::vector<std::string>& args,
     cmd.kind = Command::Kind::kList;
   } else if (verb == "validate") {
     cmd.kind = Command::Kind::kValidate;
+  } else if (verb == "compare") {
+    cmd.kind = Command::Kind::kCompare;
   } else {
     throw UsageError("unknown command '" + verb + "'");
   }
@@ -123,6 +157,21 @@ Command parse_command_line(const std::vector<std::string>& args,
       cmd.device = cmd.sweep.device = parse_int(a, cur.value(a), 0, 63);
     } else if (a == "--filter" && sweep_like) {
       cmd.sweep.filter = cur.value(a);
+    } else if (a == "--filter" && cmd.kind == Command::Kind::kCompare) {
+      cmd.compare.filter = cur.value(a);
+      try {
+        std::regex check(cmd.compare.filter);
+      } catch (const std::regex_error& e) {
+        throw UsageError("--filter '" + cmd.compare.filter + "' is not a valid regular expression: " + e.what());
+      }
+    } else if (a == "--threshold" && cmd.kind == Command::Kind::kCompare) {
+      cmd.compare.threshold_pct = parse_double(a, cur.value(a), 0, 1000, false);
+    } else if (a == "--alpha" && cmd.kind == Command::Kind::kCompare) {
+      cmd.compare.alpha = parse_double(a, cur.value(a), 0, 1, true);
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--cache-control") {
+      cmd.sweep.cache_control = cur.value(a);
+      if (cmd.sweep.cache_control != "all" && cmd.sweep.cache_control != "none")
+        throw UsageError("--cache-control takes all or none, got '" + cmd.sweep.cache_control + "'");
     } else if (a == "--quick" && sweep_like) {
       cur.no_value(a);
       cmd.sweep.quick = true;
@@ -168,6 +217,11 @@ Command parse_command_line(const std::vector<std::string>& args,
     case Command::Kind::kValidate:
       if (positional.size() != 1) throw UsageError("validate needs exactly one file");
       cmd.file = positional[0];
+      break;
+    case Command::Kind::kCompare:
+      if (positional.size() != 2) throw UsageError("compare needs exactly two files (A.json B.json)");
+      cmd.compare.file_a = positional[0];
+      cmd.compare.file_b = positional[1];
       break;
     default:
       break;

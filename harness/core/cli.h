@@ -21,12 +21,23 @@ struct SweepOptions {
   bool repetitions_given = false;      // --repetitions was on the command line: --quick keeps it
   bool quick = false;                  // fewer configs and repetitions: a smoke run
   int device = 0;
+  // Before each CUPTI counter pass: "all" flushes L2 (cold cache, as ncu's
+  // --cache-control all), "none" leaves it warm from the previous pass.
+  std::string cache_control = "all";
+};
+
+struct CompareOptions {
+  std::string file_a, file_b;          // A is the baseline: ratios are B / A
+  std::string filter;                  // regex on run names (searched, as --benchmark_filter does)
+  double threshold_pct = 5;            // a change smaller than this is never a regression
+  double alpha = 0.05;                 // significance level of the U test
 };
 
 struct Command {
-  enum class Kind { kHelp, kVersion, kInfo, kSweep, kList, kValidate };
+  enum class Kind { kHelp, kVersion, kInfo, kSweep, kList, kValidate, kCompare };
   Kind kind = Kind::kHelp;
   SweepOptions sweep;        // kSweep, kList (suite, filter, quick)
+  CompareOptions compare;    // kCompare
   bool json = false;         // kInfo --json
   int device = 0;            // kInfo
   std::string file;          // kValidate

@@ -80,6 +80,38 @@ TEST(Cli, BadInputNamesTheProblem) {
             std::string::npos);
 }
 
+TEST(Cli, Compare) {
+  Command c = parse({"compare", "a.json", "b.json"});
+  EXPECT_EQ(c.kind, Command::Kind::kCompare);
+  EXPECT_EQ(c.compare.file_a, "a.json");
+  EXPECT_EQ(c.compare.file_b, "b.json");
+  EXPECT_DOUBLE_EQ(c.compare.threshold_pct, 5);
+  EXPECT_DOUBLE_EQ(c.compare.alpha, 0.05);
+  c = parse({"compare", "--filter", "^bmm/wgmma", "a.json", "--threshold=2.5", "b.json", "--alpha", "0.01"});
+  EXPECT_EQ(c.compare.filter, "^bmm/wgmma");
+  EXPECT_DOUBLE_EQ(c.compare.threshold_pct, 2.5);
+  EXPECT_DOUBLE_EQ(c.compare.alpha, 0.01);
+  EXPECT_EQ(error_of({"compare", "a.json"}), "compare needs exactly two files (A.json B.json)");
+  EXPECT_EQ(error_of({"compare", "a", "b", "c"}), "compare needs exactly two files (A.json B.json)");
+  EXPECT_EQ(error_of({"compare", "a", "b", "--alpha", "0"}), "--alpha must be above 0 and at most 1, got 0");
+  EXPECT_EQ(error_of({"compare", "a", "b", "--alpha", "1.5"}), "--alpha must be above 0 and at most 1, got 1.5");
+  EXPECT_EQ(error_of({"compare", "a", "b", "--threshold", "-1"}),
+            "--threshold must be at least 0 and at most 1000, got -1");
+  EXPECT_EQ(error_of({"compare", "a", "b", "--threshold", "5%"}), "--threshold takes a number, got '5%'");
+  EXPECT_NE(error_of({"compare", "a", "b", "--filter", "(("}).find("not a valid regular expression"),
+            std::string::npos);
+  EXPECT_EQ(error_of({"compare", "a", "b", "--force"}), "unknown flag '--force' for 'compare'");
+  EXPECT_EQ(error_of({"sweep", "instr", "--alpha", "0.1"}), "unknown flag '--alpha' for 'sweep'");
+}
+
+TEST(Cli, CacheControl) {
+  EXPECT_EQ(parse({"sweep", "instr"}).sweep.cache_control, "all");
+  EXPECT_EQ(parse({"sweep", "instr", "--cache-control", "none"}).sweep.cache_control, "none");
+  EXPECT_EQ(parse({"sweep", "instr", "--cache-control=all"}).sweep.cache_control, "all");
+  EXPECT_EQ(error_of({"sweep", "instr", "--cache-control", "warm"}), "--cache-control takes all or none, got 'warm'");
+  EXPECT_EQ(error_of({"list", "instr", "--cache-control", "none"}), "unknown flag '--cache-control' for 'list'");
+}
+
 TEST(Cli, UsageListsSuites) {
   EXPECT_NE(usage_text(kSuites).find("suites: instr, stride"), std::string::npos);
 }
