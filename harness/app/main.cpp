@@ -7,6 +7,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "harness/core/bench_util.h"
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
 #include "harness/core/cli.h"
@@ -92,6 +93,14 @@ std::unique_ptr<cupti::RangeProfiler> make_profiler(const SweepOptions& o, const
   }
   const auto metrics = o.metrics.empty() ? suite.default_metrics(dev.chip) : o.metrics;
   auto prof = std::make_unique<cupti::RangeProfiler>(dev.ordinal, metrics);  // throws on invalid names
+  // Cache control as ncu offers it: every pass starts with L2 flushed
+  // ("all"), or warm from the timing runs and the previous pass ("none").
+  if (o.cache_control == "all") {
+    auto flusher = std::make_shared<L2Flusher>(dev.l2_bytes);
+    counters.set("cache_flush_bytes", static_cast<int64_t>(flusher->bytes()));
+    prof->set_before_pass([flusher] { flusher->flush(); });
+  }
+  counters.set("cache_control", o.cache_control);
   counters.set("enabled", true);
   counters.set("reason", "");
   json::Value m = json::Value::array();

@@ -1,6 +1,7 @@
 #include "harness/core/bench_util.h"
 
 #include <algorithm>
+#include <stdexcept>
 #include <vector>
 
 #include "harness/core/check.h"
@@ -25,6 +26,21 @@ void CounterCache::attach(benchmark::State& st, cupti::RangeProfiler* profiler, 
   if (it == values_.end()) it = values_.emplace(name, profiler->profile(name, launch)).first;
   for (size_t i = 0; i < profiler->metrics().size(); ++i)
     st.counters["cupti." + profiler->metrics()[i]] = benchmark::Counter(it->second[i]);
+}
+
+L2Flusher::L2Flusher(long long l2_bytes) {
+  if (l2_bytes <= 0) throw std::invalid_argument("L2Flusher: the device reports no L2 size");
+  bytes_ = 2 * static_cast<size_t>(l2_bytes);
+  BTC_CUDA_CHECK(cudaMalloc(&buf_, bytes_));
+}
+
+L2Flusher::~L2Flusher() { cudaFree(buf_); }
+
+void L2Flusher::flush() {
+  // Work still running would share L2 with the flush: wait for it first.
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  BTC_CUDA_CHECK(cudaMemsetAsync(buf_, ++pattern_, bytes_, nullptr));
+  BTC_CUDA_CHECK(cudaStreamSynchronize(nullptr));
 }
 
 double time_launches(benchmark::State& st, const std::function<void()>& launch, int warmups) {

@@ -28,6 +28,28 @@ class CounterCache {
   std::map<std::string, std::vector<double>> values_;
 };
 
+// Evicts L2 before a counter pass, as ncu's --cache-control all does: a
+// cudaMemsetAsync over a device buffer twice the L2 size, synchronized.
+// Without it, L2 still holds the operands from the timing runs and the
+// previous pass, and hit rates and DRAM bytes read as a warm cache (on an
+// H200: lts__t_sector_hit_rate.pct 105% and dram__bytes_read.sum 512 B where
+// ncu read 90% and 2.73 MB). The flush leaves L2 full of its own dirty lines,
+// so a pass's DRAM *writes* can include their write-back; reads are clean.
+class L2Flusher {
+ public:
+  explicit L2Flusher(long long l2_bytes);  // allocates 2 x l2_bytes on the current device
+  ~L2Flusher();
+  L2Flusher(const L2Flusher&) = delete;
+  L2Flusher& operator=(const L2Flusher&) = delete;
+  void flush();
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* buf_ = nullptr;
+  size_t bytes_ = 0;
+  unsigned char pattern_ = 0;
+};
+
 // Warm-up launches, then Google Benchmark's timed loop with one CUDA-event
 // timed launch per iteration (manual time). Returns mean seconds per launch.
 double time_launches(benchmark::State& st, const std::function<void()>& launch, int warmups = 2);

@@ -522,6 +522,7 @@ struct RangeProfiler::Impl {
   bool armed = false;        // counter data initialised and SetConfig done, not yet used
   bool replay_open = false;  // passes started and CUPTI has not yet said all are submitted
   std::string broken;        // why this profiler can no longer be used ("" = usable)
+  std::function<void()> before_pass;  // between passes, outside any range (cache control)
   // Destroyed in reverse: range profiler disabled, host object freed, device
   // released, then the last cuptiProfilerDeInitialize.
   ProfilerInit init;
@@ -637,6 +638,7 @@ std::vector<double> RangeProfiler::Impl::collect(const std::string& range_name, 
       if (++pass > max_passes)
         throw Error("range '" + range_name + "': CUPTI wanted more than " + std::to_string(max_passes) +
                     " passes (scheduled " + std::to_string(passes) + ")");
+      if (before_pass) before_pass();  // before Start: not part of any pass's counters
       run_pass(range_name, launch);
     }
   } catch (...) {
@@ -753,6 +755,8 @@ std::vector<double> RangeProfiler::profile(const std::string& range_name, const 
                 " is not the primary context the profiler was enabled on");
   return s.collect(range_name, launch);
 }
+
+void RangeProfiler::set_before_pass(std::function<void()> before_pass) { impl_->before_pass = std::move(before_pass); }
 
 int RangeProfiler::num_passes() const { return static_cast<int>(impl_->passes); }
 const std::string& RangeProfiler::chip() const { return impl_->chip; }

@@ -83,6 +83,12 @@ class RangeProfiler {
   // finished with empty passes, so the profiler stays usable.
   std::vector<double> profile(const std::string& range_name, const std::function<void()>& launch);
 
+  // Called before each replay pass, outside the profiled range (before
+  // cuptiRangeProfilerStart), e.g. to flush L2 so every pass starts cold as
+  // under ncu --cache-control all. Empty (the default): nothing runs between
+  // passes. An exception from it propagates as one from `launch` does.
+  void set_before_pass(std::function<void()> before_pass);
+
   int num_passes() const;  // replay passes per profile(), as CUPTI scheduled them
   const std::string& chip() const;
   const std::vector<std::string>& metrics() const;
