@@ -3,13 +3,19 @@
 // (reference_dots / reference_bits) bit for bit, on fresh random signs packed
 // into the design's own operand shapes (rows a design adds past M / N hold
 // random signs too: they must not matter), with poisoned outputs and guard
-// words past their ends. A design's skip_reason skips it; std::invalid_argument
-// from a design ("a shape it cannot run") skips that size and says why.
+// words past their ends, and a poisoned workspace before every prepare() (a
+// design must not count on zeroed scratch: the sweep reuses it). A design's
+// skip_reason skips it; std::invalid_argument from a design ("a shape it
+// cannot run") skips that size and says why, but every design that is not
+// skipped must run at least one size (BmmGpuCoverage): one that refuses them
+// all fails. BTC_TEST_SMALL=1 keeps the small sizes only (compute-sanitizer).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -32,12 +38,20 @@ using bmm::Design;
 using bmm::Epilogue;
 using bmm::Problem;
 
+// BTC_TEST_SMALL=1: the small sizes only, for compute-sanitizer runs
+// (scripts/gpu_checks.sh), which are 10-100x slower.
+bool small_sizes_only() {
+  const char* v = std::getenv("BTC_TEST_SMALL");
+  return v != nullptr && std::string(v) != "" && std::string(v) != "0";
+}
+
 const std::vector<Problem>& sizes() {
   // 2200 x 4500 x 3000: more tiles than an H100 has SMs, several K stages
   // each, so the persistent designs wrap their rings and term buffers.
-  static const std::vector<Problem> s = {
+  static const std::vector<Problem> all = {
       {1000, 777, 1234}, {1, 4096, 4096}, {128, 128, 1024}, {65, 31, 97}, {2200, 4500, 3000}};
-  return s;
+  static const std::vector<Problem> small = {{65, 31, 97}, {128, 128, 1024}, {1, 512, 384}};
+  return small_sizes_only() ? small : all;
 }
 
 constexpr uint8_t kPoison = 0xA5;
@@ -58,7 +72,9 @@ class DeviceBuffer {
     return static_cast<T*>(p_);
   }
   void upload(const void* src, size_t bytes) { BTC_CUDA_CHECK(cudaMemcpy(p_, src, bytes, cudaMemcpyHostToDevice)); }
-  void poison() { BTC_CUDA_CHECK(cudaMemset(p_, kPoison, bytes_)); }
+  void poison() {
+    if (bytes_ > 0) BTC_CUDA_CHECK(cudaMemset(p_, kPoison, bytes_));
+  }
   std::vector<uint8_t> download() const {
     std::vector<uint8_t> h(bytes_);
     if (bytes_ > 0) BTC_CUDA_CHECK(cudaMemcpy(h.data(), p_, bytes_, cudaMemcpyDeviceToHost));
@@ -105,18 +121,14 @@ class BmmGpu : public ::testing::TestWithParam<Param> {
       GTEST_SKIP() << design_->name() << ": " << why;
   }
 
-  // One prepare() + run() with epilogue `e` (kBits: packed in the design's own
-  // layout over M x N when bits_in_design_layout, else row_u32) into a
-  // poisoned output, compared with the reference word for word.
-  void run_variant(std::mt19937& rng, uint32_t seed, const Inputs& x, void* workspace, Epilogue e,
-                   bool bits_in_design_layout);
-
   const Design* design_ = nullptr;
 };
 
-void BmmGpu::run_variant(std::mt19937& rng, uint32_t seed, const Inputs& x, void* workspace, Epilogue e,
-                         bool bits_in_design_layout) {
-  const Design& d = *design_;
+// One prepare() + run() with epilogue `e` (kBits: packed in the design's own
+// layout over M x N when bits_in_design_layout, else row_u32) into a
+// poisoned output, compared with the reference word for word.
+void run_variant(const Design& d, std::mt19937& rng, uint32_t seed, const Inputs& x, DeviceBuffer& workspace,
+                 Epilogue e, bool bits_in_design_layout) {
   const Problem& p = x.p;
   const std::string what = d.name() + " " + dims(p) +
                            (e == Epilogue::kInt32 ? " int32" : bits_in_design_layout ? " bits (design layout)"
@@ -159,8 +171,9 @@ void BmmGpu::run_variant(std::mt19937& rng, uint32_t seed, const Inputs& x, void
     out.threshold = dthr.as<int32_t>();
   }
 
-  d.prepare(p, x.in, workspace, nullptr);
-  d.run(p, x.in, out, workspace, nullptr);
+  workspace.poison();  // whatever the last run left, or garbage: prepare() must set what run() reads
+  d.prepare(p, x.in, workspace.as<void>(), nullptr);
+  d.run(p, x.in, out, workspace.as<void>(), nullptr);
   BTC_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<uint8_t> got = dout.download();
   EXPECT_TRUE(guard_intact(got, out_bytes)) << "wrote past the end of the output";
@@ -188,40 +201,85 @@ void BmmGpu::run_variant(std::mt19937& rng, uint32_t seed, const Inputs& x, void
                     << " replays)";
 }
 
+// Every check of one design on one problem. Throws std::invalid_argument
+// when the design refuses the shape (before or during its runs).
+void check_problem(const Design& d, const Problem& problem, std::mt19937& rng, uint32_t seed) {
+  Inputs x;
+  x.p = problem;
+  const Problem& p = x.p;
+  SCOPED_TRACE(d.name() + " " + dims(p));
+  x.in.a_shape = d.a_shape(p);
+  x.in.b_shape = d.b_shape(p);
+  ASSERT_EQ(x.in.a_shape.k, p.k) << "a_shape's k must be the true K";
+  ASSERT_EQ(x.in.b_shape.k, p.k) << "b_shape's k must be the true K";
+  ASSERT_GE(x.in.a_shape.rows, p.m);
+  ASSERT_GE(x.in.b_shape.rows, p.n);
+  // Every row the design reads gets random signs, rows past M / N included.
+  x.a = random_operand(rng, x.in.a_shape);
+  x.b = random_operand(rng, x.in.b_shape);
+  x.dots = bmm::reference_dots(p, x.a, x.in.a_shape, x.b, x.in.b_shape);
+
+  DeviceBuffer da(x.a.size() * 4), db(x.b.size() * 4), ws(d.workspace_bytes(p));
+  da.upload(x.a.data(), x.a.size() * 4);
+  db.upload(x.b.data(), x.b.size() * 4);
+  x.in.a = da.as<uint32_t>();
+  x.in.b = db.as<uint32_t>();
+  // One workspace for all three runs (poisoned before each): a design must not depend on a fresh one.
+  run_variant(d, rng, seed, x, ws, Epilogue::kInt32, false);
+  run_variant(d, rng, seed, x, ws, Epilogue::kBits, true);
+  run_variant(d, rng, seed, x, ws, Epilogue::kBits, false);
+}
+
 TEST_P(BmmGpu, EqualsCpuReferenceBitExact) {
   BTC_SEEDED_RNG(rng);
   const Design& d = *design_;
-  Inputs x;
-  x.p = sizes()[static_cast<size_t>(std::get<1>(GetParam()))];
-  const Problem& p = x.p;
-  SCOPED_TRACE(d.name() + " " + dims(p));
+  const Problem& p = sizes()[static_cast<size_t>(std::get<1>(GetParam()))];
   try {
-    x.in.a_shape = d.a_shape(p);
-    x.in.b_shape = d.b_shape(p);
-    ASSERT_EQ(x.in.a_shape.k, p.k) << "a_shape's k must be the true K";
-    ASSERT_EQ(x.in.b_shape.k, p.k) << "b_shape's k must be the true K";
-    ASSERT_GE(x.in.a_shape.rows, p.m);
-    ASSERT_GE(x.in.b_shape.rows, p.n);
-    // Every row the design reads gets random signs, rows past M / N included.
-    x.a = random_operand(rng, x.in.a_shape);
-    x.b = random_operand(rng, x.in.b_shape);
-    x.dots = bmm::reference_dots(p, x.a, x.in.a_shape, x.b, x.in.b_shape);
-
-    DeviceBuffer da(x.a.size() * 4), db(x.b.size() * 4), ws(d.workspace_bytes(p));
-    da.upload(x.a.data(), x.a.size() * 4);
-    db.upload(x.b.data(), x.b.size() * 4);
-    x.in.a = da.as<uint32_t>();
-    x.in.b = db.as<uint32_t>();
-    // One workspace for all three runs: a design must not depend on a fresh one.
-    run_variant(rng, seed_rng, x, ws.as<void>(), Epilogue::kInt32, false);
-    run_variant(rng, seed_rng, x, ws.as<void>(), Epilogue::kBits, true);
-    run_variant(rng, seed_rng, x, ws.as<void>(), Epilogue::kBits, false);
+    check_problem(d, p, rng, seed_rng);
   } catch (const std::invalid_argument& ex) {
-    // The interface's "a shape this design cannot run".
+    // The interface's "a shape this design cannot run"; BmmGpuCoverage makes
+    // sure it is not every shape.
     if (HasFailure()) throw;
     GTEST_SKIP() << d.name() << " refused " << dims(p) << ": " << ex.what();
   }
 }
+
+// A design that is not skipped by its skip_reason but refuses every size
+// would pass above as all-skipped: here it fails. Sizes are tried smallest
+// first, and the first one it runs gets every check again.
+class BmmGpuCoverage : public ::testing::TestWithParam<int> {};
+
+TEST_P(BmmGpuCoverage, RunsAtLeastOneSize) {
+  BTC_SKIP_WITHOUT_GPU();
+  const Design& d = *bmm::designs()[static_cast<size_t>(GetParam())];
+  if (const std::string why = d.skip_reason(code_target(0)); !why.empty()) GTEST_SKIP() << d.name() << ": " << why;
+  BTC_SEEDED_RNG(rng);
+  std::vector<Problem> by_volume = sizes();
+  std::sort(by_volume.begin(), by_volume.end(), [](const Problem& a, const Problem& b) {
+    return double(a.m) * a.n * a.k < double(b.m) * b.n * b.k;
+  });
+  std::string refusals;
+  for (const Problem& p : by_volume) {
+    try {
+      check_problem(d, p, rng, seed_rng);
+      return;  // ran (its checks passed or failed above)
+    } catch (const std::invalid_argument& ex) {
+      if (HasFailure()) throw;
+      refusals += "\n  " + dims(p) + ": " + ex.what();
+    }
+  }
+  FAIL() << d.name() << " is not skipped on this code target (skip_reason is empty) but refused every size:"
+         << refusals;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, BmmGpuCoverage, ::testing::Range(0, static_cast<int>(bmm::designs().size())),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           std::string n = bmm::designs()[static_cast<size_t>(i.param)]->name();
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BmmGpuCoverage);
 
 std::string param_name(const ::testing::TestParamInfo<Param>& i) {
   std::string n = bmm::designs()[static_cast<size_t>(std::get<0>(i.param))]->name() + "_" +
@@ -251,9 +309,14 @@ TEST(BmmRegistry, NamesAreUniqueAndFamiliesKnown) {
   EXPECT_EQ(bmm::find_design("no_such_design"), nullptr);
 }
 
-// Host-side only (runs without a GPU): every design's operand shapes are
-// usable BitMatrix shapes over the true K with at least M / N rows.
+// Host-side (runs without a GPU): every design's operand shapes are usable
+// BitMatrix shapes over the true K with at least M / N rows. A design whose
+// tile comes from the code target running on the device (btc_wmma: the
+// generated configuration of that arch) cannot say without a GPU: it is
+// named and left to the GPU run.
 TEST(BmmRegistry, OperandShapesAreValid) {
+  const bool have_gpu = test::no_gpu_reason().empty();
+  std::vector<std::string> need_gpu;
   for (const auto& d : bmm::designs())
     for (const Problem& p : sizes()) {
       SCOPED_TRACE(d->name() + " " + dims(p));
@@ -268,8 +331,18 @@ TEST(BmmRegistry, OperandShapesAreValid) {
         EXPECT_TRUE(bits::same_k_map(a, b)) << bits::describe(a) << " vs " << bits::describe(b);
       } catch (const std::invalid_argument&) {
         // A shape the design cannot run: the GPU test reports it.
+      } catch (const CudaError&) {
+        if (have_gpu) throw;
+        if (need_gpu.empty() || need_gpu.back() != d->name()) need_gpu.push_back(d->name());
       }
     }
+  if (need_gpu.size() == bmm::designs().size()) GTEST_SKIP() << "every design's shapes depend on the GPU";
+  if (!need_gpu.empty()) {
+    std::string names;
+    for (const auto& n : need_gpu) names += (names.empty() ? "" : ", ") + n;
+    std::cout << "[ note     ] without a GPU, not checked here (their tiles follow the device's code target): "
+              << names << "\n";
+  }
 }
 
 }  // namespace

@@ -1,8 +1,13 @@
 // GPU tests of the layout-sweep BMM kernels (label: gpu): every engine x
-// layout case equals the CPU reference bit for bit on fresh random inputs.
+// layout case equals the CPU reference bit for bit on fresh random inputs
+// (BTC_TEST_SEED replays a seed), into a poisoned output with a poisoned
+// guard zone past its end that must survive the run.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <random>
+#include <vector>
 
 #include "harness/core/check.h"
 #include "harness/core/device_info.h"
@@ -10,9 +15,13 @@
 #include "harness/core/code_target.h"
 #include "microbench/layout_kernels.h"
 #include "formats/pack_cpu.h"
+#include "tests/common/test_random.h"
 
 namespace btc {
 namespace {
+
+constexpr uint8_t kPoison = 0xA5;
+constexpr size_t kGuardBytes = 4096;  // past C: a block writing one tile row too far lands here
 
 class LayoutGpu : public ::testing::TestWithParam<int> {
  protected:
@@ -28,8 +37,8 @@ class LayoutGpu : public ::testing::TestWithParam<int> {
 TEST_P(LayoutGpu, ProductEqualsCpuReference) {
   const LayoutCase& c = *c_;
   const LayoutProblem p{256, 128 + c.block_n, 3 * kLayoutSlabK};  // several blocks and K slabs
-  const uint32_t seed = std::random_device{}();
-  std::mt19937 rng(seed);
+  BTC_SEEDED_RNG(rng);
+  const uint32_t seed = seed_rng;
   const int kw = p.k / 32;
   std::vector<uint32_t> a_rows(size_t(p.m) * kw), b_rows(size_t(p.n) * kw);
   for (auto& w : a_rows) w = static_cast<uint32_t>(rng());
@@ -46,14 +55,21 @@ TEST_P(LayoutGpu, ProductEqualsCpuReference) {
   int32_t* dc = nullptr;
   BTC_CUDA_CHECK(cudaMalloc(&da, a.size() * 4));
   BTC_CUDA_CHECK(cudaMalloc(&db, b.size() * 4));
-  BTC_CUDA_CHECK(cudaMalloc(&dc, size_t(p.m) * p.n * 4));
+  const size_t c_bytes = size_t(p.m) * p.n * 4;
+  BTC_CUDA_CHECK(cudaMalloc(&dc, c_bytes + kGuardBytes));
   BTC_CUDA_CHECK(cudaMemcpy(da, a.data(), a.size() * 4, cudaMemcpyHostToDevice));
   BTC_CUDA_CHECK(cudaMemcpy(db, b.data(), b.size() * 4, cudaMemcpyHostToDevice));
-  BTC_CUDA_CHECK(cudaMemset(dc, 0xA5, size_t(p.m) * p.n * 4));  // poison
+  BTC_CUDA_CHECK(cudaMemset(dc, kPoison, c_bytes + kGuardBytes));  // poison, guard zone included
   launch_layout_bmm(c, p, da, db, dc, nullptr);
   BTC_CUDA_CHECK(cudaDeviceSynchronize());
   std::vector<int32_t> got(size_t(p.m) * p.n);
   BTC_CUDA_CHECK(cudaMemcpy(got.data(), dc, got.size() * 4, cudaMemcpyDeviceToHost));
+  std::vector<uint8_t> guard(kGuardBytes);
+  BTC_CUDA_CHECK(cudaMemcpy(guard.data(), reinterpret_cast<const uint8_t*>(dc) + c_bytes, kGuardBytes,
+                            cudaMemcpyDeviceToHost));
+  const auto clobbered = std::find_if(guard.begin(), guard.end(), [](uint8_t byte) { return byte != kPoison; });
+  EXPECT_EQ(clobbered, guard.end()) << c.name() << " wrote past the end of C, at byte "
+                                    << (clobbered - guard.begin()) << " of the guard zone (seed " << seed << ")";
   cudaFree(da);
   cudaFree(db);
   cudaFree(dc);

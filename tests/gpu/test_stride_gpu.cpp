@@ -2,14 +2,21 @@
 // every word of its tile to exactly one lane, so the XOR of a warp's lane
 // checksums (load mode, one pass) equals the XOR of all words of the tiles
 // that warp read: a check of each path's addressing at every stride that
-// does not depend on the opaque WMMA fragment layout.
+// does not depend on the opaque WMMA fragment layout. The matrix holds fresh
+// random bits each run (the seed is printed; BTC_TEST_SEED replays it).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <iostream>
+
+#include "harness/core/bench_util.h"
 #include "harness/core/check.h"
 #include "harness/core/code_target.h"
 #include "harness/core/device_info.h"
 #include "tests/common/gpu_test.h"
+#include "harness/core/cupti_profiler.h"
 #include "microbench/stride_kernels.h"
+#include "tests/common/test_random.h"
 
 namespace btc {
 namespace {
@@ -46,7 +53,10 @@ TEST_P(StrideGpu, WarpChecksumsMatchTheTilesRead) {
   const LoadPath& p = *path_;
   const int ldm = GetParam().ldm_bits;
   const int ldw = ldm / 32;
-  StrideBuffers buf(kMatrixBytes);
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("seed " + std::to_string(seed) + " (BTC_TEST_SEED replays)");
+  std::cout << "[ seed     ] " << seed << "\n";
+  StrideBuffers buf(kMatrixBytes, seed);
   std::vector<uint32_t> m(kMatrixBytes / 4);
   BTC_CUDA_CHECK(cudaMemcpy(m.data(), buf.matrix(), kMatrixBytes, cudaMemcpyDeviceToHost));
 
@@ -79,8 +89,49 @@ TEST_P(StrideGpu, WarpChecksumsMatchTheTilesRead) {
       for (long long i = 0; i < l.iters; ++i, kt = (kt + 1) % tiles_per_band)
         want ^= tile_xor(m, p, ldw, block, kt);
     }
-    ASSERT_EQ(got, want) << p.name << " ldm " << ldm << " warp " << w;
+    ASSERT_EQ(got, want) << p.name << " ldm " << ldm << " warp " << w << " (seed " << seed << ")";
   }
+}
+
+// The L2 flush between counter passes (L2Flusher, as the sweep's default
+// --cache-control all installs it): a matrix that fits in L2, read once per
+// pass, comes from DRAM on every pass when flushed, and from L2 when warm.
+TEST(StrideCounters, L2FlushMakesEveryPassReadFromDram) {
+  BTC_SKIP_WITHOUT_GPU();
+  const cupti::Availability avail = cupti::counter_availability(0);
+  if (!avail.available) GTEST_SKIP() << "CUPTI counters unavailable: " << avail.reason;
+  const std::vector<std::string> metrics = {"dram__bytes_read.sum", "lts__t_sector_hit_rate.pct"};
+  if (!cupti::invalid_metrics(cupti::chip_name(0), metrics).empty()) GTEST_SKIP() << "no DRAM counters on this chip";
+  const DeviceInfo dev = query_device(0);
+  const LoadPath* p = find_load_path("wmma_global");
+  ASSERT_NE(p, nullptr);
+  if (const std::string why = arch_skip_reason(code_target(0), p->min_sm, false, p->name); !why.empty())
+    GTEST_SKIP() << why;
+  // A quarter of L2 (and at most 4 MiB): it fits, so a warm pass finds it all there.
+  const size_t bytes = std::min<size_t>(kMatrixBytes, static_cast<size_t>(dev.l2_bytes) / 4) & ~size_t(4095);
+  StrideBuffers buf(bytes, test::fresh_seed());
+  StrideLaunch l;
+  l.ldm_bits = 1024;
+  l.matrix_bytes = bytes;
+  l.blocks = dev.sm_count;
+  l.threads = 128;
+  l.iters = 1;
+  auto launch = [&] { launch_stride(*p, StrideMode::kLoad, l, buf, nullptr); };
+  const double read_bytes = static_cast<double>(stride_tiles_per_pass(*p, l.ldm_bits, bytes)) * p->tile_bytes();
+
+  cupti::RangeProfiler prof(0, metrics);
+  launch();  // warm L2
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  const auto warm = prof.profile("warm", launch);
+  L2Flusher flusher(dev.l2_bytes);
+  prof.set_before_pass([&] { flusher.flush(); });
+  const auto cold = prof.profile("cold", launch);
+  std::cout << "[ counters ] " << read_bytes << " bytes read by construction; warm: dram " << warm[0] << " B, hit "
+            << warm[1] << "%; flushed: dram " << cold[0] << " B, hit " << cold[1] << "%\n";
+  EXPECT_GE(cold[0], 0.9 * read_bytes) << "a flushed pass must read the matrix from DRAM";
+  EXPECT_LT(warm[0], 0.5 * read_bytes) << "a warm pass should find the matrix in L2";
+  EXPECT_LT(cold[1], warm[1]);
+  EXPECT_LE(cold[1], 100.0);
 }
 
 std::vector<Case> cases() {
