@@ -4,6 +4,7 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
 #include <sstream>
 
@@ -15,6 +16,8 @@
 #include "harness/core/compare.h"
 #include "harness/core/cupti_profiler.h"
 #include "harness/core/device_info.h"
+#include "harness/core/gpu_conditions.h"
+#include "harness/core/nvml.h"
 #include "harness/core/results.h"
 #include "harness/core/suite.h"
 
@@ -25,12 +28,17 @@ constexpr int kExitFailure = 1, kExitUsage = 2, kExitNoGpu = 3;
 
 // One short line per benchmark (its median and the figures that matter) as
 // progress, while the JSON reporter gets every run, repetitions included.
+// It also pairs the NVML samples taken after each repetition's timed runs
+// (record_gpu_conditions) with the repetitions Google Benchmark reports next,
+// in run order, into the throttle log the results file gets.
 class ProgressReporter : public benchmark::BenchmarkReporter {
  public:
-  explicit ProgressReporter(benchmark::BenchmarkReporter& file) : file_(file) {}
+  ProgressReporter(benchmark::BenchmarkReporter& file, int sm_clock_max_mhz)
+      : file_(file), sm_clock_max_mhz_(sm_clock_max_mhz) {}
   bool ReportContext(const Context& c) override { return file_.ReportContext(c); }
   void ReportRuns(const std::vector<Run>& runs) override {
     file_.ReportRuns(runs);
+    log_samples(runs);
     for (const Run& r : runs) {
       if (r.error_occurred) {
         std::cout << fmt::format("[{:4}] {}  ERROR: {}\n", ++count_, r.benchmark_name(), r.error_message);
@@ -38,20 +46,50 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
       }
       const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
       if (!median && !(r.run_type == Run::RT_Iteration && r.repetitions <= 1)) continue;
-      std::string line = fmt::format("[{:4}] {:<52} {:>10.1f} us", ++count_,
-                                     normalize_benchmark_name(r.run_name.str()), r.GetAdjustedRealTime());
+      const std::string name = normalize_benchmark_name(r.run_name.str());
+      std::string line = fmt::format("[{:4}] {:<52} {:>10.1f} us", ++count_, name, r.GetAdjustedRealTime());
       for (const char* key : {"tops", "pct_peak", "cycles_per_inst", "sm_clock_mhz"}) {
         auto it = r.counters.find(key);
         if (it != r.counters.end()) line += fmt::format("  {} {:.4g}", key, it->second.value);
       }
+      if (auto it = r.counters.find("sm_clock_mhz");
+          it != r.counters.end() && suspect_clock(it->second.value, sm_clock_max_mhz_))
+        line += fmt::format(" (suspect: above the {} MHz maximum)", sm_clock_max_mhz_);
+      if (const std::string why = throttled(name); !why.empty()) line += "  THROTTLED: " + why;
       std::cout << line << std::endl;
     }
   }
   void Finalize() override { file_.Finalize(); }
+  const ThrottleLog& throttle_log() const { return throttle_; }
 
  private:
+  void log_samples(const std::vector<Run>& runs) {
+    const bool repetitions =
+        std::any_of(runs.begin(), runs.end(), [](const Run& r) { return r.run_type == Run::RT_Iteration; });
+    if (!repetitions) return;
+    const std::vector<GpuSample> samples = take_gpu_samples();
+    size_t next = 0;
+    for (const Run& r : runs) {
+      if (r.run_type != Run::RT_Iteration || r.error_occurred || next >= samples.size()) continue;
+      auto& reps = throttle_[normalize_benchmark_name(r.run_name.str())];
+      const auto i = static_cast<size_t>(std::max<int64_t>(r.repetition_index, 0));
+      if (reps.size() <= i) reps.resize(i + 1);
+      reps[i] = throttle_reasons(samples[next++]);
+    }
+  }
+  std::string throttled(const std::string& run) const {
+    const auto it = throttle_.find(run);
+    std::string all;
+    if (it != throttle_.end())
+      for (const auto& r : it->second)
+        if (!r.empty() && all.find(r) == std::string::npos) all += (all.empty() ? "" : ",") + r;
+    return all;
+  }
+
   benchmark::BenchmarkReporter& file_;
+  int sm_clock_max_mhz_;
   int count_ = 0;
+  ThrottleLog throttle_;
 };
 
 // The build, and which of its code targets runs on this device (an older
@@ -178,7 +216,7 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   benchmark::JSONReporter file;
   file.SetOutputStream(&json_out);
   file.SetErrorStream(&std::cerr);
-  ProgressReporter progress(file);
+  ProgressReporter progress(file, d.sm_clock_max_mhz);
   const size_t ran = benchmark::RunSpecifiedBenchmarks(&progress);
   benchmark::Shutdown();
   if (ran == 0) {
@@ -189,6 +227,23 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
 
   json::Value root = json::parse(json_out.str());
   normalize_benchmark_names(root);
+  // What the GPU did while it ran: clocks above its maximum, throttling.
+  const int suspect_entries = mark_suspect_clocks(root, d.sm_clock_max_mhz);
+  const int throttled_entries = attach_throttle_reasons(root, progress.throttle_log());
+  json::Value conditions = json::Value::object();
+  const std::string nvml_why_not = nvml::unavailable_reason(d.ordinal);
+  conditions.set("nvml", nvml_why_not.empty());
+  conditions.set("reason", nvml_why_not);
+  conditions.set("sampled", "after each repetition's timed launches");
+  conditions.set("suspect_clock_slack", kSuspectClockSlack);
+  conditions.set("suspect_clock_entries", suspect_entries);
+  conditions.set("throttled_entries", throttled_entries);
+  if (suspect_entries > 0)
+    std::cerr << "btcbench: warning: " << suspect_entries << " entries measured an SM clock above the "
+              << d.sm_clock_max_mhz << " MHz maximum (suspect_clock: 1)\n";
+  if (throttled_entries > 0)
+    std::cerr << "btcbench: warning: " << throttled_entries
+              << " entries ran while the GPU throttled (see throttle_reasons)\n";
   json::Value bt = json::Value::object();
   bt.set("schema", kResultsSchema);
   bt.set("suite", o.suite);
@@ -200,6 +255,7 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   bt.set("build", build_json(ctx.code));
   bt.set("device", to_json(d));
   bt.set("counters", std::move(counters));
+  bt.set("gpu_conditions", std::move(conditions));
   bt.set("peaks", std::move(ctx.peaks));
   bt.set("forms", std::move(ctx.forms));
   bt.set("skipped", std::move(ctx.skipped));

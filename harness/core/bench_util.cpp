@@ -6,6 +6,7 @@
 
 #include "harness/core/check.h"
 #include "harness/core/gpu_timer.h"
+#include "harness/core/nvml.h"
 
 namespace btc {
 
@@ -53,7 +54,32 @@ double time_launches(benchmark::State& st, const std::function<void()>& launch, 
     st.SetIterationTime(s);
     total_s += s;
   }
+  record_gpu_conditions(st);
   return total_s / static_cast<double>(std::max<benchmark::IterationCount>(st.iterations(), 1));
+}
+
+namespace {
+std::vector<GpuSample>& pending_samples() {
+  static std::vector<GpuSample> samples;
+  return samples;
+}
+}  // namespace
+
+void record_gpu_conditions(benchmark::State& st) {
+  int device = 0;
+  BTC_CUDA_CHECK(cudaGetDevice(&device));
+  const GpuSample s = nvml::sample(device);
+  if (!s.valid) return;
+  if (s.sm_clock_mhz >= 0) st.counters["nvml_sm_clock_mhz"] = s.sm_clock_mhz;
+  if (s.power_w >= 0) st.counters["nvml_power_w"] = s.power_w;
+  if (s.temp_c >= 0) st.counters["nvml_temp_c"] = s.temp_c;
+  pending_samples().push_back(s);
+}
+
+std::vector<GpuSample> take_gpu_samples() {
+  std::vector<GpuSample> out;
+  out.swap(pending_samples());
+  return out;
 }
 
 long long ItersCache::get(const std::string& name, const std::function<long long()>& calibrate) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "harness/core/cupti_profiler.h"
+#include "harness/core/gpu_conditions.h"
 
 namespace btc {
 
@@ -51,8 +52,18 @@ class L2Flusher {
 };
 
 // Warm-up launches, then Google Benchmark's timed loop with one CUDA-event
-// timed launch per iteration (manual time). Returns mean seconds per launch.
+// timed launch per iteration (manual time), then record_gpu_conditions.
+// Returns mean seconds per launch.
 double time_launches(benchmark::State& st, const std::function<void()>& launch, int warmups = 2);
+
+// After a repetition's timed launches, off the timed path: one NVML sample of
+// the current device, as the run's counters nvml_sm_clock_mhz, nvml_power_w
+// and nvml_temp_c (those NVML gives), and queued for take_gpu_samples. Cheap
+// (microseconds); nothing where NVML is absent.
+void record_gpu_conditions(benchmark::State& st);
+// The samples queued since the last call, in the order the repetitions ran
+// (the reporter pairs them with the runs Google Benchmark reports next).
+std::vector<GpuSample> take_gpu_samples();
 
 // Per-benchmark memo of a calibrated loop count, so every repetition (and the
 // counter run) executes the same launch.

@@ -2,66 +2,16 @@
 
 #include <cuda_runtime.h>
 #include <cupti.h>
-#include <dlfcn.h>
 
 #include <sstream>
 
 #include "harness/core/check.h"
 #include "harness/core/cupti_profiler.h"
+#include "harness/core/gpu_conditions.h"
+#include "harness/core/nvml.h"
 #include "harness/core/results.h"
 
 namespace btc {
-namespace {
-
-// The few NVML entry points we use, declared here because the toolkit ships
-// no nvml.h; the library itself comes with the driver.
-struct Nvml {
-  using Device = void*;
-  void* lib = nullptr;
-  int (*init)() = nullptr;
-  int (*shutdown)() = nullptr;
-  int (*by_pci)(const char*, Device*) = nullptr;
-  int (*clock)(Device, int, unsigned*) = nullptr;
-  int (*driver)(char*, unsigned) = nullptr;
-  int (*reasons)(Device, unsigned long long*) = nullptr;
-
-  Nvml() {
-    lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-    if (!lib) return;
-    init = reinterpret_cast<int (*)()>(dlsym(lib, "nvmlInit_v2"));
-    shutdown = reinterpret_cast<int (*)()>(dlsym(lib, "nvmlShutdown"));
-    by_pci = reinterpret_cast<int (*)(const char*, Device*)>(dlsym(lib, "nvmlDeviceGetHandleByPciBusId_v2"));
-    clock = reinterpret_cast<int (*)(Device, int, unsigned*)>(dlsym(lib, "nvmlDeviceGetClockInfo"));
-    driver = reinterpret_cast<int (*)(char*, unsigned)>(dlsym(lib, "nvmlSystemGetDriverVersion"));
-    reasons = reinterpret_cast<int (*)(Device, unsigned long long*)>(
-        dlsym(lib, "nvmlDeviceGetCurrentClocksEventReasons"));
-    if (!reasons)
-      reasons = reinterpret_cast<int (*)(Device, unsigned long long*)>(
-          dlsym(lib, "nvmlDeviceGetCurrentClocksThrottleReasons"));
-    if (!init || !shutdown || !by_pci || !clock || !driver || init() != 0) {
-      dlclose(lib);
-      lib = nullptr;
-    }
-  }
-  ~Nvml() {
-    if (lib) { shutdown(); dlclose(lib); }
-  }
-  bool ok() const { return lib != nullptr; }
-};
-
-std::string clock_reason_names(unsigned long long mask) {
-  // nvml.h's nvmlClocksEventReason bits; idle (0x1) is expected between kernels.
-  static const std::pair<unsigned long long, const char*> kBits[] = {
-      {0x2, "app-clocks-setting"}, {0x4, "sw-power-cap"},   {0x8, "hw-slowdown"},
-      {0x20, "sync-boost"},        {0x40, "sw-thermal"},    {0x80, "hw-thermal"},
-      {0x100, "hw-power-brake"},   {0x200, "display-clocks"}};
-  std::string s;
-  for (const auto& [bit, name] : kBits)
-    if (mask & bit) s += (s.empty() ? "" : ",") + std::string(name);
-  return s;
-}
-
-}  // namespace
 
 int device_count_or_throw() {
   int n = 0;
@@ -99,18 +49,10 @@ DeviceInfo query_device(int ordinal) {
   if (cuptiGetVersion(&cupti_version) == CUPTI_SUCCESS) d.cupti_api = static_cast<int>(cupti_version);
   d.driver_version = "cuda-driver-api-" + std::to_string(d.cuda_driver_api);
 
-  Nvml nvml;
-  if (nvml.ok()) {
-    char buf[96] = {};
-    if (nvml.driver(buf, sizeof buf) == 0) d.driver_version = buf;
-    char pci[32] = {};
-    Nvml::Device dev = nullptr;
-    if (cudaDeviceGetPCIBusId(pci, sizeof pci, ordinal) == cudaSuccess && nvml.by_pci(pci, &dev) == 0) {
-      unsigned mhz = 0;
-      if (nvml.clock(dev, /*NVML_CLOCK_SM*/ 1, &mhz) == 0) d.sm_clock_now_mhz = static_cast<int>(mhz);
-      unsigned long long mask = 0;
-      if (nvml.reasons && nvml.reasons(dev, &mask) == 0) d.clock_event_reasons = clock_reason_names(mask);
-    }
+  if (const std::string v = nvml::driver_version(); !v.empty()) d.driver_version = v;
+  if (const GpuSample now = nvml::sample(ordinal); now.valid) {
+    d.sm_clock_now_mhz = now.sm_clock_mhz;
+    if (now.event_mask_valid) d.clock_event_reasons = clock_event_names(now.event_mask);
   }
   try {
     BTC_CUDA_CHECK(cudaSetDevice(ordinal));
