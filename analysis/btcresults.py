@@ -434,6 +434,41 @@ def errored_runs(results: Results) -> dict[str, str]:
             for e in results.benchmarks if is_error_entry(e)}
 
 
+# How far above device.sm_clock_max_mhz the in-kernel clock (clock64 over
+# %globaltimer) may read before it is suspect: globaltimer's granularity over a
+# ~2 ms launch (harness/core/gpu_conditions.h: kSuspectClockSlack, the same).
+SUSPECT_CLOCK_SLACK = 0.02
+
+
+def suspect_clocks(results: Results) -> dict[str, float]:
+    """run_name -> its median measured SM clock (MHz), for the runs whose clock
+    reads above the GPU's maximum by more than SUSPECT_CLOCK_SLACK, or that the
+    harness flagged (`suspect_clock` 1). Files written before the flag existed
+    are judged by the same rule."""
+    max_mhz = results.device.get("sm_clock_max_mhz")
+    out = {}
+    for run in medians(results):
+        clock = run.counter("sm_clock_mhz")
+        if clock is None:
+            continue
+        flagged = run.counter("suspect_clock")
+        above = _is_number(max_mhz) and max_mhz > 0 and clock > max_mhz * (1 + SUSPECT_CLOCK_SLACK)
+        if (flagged is not None and flagged > 0) or (flagged is None and above):
+            out[run.run_name] = clock
+    return out
+
+
+def throttled_runs(results: Results) -> dict[str, str]:
+    """run_name -> the throttle reasons NVML reported while its repetitions ran
+    (the union over its entries' `throttle_reasons`, sorted), for runs with any."""
+    reasons: dict[str, set[str]] = {}
+    for entry in results.benchmarks:
+        text = entry.get("throttle_reasons")
+        if isinstance(text, str) and text:
+            reasons.setdefault(run_name_of(entry), set()).update(r for r in text.split(",") if r)
+    return {run: ",".join(sorted(r)) for run, r in reasons.items()}
+
+
 def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
     """Write via a temp file in the same directory + os.replace, so readers
     never see a half-written report."""

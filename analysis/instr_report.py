@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
@@ -170,13 +170,14 @@ def _pair_cell(s: FormSummary | None, value: float | None, spec: str) -> str:
     return "skipped" if s is None else rc.fmt(value, spec)
 
 
-def _form_row(s: FormSummary) -> list[object]:
+def _form_row(s: FormSummary, suspect: Mapping[str, float]) -> list[object]:
     tops_text = config = pct = clock = DASH
     if s.best is not None:
         tops_text = rc.rate_cell(tops_spread(s.best))
         config = f"wps {s.best.bench.wps}, ilp {s.best.bench.ilp}"
-        pct = rc.fmt(s.best.counter("pct_peak"), ".1f")
-        clock = rc.fmt(s.best.counter("sm_clock_mhz"), ".0f")
+        mark = f" {rc.SUSPECT_MARK}" if s.best.run_name in suspect else ""
+        pct = rc.fmt(s.best.counter("pct_peak"), ".1f") + mark
+        clock = rc.fmt(s.best.counter("sm_clock_mhz"), ".0f") + mark
     insts = s.tensor_insts
     expected = s.best.counter("insts_expected") if s.best else None
     if insts is None:
@@ -231,7 +232,8 @@ def _xor_and_lines(results: br.Results, summaries: list[FormSummary]) -> list[st
 
 def markdown_report(results: br.Results, summaries: list[FormSummary], peak: Peak | None,
                     png_name: str, extra_sections: Sequence[rc.Section] = ()) -> str:
-    """The report; extra_sections (none today) go before Skipped."""
+    """The report; extra_sections (the measurement conditions, where any) go before Skipped."""
+    suspect = br.suspect_clocks(results)
     lines = [*rc.title_lines(results, SUITE),
              *_header_lines(results, peak), "",
              f"![Best throughput per instruction form]({png_name})", "",
@@ -240,12 +242,14 @@ def markdown_report(results: br.Results, summaries: list[FormSummary], peak: Pea
                       "Best TOPS, median [min–max]", "Best config", "% of peak",
                       "SM clock (MHz)", "Tensor insts, CUPTI / expected (ratio)",
                       "Tensor pipe active (%)", "Ops/inst (CUPTI)"],
-                     [_form_row(s) for s in summaries]), "",
+                     [_form_row(s, suspect) for s in summaries]), "",
              "Best config = the `tput` run with the highest median TOPS over the "
              "warps-per-SM (wps) and ILP sweep. CUPTI columns come from a separate, "
              "untimed launch of that config and use the imma pipe metrics (gmma for "
              "wgmma forms); ops/inst = `sm__ops_path_tensor_src_int1.sum` over the "
-             "CUPTI instruction count.", "",
+             "CUPTI instruction count."
+             + (f" {rc.SUSPECT_MARK} SM clock above the GPU's maximum: see {rc.CONDITIONS_SECTION}." if suspect else ""),
+             "",
              *rc.section_lines(extra_sections),
              "## Skipped", "", *_skipped_lines(results), "",
              "## XOR vs AND", "", *_xor_and_lines(results, summaries)]

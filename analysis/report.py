@@ -62,7 +62,8 @@ def render(results: br.Results, out_dir: str | Path | None = None, *,
     renderer = RENDERERS.get(results.suite)
     if renderer is None:
         raise br.ResultsError(f"{results.path}: no report for suite {results.suite!r} yet")
-    extra = paper_tcbnn.sections_for(results)
+    conditions = rc.conditions_section(results)
+    extra = (*paper_tcbnn.sections_for(results), *([conditions] if conditions else []))
     if results.suite == bmm_report.SUITE:
         origin = "given"
         if instr_results is None:

@@ -171,6 +171,42 @@ def skipped_lines(results: br.Results) -> list[str]:
     return (lines or ["None."]) + error_lines(results)
 
 
+CONDITIONS_SECTION = "Measurement conditions"
+SUSPECT_MARK = "†"   # beside a clock (or a figure built on it) that reads above the GPU's maximum
+
+
+def _run_list(runs: Mapping[str, str], limit: int = 12) -> list[str]:
+    lines = [f"- `{run}`: {what}" for run, what in list(runs.items())[:limit]]
+    if len(runs) > limit:
+        lines.append(f"- ... and {len(runs) - limit} more")
+    return lines
+
+
+def conditions_section(results: br.Results) -> Section | None:
+    """A section on what the GPU did while the runs ran: in-kernel SM clocks
+    above the GPU's maximum (the measurement is off, and so is every per-clock
+    figure of that run) and runs sampled while the GPU throttled; None when
+    neither happened."""
+    suspect = br.suspect_clocks(results)
+    throttled = br.throttled_runs(results)
+    if not suspect and not throttled:
+        return None
+    body: list[str] = []
+    if suspect:
+        max_mhz = results.device.get("sm_clock_max_mhz")
+        body += [f"{SUSPECT_MARK} The SM clock measured inside the kernel (clock64 over %globaltimer) reads "
+                 f"above the GPU's maximum of {max_mhz} MHz (by more than "
+                 f"{br.SUSPECT_CLOCK_SLACK:.0%}) in {len(suspect)} run(s): the clock measurement is off, so "
+                 "figures per SM clock (ops/clock/SM, % of peak) of these runs are suspect; times are not "
+                 "affected.", "",
+                 *_run_list({run: f"{mhz:,.0f} MHz" for run, mhz in suspect.items()}), ""]
+    if throttled:
+        body += [f"NVML reported throttling while {len(throttled)} run(s) ran (clock-event reasons after "
+                 "their timed launches): their times may be slow for that reason, not the code's.", "",
+                 *_run_list(throttled), ""]
+    return CONDITIONS_SECTION, body[:-1]
+
+
 def counters_off_text(results: br.Results) -> str:
     """Why a counter panel or column is empty."""
     counters = results.meta.get("counters") or {}
