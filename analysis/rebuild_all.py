@@ -2,9 +2,11 @@
 
 usage: python3 -m analysis.rebuild_all [--results-dir DIR]
 
-One line per file. Files of suites without a report yet are skipped; the exit
-status is non-zero only if some file is corrupt or could not be rendered (all
-others are still rebuilt).
+One line per file. Files of suites without a report yet are skipped.
+Exit status: 0 ok (an existing directory without results files too), 1 some
+file is corrupt or its report could not be rendered or written (all others
+are still rebuilt), 2 the results directory does not exist (one line on
+stderr, nothing written).
 """
 from __future__ import annotations
 
@@ -15,14 +17,16 @@ from pathlib import Path
 from analysis import btcresults as br
 from analysis import report
 
+PROG = "python3 -m analysis.rebuild_all"
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
 def rebuild(results_dir: Path) -> int:
     """Rebuild every *.json under results_dir; returns the exit status."""
     if not results_dir.is_dir():
-        print(f"no results files: {results_dir} is not a directory; nothing to rebuild")
-        return 0
+        what = "is not a directory" if results_dir.exists() else "does not exist"
+        print(f"{PROG}: error: {results_dir} {what}; nothing rebuilt", file=sys.stderr)
+        return 2
     paths = sorted(results_dir.rglob("*.json"))
     if not paths:
         print(f"no results files (*.json) under {results_dir}; nothing to rebuild")
@@ -45,6 +49,10 @@ def rebuild(results_dir: Path) -> int:
             corrupt.append(path)
             print(f"CORRUPT {e}")
             continue
+        except OSError as e:     # the report's folder or file cannot be written
+            failed.append(path)
+            print(f"FAILED  {path}: cannot write its report: {e}")
+            continue
         except Exception as e:   # noqa: BLE001 - one bad file must not stop the rest
             failed.append(path)
             print(f"FAILED  {path}: {type(e).__name__}: {e} "
@@ -59,7 +67,7 @@ def rebuild(results_dir: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m analysis.rebuild_all",
+    parser = argparse.ArgumentParser(prog=PROG,
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--results-dir", type=Path, default=DEFAULT_RESULTS_DIR,
                         help=f"directory searched recursively (default: {DEFAULT_RESULTS_DIR})")

@@ -5,6 +5,9 @@ per-file step.
 
 usage: python3 -m analysis.report RESULTS.json [--out-dir DIR] [--instr INSTR.json]
 
+Exit status: 0 ok, 1 a missing, corrupt or unreadable input or an unwritable
+output (one line on stderr), 2 usage.
+
 A bmm report's instruction peaks come from --instr, else from the newest
 instr-*.json beside the bmm file (the same GPU): chosen here and handed to
 the report, which reads no other file.
@@ -92,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         outputs = render(results, args.out_dir, instr_results=instr)
     except br.ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:   # the output folder or a report file cannot be written
+        print(f"error: cannot write the report of {args.results}: {e}", file=sys.stderr)
         return 1
     print("\n".join(f"wrote {p}" for p in outputs))
     return 0

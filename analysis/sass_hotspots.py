@@ -21,6 +21,7 @@ import csv
 import gzip
 import io
 import sys
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raw = args.csv.read_bytes()
         text = (gzip.decompress(raw) if args.csv.suffix == ".gz" else raw).decode(errors="replace")
         print(report(parse(text), args.split, args.per, args.top), end="")
-    except (OSError, EOFError, SassError) as e:
+    except (OSError, EOFError, zlib.error, csv.Error, SassError) as e:   # gzip: OSError, EOFError, zlib.error
         print(f"sass_hotspots: error: {args.csv}: {e}", file=sys.stderr)
         return 2
     return 0

@@ -82,8 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         stale.append(path)
         if not args.check:
-            out.mkdir(parents=True, exist_ok=True)
-            br.write_atomic(path, content)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+                br.write_atomic(path, content)
+            except OSError as e:
+                print(f"{PROG}: error: cannot write {path}: {e}", file=sys.stderr)
+                return 2
             print(f"{PROG}: wrote {path}")
     if args.check:
         for path in stale:

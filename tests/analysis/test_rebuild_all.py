@@ -39,5 +39,7 @@ def test_empty_dir(tmp_path, capsys):
 
 
 def test_missing_dir(tmp_path, capsys):
-    assert rebuild_all.main(["--results-dir", str(tmp_path / "nope")]) == 0
-    assert "no results files" in capsys.readouterr().out
+    assert rebuild_all.main(["--results-dir", str(tmp_path / "nope")]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"python3 -m analysis.rebuild_all: error: {tmp_path / 'nope'} does not exist; nothing rebuilt\n"
