@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "harness/core/bench_util.h"
@@ -77,12 +78,18 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
       reps[i] = throttle_reasons(samples[next++]);
     }
   }
+  // The union of a run's reasons over its repetitions, each once.
   std::string throttled(const std::string& run) const {
     const auto it = throttle_.find(run);
-    std::string all;
+    std::set<std::string> reasons;
     if (it != throttle_.end())
-      for (const auto& r : it->second)
-        if (!r.empty() && all.find(r) == std::string::npos) all += (all.empty() ? "" : ",") + r;
+      for (const auto& rep : it->second) {
+        std::stringstream ss(rep);
+        for (std::string r; std::getline(ss, r, ',');)
+          if (!r.empty()) reasons.insert(r);
+      }
+    std::string all;
+    for (const auto& r : reasons) all += (all.empty() ? "" : ",") + r;
     return all;
   }
 
