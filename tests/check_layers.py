@@ -25,6 +25,7 @@ LAYERS = [
     "kernels/config",     # kernel variants as data (BmmConfig)
     "kernels/generated",  # the selection's output: configuration values
     "kernels/bmm",        # BMM interface and tensor-core designs
+    "kernels/bconv",      # BConv interface, CPU reference, batch-norm thresholds
     "kernels/baselines",  # software popcount, cuBLAS
     "kernels",            # the registry listing every design
     "microbench",         # characterization microkernels and their suites
