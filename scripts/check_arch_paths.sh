@@ -48,7 +48,7 @@ for a in $archs; do
     log="$logs/arch$a-$(basename "$t")-$commit.log"
     echo "check_arch_paths: $dir/$t ($code) -> $log"
     if "$dir/$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
-    summary=$(grep -E '^\[  (PASSED|FAILED|SKIPPED) \] [0-9]+ test' "$log" | tr '\n' ' ')
+    summary=$(grep -E '^\[ +(PASSED|FAILED|SKIPPED) +\] [0-9]+ test' "$log" | tr '\n' ' ' || true)
     echo "  rc=$rc  $summary"
     [ "$rc" = 0 ] || status=1
   done
