@@ -74,9 +74,10 @@ __global__ void __launch_bounds__(BtcWmmaTile<Cfg>::kThreads) btc_wmma_kernel(co
 #pragma unroll
     for (int j = 0; j < kFrags; ++j) Wmma::zero(acc[i][j]);
 
-  // block_k_bits per step, unrolled into 128-bit WMMA steps; a K tail
-  // shorter than a step runs the 128-bit loop alone.
-  auto k128 = [&](int kw) {
+  // 128-bit WMMA steps, unrolled block_k_bits / 128 deep (the 64 x 128
+  // block's 256 bits = unroll 2: the loop the paper's-design sweeps measured).
+#pragma unroll(T::kStepKw / 4)
+  for (int kw = 0; kw < kwords; kw += 4) {
     FragA fa[kFrags];
     FragB fb[kFrags];
 #pragma unroll
@@ -87,13 +88,7 @@ __global__ void __launch_bounds__(BtcWmmaTile<Cfg>::kThreads) btc_wmma_kernel(co
     for (int i = 0; i < kFrags; ++i)
 #pragma unroll
       for (int j = 0; j < kFrags; ++j) Wmma::fma(acc[i][j], fa[i], fb[j]);
-  };
-  int kw = 0;
-  for (; kw + T::kStepKw <= kwords; kw += T::kStepKw) {
-#pragma unroll
-    for (int s = 0; s < T::kStepKw; s += 4) k128(kw + s);
   }
-  for (; kw < kwords; kw += 4) k128(kw);
 
   // Accumulators (popc(a ^ b)) -> shared memory -> the block epilogue.
 #pragma unroll
