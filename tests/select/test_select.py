@@ -612,12 +612,24 @@ def test_module_entry_point(tmp_path):
 
 # ====================================================================== the checked-in files
 
+def checked_in_sources() -> list[Path]:
+    """The results files the checked-in sm_90 header names in kSource, found under results/."""
+    source = re.search(r'kSource = "([^"]*)"', (CHECKED_IN / "bmm_config_sm90.h").read_text()).group(1)
+    names = re.findall(r"[a-z]+-\d{8}T\d{6}Z-[0-9a-f]{7}\.json", source)
+    found = [next((REPO / "results").rglob(n), None) for n in names]
+    assert names and all(found), f"kSource names files that are not under results/: {names}"
+    return found
+
+
 @pytest.mark.skipif(not H100_DIR.is_dir(), reason="no H100 results in this checkout")
 def test_checked_in_files_are_up_to_date(run_cli, tmp_path):
-    """kernels/generated/ is what the generator makes: sm_90 from the newest
-    H100 results of each suite, sm_75 and sm_80 from the built-in defaults."""
+    """kernels/generated/ is what the generator makes: sm_90 from the results
+    files its header names (the H100's instr/stride/layout runs and the H200's
+    bmm candidates run), sm_75 and sm_80 from the built-in defaults."""
+    sources = checked_in_sources()
+    assert {p.name.split("-")[0] for p in sources} == {"instr", "stride", "layout", "bmm"}
     out = tmp_path / "gen"
-    rc, _, err = run_cli("--results-dir", H100_DIR, "--out", out)
+    rc, _, err = run_cli("--results", *sources, "--out", out)
     assert rc == 0, err
     stale = [n for n in ALL_OUTPUTS if (out / n).read_text() != (CHECKED_IN / n).read_text()]
     defaults = tmp_path / "defaults"
@@ -628,15 +640,15 @@ def test_checked_in_files_are_up_to_date(run_cli, tmp_path):
             if (defaults / name).read_text() != (CHECKED_IN / name).read_text():
                 stale.append(name)
     assert not stale, (f"kernels/generated/ is out of date: {sorted(set(stale))}; regenerate with "
-                       f"python3 -m analysis.select --results-dir {H100_DIR.relative_to(REPO)}")
-    rc, _, err = run_cli("--results-dir", H100_DIR, "--out", CHECKED_IN, "--check")
+                       f"python3 -m analysis.select --results {' '.join(str(p.relative_to(REPO)) for p in sources)}")
+    rc, _, err = run_cli("--results", *sources, "--out", CHECKED_IN, "--check")
     assert rc == 0, err
 
 
 @pytest.mark.skipif(not H100_DIR.is_dir(), reason="no H100 results in this checkout")
 def test_checked_in_sm90_is_todays_build():
     """The checked-in sm_90 constants are what the kernels are built with today
-    (no bmm candidates measured yet: kWgmmaAnd's ring and cluster are defaults)."""
+    (kWgmmaAnd: the H200 candidates run's choice, a 2x1-multicast 512 x 6 ring)."""
     header = (CHECKED_IN / "bmm_config_sm90.h").read_text()
     consts = constants(header)
     assert instruction_of(header, "kBtcWmma") == "wmma_xor_m8n8k128"
@@ -652,10 +664,10 @@ def test_checked_in_sm90_is_todays_build():
     assert instruction_of(header, "kWgmmaAnd") == "wgmma_and_m64n256k256_ss"
     assert consts["kWgmmaAnd"] == {"a_layout": "bits::Layout::kWgmmaSwizzle64",
                                    "b_layout": "bits::Layout::kWgmmaSwizzle64", "block_m": "128", "block_n": "256",
-                                   "block_k_bits": "512", "stages": "8", "warps": "8", "cluster_m": "1",
+                                   "block_k_bits": "512", "stages": "6", "warps": "8", "cluster_m": "2",
                                    "cluster_n": "1"}
     assert "layout-20261127T224653Z-18555d4.json" in header      # the newest layout run
-    assert "default: no measured bmm candidates" in header
+    assert "bmm-20261202T092812Z-2c6871c.json" in header   # the measured candidates run
     sm80 = constants((CHECKED_IN / "bmm_config_sm80.h").read_text())["kMmaAnd"]
     assert (sm80["block_m"], sm80["block_n"], sm80["block_k_bits"], sm80["stages"], sm80["warps"]) == \
         ("128", "128", "512", "4", "8")
@@ -668,7 +680,7 @@ namespace g = btc::bmm::generated;
 static_assert(g::sm90::kWgmmaAnd.block_n == {wgmma_n}, "");
 static_assert(g::sm90::kMmaAnd.a_layout == btc::bits::Layout::kMmaFragA16x256, "");
 static_assert(g::sm75::kBtcWmma.stages == 1 && g::sm80::kMmaAnd.stages == 4, "");
-static_assert(g::sm90::kWgmmaAnd.cluster_m * g::sm90::kWgmmaAnd.cluster_n == 1, "");
+static_assert(g::sm90::kWgmmaAnd.cluster_m * g::sm90::kWgmmaAnd.cluster_n <= 2, "");
 static_assert(sizeof(g::sm90::kWgmmaAndCandidates) / sizeof(btc::bmm::BmmConfig) == {candidates}, "");
 template <const btc::bmm::BmmConfig& C> struct Use {{ static constexpr int kM = C.block_m; }};
 static_assert(Use<g::sm90::kBtcWmma>::kM == 64, "");
