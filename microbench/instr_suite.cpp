@@ -182,13 +182,6 @@ void register_instr(SuiteContext& ctx) {
 
 }  // namespace
 
-Suite instr_suite() {
-  Suite s;
-  s.name = "instr";
-  s.description = "latency and throughput of every b1 tensor-core instruction form";
-  s.default_metrics = [](const std::string& chip) { return default_instr_metrics(chip); };
-  s.register_benchmarks = register_instr;
-  return s;
-}
+Suite instr_suite() { return {"instr", "latency and throughput of every b1 tensor-core instruction form", default_instr_metrics, register_instr}; }
 
 }  // namespace btc

@@ -128,13 +128,6 @@ void register_layout(SuiteContext& ctx) {
 
 }  // namespace
 
-Suite layout_suite() {
-  Suite s;
-  s.name = "layout";
-  s.description = "a BMM tile loop over each bit-packing layout and instruction engine";
-  s.default_metrics = [](const std::string& chip) { return default_stride_metrics(chip); };
-  s.register_benchmarks = register_layout;
-  return s;
-}
+Suite layout_suite() { return {"layout", "a BMM tile loop over each bit-packing layout and instruction engine", default_stride_metrics, register_layout}; }
 
 }  // namespace btc

@@ -119,13 +119,6 @@ void register_stride(SuiteContext& ctx) {
 
 }  // namespace
 
-Suite stride_suite() {
-  Suite s;
-  s.name = "stride";
-  s.description = "fragment-load throughput against the matrix row stride, per load path and memory space";
-  s.default_metrics = [](const std::string& chip) { return default_stride_metrics(chip); };
-  s.register_benchmarks = register_stride;
-  return s;
-}
+Suite stride_suite() { return {"stride", "fragment-load throughput against the matrix row stride, per load path and memory space", default_stride_metrics, register_stride}; }
 
 }  // namespace btc

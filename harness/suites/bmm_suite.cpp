@@ -172,13 +172,6 @@ void register_bmm(SuiteContext& ctx) {
 
 }  // namespace
 
-Suite bmm_suite() {
-  Suite s;
-  s.name = "bmm";
-  s.description = "production BMM designs and baselines over square and fully-connected shapes";
-  s.default_metrics = [](const std::string& chip) { return default_stride_metrics(chip); };
-  s.register_benchmarks = register_bmm;
-  return s;
-}
+Suite bmm_suite() { return {"bmm", "production BMM designs and baselines over square and fully-connected shapes", default_stride_metrics, register_bmm}; }
 
 }  // namespace btc
