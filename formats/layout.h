@@ -21,7 +21,7 @@
 //   wgmma_interleave    box_rows x 256     8-row x 16-byte core matrices, contiguous (128 B); byte
 //                                          (c*(box_rows/8) + rr/8)*128 + (rr%8)*16 for 16-byte
 //                                          chunk c: wgmma no-swizzle K-major, LBO = box_rows/8*128,
-//                                          SBO = 128 (as microbench/tensor_ops.cuh)
+//                                          SBO = 128 (as microbench/instr_adapters.cuh)
 //   wgmma_swizzle{32,64,128}  box_rows x 8W  W = 32/64/128-byte rows, byte o = rr*W + b, then
 //                                          CuTe Swizzle<B,4,3> (B = 1/2/3):
 //                                          o ^= ((o >> 7) & (2^B - 1)) << 4   (SBO = 8*W)

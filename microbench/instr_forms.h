@@ -1,6 +1,6 @@
 // The b1 tensor-core instruction forms the suite characterizes, as data.
 // A kernel variant is a row of this table plus the device op it names
-// (tensor_ops.cuh); nothing about a form is spelled twice.
+// (instr_adapters.cuh); nothing about a form is spelled twice.
 #pragma once
 #include <string>
 #include <vector>

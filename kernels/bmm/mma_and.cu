@@ -8,6 +8,7 @@
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
+#include "kernels/atoms/copy_sm80.cuh"
 #include "kernels/atoms/mma_sm80.cuh"
 #include "kernels/bmm/bmm_generated.h"
 #include "kernels/bmm/bmm_tiles.h"
@@ -36,7 +37,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
       tile::copy_slab<T::kLA, true>(stage_a(kt % T::kStages), a, ga, m0, kt * T::kSlabKw, T::kBM, T::kSlabKw);
       tile::copy_slab<T::kLB, true>(stage_b(kt % T::kStages), b, gb, n0, kt * T::kSlabKw, T::kBN, T::kSlabKw);
     }
-    tile::cp_async_commit();  // empty groups keep the wait count uniform
+    atom::cp_async_commit();  // empty groups keep the wait count uniform
   };
 
   const int w = threadIdx.x / 32;
@@ -45,7 +46,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
 
   for (int s = 0; s < T::kStages - 1; ++s) issue(s);
   for (int kt = 0; kt < ktiles; ++kt) {
-    tile::cp_async_wait<T::kStages - 2>();
+    atom::cp_async_wait<T::kStages - 2>();
     __syncthreads();                   // stage kt landed; stage kt-1 is free for reuse
     issue(kt + T::kStages - 1);
     const uint32_t* sa = stage_a(kt % T::kStages);
@@ -63,7 +64,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
         for (int j = 0; j < T::kNJ; ++j) atom::MmaAndM16N8K256::fma(acc[i][j], af[i], bf[j]);
     }
   }
-  tile::cp_async_wait<0>();
+  atom::cp_async_wait<0>();
 
   // Rows and columns past M and N are inside the padded operands (their
   // popcounts exist); the epilogue drops them. Column terms once per warp.

@@ -19,11 +19,6 @@ namespace btc::tile {
 using bits::BitMatrix;
 using bits::Layout;
 
-using atom::copy16;
-using atom::cp_async_commit;
-using atom::cp_async_wait;
-using atom::smem_addr;
-
 // Rows r0 .. r0+rows of global matrix gm, K words kw0 .. kw0+slab_kw, into
 // shared memory as the same layout over a rows x (32*slab_kw) matrix. r0 and
 // kw0 sit on box boundaries, where every layout's offset is simply
@@ -40,7 +35,7 @@ __device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm
   const uint32_t* base = g + static_cast<int64_t>(r0) * kwords + static_cast<int64_t>(kw0) * tr;
   for (int i = threadIdx.x; i < total; i += blockDim.x) {
     const int rb = i / run_vecs, v = i - rb * run_vecs;
-    copy16<kAsync>(smem + 4 * i, base + rb * tr * kwords + 4 * v);
+    atom::copy16<kAsync>(smem + 4 * i, base + rb * tr * kwords + 4 * v);
   }
 }
 

@@ -396,7 +396,7 @@ TEST(LayoutPoints, WgmmaInterleaveIsTheCoreMatrixFormula) {
   EXPECT_EQ(byte_of(m, 0, 8), 2048);                      // box (0, 1)
   EXPECT_EQ(byte_of(m, 64, 0), 4096);                     // box (1, 0)
   EXPECT_EQ(byte_of(m, 70, 13), 3 * 2048 + (1 * 8 + 0) * 128 + 6 * 16 + 4);
-  // Every point, against the formula of microbench/tensor_ops.cuh, for a few box_rows.
+  // Every point, against the formula of microbench/instr_adapters.cuh, for a few box_rows.
   for (int br : {8, 24, 64, 128}) {
     BitMatrix b{Layout::kWgmmaInterleave, br, 256};
     b.box_rows = br;
