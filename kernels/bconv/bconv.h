@@ -13,6 +13,8 @@
 
 #include "formats/layout.h"
 #include "harness/core/code_target.h"
+#include "kernels/bmm/bmm.h"
+#include "kernels/config/bmm_config.h"
 
 namespace btc::bconv {
 
@@ -43,15 +45,14 @@ bits::BitMatrix activation_shape(const Problem& p);  // N*H*W rows, C bits (C_pa
 bits::BitMatrix weight_shape(const Problem& p);      // K rows, R*S*C bits, each tap in a C_pad segment
 bits::BitMatrix output_bits_shape(const Problem& p); // N*P*Q rows, K bits: the next layer's activations
 
-enum class Epilogue { kInt32, kBits };
-
-struct Output {
-  Epilogue epilogue = Epilogue::kInt32;
-  int32_t* c = nullptr;                 // kInt32: N*P*Q x K, row-major (NHWC)
-  uint32_t* bits = nullptr;             // kBits: packed as output_bits_shape
-  const int32_t* threshold = nullptr;   // kBits: per output channel
-  const uint8_t* threshold_flip = nullptr;  // kBits, optional: 1 = bit is z <= threshold (negative BN scale)
-};
+// The outputs are BMM's (the GEMM view: M = N*P*Q pixels, N = K channels),
+// so every design shares its epilogue (kernels/bmm/bmm_epilogue.cuh):
+//   kInt32: out.c, N*P*Q x K int32 row-major (NHWC);
+//   kBits:  out.bits in out.bits_shape = output_bits_shape(p) (the next
+//           layer's activations), bit = z >= threshold[k], or z <= threshold[k]
+//           where out.flip has bit k set (negative batch-norm scale).
+using bmm::Epilogue;
+using bmm::Output;
 
 struct Operands {
   const uint32_t* x = nullptr;  // device, activation_shape
@@ -62,21 +63,33 @@ class Design {
  public:
   virtual ~Design() = default;
   virtual std::string name() const = 0;    // e.g. "bconv_mma_and_sm80"
-  virtual std::string family() const = 0;  // mma_and | popc
+  virtual std::string family() const = 0;  // btc_wmma | mma_and | wgmma_and | popc | cudnn
   virtual bool tensor_core() const = 0;
+  // "" if it runs on the code target (harness/core/code_target.h), else why not.
   virtual std::string skip_reason(const CodeTarget& code) const = 0;
-  // "" if it runs this problem, else why not (checked before any launch).
+  // The generated configuration its kernel is built from (nullptr for the
+  // baselines) and that configuration's arch (0 for none).
+  virtual const bmm::BmmConfig* config() const { return nullptr; }
+  virtual int config_arch() const { return 0; }
+  // "" if it runs this problem, else why not (run() then throws it).
   virtual std::string unsupported(const Problem& p) const = 0;
   virtual size_t workspace_bytes(const Problem& p) const = 0;
-  // Untimed, once per layer: per-filter / per-tap popcounts of the weights.
+  // Untimed, once per layer: the weights' popcounts, repacked or unpacked copies.
   virtual void prepare(const Problem& p, const Operands& in, void* workspace, cudaStream_t s) const = 0;
   // The timed part. Throws std::invalid_argument on problems it cannot run.
   virtual void run(const Problem& p, const Operands& in, const Output& out, void* workspace,
                    cudaStream_t s) const = 0;
 };
 
-// The registry (designs(), as bmm_registry.cpp) comes with the first GPU
-// design; docs/bconv.md says which are built.
+// Every design this build has, in a stable order (kernels/bconv_registry.cpp).
+const std::vector<std::unique_ptr<Design>>& designs();
+const Design* find_design(const std::string& name);
+
+// Throws std::invalid_argument (naming the design) unless p is valid, the
+// design runs it, the operands are set, and `out` (when given) is complete:
+// kInt32 a buffer; kBits a buffer, thresholds and bits_shape =
+// output_bits_shape(p).
+void check_run_args(const Design& d, const Problem& p, const Operands& in, const Output* out);
 
 // CPU reference on ±1 integers (x, w unpacked from the packed operands by
 // their logical coordinates): z for every (n, p, q, k), NPQ x K row-major.

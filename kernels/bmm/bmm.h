@@ -21,8 +21,10 @@ namespace btc::bmm {
 // What a design writes.
 //   kInt32: C[i * ldc + j] = dot(i, j), int32 row-major, ldc = N.
 //   kBits:  the fused epilogue of a binarized layer (a folded batch norm):
-//           bit (i, j) = dot(i, j) >= threshold[j], packed into `out_shape`
-//           (rows = M, k = N) - the layout the next layer reads as its A.
+//           bit (i, j) = dot(i, j) >= threshold[j], or dot(i, j) <= threshold[j]
+//           for a column whose flip bit is set (negative batch-norm scale),
+//           packed into `bits_shape` (rows = M, k = N) - the layout the next
+//           layer reads as its A.
 enum class Epilogue { kInt32, kBits };
 
 struct Problem {
@@ -41,7 +43,19 @@ struct Output {
   uint32_t* bits = nullptr;          // kBits: packed as bits_shape
   bits::BitMatrix bits_shape;        // kBits: rows = M, k = N
   const int32_t* threshold = nullptr;  // kBits: N per-column thresholds
+  // kBits, optional: N bits packed 32 per word (bit j of word j / 32);
+  // set = the comparison is dot <= threshold. nullptr = none flipped.
+  const uint32_t* flip = nullptr;
 };
+
+// The flip bit of column j (device and host).
+__host__ __device__ inline bool flipped(const Output& o, int j) {
+  return o.flip != nullptr && ((o.flip[j / 32] >> (j % 32)) & 1u);
+}
+// The fused bit of one dot product, by definition (the per-element paths).
+__host__ __device__ inline bool fused_bit(const Output& o, int j, int32_t dot) {
+  return flipped(o, j) ? dot <= o.threshold[j] : dot >= o.threshold[j];
+}
 
 // A BMM design: how it wants its operands laid out and how it runs. Designs
 // are variants of a few kernels described by data (instruction, tile,
@@ -80,7 +94,9 @@ const Design* find_design(const std::string& name);
 // CPU reference (any layouts): dot products, and the fused epilogue.
 std::vector<int32_t> reference_dots(const Problem& p, const std::vector<uint32_t>& a, const bits::BitMatrix& a_shape,
                                     const std::vector<uint32_t>& b, const bits::BitMatrix& b_shape);
+// flip: empty, or N flags (1 = the column's bit is dot <= threshold).
 std::vector<uint32_t> reference_bits(const Problem& p, const std::vector<int32_t>& dots,
-                                     const std::vector<int32_t>& threshold, const bits::BitMatrix& bits_shape);
+                                     const std::vector<int32_t>& threshold, const bits::BitMatrix& bits_shape,
+                                     const std::vector<uint8_t>& flip = {});
 
 }  // namespace btc::bmm

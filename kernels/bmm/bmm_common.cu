@@ -114,7 +114,7 @@ __global__ void __launch_bounds__(kThreads) bits_epilogue_kernel(const T* __rest
     bool bit = false;
     if (wc.row < m && lane < sp.count) {
       const int col = sp.first + lane;
-      bit = as_dot(c[static_cast<int64_t>(wc.row) * ldc + col]) >= out.threshold[col];
+      bit = fused_bit(out, col, as_dot(c[static_cast<int64_t>(wc.row) * ldc + col]));
     }
     const uint32_t word = __ballot_sync(0xFFFFFFFFu, bit);
     if (lane == 0) out.bits[w] = word;

@@ -32,7 +32,7 @@ struct BlockEpilogue {
     if (gi >= m || gj >= n) return;
     if (out.epilogue == Epilogue::kInt32) {
       out.c[static_cast<int64_t>(gi) * n + gj] = dot;
-    } else if (dot >= out.threshold[gj]) {
+    } else if (fused_bit(out, gj, dot)) {
       atomicOr(&tile[li * kWordsPerRow + lj / 32], 1u << (lj % 32));
     }
   }
@@ -54,14 +54,31 @@ struct BlockEpilogue {
 
 namespace btc::bmm {
 
+// The threshold a `dot >=` compare uses for kBits column j < n of a K-bit
+// dot product: clamped to [-K, K + 1] (dot is in [-K, K]: no bit changes, and
+// the column terms built from it cannot overflow), plus 1 for a flipped
+// column, whose bit is then complemented: dot <= t  <=>  !(dot >= t + 1).
+__device__ __forceinline__ int32_t ge_threshold(const Output& out, int j, int k_bits) {
+  const int32_t t = min(max(out.threshold[j], -k_bits), k_bits + 1);
+  return flipped(out, j) ? t + 1 : t;
+}
+// The flip bits of columns 32 kw .. 32 kw + 31 that are < n (0 without flips).
+__device__ __forceinline__ uint32_t flip_mask(const Output& out, int kw, int n) {
+  if (out.flip == nullptr) return 0u;
+  const int valid = n - 32 * kw;
+  return valid <= 0 ? 0u : valid >= 32 ? out.flip[kw] : out.flip[kw] & ((1u << valid) - 1u);
+}
+
 // The AND-form epilogue straight from one warp's accumulators: a 16 x 8J
 // tile in the m16n8 layout that mma.sync and wgmma share (register e of n8
-// group j is row g + 8(e/2), column 8j + 2t + e%2; lane = 4g + t), holding
-// popc(a AND b). With row_term = 2 popc(a_i) and col_term = 2 popc(b_j) - K,
-//   dot = 4 acc - row_term - col_term,
-// and the fused bit is dot >= threshold_j, i.e. 4 acc - row_term >=
-// col_term + threshold_j: the caller folds the threshold into col_term for
-// kBits, so each element costs one multiply-add and one compare.
+// group j is row g + 8(e/2), column 8j + 2t + e%2; lane = 4g + t).
+// and4(j, e) is 4 popc(a AND b) of that register (BConv adds its padding
+// correction there). With row_term = 2 popc(a_i) and col_term = 2 popc(b_j) - K,
+//   dot = and4 - row_term - col_term,
+// and the fused bit is dot >= threshold_j, i.e. and4 - row_term >=
+// col_term + threshold_j: the caller folds ge_threshold() into col_term for
+// kBits, so each element costs one add and one compare; a flipped column's
+// word is complemented once per 32 columns (ge_threshold adds its 1).
 //   row_term[h]: rows g + 8h of the tile; col_term(j, c): column 8j + 2t + c.
 // Contract for kBits: col_term of a column >= n is INT32_MAX (its bit is
 // never set, so the padding bits of a row's last word come out 0 with no
@@ -71,9 +88,9 @@ namespace btc::bmm {
 // quad's four lanes interleave into, and two shuffles OR the quad's parts:
 // one shuffle per 16 outputs instead of one ballot per 2 (the ballot version
 // measured the epilogue at several times the main loop's issue slots).
-template <int J, class AccFn, class ColFn>
+template <int J, class And4Fn, class ColFn>
 __device__ __forceinline__ void store_and_fragments(const Output& out, int m, int n, int row0, int col0,
-                                                    AccFn&& acc, const int32_t (&row_term)[2], ColFn&& col_term) {
+                                                    And4Fn&& and4, const int32_t (&row_term)[2], ColFn&& col_term) {
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   // Columns outer, the two rows inner: each column term is read once.
   if (out.epilogue == Epilogue::kInt32) {
@@ -87,8 +104,8 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
         const int gi = row0 + g + 8 * h;
         if (gi >= m) continue;
         int32_t* row = out.c + static_cast<int64_t>(gi) * n;
-        const int32_t d0 = 4 * acc(j, 2 * h) - row_term[h] - c0;
-        const int32_t d1 = 4 * acc(j, 2 * h + 1) - row_term[h] - c1;
+        const int32_t d0 = and4(j, 2 * h) - row_term[h] - c0;
+        const int32_t d1 = and4(j, 2 * h + 1) - row_term[h] - c1;
         if (pairs && gj + 1 < n) {
           *reinterpret_cast<int2*>(row + gj) = make_int2(d0, d1);
         } else {
@@ -109,6 +126,9 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
   const int padded_rows = bs.padded_rows(), kwords = bs.kwords();
   const bool row_major = bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64;
   const int kw0 = col0 / 32, words_left = kwords - kw0;  // word w of this tile exists iff w < words_left
+  uint32_t flip_word[J / 4];  // flipped columns < n of word w
+#pragma unroll
+  for (int w = 0; w < J / 4; ++w) flip_word[w] = flip_mask(out, kw0 + w, n);
   int gi[2];
   bool store_row[2];
   int64_t row_at[2];
@@ -132,10 +152,11 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
       for (int q = 0; q < 4; ++q)
 #pragma unroll
         for (int c = 0; c < 2; ++c)
-          word |= static_cast<uint32_t>(4 * acc(4 * w + q, 2 * h + c) - row_term[h] >= thr[q][c]) << (8 * q + c);
+          word |= static_cast<uint32_t>(and4(4 * w + q, 2 * h + c) - row_term[h] >= thr[q][c]) << (8 * q + c);
       word <<= 2 * t;
       word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
       word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
+      word ^= flip_word[w];
       // The quad's lanes hold the same word: lane t = w % 4 writes it.
       if (t == w % 4 && store_row[h] && w < words_left) {
         const int64_t at = row_major ? row_at[h] + w : bs.word_index(gi[h], kw0 + w);

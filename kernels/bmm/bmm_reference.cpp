@@ -49,7 +49,8 @@ std::vector<int32_t> reference_dots(const Problem& p, const std::vector<uint32_t
 }
 
 std::vector<uint32_t> reference_bits(const Problem& p, const std::vector<int32_t>& dots,
-                                     const std::vector<int32_t>& threshold, const bits::BitMatrix& bits_shape) {
+                                     const std::vector<int32_t>& threshold, const bits::BitMatrix& bits_shape,
+                                     const std::vector<uint8_t>& flip) {
   bits::check_shape(bits_shape);
   if (p.m < 0 || p.n < 0) throw std::invalid_argument("reference_bits: negative problem " + dims(p));
   if (bits_shape.rows != p.m || bits_shape.k != p.n)
@@ -59,12 +60,16 @@ std::vector<uint32_t> reference_bits(const Problem& p, const std::vector<int32_t
       threshold.size() != static_cast<size_t>(p.n))
     throw std::invalid_argument("reference_bits: " + std::to_string(dots.size()) + " dots and " +
                                 std::to_string(threshold.size()) + " thresholds for problem " + dims(p));
+  if (!flip.empty() && flip.size() != static_cast<size_t>(p.n))
+    throw std::invalid_argument("reference_bits: " + std::to_string(flip.size()) + " flip flags for N = " +
+                                std::to_string(p.n));
   std::vector<uint32_t> out(static_cast<size_t>(bits_shape.words()), 0u);  // padding stays 0
   for (int i = 0; i < p.m; ++i)
-    for (int j = 0; j < p.n; ++j)
-      if (dots[static_cast<size_t>(i) * static_cast<size_t>(p.n) + static_cast<size_t>(j)] >=
-          threshold[static_cast<size_t>(j)])
-        bits::set_bit(out, bits_shape, i, j, true);
+    for (int j = 0; j < p.n; ++j) {
+      const int32_t d = dots[static_cast<size_t>(i) * static_cast<size_t>(p.n) + static_cast<size_t>(j)];
+      const int32_t t = threshold[static_cast<size_t>(j)];
+      if (!flip.empty() && flip[static_cast<size_t>(j)] ? d <= t : d >= t) bits::set_bit(out, bits_shape, i, j, true);
+    }
   return out;
 }
 

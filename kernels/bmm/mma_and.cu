@@ -77,7 +77,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
       const int gj = n0 + wn + 8 * j + 2 * t + c;
       // kBits: INT32_MAX past n, the epilogue's contract (padding bits stay 0).
       col[j][c] = out.epilogue == Epilogue::kInt32 ? 2 * pb[gj] - k
-                  : gj < n                          ? 2 * pb[gj] - k + out.threshold[gj]
+                  : gj < n                          ? 2 * pb[gj] - k + ge_threshold(out, gj, k)
                                                     : INT32_MAX;
     }
 #pragma unroll
@@ -85,7 +85,7 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
     const int r0 = m0 + wm + 16 * i;
     const int32_t row[2] = {2 * pa[r0 + g], 2 * pa[r0 + g + 8]};
     store_and_fragments<T::kNJ>(
-        out, m, n, r0, n0 + wn, [&](int j, int e) { return acc[i][j][e]; }, row,
+        out, m, n, r0, n0 + wn, [&](int j, int e) { return 4 * acc[i][j][e]; }, row,
         [&](int j, int c) { return col[j][c]; });
   }
 }

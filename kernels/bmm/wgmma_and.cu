@@ -219,7 +219,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
         for (int i = 0; i < T::kBN / 32; ++i) {
           const int gj = tn * T::kBN + 32 * i + lane;
           // kBits: INT32_MAX past n, the epilogue's contract (padding bits stay 0).
-          v[i] = gj >= n ? INT32_MAX : 2 * __ldg(pb + gj) - k + (with_threshold ? __ldg(out.threshold + gj) : 0);
+          v[i] = gj >= n ? INT32_MAX : 2 * __ldg(pb + gj) - k + (with_threshold ? ge_threshold(out, gj, k) : 0);
         }
 #pragma unroll
         for (int i = 0; i < T::kBN / 32; ++i) col_terms[buf * T::kBN + 32 * i + lane] = v[i];
@@ -276,7 +276,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       const int32_t row[2] = {2 * popc_a[0], 2 * popc_a[2]};  // rows g and g + 8
       const int32_t* cols = col_terms + buf * T::kBN + 2 * tq;
       store_and_fragments<N / 8>(
-          out, m, n, tm * T::kBM + lr - g, tn * T::kBN, [&](int j, int e) { return acc[4 * j + e]; }, row,
+          out, m, n, tm * T::kBM + lr - g, tn * T::kBN, [&](int j, int e) { return 4 * acc[4 * j + e]; }, row,
           [&](int j, int c) { return cols[8 * j + c]; });
       mbar_arrive(&term_empty[buf]);
     }

@@ -188,6 +188,17 @@ TEST(ReferenceBitsEdge, ThresholdEqualToDotGivesOne) {
   EXPECT_EQ(above[0], 0u);
 }
 
+TEST(ReferenceBitsEdge, FlippedColumnIsDotAtMostThreshold) {
+  const Problem p{2, 3, 10};
+  const BitMatrix shape = shape_of(Layout::kRowU32, 2, 3);
+  const std::vector<int32_t> dots = {4, -2, 0, 6, 10, -10};
+  // Column 1 and 2 flipped: bit = dot <= threshold; equality still gives 1.
+  const auto got = bmm::reference_bits(p, dots, {4, -2, -5}, shape, {0, 1, 1});
+  EXPECT_EQ(got[0], 0b011u);  // 4 >= 4, -2 <= -2, 0 > -5
+  EXPECT_EQ(got[1], 0b101u);  // 6 >= 4, 10 > -2, -10 <= -5
+  EXPECT_THROW(bmm::reference_bits(p, dots, {0, 0, 0}, shape, {1, 0}), std::invalid_argument);
+}
+
 TEST(ReferenceBitsEdge, RejectsMismatchedSizes) {
   const BitMatrix shape = shape_of(Layout::kRowU32, 2, 3);
   const std::vector<int32_t> dots(6, 0), thr(3, 0);

@@ -132,13 +132,14 @@ void run_variant(const Design& d, std::mt19937& rng, uint32_t seed, const Inputs
   const Problem& p = x.p;
   const std::string what = d.name() + " " + dims(p) +
                            (e == Epilogue::kInt32 ? " int32" : bits_in_design_layout ? " bits (design layout)"
-                                                                                     : " bits (row_u32)");
+                                                                                     : " bits (row_u32, flips)");
   SCOPED_TRACE(what);
 
   bmm::Output out;
   out.epilogue = e;
   std::vector<int32_t> thr;
-  std::vector<uint32_t> want_bits;
+  std::vector<uint8_t> flip;
+  std::vector<uint32_t> want_bits, flip_words;
   size_t out_bytes = 0;
   if (e == Epilogue::kInt32) {
     out_bytes = static_cast<size_t>(p.m) * static_cast<size_t>(p.n) * 4;
@@ -151,24 +152,40 @@ void run_variant(const Design& d, std::mt19937& rng, uint32_t seed, const Inputs
     out.bits_shape.k = p.n;
     bits::check_shape(out.bits_shape);
     // Thresholds in [-K/4, K/4]; every 8th column sits exactly on one row's
-    // dot (dot == threshold must give 1).
+    // dot (dot == threshold must give 1), and two in 8 are INT32_MAX /
+    // INT32_MIN (never / always: the kernels' column terms must not overflow).
     std::uniform_int_distribution<int> u(-p.k / 4, p.k / 4);
     thr.resize(static_cast<size_t>(p.n));
     for (int j = 0; j < p.n; ++j)
       thr[static_cast<size_t>(j)] =
-          j % 8 == 0 ? x.dots[static_cast<size_t>(j % p.m) * static_cast<size_t>(p.n) + static_cast<size_t>(j)]
-                     : u(rng);
-    want_bits = bmm::reference_bits(p, x.dots, thr, out.bits_shape);
+          j % 8 == 0   ? x.dots[static_cast<size_t>(j % p.m) * static_cast<size_t>(p.n) + static_cast<size_t>(j)]
+          : j % 8 == 3 ? INT32_MAX
+          : j % 8 == 5 ? INT32_MIN
+                       : u(rng);
+    // The row_u32 variant also flips random columns (negative batch-norm scale).
+    if (!bits_in_design_layout) {
+      flip.resize(static_cast<size_t>(p.n));
+      flip_words.assign(static_cast<size_t>((p.n + 31) / 32), 0u);
+      for (int j = 0; j < p.n; ++j) {
+        flip[static_cast<size_t>(j)] = static_cast<uint8_t>(rng() & 1u);
+        if (flip[static_cast<size_t>(j)]) flip_words[static_cast<size_t>(j / 32)] |= 1u << (j % 32);
+      }
+      // Bits past N are set: designs must ignore them.
+      if (p.n % 32 != 0) flip_words.back() |= ~((1u << (p.n % 32)) - 1u);
+    }
+    want_bits = bmm::reference_bits(p, x.dots, thr, out.bits_shape, flip);
     out_bytes = want_bits.size() * 4;
   }
-  DeviceBuffer dout(out_bytes + kGuardBytes), dthr(thr.size() * 4);
+  DeviceBuffer dout(out_bytes + kGuardBytes), dthr(thr.size() * 4), dflip(flip_words.size() * 4);
   dout.poison();
   if (!thr.empty()) dthr.upload(thr.data(), thr.size() * 4);
+  if (!flip_words.empty()) dflip.upload(flip_words.data(), flip_words.size() * 4);
   if (e == Epilogue::kInt32) {
     out.c = dout.as<int32_t>();
   } else {
     out.bits = dout.as<uint32_t>();
     out.threshold = dthr.as<int32_t>();
+    if (!flip_words.empty()) out.flip = dflip.as<uint32_t>();
   }
 
   workspace.poison();  // whatever the last run left, or garbage: prepare() must set what run() reads
