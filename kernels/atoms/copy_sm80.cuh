@@ -24,6 +24,30 @@ __device__ __forceinline__ void copy16(uint32_t* dst, const uint32_t* src) {
   *reinterpret_cast<uint4*>(dst) = *reinterpret_cast<const uint4*>(src);
 }
 
+// kBytes (4, 8 or 16) global -> shared, or zeros where !valid (a convolution
+// tap outside the image): cp.async with src-size 0 zero-fills without
+// reading (sm_80+); other passes store directly. src must be a valid address.
+template <int kBytes, bool kAsync>
+__device__ __forceinline__ void copy_or_zero(uint32_t* dst, const uint32_t* src, bool valid) {
+  static_assert(kBytes == 4 || kBytes == 8 || kBytes == 16, "cp.async copies 4, 8 or 16 bytes");
+#if BTC_HAS_SM80
+  if constexpr (kAsync) {
+    const int src_bytes = valid ? kBytes : 0;
+    if constexpr (kBytes == 16)
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(smem_addr(dst)), "l"(src), "r"(src_bytes)
+                   : "memory");
+    else
+      asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;" ::"r"(smem_addr(dst)), "l"(src), "n"(kBytes),
+                   "r"(src_bytes)
+                   : "memory");
+    return;
+  }
+#endif
+  if constexpr (kBytes == 16) *reinterpret_cast<uint4*>(dst) = valid ? *reinterpret_cast<const uint4*>(src) : uint4{};
+  else if constexpr (kBytes == 8) *reinterpret_cast<uint2*>(dst) = valid ? *reinterpret_cast<const uint2*>(src) : uint2{};
+  else *dst = valid ? *src : 0u;
+}
+
 __device__ __forceinline__ void cp_async_commit() {
 #if BTC_HAS_SM80
   asm volatile("cp.async.commit_group;" ::: "memory");

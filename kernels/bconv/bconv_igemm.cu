@@ -1,8 +1,474 @@
-// Tensor-core implicit-GEMM BConv designs: placeholder.
+// Tensor-core implicit-GEMM BConv. The GEMM view: M = N*P*Q output pixels,
+// N = K filters, K = R*S*C_pad bits in (tap, channel word) order - the weight
+// row's own order (formats' KRSC). Per K slab a block gathers its pixels'
+// activation words straight from NHWC with cp.async, zero-filled where a tap
+// falls outside the image or past R*S; the weights come from a copy repacked
+// once in prepare() into whole blocks and slabs. Two instructions:
+//   mma_and:  mma.sync m16n8k256 AND (sm_80+), the AND-fragment epilogue BMM uses;
+//   btc_wmma: WMMA 8x8x128 XOR (sm_75+; emulated on sm_90), BMM's BlockEpilogue.
+// Padding (docs/bconv.md): a zero-filled tap acts as an all -1 input, so the
+// whole-window dot z_full counts it as C - 2 popc(w_tap). Per filter j a
+// prefix table over taps of v_t = C - 2 popc(w_tap_j) gives the sum over any
+// rectangle of taps; a pixel's valid taps are one rectangle, so
+//   z = z_full - alpha * (total_j - rect_j(pixel)),
+// alpha = 1 (zero padding), 0 (pad -1: z_full is right), 2 (pad +1).
+// Interior pixels need none of it.
+#include <algorithm>
+#include <stdexcept>
+
+#include "harness/core/check.h"
+#include "kernels/atoms/copy_sm80.cuh"
+#include "kernels/atoms/mma_sm75.cuh"
+#include "kernels/atoms/mma_sm80.cuh"
 #include "kernels/bconv/bconv_designs.h"
+#include "kernels/bmm/bmm_designs.h"
+#include "kernels/bmm/bmm_epilogue.cuh"
+#include "kernels/generated/bconv_config.h"
+#include "kernels/tile/tile_io.cuh"
 
 namespace btc::bconv {
+namespace {
 
-void add_implicit_gemm_designs(DesignList&) {}
+using bits::BitMatrix;
+using bmm::BmmConfig;
+
+enum class Math { kMmaAnd, kWmmaXor };
+
+// The layer as the kernel reads it.
+struct Geom {
+  int n, h, w, cw;        // input; C in 32-bit words
+  int k, r, s, stride, pad;
+  int p, q;
+  int m;                  // N*P*Q output pixels
+  int kw_total;           // R*S*cw: the GEMM K in words
+  int kw_padded;          // kw_total rounded up to whole slabs (the repacked weights' pitch)
+  int k_padded;           // K rounded up to whole blocks (the repacked weights' rows)
+  int dot_bits;           // R*S*C: the true K of the dot
+  int pad_alpha;          // 1 zero padding, 0 pad -1, 2 pad +1
+};
+
+// Every tile constant of one configuration and instruction.
+template <class Cfg, Math M>
+struct IgemmTile {
+  static constexpr int kBM = Cfg::c.block_m, kBN = Cfg::c.block_n;
+  static constexpr int kSlabKw = Cfg::c.block_k_bits / 32, kStages = Cfg::c.stages;
+  static constexpr int kWarps = Cfg::c.warps, kThreads = 32 * kWarps;
+  // Shared row pitch: 16 bytes of skew put 8 consecutive rows' 16-byte pieces
+  // in 8 distinct bank groups (pitch 80 B for a 512-bit slab), so ldmatrix
+  // and WMMA fragment loads are conflict-free without a swizzle.
+  // WMMA's b1 fragment loads want 256-bit aligned tiles: its images are
+  // tile8x128 (each 8 x 128-bit tile 128 contiguous bytes, conflict-free).
+  static constexpr bool kTiled = M == Math::kWmmaXor;
+  static constexpr int kLd = kTiled ? kSlabKw : kSlabKw + 4;
+  static constexpr int kWarpsN = kBN >= 64 ? 2 : 1, kWarpsM = kWarps / kWarpsN;
+  static constexpr int kWarpM = kBM / kWarpsM, kWarpN = kBN / kWarpsN;
+  static constexpr int kAWords = kBM * kLd, kStageWords = (kBM + kBN) * kLd;
+  static constexpr bits::Layout kGlobalB = kTiled ? bits::Layout::kTile8x128 : bits::Layout::kRowU32;
+  static_assert(Cfg::c.a_layout == (kTiled ? bits::Layout::kTile8x128 : bits::Layout::kRowU32) &&
+                    Cfg::c.b_layout == Cfg::c.a_layout,
+                "the configuration names the shared images this instruction's kernel builds");
+  // Word (row, kw) of a stage's A or B image.
+  __device__ static int word(int row, int kw) {
+    if constexpr (kTiled) return ((row >> 3) * (kSlabKw / 4) + (kw >> 2)) * 32 + (row & 7) * 4 + (kw & 3);
+    else return row * kLd + kw;
+  }
+  // The XOR path stages its accumulators through the ring's memory at the end.
+  static constexpr int kLdC = kBN + 8, kCTileBytes = kTiled ? kBM * kLdC * 4 : 0;
+  static constexpr int kRingBytes = kStages * kStageWords * 4 > kCTileBytes ? kStages * kStageWords * 4 : kCTileBytes;
+  // After the ring: per-row popcounts and valid-tap rectangles, the fused bits tile.
+  static constexpr int kRowBytes = kBM * 8, kBitsBytes = kBM * kBN / 8;
+  static constexpr int kSmemBytes = kRingBytes + kRowBytes + kBitsBytes;
+  static constexpr int kThreadsPerRow = kThreads / kBM;  // row popcounts of the gathered A
+  static_assert(kWarpsM * kWarpsN == kWarps && kBM % kWarpsM == 0, "warps tile the block");
+  static_assert(kThreads % kBM == 0 && kSlabKw % kThreadsPerRow == 0, "whole rows of A per popcount thread group");
+  static_assert(kSlabKw % 8 == 0 && kStages >= 2, "slabs are whole 256-bit steps; a pipeline of >= 2 stages");
+  static_assert(Cfg::c.cluster_m == 1 && Cfg::c.cluster_n == 1, "no clusters");
+};
+
+// Valid-tap rectangle of output pixel gi: r in [r_lo, r_hi), s in [s_lo, s_hi),
+// packed one byte each; kInterior when it is the whole filter.
+constexpr uint32_t kInterior = 0xFFFFFFFFu;
+__device__ __forceinline__ uint32_t tap_rect(const Geom& g, int gi) {
+  if (gi >= g.m) return kInterior;
+  const int pq = g.p * g.q, n = gi / pq, rem = gi - n * pq, op = rem / g.q, oq = rem - op * g.q;
+  (void)n;
+  const int ih0 = op * g.stride - g.pad, iw0 = oq * g.stride - g.pad;
+  const int r_lo = max(0, -ih0), r_hi = min(g.r, g.h - ih0), s_lo = max(0, -iw0), s_hi = min(g.s, g.w - iw0);
+  if (r_lo == 0 && r_hi == g.r && s_lo == 0 && s_hi == g.s) return kInterior;
+  return static_cast<uint32_t>(r_lo) | static_cast<uint32_t>(r_hi) << 8 | static_cast<uint32_t>(s_lo) << 16 |
+         static_cast<uint32_t>(s_hi) << 24;
+}
+
+// alpha * (total_j - rect_j): what z_full over-counts for a border pixel.
+// prefix[(a * (S+1) + b) * k_padded + j] = sum of v_t over taps r < a, s < b.
+__device__ __forceinline__ int32_t padding_excess(const Geom& g, const int32_t* __restrict__ prefix, uint32_t rect,
+                                                  int j) {
+  if (rect == kInterior || g.pad_alpha == 0) return 0;
+  const int r_lo = rect & 0xFF, r_hi = (rect >> 8) & 0xFF, s_lo = (rect >> 16) & 0xFF, s_hi = rect >> 24;
+  auto at = [&](int a, int b) { return __ldg(prefix + static_cast<int64_t>(a * (g.s + 1) + b) * g.k_padded + j); };
+  const int32_t rect_sum = at(r_hi, s_hi) - at(r_lo, s_hi) - at(r_hi, s_lo) + at(r_lo, s_lo);
+  return g.pad_alpha * (at(g.r, g.s) - rect_sum);
+}
+
+// The activation gather of one K slab: this thread's pieces of kVec words
+// (kVec divides cw, so a piece never straddles two taps). The thread's
+// pieces share one K offset (threads per block is a multiple of the pieces
+// per row), so the tap arithmetic runs once per slab, not per piece.
+template <class T, int kVec, bool kAsync>
+struct Gather {
+  static constexpr int kPiecesPerRow = T::kSlabKw / kVec;
+  static constexpr int kRowStep = T::kThreads / kPiecesPerRow;  // rows between a thread's pieces
+  static constexpr int kPieces = T::kBM / kRowStep;
+  static_assert(T::kThreads % kPiecesPerRow == 0 && T::kBM % kRowStep == 0, "whole rows of pieces per pass");
+
+  int v;                     // this thread's word offset inside the slab
+  int row0;                  // its first row; then every kRowStep
+  // Per piece: the input row / column of tap (0, 0) (ih0 = kNoRow past M,
+  // which fails every bounds test) and its input pixel index (negative at
+  // the top-left border; N*H*W < 2^31). Three registers a piece: kVec = 1
+  // at 128 rows holds 16.
+  static constexpr int kNoRow = -(1 << 28);
+  int ih0[kPieces], iw0[kPieces], pix0[kPieces];
+
+  __device__ Gather(const Geom& g, int m0) {
+    const int tid = threadIdx.x;
+    v = (tid % kPiecesPerRow) * kVec;
+    row0 = tid / kPiecesPerRow;
+#pragma unroll
+    for (int i = 0; i < kPieces; ++i) {
+      const int gi = m0 + row0 + i * kRowStep;
+      const int pq = g.p * g.q, n = gi / pq, rem = gi - n * pq, op = rem / g.q, oq = rem - op * g.q;
+      ih0[i] = gi < g.m ? op * g.stride - g.pad : kNoRow;
+      iw0[i] = oq * g.stride - g.pad;
+      pix0[i] = (n * g.h + op * g.stride - g.pad) * g.w + iw0[i];
+    }
+  }
+
+  __device__ void issue(uint32_t* sa, const uint32_t* __restrict__ x, const Geom& g, int kt) const {
+    const int kw = kt * T::kSlabKw + v;
+    const int tap = kw / g.cw, c = kw - tap * g.cw, r = tap / g.s, s = tap - r * g.s;
+    const bool tap_ok = tap < g.r * g.s;
+#pragma unroll
+    for (int i = 0; i < kPieces; ++i) {
+      const int ih = ih0[i] + r, iw = iw0[i] + s;
+      const bool ok = tap_ok && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
+                      static_cast<unsigned>(iw) < static_cast<unsigned>(g.w);
+      const uint32_t* src = ok ? x + static_cast<int64_t>(pix0[i] + r * g.w + s) * g.cw + c : x;
+      atom::copy_or_zero<4 * kVec, kAsync>(sa + T::word(row0 + i * kRowStep, v), src, ok);
+    }
+  }
+};
+
+// The warp's MMAs over one landed stage, accumulating into acc.
+template <class T, Math M>
+struct WarpMath;
+
+template <class T>
+struct WarpMath<T, Math::kMmaAnd> {
+  static constexpr int kMI = T::kWarpM / 16, kNJ = T::kWarpN / 8;
+  static_assert(T::kWarpM % 16 == 0 && kNJ % 4 == 0, "m16 tiles; bit words of 32 columns (4 n8 groups) per warp");
+  int32_t acc[kMI][kNJ][4] = {};
+
+  __device__ void step(const uint32_t* sa, const uint32_t* sb, int wm, int wn) {
+    const BitMatrix sa_shape = tile::shape(bits::Layout::kRowU32, T::kBM, 32 * T::kLd, T::kBM);
+    const BitMatrix sb_shape = tile::shape(bits::Layout::kRowU32, T::kBN, 32 * T::kLd, T::kBN);
+#pragma unroll
+    for (int ks = 0; ks < T::kSlabKw / 8; ++ks) {
+      uint32_t af[kMI][4], bf[kNJ][2];
+#pragma unroll
+      for (int i = 0; i < kMI; ++i) tile::load_a_m16k256<bits::Layout::kRowU32>(af[i], sa, sa_shape, wm + 16 * i, 8 * ks);
+#pragma unroll
+      for (int j = 0; j < kNJ; ++j) tile::load_b_n8k256<bits::Layout::kRowU32>(bf[j], sb, sb_shape, wn + 8 * j, 8 * ks);
+#pragma unroll
+      for (int i = 0; i < kMI; ++i)
+#pragma unroll
+        for (int j = 0; j < kNJ; ++j) atom::MmaAndM16N8K256::fma(acc[i][j], af[i], bf[j]);
+    }
+  }
+};
+
+template <class T>
+struct WarpMath<T, Math::kWmmaXor> {
+  using W = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;
+  static constexpr int kFM = T::kWarpM / 8, kFN = T::kWarpN / 8;
+  typename W::FragC acc[kFM][kFN];
+
+  __device__ WarpMath() {
+#pragma unroll
+    for (int i = 0; i < kFM; ++i)
+#pragma unroll
+      for (int j = 0; j < kFN; ++j) W::zero(acc[i][j]);
+  }
+  __device__ void step(const uint32_t* sa, const uint32_t* sb, int wm, int wn) {
+#pragma unroll
+    for (int ks = 0; ks < T::kSlabKw / 4; ++ks) {
+      typename W::FragA af[kFM];
+      typename W::FragB bf[kFN];
+#pragma unroll
+      for (int i = 0; i < kFM; ++i) W::load_a(af[i], sa + T::word(wm + 8 * i, 4 * ks), 128);
+#pragma unroll
+      for (int j = 0; j < kFN; ++j) W::load_b(bf[j], sb + T::word(wn + 8 * j, 4 * ks), 128);
+#pragma unroll
+      for (int i = 0; i < kFM; ++i)
+#pragma unroll
+        for (int j = 0; j < kFN; ++j) W::fma(acc[i][j], af[i], bf[j]);
+    }
+  }
+};
+
+// The repacked weights: K_pad rows of kw_padded words, in T's global B layout.
+template <class T>
+__host__ __device__ BitMatrix packed_shape(const Geom& g) {
+  return tile::shape(T::kGlobalB, g.k_padded, 32 * g.kw_padded, T::kBN);
+}
+
+template <class Cfg, Math M, int kVec>
+__global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
+    bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
+                       const int32_t* __restrict__ prefix, Geom g, bmm::Output out) {
+  using T = IgemmTile<Cfg, M>;
+  constexpr bool kAsync = M == Math::kMmaAnd;  // the XOR path also runs on sm_75, without cp.async
+  extern __shared__ __align__(128) uint32_t smem[];
+  uint32_t* row_rect = smem + T::kRingBytes / 4;
+  int32_t* row_popc = reinterpret_cast<int32_t*>(row_rect + T::kBM);
+  uint32_t* bits_tile = row_rect + 2 * T::kBM;
+
+  const int m0 = blockIdx.x * T::kBM, n0 = blockIdx.y * T::kBN;
+  auto stage_a = [&](int st) { return smem + st * T::kStageWords; };
+  auto stage_b = [&](int st) { return smem + st * T::kStageWords + T::kAWords; };
+  const Gather<T, kVec, kAsync> gather(g, m0);
+  const int ktiles = g.kw_padded / T::kSlabKw;
+  auto issue = [&](int kt) {
+    if (kt < ktiles) {
+      gather.issue(stage_a(kt % T::kStages), x, g, kt);
+      if constexpr (T::kTiled)
+        tile::copy_slab<T::kGlobalB, kAsync>(stage_b(kt % T::kStages), w_packed, packed_shape<T>(g), n0,
+                                             kt * T::kSlabKw, T::kBN, T::kSlabKw);
+      else
+        tile::copy_rows<kAsync>(stage_b(kt % T::kStages), T::kLd,
+                                w_packed + static_cast<int64_t>(n0) * g.kw_padded + kt * T::kSlabKw, g.kw_padded,
+                                T::kBN, T::kSlabKw);
+    }
+    atom::cp_async_commit();  // empty groups keep the wait count uniform
+  };
+
+  const int warp = threadIdx.x / 32;
+  const int wm = (warp % T::kWarpsM) * T::kWarpM, wn = (warp / T::kWarpsM) * T::kWarpN;
+  WarpMath<T, M> math;
+  // A's row popcounts (the AND form's row term) from the landed stages:
+  // kThreadsPerRow adjacent threads share a row.
+  const int popc_row = threadIdx.x / T::kThreadsPerRow;
+  const int popc_w0 = (threadIdx.x % T::kThreadsPerRow) * (T::kSlabKw / T::kThreadsPerRow);
+  int32_t my_popc = 0;
+
+  for (int st = 0; st < T::kStages - 1; ++st) issue(st);
+  for (int kt = 0; kt < ktiles; ++kt) {
+    atom::cp_async_wait<T::kStages - 2>();
+    __syncthreads();  // stage kt landed; stage kt-1 is free for reuse
+    issue(kt + T::kStages - 1);
+    const uint32_t* sa = stage_a(kt % T::kStages);
+    if constexpr (M == Math::kMmaAnd) {
+#pragma unroll
+      for (int i = 0; i < T::kSlabKw / T::kThreadsPerRow; ++i) my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
+    }
+    math.step(sa, stage_b(kt % T::kStages), wm, wn);
+  }
+  atom::cp_async_wait<0>();
+
+#pragma unroll
+  for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
+  if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
+  for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_rect[i] = tap_rect(g, m0 + i);
+  __syncthreads();
+
+  if constexpr (M == Math::kMmaAnd) {
+    using WM = WarpMath<T, M>;
+    const int lane = threadIdx.x & 31, t = lane & 3, gq = lane >> 2;
+    const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
+    // Column terms: -(total_j) (+ the threshold), INT32_MAX past K for bits (the epilogue's contract).
+    int32_t col[WM::kNJ][2];
+#pragma unroll
+    for (int j = 0; j < WM::kNJ; ++j)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int gj = n0 + wn + 8 * j + 2 * t + c;
+        const int32_t total = __ldg(prefix + static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded + gj);
+        col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
+      }
+#pragma unroll
+    for (int i = 0; i < WM::kMI; ++i) {
+      const int lr = wm + 16 * i + gq;
+      const int32_t row[2] = {2 * row_popc[lr], 2 * row_popc[lr + 8]};
+      const uint32_t rect[2] = {row_rect[lr], row_rect[lr + 8]};
+      bmm::store_and_fragments<WM::kNJ>(
+          out, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
+          [&](int j, int e) {
+            return 4 * math.acc[i][j][e] - padding_excess(g, prefix, rect[e / 2], n0 + wn + 8 * j + 2 * t + e % 2);
+          },
+          row, [&](int j, int c) { return col[j][c]; });
+    }
+  } else {
+    using WM = WarpMath<T, M>;
+    using W = typename WM::W;
+    // The XOR counts through shared memory (the ring is free now), then
+    // BlockEpilogue: z = R*S*C - 2 xor - padding excess.
+    constexpr int kLdC = T::kLdC;
+    int32_t* ctile = reinterpret_cast<int32_t*>(smem);
+    __syncthreads();  // every warp is done reading the ring
+#pragma unroll
+    for (int i = 0; i < WM::kFM; ++i)
+#pragma unroll
+      for (int j = 0; j < WM::kFN; ++j) W::store(ctile + (wm + 8 * i) * kLdC + wn + 8 * j, math.acc[i][j], kLdC);
+    bmm::BlockEpilogue<T::kBM, T::kBN> ep{out, bits_tile, m0, n0, g.m, g.k};
+    ep.begin();  // synchronizes: the stores above are visible
+    const int full_bits = g.dot_bits;
+    for (int e = threadIdx.x; e < T::kBM * T::kBN; e += T::kThreads) {
+      const int li = e / T::kBN, lj = e - li * T::kBN;
+      const int gj = n0 + lj;
+      if (m0 + li >= g.m || gj >= g.k) continue;
+      const int32_t z = full_bits - 2 * ctile[li * kLdC + lj] - padding_excess(g, prefix, row_rect[li], gj);
+      ep.put(li, lj, z);
+    }
+    ep.end();
+  }
+}
+
+// prepare(): the weights as a K_pad x kw_padded copy in the layout the
+// kernel's B copy reads (zeros past K and past R*S*cw), and the per-filter
+// tap prefix table.
+__global__ void repack_weights_kernel(const uint32_t* __restrict__ w, int64_t ld_w, Geom g, BitMatrix dst,
+                                      uint32_t* __restrict__ out) {
+  const int64_t total = static_cast<int64_t>(g.k_padded) * g.kw_padded;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < total;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int row = static_cast<int>(i / g.kw_padded), kw = static_cast<int>(i - static_cast<int64_t>(row) * g.kw_padded);
+    out[dst.word_index(row, kw)] = row < g.k && kw < g.kw_total ? w[row * ld_w + kw] : 0u;
+  }
+}
+
+// One thread per filter: v_t = C - 2 popc(w_tap) (C: the true channel count,
+// the tail bits of C_pad are 0), summed into the (R+1) x (S+1) prefix.
+__global__ void tap_prefix_kernel(const uint32_t* __restrict__ w, int64_t ld_w, Geom g, int c,
+                                  int32_t* __restrict__ prefix) {
+  const int j = blockIdx.x * blockDim.x + threadIdx.x;
+  if (j >= g.k_padded) return;
+  auto at = [&](int a, int b) -> int32_t& { return prefix[static_cast<int64_t>(a * (g.s + 1) + b) * g.k_padded + j]; };
+  for (int b = 0; b <= g.s; ++b) at(0, b) = 0;
+  for (int a = 1; a <= g.r; ++a) {
+    at(a, 0) = 0;
+    int32_t row_sum = 0;
+    for (int b = 1; b <= g.s; ++b) {
+      int32_t v = 0;
+      if (j < g.k) {
+        const uint32_t* tap = w + j * ld_w + static_cast<int64_t>((a - 1) * g.s + (b - 1)) * g.cw;
+        int popc = 0;
+        for (int i = 0; i < g.cw; ++i) popc += __popc(tap[i]);
+        v = c - 2 * popc;
+      }
+      row_sum += v;
+      at(a, b) = at(a - 1, b) + row_sum;
+    }
+  }
+}
+
+Geom geom_of(const Problem& p, int block_n, int slab_kw) {
+  Geom g{};
+  g.n = p.n; g.h = p.h; g.w = p.w; g.cw = (p.c + 31) / 32;
+  g.k = p.k; g.r = p.r; g.s = p.s; g.stride = p.stride; g.pad = p.pad;
+  g.p = p.p(); g.q = p.q();
+  g.m = static_cast<int>(p.out_pixels());
+  g.kw_total = p.r * p.s * g.cw;
+  g.kw_padded = (g.kw_total + slab_kw - 1) / slab_kw * slab_kw;
+  g.k_padded = (p.k + block_n - 1) / block_n * block_n;
+  g.dot_bits = static_cast<int>(p.dot_bits());
+  g.pad_alpha = p.pad_value == PadValue::kZero ? 1 : p.pad_value == PadValue::kMinusOne ? 0 : 2;
+  return g;
+}
+
+template <class Cfg, Math M>
+class IgemmDesign final : public Design {
+  using T = IgemmTile<Cfg, M>;
+
+ public:
+  explicit IgemmDesign(int arch) : arch_(arch) {}
+  std::string name() const override {
+    return std::string(M == Math::kMmaAnd ? "bconv_mma_and_sm" : "bconv_btc_wmma_sm") + std::to_string(arch_);
+  }
+  std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
+  bool tensor_core() const override { return true; }
+  const BmmConfig* config() const override { return &Cfg::c; }
+  int config_arch() const override { return arch_; }
+  std::string skip_reason(const CodeTarget& code) const override {
+    return M == Math::kMmaAnd ? arch_skip_reason(code, atom::MmaAndM16N8K256::kMinArch, false, "mma.sync b1 AND")
+                              : arch_skip_reason(code, 75, false, "WMMA b1 XOR");
+  }
+  std::string unsupported(const Problem& p) const override {
+    if (p.r > 255 || p.s > 255) return "filters wider than 255 taps";  // the packed tap rectangle
+    if ((p.out_pixels() + T::kBM - 1) / T::kBM > 0x7FFFFFFF) return "too many output pixels for the grid";
+    if (static_cast<int64_t>(p.k + T::kBN) * (p.r * p.s * ((p.c + 31) / 32) + T::kSlabKw) > (int64_t{1} << 31))
+      return "the repacked weights exceed int32 indexing";
+    if ((p.k + T::kBN - 1) / T::kBN > 65535) return "too many filters for the grid";
+    return "";
+  }
+  size_t workspace_bytes(const Problem& p) const override {
+    const Geom g = geom_of(p, T::kBN, T::kSlabKw);
+    return weights_bytes(g) + static_cast<size_t>(g.r + 1) * (g.s + 1) * g.k_padded * 4;
+  }
+  void prepare(const Problem& p, const Operands& in, void* ws, cudaStream_t s) const override {
+    check_run_args(*this, p, in, nullptr);
+    const Geom g = geom_of(p, T::kBN, T::kSlabKw);
+    const int64_t ld_w = weight_shape(p).kwords();
+    const int64_t words = static_cast<int64_t>(g.k_padded) * g.kw_padded;
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((words + 255) / 256, 1 << 16));
+    repack_weights_kernel<<<blocks, 256, 0, s>>>(in.w, ld_w, g, packed_shape<T>(g), packed(ws));
+    BTC_CUDA_CHECK_LAUNCH();
+    tap_prefix_kernel<<<(g.k_padded + 127) / 128, 128, 0, s>>>(in.w, ld_w, g, p.c, prefix(ws, g));
+    BTC_CUDA_CHECK_LAUNCH();
+  }
+  void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
+    check_run_args(*this, p, in, &out);
+    const Geom g = geom_of(p, T::kBN, T::kSlabKw);
+    const dim3 grid(static_cast<unsigned>((g.m + T::kBM - 1) / T::kBM), static_cast<unsigned>(g.k_padded / T::kBN));
+    // The widest piece that never straddles two taps.
+    if (g.cw % 4 == 0) launch<4>(grid, in, out, g, ws, s);
+    else if (g.cw % 2 == 0) launch<2>(grid, in, out, g, ws, s);
+    else launch<1>(grid, in, out, g, ws, s);
+  }
+
+ private:
+  template <int kVec>
+  void launch(dim3 grid, const Operands& in, const Output& out, const Geom& g, void* ws, cudaStream_t s) const {
+    auto kernel = bconv_igemm_kernel<Cfg, M, kVec>;
+    bmm::allow_dynamic_smem(reinterpret_cast<const void*>(kernel), T::kSmemBytes);
+    kernel<<<grid, T::kThreads, T::kSmemBytes, s>>>(in.x, packed(ws), prefix(ws, g), g, out);
+    BTC_CUDA_CHECK_LAUNCH();
+  }
+  static size_t weights_bytes(const Geom& g) {
+    return (static_cast<size_t>(g.k_padded) * g.kw_padded * 4 + 255) / 256 * 256;
+  }
+  static uint32_t* packed(void* ws) { return static_cast<uint32_t*>(ws); }
+  static int32_t* prefix(void* ws, const Geom& g) {
+    return reinterpret_cast<int32_t*>(static_cast<char*>(ws) + weights_bytes(g));
+  }
+  int arch_;
+};
+
+struct BtcWmmaSm75 {
+  static constexpr const BmmConfig& c = generated::sm75::kBtcWmma;
+};
+struct MmaAndSm80 {
+  static constexpr const BmmConfig& c = generated::sm80::kMmaAnd;
+};
+struct MmaAndSm90 {
+  static constexpr const BmmConfig& c = generated::sm90::kMmaAnd;
+};
+
+}  // namespace
+
+void add_implicit_gemm_designs(DesignList& out) {
+  out.push_back(std::make_unique<IgemmDesign<BtcWmmaSm75, Math::kWmmaXor>>(75));
+  out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd>>(80));
+  out.push_back(std::make_unique<IgemmDesign<MmaAndSm90, Math::kMmaAnd>>(90));
+}
 
 }  // namespace btc::bconv

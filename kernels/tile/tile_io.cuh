@@ -39,6 +39,20 @@ __device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm
   }
 }
 
+// Rows 0 .. rows-1 of a row-major global matrix (row pitch ld_g words, from
+// g), words 0 .. words-1 (a multiple of 4, 16-byte aligned), into shared
+// memory at row pitch ld_s words: the padded-pitch row images of the
+// implicit-GEMM BConv (kernels/bconv/), whose pitch skew keeps 8-row
+// ldmatrix and WMMA loads conflict-free.
+template <bool kAsync>
+__device__ void copy_rows(uint32_t* smem, int ld_s, const uint32_t* g, int64_t ld_g, int rows, int words) {
+  const int vecs = words / 4, total = rows * vecs;
+  for (int i = threadIdx.x; i < total; i += blockDim.x) {
+    const int r = i / vecs, v = i - r * vecs;
+    atom::copy16<kAsync>(smem + r * ld_s + 4 * v, g + r * ld_g + 4 * v);
+  }
+}
+
 // mma.sync m16n8k256 A fragment (rows r0..r0+15, K words kw..kw+7) from a
 // shared slab: one 16-byte load per lane from the fragment-native layout,
 // else ldmatrix.x4 (lane l addresses row l%8 of 8x128-bit matrix l/8).

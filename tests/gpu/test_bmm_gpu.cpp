@@ -25,6 +25,7 @@
 #include "kernels/bmm/bmm.h"
 #include "harness/core/check.h"
 #include "harness/core/device_info.h"
+#include "tests/common/device_buffer.h"
 #include "tests/common/gpu_test.h"
 #include "harness/core/code_target.h"
 #include "formats/pack_cpu.h"
@@ -54,37 +55,9 @@ const std::vector<Problem>& sizes() {
   return small_sizes_only() ? small : all;
 }
 
-constexpr uint8_t kPoison = 0xA5;
-constexpr size_t kGuardBytes = 256;  // poisoned bytes past each output: must survive the run
-
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(size_t bytes) : bytes_(bytes) {
-    if (bytes > 0) BTC_CUDA_CHECK(cudaMalloc(&p_, bytes));
-  }
-  ~DeviceBuffer() {
-    if (p_ != nullptr) cudaFree(p_);
-  }
-  DeviceBuffer(const DeviceBuffer&) = delete;
-  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
-  template <class T>
-  T* as() const {
-    return static_cast<T*>(p_);
-  }
-  void upload(const void* src, size_t bytes) { BTC_CUDA_CHECK(cudaMemcpy(p_, src, bytes, cudaMemcpyHostToDevice)); }
-  void poison() {
-    if (bytes_ > 0) BTC_CUDA_CHECK(cudaMemset(p_, kPoison, bytes_));
-  }
-  std::vector<uint8_t> download() const {
-    std::vector<uint8_t> h(bytes_);
-    if (bytes_ > 0) BTC_CUDA_CHECK(cudaMemcpy(h.data(), p_, bytes_, cudaMemcpyDeviceToHost));
-    return h;
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t bytes_ = 0;
-};
+using test::DeviceBuffer;
+using test::guard_intact;
+using test::kGuardBytes;
 
 std::string dims(const Problem& p) {
   return std::to_string(p.m) + "x" + std::to_string(p.n) + "x" + std::to_string(p.k);
@@ -94,12 +67,6 @@ std::string dims(const Problem& p) {
 std::vector<uint32_t> random_operand(std::mt19937& rng, const BitMatrix& shape) {
   const auto x = test::random_floats(rng, static_cast<size_t>(shape.rows) * static_cast<size_t>(shape.k));
   return bits::pack_signs(x.data(), shape.rows, shape.k, shape);
-}
-
-bool guard_intact(const std::vector<uint8_t>& h, size_t payload_bytes) {
-  for (size_t i = payload_bytes; i < h.size(); ++i)
-    if (h[i] != kPoison) return false;
-  return true;
 }
 
 using Param = std::tuple<int, int>;  // design index, size index

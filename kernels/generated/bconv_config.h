@@ -1,0 +1,25 @@
+// BConv implicit-GEMM configurations per arch: built-in defaults, written by
+// hand until analysis.select ranks `bconv` results (issue 10; docs/bconv.md).
+// a_layout / b_layout name the shared-memory images the kernels build:
+// row_u32 at a skewed pitch (mma.sync, ldmatrix) or tile8x128 (WMMA, whose
+// b1 fragment loads want 256-bit aligned 8 x 128 tiles).
+#pragma once
+#include "kernels/config/bmm_config.h"
+
+namespace btc::bconv::generated {
+
+namespace sm75 {
+// WMMA 8x8x128 XOR: 64 x 64 pixels x filters, 4 warps of 32 x 32, 512-bit slabs, 2 stages.
+inline constexpr bmm::BmmConfig kBtcWmma{bits::Layout::kTile8x128, bits::Layout::kTile8x128, 64, 64, 512, 2, 4, 1, 1};
+}  // namespace sm75
+
+namespace sm80 {
+// mma.sync m16n8k256 AND: 128 x 64, 4 warps of 64 x 32, 512-bit slabs, 3 stages (K = 64 is ResNet-18's first stage).
+inline constexpr bmm::BmmConfig kMmaAnd{bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 64, 512, 3, 4, 1, 1};
+}  // namespace sm80
+
+namespace sm90 {
+inline constexpr bmm::BmmConfig kMmaAnd{bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 64, 512, 4, 4, 1, 1};
+}  // namespace sm90
+
+}  // namespace btc::bconv::generated

@@ -1,0 +1,273 @@
+// GPU tests of every BConv design in the registry (label: gpu): for each
+// design x layer, int32 pre-activations and the fused bits epilogue (random
+// thresholds, some exactly on a z, INT32_MAX / MIN, random flipped channels)
+// equal the CPU reference (bconv::reference_dots / reference_bits, on ±1
+// integers) bit for bit, on fresh random signs, with poisoned outputs, guard
+// words past them, and a poisoned workspace before every prepare(). Layers
+// cover every padding mode, strides 1 and 2, filters 1/3/5/7, C not a
+// multiple of 32 or 128, odd H and W, K not a multiple of a block. A design's
+// skip_reason skips it; a layer it reports unsupported skips with the reason,
+// but every design not skipped must run at least one layer (BconvGpuCoverage).
+// BTC_TEST_SMALL=1 keeps the small layers (compute-sanitizer runs).
+// BTC_BCONV_DUMP=DIR writes each int32 run's ±1 tensors and z as raw files
+// for scripts/bconv_torch_check.py (PyTorch conv2d on the same tensors).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "formats/pack_cpu.h"
+#include "harness/core/code_target.h"
+#include "kernels/bconv/bconv.h"
+#include "tests/common/device_buffer.h"
+#include "tests/common/gpu_test.h"
+#include "tests/common/test_random.h"
+
+namespace btc {
+namespace {
+
+using bconv::Design;
+using bconv::Epilogue;
+using bconv::PadValue;
+using bconv::Problem;
+using test::DeviceBuffer;
+
+bool small_only() {
+  const char* v = std::getenv("BTC_TEST_SMALL");
+  return v != nullptr && std::string(v) != "" && std::string(v) != "0";
+}
+
+Problem layer(int n, int h, int w, int c, int k, int rs, int stride, int pad, PadValue pv = PadValue::kZero) {
+  Problem p;
+  p.n = n; p.h = h; p.w = w; p.c = c; p.k = k; p.r = rs; p.s = rs; p.stride = stride; p.pad = pad; p.pad_value = pv;
+  return p;
+}
+
+const std::vector<Problem>& layers() {
+  static const std::vector<Problem> small = {
+      layer(2, 7, 9, 64, 40, 3, 1, 1),                       // C words 2, K < one block
+      layer(1, 13, 11, 96, 70, 3, 2, 1),                     // C words 3 (odd), stride 2, K past a block
+      layer(3, 8, 8, 33, 64, 5, 1, 2, PadValue::kPlusOne),   // C tail bits, larq pad +1
+  };
+  static const std::vector<Problem> all = [] {
+    std::vector<Problem> v = small;
+    v.push_back(layer(2, 10, 10, 128, 130, 1, 2, 0));                    // 1x1 s2 downsample
+    v.push_back(layer(1, 9, 9, 256, 64, 7, 1, 3, PadValue::kMinusOne));  // 7x7, larq pad -1
+    v.push_back(layer(2, 14, 14, 128, 64, 3, 1, 1));                     // several K slabs
+    v.push_back(layer(8, 12, 12, 64, 64, 3, 1, 1));                      // many pixel blocks
+    v.push_back(layer(1, 15, 17, 512, 32, 3, 2, 1));                     // C words 16, odd H, W
+    return v;
+  }();
+  return small_only() ? small : all;
+}
+
+std::string describe(const Problem& p) {
+  const char* pv = p.pad_value == PadValue::kZero ? "z" : p.pad_value == PadValue::kPlusOne ? "p1" : "m1";
+  return std::to_string(p.n) + "x" + std::to_string(p.h) + "x" + std::to_string(p.w) + "x" + std::to_string(p.c) +
+         "_k" + std::to_string(p.k) + "_rs" + std::to_string(p.r) + "_s" + std::to_string(p.stride) + "_p" +
+         std::to_string(p.pad) + pv;
+}
+
+// Random ±1 values of a natural (row-major) tensor, packed into `shape`.
+struct Packed {
+  std::vector<int8_t> pm1;    // the ±1 values, rows x logical k
+  std::vector<uint32_t> bits; // packed as shape
+};
+Packed random_tensor(std::mt19937& rng, const bits::BitMatrix& shape) {
+  Packed t;
+  t.pm1.resize(static_cast<size_t>(shape.rows) * shape.k);
+  for (auto& v : t.pm1) v = (rng() & 1u) ? 1 : -1;
+  t.bits = bits::pack_signs(t.pm1.data(), shape.rows, shape.k, shape);
+  return t;
+}
+
+void dump(const Design& d, const Problem& p, const Packed& x, const Packed& w, const std::vector<int32_t>& z) {
+  const char* dir = std::getenv("BTC_BCONV_DUMP");
+  if (dir == nullptr || *dir == '\0') return;
+  const std::string base = std::string(dir) + "/" + d.name() + "_" + describe(p);
+  auto write = [&](const std::string& path, const void* data, size_t bytes) {
+    std::ofstream f(path, std::ios::binary);
+    f.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+    if (!f) ADD_FAILURE() << "BTC_BCONV_DUMP: cannot write " << path;
+  };
+  write(base + ".x.i8", x.pm1.data(), x.pm1.size());
+  write(base + ".w.i8", w.pm1.data(), w.pm1.size());
+  write(base + ".z.i32", z.data(), z.size() * 4);
+  std::ofstream meta(base + ".json");
+  meta << "{\"n\":" << p.n << ",\"h\":" << p.h << ",\"w\":" << p.w << ",\"c\":" << p.c << ",\"k\":" << p.k
+       << ",\"r\":" << p.r << ",\"s\":" << p.s << ",\"stride\":" << p.stride << ",\"pad\":" << p.pad
+       << ",\"pad_value\":" << (p.pad_value == PadValue::kZero ? 0 : p.pad_value == PadValue::kPlusOne ? 1 : -1)
+       << "}\n";
+}
+
+// One design on one layer: int32, then bits with thresholds and flips, one
+// workspace poisoned before each prepare(). Throws std::invalid_argument
+// when the design refuses the layer.
+void check_layer(const Design& d, const Problem& p, std::mt19937& rng) {
+  SCOPED_TRACE(d.name() + " " + describe(p));
+  if (const std::string why = d.unsupported(p); !why.empty()) throw std::invalid_argument(why);
+  const Packed x = random_tensor(rng, bconv::activation_shape(p));
+  const Packed w = random_tensor(rng, bconv::weight_shape(p));
+  const std::vector<int32_t> z = bconv::reference_dots(p, x.bits, w.bits);
+  const int64_t m = p.out_pixels();
+
+  DeviceBuffer dx(x.bits.size() * 4), dw(w.bits.size() * 4), ws(d.workspace_bytes(p));
+  dx.upload(x.bits.data(), x.bits.size() * 4);
+  dw.upload(w.bits.data(), w.bits.size() * 4);
+  const bconv::Operands in{dx.as<uint32_t>(), dw.as<uint32_t>()};
+
+  for (const Epilogue e : {Epilogue::kInt32, Epilogue::kBits}) {
+    const bool bits_out = e == Epilogue::kBits;
+    SCOPED_TRACE(bits_out ? "bits" : "int32");
+    bconv::Output out;
+    out.epilogue = e;
+    std::vector<int32_t> thr;
+    std::vector<uint8_t> flip;
+    std::vector<uint32_t> want_bits, flip_words;
+    size_t out_bytes = static_cast<size_t>(m) * p.k * 4;
+    if (bits_out) {
+      out.bits_shape = bconv::output_bits_shape(p);
+      const int dot = static_cast<int>(p.dot_bits());
+      std::uniform_int_distribution<int> u(-dot / 4, dot / 4);
+      thr.resize(static_cast<size_t>(p.k));
+      flip.resize(static_cast<size_t>(p.k));
+      flip_words.assign(static_cast<size_t>((p.k + 31) / 32), 0u);
+      for (int j = 0; j < p.k; ++j) {
+        const size_t jj = static_cast<size_t>(j);
+        // Every 8th channel exactly on some pixel's z (z == threshold gives 1 either way).
+        thr[jj] = j % 8 == 0 ? z[static_cast<size_t>(j % m) * p.k + jj] : j % 8 == 3 ? INT32_MAX
+                  : j % 8 == 5 ? INT32_MIN : u(rng);
+        flip[jj] = static_cast<uint8_t>(rng() & 1u);
+        if (flip[jj]) flip_words[jj / 32] |= 1u << (j % 32);
+      }
+      if (p.k % 32 != 0) flip_words.back() |= ~((1u << (p.k % 32)) - 1u);  // bits past K: must be ignored
+      want_bits = bconv::reference_bits(p, z, thr, flip);
+      out_bytes = want_bits.size() * 4;
+    }
+    DeviceBuffer dout(out_bytes + test::kGuardBytes), dthr(thr.size() * 4), dflip(flip_words.size() * 4);
+    dout.poison();
+    if (bits_out) {
+      dthr.upload(thr.data(), thr.size() * 4);
+      dflip.upload(flip_words.data(), flip_words.size() * 4);
+      out.bits = dout.as<uint32_t>();
+      out.threshold = dthr.as<int32_t>();
+      out.flip = dflip.as<uint32_t>();
+    } else {
+      out.c = dout.as<int32_t>();
+    }
+    ws.poison();
+    d.prepare(p, in, ws.as<void>(), nullptr);
+    d.run(p, in, out, ws.as<void>(), nullptr);
+    BTC_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<uint8_t> got = dout.download();
+    EXPECT_TRUE(test::guard_intact(got, out_bytes)) << "wrote past the end of the output";
+    int bad = 0;
+    if (!bits_out) {
+      std::vector<int32_t> c(static_cast<size_t>(m) * p.k);
+      std::memcpy(c.data(), got.data(), out_bytes);
+      for (size_t i = 0; i < c.size(); ++i)
+        if (c[i] != z[i] && bad++ < 5)
+          ADD_FAILURE() << "z(pixel " << i / p.k << ", k " << i % p.k << ") got " << c[i] << " want " << z[i];
+      if (bad == 0) dump(d, p, x, w, c);
+    } else {
+      std::vector<uint32_t> b(want_bits.size());
+      std::memcpy(b.data(), got.data(), out_bytes);
+      for (size_t i = 0; i < b.size(); ++i)
+        if (b[i] != want_bits[i] && bad++ < 5)
+          ADD_FAILURE() << "bits word " << i << " (pixel " << i / out.bits_shape.kwords() << ") got 0x" << std::hex
+                        << b[i] << " want 0x" << want_bits[i] << std::dec;
+    }
+    EXPECT_EQ(bad, 0) << bad << " mismatches";
+  }
+}
+
+using Param = std::tuple<int, int>;  // design, layer
+
+class BconvGpu : public ::testing::TestWithParam<Param> {};
+
+TEST_P(BconvGpu, EqualsCpuReferenceBitExact) {
+  BTC_SKIP_WITHOUT_GPU();
+  const Design& d = *bconv::designs()[static_cast<size_t>(std::get<0>(GetParam()))];
+  if (const std::string why = d.skip_reason(code_target(0)); !why.empty()) GTEST_SKIP() << d.name() << ": " << why;
+  const Problem& p = layers()[static_cast<size_t>(std::get<1>(GetParam()))];
+  BTC_SEEDED_RNG(rng);
+  try {
+    check_layer(d, p, rng);
+  } catch (const std::invalid_argument& ex) {
+    if (HasFailure()) throw;
+    GTEST_SKIP() << d.name() << " refused " << describe(p) << ": " << ex.what();
+  }
+}
+
+std::string param_name(const ::testing::TestParamInfo<Param>& i) {
+  std::string n = bconv::designs()[static_cast<size_t>(std::get<0>(i.param))]->name() + "_" +
+                  describe(layers()[static_cast<size_t>(std::get<1>(i.param))]);
+  for (char& c : n)
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  return n;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, BconvGpu,
+                         ::testing::Combine(::testing::Range(0, static_cast<int>(bconv::designs().size())),
+                                            ::testing::Range(0, static_cast<int>(layers().size()))),
+                         param_name);
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvGpu);
+
+// A design its skip_reason lets run but that refuses every layer fails here.
+class BconvGpuCoverage : public ::testing::TestWithParam<int> {};
+
+TEST_P(BconvGpuCoverage, RunsAtLeastOneLayer) {
+  BTC_SKIP_WITHOUT_GPU();
+  const Design& d = *bconv::designs()[static_cast<size_t>(GetParam())];
+  if (const std::string why = d.skip_reason(code_target(0)); !why.empty()) GTEST_SKIP() << d.name() << ": " << why;
+  std::string refusals;
+  for (const Problem& p : layers()) {
+    const std::string why = d.unsupported(p);
+    if (why.empty()) return;
+    refusals += "\n  " + describe(p) + ": " + why;
+  }
+  FAIL() << d.name() << " runs on this code target but refuses every layer:" << refusals;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllDesigns, BconvGpuCoverage,
+                         ::testing::Range(0, static_cast<int>(bconv::designs().size())),
+                         [](const ::testing::TestParamInfo<int>& i) {
+                           std::string n = bconv::designs()[static_cast<size_t>(i.param)]->name();
+                           for (char& c : n)
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return n;
+                         });
+GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvGpuCoverage);
+
+// Host-side: names unique, families known, find_design round-trips, and the
+// arguments are checked before any launch.
+TEST(BconvRegistry, NamesUniqueFamiliesKnownArgumentsChecked) {
+  std::vector<std::string> names;
+  for (const auto& d : bconv::designs()) {
+    EXPECT_EQ(std::count(names.begin(), names.end(), d->name()), 0) << "duplicate " << d->name();
+    names.push_back(d->name());
+    const std::string f = d->family();
+    EXPECT_TRUE(f == "btc_wmma" || f == "mma_and" || f == "wgmma_and" || f == "popc" || f == "cudnn") << f;
+    EXPECT_EQ(bconv::find_design(d->name()), d.get());
+    Problem bad = layer(1, 4, 4, 32, 8, 3, 1, 3);  // pad >= filter
+    bconv::Output out;
+    int32_t dummy = 0;
+    out.c = &dummy;
+    const uint32_t word = 0;
+    EXPECT_THROW(bconv::check_run_args(*d, bad, {&word, &word}, &out), std::invalid_argument);
+    EXPECT_THROW(bconv::check_run_args(*d, layer(1, 4, 4, 32, 8, 3, 1, 1), {nullptr, &word}, &out),
+                 std::invalid_argument);
+  }
+  EXPECT_EQ(bconv::find_design("no_such_design"), nullptr);
+}
+
+}  // namespace
+}  // namespace btc
