@@ -319,8 +319,9 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     for (int i = 0; i < WM::kFM; ++i)
 #pragma unroll
       for (int j = 0; j < WM::kFN; ++j) W::store(ctile + (wm + 8 * i) * kLdC + wn + 8 * j, math.acc[i][j], kLdC);
+    __syncthreads();  // the accumulator tile is complete (begin() synchronizes for kBits only)
     bmm::BlockEpilogue<T::kBM, T::kBN> ep{out, bits_tile, m0, n0, g.m, g.k};
-    ep.begin();  // synchronizes: the stores above are visible
+    ep.begin();
     const int full_bits = g.dot_bits;
     for (int e = threadIdx.x; e < T::kBM * T::kBN; e += T::kThreads) {
       const int li = e / T::kBN, lj = e - li * T::kBN;
