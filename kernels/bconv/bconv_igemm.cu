@@ -15,6 +15,7 @@
 // Interior pixels need none of it.
 #include <algorithm>
 #include <stdexcept>
+#include <utility>
 
 #include "harness/core/check.h"
 #include "kernels/atoms/copy_sm80.cuh"
@@ -391,9 +392,14 @@ class IgemmDesign final : public Design {
   using T = IgemmTile<Cfg, M>;
 
  public:
-  explicit IgemmDesign(int arch) : arch_(arch) {}
+  // tiled_name: the tile in the name (one of several variants of an arch).
+  explicit IgemmDesign(int arch, bool tiled_name = false) : arch_(arch), tiled_name_(tiled_name) {}
   std::string name() const override {
-    return std::string(M == Math::kMmaAnd ? "bconv_mma_and_sm" : "bconv_btc_wmma_sm") + std::to_string(arch_);
+    std::string n = std::string(M == Math::kMmaAnd ? "bconv_mma_and_sm" : "bconv_btc_wmma_sm") + std::to_string(arch_);
+    if (tiled_name_)
+      n += "_" + std::to_string(T::kBM) + "x" + std::to_string(T::kBN) + "x" + std::to_string(32 * T::kSlabKw) + "s" +
+           std::to_string(T::kStages);
+    return n;
   }
   std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
   bool tensor_core() const override { return true; }
@@ -452,6 +458,7 @@ class IgemmDesign final : public Design {
     return reinterpret_cast<int32_t*>(static_cast<char*>(ws) + weights_bytes(g));
   }
   int arch_;
+  bool tiled_name_;
 };
 
 struct BtcWmmaSm75 {
@@ -460,16 +467,24 @@ struct BtcWmmaSm75 {
 struct MmaAndSm80 {
   static constexpr const BmmConfig& c = generated::sm80::kMmaAnd;
 };
+template <int I>
 struct MmaAndSm90 {
-  static constexpr const BmmConfig& c = generated::sm90::kMmaAnd;
+  static constexpr const BmmConfig& c = generated::sm90::kMmaAndCandidates[I];
 };
+constexpr int kMmaAndSm90Candidates =
+    static_cast<int>(sizeof(generated::sm90::kMmaAndCandidates) / sizeof(generated::sm90::kMmaAndCandidates[0]));
+
+template <int... I>
+void add_sm90_candidates(DesignList& out, std::integer_sequence<int, I...>) {
+  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd>>(90, true)), ...);
+}
 
 }  // namespace
 
 void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<BtcWmmaSm75, Math::kWmmaXor>>(75));
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd>>(80));
-  out.push_back(std::make_unique<IgemmDesign<MmaAndSm90, Math::kMmaAnd>>(90));
+  add_sm90_candidates(out, std::make_integer_sequence<int, kMmaAndSm90Candidates>{});
 }
 
 }  // namespace btc::bconv

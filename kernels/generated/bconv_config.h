@@ -19,7 +19,17 @@ inline constexpr bmm::BmmConfig kMmaAnd{bits::Layout::kRowU32, bits::Layout::kRo
 }  // namespace sm80
 
 namespace sm90 {
-inline constexpr bmm::BmmConfig kMmaAnd{bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 64, 512, 4, 4, 1, 1};
+// The mma.sync AND variants the `bconv` sweep measures on Hopper, for the
+// selection to choose per layer: 256-bit slabs waste less of R*S*C words
+// padded to a slab at C = 64 (18 words: 24 padded, not 32), 64-row blocks
+// fill the SMs at batch 1, 128-wide blocks reuse A over K >= 128 filters.
+inline constexpr bmm::BmmConfig kMmaAndCandidates[] = {
+    {bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 64, 512, 4, 4, 1, 1},
+    {bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 64, 256, 4, 4, 1, 1},
+    {bits::Layout::kRowU32, bits::Layout::kRowU32, 64, 64, 256, 4, 4, 1, 1},
+    {bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 128, 512, 3, 8, 1, 1},
+    {bits::Layout::kRowU32, bits::Layout::kRowU32, 256, 64, 256, 4, 8, 1, 1},
+};
 }  // namespace sm90
 
 }  // namespace btc::bconv::generated
