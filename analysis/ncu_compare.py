@@ -271,10 +271,15 @@ class CaseRun:
         return 1.0
 
 
-def _hit_flags(metric: str, btc: float | None, ncu: float | None) -> list[str]:
+def _hit_flags(metric: str, btc: float | None, ncu_per_launch: Sequence[float | None]) -> list[str]:
+    """A hit rate above 100%, btcbench's or any of ncu's launches'."""
     if "hit_rate" not in metric:
         return []
-    return [f"{tool} hit rate > 100%" for tool, v in (("btcbench", btc), ("ncu", ncu)) if v is not None and v > 100]
+    flags = ["btcbench hit rate > 100%"] if btc is not None and btc > 100 else []
+    over = [i for i, v in enumerate(ncu_per_launch) if v is not None and v > 100]
+    if over:
+        flags.append("ncu hit rate > 100%" + (f" (launch {', '.join(map(str, over))})" if len(ncu_per_launch) > 1 else ""))
+    return flags
 
 
 def compare_metric(metric: str, btc: float | None, launches: Sequence[NcuLaunch], scale: float,
@@ -305,7 +310,7 @@ def compare_metric(metric: str, btc: float | None, launches: Sequence[NcuLaunch]
         reason = "; ".join(filter(None, [reason, "ncu: " + " + ".join(f"{_fmt(v)}" for v in per_launch)]))
     return MetricRow(metric=metric, kind=kind, btcbench=btc, ncu=ncu, ncu_per_launch=per_launch,
                      scale=scale if kind != "ratio" else 1.0, rel_diff=diff, agree=agree, reason=reason,
-                     flags=_hit_flags(metric, btc, ncu))
+                     flags=_hit_flags(metric, btc, per_launch))
 
 
 def compare_row(out_dir: Path, row: ManifestRow) -> CaseRun:

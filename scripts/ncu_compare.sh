@@ -146,6 +146,7 @@ if [ -z "$ncu" ] || [ ! -x "$ncu" ]; then
 fi
 step "$btcbench" info --json || {
   echo "ncu_compare: no GPU here ($(head -1 "$step_out")); nothing run" >&2
+  rm -f "$step_out"
   exit 3
 }
 cp "$step_out" "$out/btcbench-info.json"

@@ -158,6 +158,12 @@ def test_hit_rates_above_100_are_flagged():
                        ("probe", "stride_shared", "none", "btcbench hit rate > 100%")}
 
 
+def test_a_kernel_of_several_above_100_is_flagged_too():
+    assert nc._hit_flags(nc.HIT_RATE, 90.0, [101.5, 90.2]) == ["ncu hit rate > 100% (launch 0)"]
+    assert nc._hit_flags(nc.HIT_RATE, 100.5, [99.0]) == ["btcbench hit rate > 100%"]
+    assert nc._hit_flags("dram__bytes_read.sum", 500.0, [500.0]) == []
+
+
 def test_probe_recomputes_the_hit_rate_from_its_counters():
     cases, _ = nc.compare(OUT)
     btc, ncu = nc.probe_of(case(cases, "probe", "bmm", "none"))
