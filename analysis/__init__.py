@@ -11,5 +11,6 @@ inside a function: tests/analysis/test_imports.py checks both):
   paper_tcbnn                       the TCBNN paper's findings beside a stride, layout or bmm file
   report                            the composer: a suite's report plus the paper's section
   rebuild_all                       every results file under a directory
-sass_hotspots stands alone (ncu SASS exports).
+sass_hotspots stands alone (ncu SASS exports); ncu_compare reads scripts/ncu_compare.sh's
+folder (btcbench's counters beside ncu's; uses btcresults and report_common).
 """
