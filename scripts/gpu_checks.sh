@@ -6,7 +6,7 @@
 # `btcbench info --json`), one summary line per log.
 #
 #   1. gpu-tests, formats-gpu-tests: build/btc_gpu_tests, build/formats/btc_formats_gpu_tests
-#   2. memcheck-bmm, racecheck-bmm: compute-sanitizer over every BMM design on
+#   2. memcheck-designs, racecheck-designs: compute-sanitizer over every BMM and BConv design on
 #      the small sizes (BTC_TEST_SMALL=1; the sanitizers run 10-100x slower)
 #   3. arch-paths: scripts/check_arch_paths.sh --run-only, when build-arch75 /
 #      build-arch80 exist (their own logs go beside: arch<NN>-<binary>-<commit>.log)
@@ -40,7 +40,7 @@ mkdir -p "$logs" || { echo "gpu_checks: cannot create $logs" >&2; exit 1; }
 echo "gpu_checks: $(field name) ($(field code_target)), commit $commit; logs in $logs"
 
 sanitizer=${COMPUTE_SANITIZER:-$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)}
-bmm_filter='AllDesigns/BmmGpu.*:AllDesigns/BmmGpuCoverage.*'
+design_filter='AllDesigns/BmmGpu.*:AllDesigns/BmmGpuCoverage.*:AllDesigns/BconvGpu.*:AllDesigns/BconvGpuCoverage.*'
 status=0
 
 # One line per log: the outcome, the log, and the lines that sum it up.
@@ -75,17 +75,17 @@ for t in "btc_gpu_tests gpu-tests" "formats/btc_formats_gpu_tests formats-gpu-te
 done
 
 if [ ! -x "$build/btc_gpu_tests" ]; then
-  missing memcheck-bmm "$build/btc_gpu_tests missing"
-  missing racecheck-bmm "$build/btc_gpu_tests missing"
+  missing memcheck-designs "$build/btc_gpu_tests missing"
+  missing racecheck-designs "$build/btc_gpu_tests missing"
 elif [ ! -x "$sanitizer" ]; then
-  missing memcheck-bmm "compute-sanitizer not found (set COMPUTE_SANITIZER)"
-  missing racecheck-bmm "compute-sanitizer not found (set COMPUTE_SANITIZER)"
+  missing memcheck-designs "compute-sanitizer not found (set COMPUTE_SANITIZER)"
+  missing racecheck-designs "compute-sanitizer not found (set COMPUTE_SANITIZER)"
 else
   # --error-exitcode: a hazard or bad access fails the check even where the test itself passed.
-  run_check memcheck-bmm env BTC_TEST_SMALL=1 "$sanitizer" --tool memcheck --error-exitcode 1 \
-    "$build/btc_gpu_tests" --gtest_filter="$bmm_filter"
-  run_check racecheck-bmm env BTC_TEST_SMALL=1 "$sanitizer" --tool racecheck --error-exitcode 1 \
-    "$build/btc_gpu_tests" --gtest_filter="$bmm_filter"
+  run_check memcheck-designs env BTC_TEST_SMALL=1 "$sanitizer" --tool memcheck --error-exitcode 1 \
+    "$build/btc_gpu_tests" --gtest_filter="$design_filter"
+  run_check racecheck-designs env BTC_TEST_SMALL=1 "$sanitizer" --tool racecheck --error-exitcode 1 \
+    "$build/btc_gpu_tests" --gtest_filter="$design_filter"
 fi
 
 archs=""

@@ -59,13 +59,13 @@ run_fake() {
 out=$(run_fake)
 rc=$?
 check "all pass: exit 0 ($rc)" test "$rc" = 0
-for name in gpu-tests formats-gpu-tests memcheck-bmm racecheck-bmm; do
+for name in gpu-tests formats-gpu-tests memcheck-designs racecheck-designs; do
   check "log $name-abcdef0.log written" test -s "$tmp/logs/$name-abcdef0.log"
   check "summary line for $name" grep -qE "^ok +$name +rc=0 +$tmp/logs/$name-abcdef0.log +\[  PASSED  \] 12 tests" <<<"$out"
 done
 check "sanitizers run the small sizes of every BMM design" \
-  grep -q "args: --gtest_filter=AllDesigns/BmmGpu.\*:AllDesigns/BmmGpuCoverage.\* small=1" "$tmp/logs/memcheck-bmm-abcdef0.log"
-check "racecheck is racecheck" grep -q "sanitizer: --tool racecheck --error-exitcode 1" "$tmp/logs/racecheck-bmm-abcdef0.log"
+  grep -q "args: --gtest_filter=AllDesigns/BmmGpu.\*:AllDesigns/BmmGpuCoverage.\*:AllDesigns/BconvGpu.\*:AllDesigns/BconvGpuCoverage.\* small=1" "$tmp/logs/memcheck-designs-abcdef0.log"
+check "racecheck is racecheck" grep -q "sanitizer: --tool racecheck --error-exitcode 1" "$tmp/logs/racecheck-designs-abcdef0.log"
 check "arch paths skipped without build-arch folders" grep -q "^skip   arch-paths" <<<"$out"
 
 out=$(FAKE_FAIL=1 run_fake)
