@@ -84,8 +84,10 @@ else
   # --error-exitcode: a hazard or bad access fails the check even where the test itself passed.
   run_check memcheck-designs env BTC_TEST_SMALL=1 "$sanitizer" --tool memcheck --error-exitcode 1 \
     "$build/btc_gpu_tests" --gtest_filter="$design_filter"
+  # Not cuDNN's kernels under racecheck: third-party, and slow enough there
+  # (fd41f39: the whole check timed out inside bconv_cudnn_f16) to crowd out ours.
   run_check racecheck-designs env BTC_TEST_SMALL=1 "$sanitizer" --tool racecheck --error-exitcode 1 \
-    "$build/btc_gpu_tests" --gtest_filter="$design_filter"
+    "$build/btc_gpu_tests" --gtest_filter="$design_filter-*cudnn*"
 fi
 
 archs=""
