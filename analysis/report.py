@@ -8,9 +8,9 @@ usage: python3 -m analysis.report RESULTS.json [--out-dir DIR] [--instr INSTR.js
 Exit status: 0 ok, 1 a missing, corrupt or unreadable input or an unwritable
 output (one line on stderr), 2 usage.
 
-A bmm report's instruction peaks come from --instr, else from the newest
-instr-*.json beside the bmm file (the same GPU): chosen here and handed to
-the report, which reads no other file.
+A bmm or bconv report's instruction peaks come from --instr, else from the
+newest instr-*.json beside the results file (the same GPU): chosen here and
+handed to the report, which reads no other file.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from analysis import bmm_report, instr_report, layout_report, paper_tcbnn, stride_report
+from analysis import bconv_report, bmm_report, instr_report, layout_report, paper_tcbnn, stride_report
 from analysis import btcresults as br
 from analysis import report_common as rc
 
@@ -36,7 +36,10 @@ RENDERERS: dict[str, Renderer] = {
     stride_report.SUITE: stride_report.render,
     layout_report.SUITE: layout_report.render,
     bmm_report.SUITE: bmm_report.render,
+    bconv_report.SUITE: bconv_report.render,
 }
+# Suites whose reports take the instr results of this GPU for their peaks.
+INSTR_PEAK_RENDERERS = {bmm_report.SUITE: bmm_report.render, bconv_report.SUITE: bconv_report.render}
 
 
 INSTR_GLOB = "instr-*.json"
@@ -61,19 +64,20 @@ def render(results: br.Results, out_dir: str | Path | None = None, *,
            instr_results: br.Results | None = None) -> Sequence[Path]:
     """Write the report of `results`; returns the paths written. ResultsError
     for a suite without a report (or a file its report cannot read).
-    instr_results: a bmm report's instruction peaks (default: newest_instr_beside)."""
+    instr_results: a bmm or bconv report's instruction peaks (default: newest_instr_beside)."""
     renderer = RENDERERS.get(results.suite)
     if renderer is None:
         raise br.ResultsError(f"{results.path}: no report for suite {results.suite!r} yet")
     conditions = rc.conditions_section(results)
     extra = (*paper_tcbnn.sections_for(results), *([conditions] if conditions else []))
-    if results.suite == bmm_report.SUITE:
+    with_peaks = INSTR_PEAK_RENDERERS.get(results.suite)
+    if with_peaks is not None:
         origin = "given"
         if instr_results is None:
             instr_results, origin = newest_instr_beside(results), INSTR_BESIDE
-        return bmm_report.render(results, out_dir, instr_results, instr_origin=origin, extra_sections=extra)
+        return with_peaks(results, out_dir, instr_results, instr_origin=origin, extra_sections=extra)
     if instr_results is not None:
-        raise ValueError(f"instr results are an input of the bmm report only, not of {results.suite!r}")
+        raise ValueError(f"instr results are an input of the bmm and bconv reports only, not of {results.suite!r}")
     return renderer(results, out_dir, extra_sections=extra)
 
 
@@ -84,14 +88,14 @@ def main(argv: list[str] | None = None) -> int:
                         + ", ".join(f"'{s}'" for s in RENDERERS) + ")")
     parser.add_argument("--out-dir", help="output directory (default: beside the results file)")
     parser.add_argument("--instr", metavar="INSTR.json",
-                        help="bmm files: the instr results of the peaks (default: the newest "
+                        help="bmm and bconv files: the instr results of the peaks (default: the newest "
                              "instr-*.json beside RESULTS)")
     args = parser.parse_args(argv)
     try:
         results = br.load(args.results)
         instr = br.load(args.instr) if args.instr else None
-        if instr is not None and results.suite != bmm_report.SUITE:
-            parser.error(f"--instr applies to bmm results only; {args.results} is {results.suite!r}")
+        if instr is not None and results.suite not in INSTR_PEAK_RENDERERS:
+            parser.error(f"--instr applies to bmm and bconv results only; {args.results} is {results.suite!r}")
         outputs = render(results, args.out_dir, instr_results=instr)
     except br.ResultsError as e:
         print(f"error: {e}", file=sys.stderr)

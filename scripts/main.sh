@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: set up, build, run the characterization sweeps on the GPU at
 # hand (results/<gpu>/<suite>-*.json; BTC_SUITES picks them, default
-# "instr stride layout bmm"), then rebuild every plot and table from results/.
+# "instr stride layout bmm bconv"), then rebuild every plot and table from results/.
 # Without a GPU it says so and does the CPU part only. Arguments go to every
 # `btcbench sweep` (e.g. --quick).
 set -euo pipefail
@@ -12,7 +12,7 @@ build=${BUILD_DIR:-build}
 
 if reason=$("$build/btcbench" info 2>&1 >/dev/null); then
   "$build/btcbench" info
-  for suite in ${BTC_SUITES:-instr stride layout bmm}; do
+  for suite in ${BTC_SUITES:-instr stride layout bmm bconv}; do
     "$build/btcbench" sweep "$suite" "$@"
   done
 else

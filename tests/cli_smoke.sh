@@ -63,6 +63,7 @@ done
 if ! "$bin" info >/dev/null 2>&1; then
   expect 3 "no CUDA GPU" info
   expect 3 "no CUDA GPU" sweep instr --out "$tmp/out"
+  expect 3 "no CUDA GPU" sweep bconv --quick --out "$tmp/out"
   if [ -n "$(ls -A "$tmp/out" 2>/dev/null)" ]; then echo "FAIL: sweep without a GPU wrote files"; fail=1; fi
 fi
 exit $fail

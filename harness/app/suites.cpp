@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "harness/suites/bconv_suite.h"
 #include "harness/suites/bmm_suite.h"
 #include "microbench/instr_suite.h"
 #include "microbench/layout_suite.h"
@@ -9,7 +10,7 @@
 namespace btc {
 
 const std::vector<Suite>& suites() {
-  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite(), bmm_suite()};
+  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite(), bmm_suite(), bconv_suite()};
   return all;
 }
 

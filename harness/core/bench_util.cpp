@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "harness/core/check.h"
@@ -99,6 +100,113 @@ long long calibrate_iters(const std::function<void(long long)>& launch, double t
   }
   const double scaled = static_cast<double>(iters) * target_seconds / std::max(s, 1e-7);
   return std::clamp(static_cast<long long>(scaled), 16LL, 1LL << 40);
+}
+
+namespace {
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Owns what one graph timing creates, so an exception frees it too.
+struct GraphParts {
+  cudaStream_t stream = nullptr;
+  cudaGraph_t graph = nullptr;
+  cudaGraphExec_t exec = nullptr;
+  ~GraphParts() {
+    if (exec) cudaGraphExecDestroy(exec);
+    if (graph) cudaGraphDestroy(graph);
+    if (stream) cudaStreamDestroy(stream);
+  }
+};
+
+// Device buffers of one DRAM measurement, freed on every path.
+struct DeviceBuffer {
+  void* ptr = nullptr;
+  ~DeviceBuffer() { cudaFree(ptr); }
+};
+
+}  // namespace
+
+GraphTiming time_graph_replays(const std::function<void(int run, cudaStream_t s)>& launch, int runs, int replays) {
+  if (runs < 1 || replays < 1)
+    throw std::invalid_argument("time_graph_replays: runs and replays must be >= 1 (got " + std::to_string(runs) +
+                                ", " + std::to_string(replays) + ")");
+  GraphTiming t;
+  t.runs = runs;
+  GraphParts g;
+  BTC_CUDA_CHECK(cudaStreamCreateWithFlags(&g.stream, cudaStreamNonBlocking));
+  // Thread-local mode: a forbidden call in launch() fails (and says so)
+  // instead of running outside the graph.
+  BTC_CUDA_CHECK(cudaStreamBeginCapture(g.stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    for (int i = 0; i < runs; ++i) launch(i, g.stream);
+  } catch (const std::exception& e) {
+    t.error = e.what();
+  }
+  const cudaError_t ended = cudaStreamEndCapture(g.stream, &g.graph);
+  if (t.error.empty() && ended != cudaSuccess) t.error = std::string("cudaStreamEndCapture: ") + cudaGetErrorString(ended);
+  if (!t.error.empty()) {
+    (void)cudaGetLastError();  // the capture's error is not sticky: clear it for the next call
+    t.error = "stream capture failed: " + t.error;
+    return t;
+  }
+  BTC_CUDA_CHECK(cudaGraphInstantiate(&g.exec, g.graph, 0));
+  BTC_CUDA_CHECK(cudaGraphLaunch(g.exec, g.stream));  // uploads the graph; warms what the first replay touches
+  BTC_CUDA_CHECK(cudaStreamSynchronize(g.stream));
+  EventTimer timer;
+  std::vector<double> seconds;
+  for (int r = 0; r < replays; ++r) {
+    timer.start(g.stream);
+    BTC_CUDA_CHECK(cudaGraphLaunch(g.exec, g.stream));
+    seconds.push_back(timer.stop_seconds(g.stream));
+  }
+  t.seconds_per_run = median_of(seconds) / runs;
+  return t;
+}
+
+DramCopyBandwidth measure_dram_copy_bandwidth(const DramCopyOptions& o) {
+  if (o.buffer_bytes == 0 || o.repetitions < 1)
+    throw std::invalid_argument("measure_dram_copy_bandwidth: buffer_bytes and repetitions must be positive");
+  int device = 0, l2_bytes = 0;
+  BTC_CUDA_CHECK(cudaGetDevice(&device));
+  BTC_CUDA_CHECK(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device));
+  size_t free_bytes = 0, total_bytes = 0;
+  BTC_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  // Two buffers in 3/4 of what is free, whole MiB, leaving the rest to the driver and the sweep.
+  constexpr size_t kMiB = size_t{1} << 20;
+  const size_t fit = free_bytes / 8 * 3 / kMiB * kMiB;
+  const size_t bytes = std::min(o.buffer_bytes, fit);
+  const size_t min_bytes = 8 * static_cast<size_t>(std::max(l2_bytes, 0));
+  if (bytes < std::max(min_bytes, kMiB))
+    throw std::runtime_error("measure_dram_copy_bandwidth: " + std::to_string(free_bytes / kMiB) +
+                             " MiB free cannot hold two buffers of 8 x the L2 size (" +
+                             std::to_string(min_bytes / kMiB) + " MiB each)");
+  DeviceBuffer src, dst;
+  BTC_CUDA_CHECK(cudaMalloc(&src.ptr, bytes));
+  BTC_CUDA_CHECK(cudaMalloc(&dst.ptr, bytes));
+  // Both written once, so no copy meets a page the driver maps on first touch.
+  BTC_CUDA_CHECK(cudaMemsetAsync(src.ptr, 0x5a, bytes, nullptr));
+  BTC_CUDA_CHECK(cudaMemsetAsync(dst.ptr, 0, bytes, nullptr));
+  BTC_CUDA_CHECK(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, nullptr));
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  EventTimer timer;
+  std::vector<double> seconds;
+  for (int r = 0; r < o.repetitions; ++r) {
+    timer.start();
+    BTC_CUDA_CHECK(cudaMemcpyAsync(dst.ptr, src.ptr, bytes, cudaMemcpyDeviceToDevice, nullptr));
+    seconds.push_back(timer.stop_seconds());
+  }
+  DramCopyBandwidth b;
+  b.buffer_bytes = bytes;
+  b.repetitions = o.repetitions;
+  b.median_s = median_of(seconds);
+  b.min_s = *std::min_element(seconds.begin(), seconds.end());
+  b.max_s = *std::max_element(seconds.begin(), seconds.end());
+  b.bytes_per_s = 2.0 * static_cast<double>(bytes) / b.median_s;
+  return b;
 }
 
 double measured_sm_clock_mhz(const long long* d_clk, int blocks) {

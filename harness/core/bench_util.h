@@ -1,8 +1,10 @@
-// Host helpers every sweep suite shares: launch-length calibration and the
-// in-kernel SM clock.
+// Host helpers every sweep suite shares: launch-length calibration, the
+// in-kernel SM clock, CUDA-graph replay timing and the measured DRAM bandwidth.
 #pragma once
 #include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
 
+#include <cstddef>
 #include <functional>
 #include <map>
 #include <string>
@@ -78,6 +80,42 @@ class ItersCache {
 // Grows a loop count until one launch takes about `target_seconds`, so every
 // configuration (slow emulated ones too) is timed over milliseconds.
 long long calibrate_iters(const std::function<void(long long)>& launch, double target_seconds = 2e-3);
+
+// Kernel time without launch gaps: launch(i, stream) for i = 0 .. runs-1
+// captured into one CUDA graph on a stream of its own, replayed once untimed,
+// then `replays` times between CUDA events; the median replay over runs.
+// Event timing of one short launch also counts the host's launch latency,
+// which a graph replay does not. Capture fails where launch() makes a call
+// that stream capture forbids (a synchronization, a first-use allocation):
+// then `error` says why and the stream is out of capture mode again. Run the
+// launches once before capturing, so one-time set-up happens outside.
+struct GraphTiming {
+  double seconds_per_run = 0;
+  int runs = 0;
+  std::string error;  // "" when measured
+};
+GraphTiming time_graph_replays(const std::function<void(int run, cudaStream_t s)>& launch, int runs,
+                               int replays = 3);
+
+// The DRAM bandwidth a device-to-device cudaMemcpyAsync reaches on the
+// current device: the measured roofline floor's denominator, not a
+// datasheet figure. Source and destination of buffer_bytes each (far past
+// L2), one untimed copy, then `repetitions` copies timed one by one with
+// CUDA events; bytes counted as read + written (2 x buffer_bytes a copy).
+struct DramCopyOptions {
+  size_t buffer_bytes = size_t{1} << 30;
+  int repetitions = 10;
+};
+struct DramCopyBandwidth {
+  size_t buffer_bytes = 0;  // as copied: smaller than asked when free memory is short
+  int repetitions = 0;
+  double median_s = 0, min_s = 0, max_s = 0;  // per copy
+  double bytes_per_s = 0;                     // 2 x buffer_bytes / median_s
+};
+// Throws std::invalid_argument on options that cannot be measured, and
+// std::runtime_error when free memory cannot hold two buffers of 8 x the L2
+// size (the smallest copy that still streams from DRAM).
+DramCopyBandwidth measure_dram_copy_bandwidth(const DramCopyOptions& o = {});
 
 // Per-block (clock64 cycles, globaltimer ns) pairs, as bench_device.cuh's
 // record_block_clock writes them: the SM clock the blocks actually ran at.

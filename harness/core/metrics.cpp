@@ -61,7 +61,11 @@ const MetricRow kMetrics[] = {
     {"l1tex__data_pipe_lsu_wavefronts_mem_shared.sum",                            {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     {"smsp__inst_executed_op_ldsm.sum",                                           {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     {"dram__bytes_read.sum",                                                      {Y,    Y,    Y,    Y,    N,    Y,    Y}},
+    {"dram__bytes_write.sum",                                                     {Y,    Y,    Y,    Y,    N,    Y,    Y}},
     {"lts__t_sector_hit_rate.pct",                                                {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
+    // L2 sector lookups, split by outcome (hit + miss = all lookups).
+    {"lts__t_sectors_lookup_hit.sum",                                             {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
+    {"lts__t_sectors_lookup_miss.sum",                                            {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     // Expensive (5-8 replay passes).
     {"sm__throughput.avg.pct_of_peak_sustained_elapsed",                          {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
     {"gpu__compute_memory_throughput.avg.pct_of_peak_sustained_elapsed",          {Y,    Y,    Y,    Y,    Y,    Y,    Y}},
@@ -154,6 +158,21 @@ std::vector<std::string> default_stride_metrics(const std::string& chip) {
       "sm__inst_executed_pipe_tensor_op_imma.sum",
       "sm__cycles_elapsed.max",
   };
+  return valid_on_chip(chip, std::move(all));
+}
+
+std::vector<std::string> default_bconv_metrics(const std::string& chip) {
+  std::vector<std::string> all = {
+      "dram__bytes_read.sum",
+      "dram__bytes_write.sum",
+      "lts__t_sectors_lookup_hit.sum",
+      "lts__t_sectors_lookup_miss.sum",
+      "lts__t_sector_hit_rate.pct",
+      "sm__inst_executed_pipe_tensor_op_imma.sum",  // b1 MMA and int8 (cuDNN s8)
+      "sm__inst_executed_pipe_tensor_op_hmma.sum",  // fp16 (cuDNN f16)
+      "sm__cycles_elapsed.max",
+  };
+  if (family_index(chip) == kGH100) all.push_back("sm__inst_executed_pipe_tensor_op_gmma.sum");
   return valid_on_chip(chip, std::move(all));
 }
 

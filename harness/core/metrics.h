@@ -49,6 +49,11 @@ std::vector<std::string> default_instr_metrics(const std::string& chip);
 // tensor instruction count and elapsed cycles.
 std::vector<std::string> default_stride_metrics(const std::string& chip);
 
+// The bconv sweep's: DRAM bytes read and written, L2 sector lookups (hits,
+// misses, hit rate), tensor-pipe instructions (imma: b1 and int8; hmma: fp16;
+// on GH100 also gmma) and elapsed cycles.
+std::vector<std::string> default_bconv_metrics(const std::string& chip);
+
 // From the table: is `metric` valid on `chip`? False for metrics not in the
 // table and for chips of no family.
 bool metric_valid_static(const std::string& chip, const std::string& metric);

@@ -121,20 +121,6 @@ void run_bmm(benchmark::State& st, const Design& d, Problem p, Epilogue e, const
   s.counters.attach(st, s.ctx->profiler, name, launch);
 }
 
-json::Value config_json(const bmm::BmmConfig& c) {
-  json::Value v = json::Value::object();
-  v.set("a_layout", bits::name(c.a_layout));
-  v.set("b_layout", bits::name(c.b_layout));
-  v.set("block_m", c.block_m);
-  v.set("block_n", c.block_n);
-  v.set("block_k_bits", c.block_k_bits);
-  v.set("stages", c.stages);
-  v.set("warps", c.warps);
-  v.set("cluster_m", c.cluster_m);
-  v.set("cluster_n", c.cluster_n);
-  return v;
-}
-
 void register_bmm(SuiteContext& ctx) {
   state().ctx = &ctx;
   const std::vector<std::string> selected = bmm::selected_designs(ctx.code.code_arch);
@@ -149,7 +135,7 @@ void register_bmm(SuiteContext& ctx) {
       f.set("arch", d->config_arch());
       f.set("candidate", d->candidate());
       f.set("selected", std::find(selected.begin(), selected.end(), d->name()) != selected.end());
-      f.set("config", config_json(*c));
+      f.set("config", bmm_config_json(*c));
     }
     ctx.forms.set(d->name(), std::move(f));
     if (!why.empty()) {
@@ -171,6 +157,20 @@ void register_bmm(SuiteContext& ctx) {
 }
 
 }  // namespace
+
+json::Value bmm_config_json(const bmm::BmmConfig& c) {
+  json::Value v = json::Value::object();
+  v.set("a_layout", bits::name(c.a_layout));
+  v.set("b_layout", bits::name(c.b_layout));
+  v.set("block_m", c.block_m);
+  v.set("block_n", c.block_n);
+  v.set("block_k_bits", c.block_k_bits);
+  v.set("stages", c.stages);
+  v.set("warps", c.warps);
+  v.set("cluster_m", c.cluster_m);
+  v.set("cluster_n", c.cluster_n);
+  return v;
+}
 
 Suite bmm_suite() { return {"bmm", "production BMM designs and baselines over square and fully-connected shapes", default_stride_metrics, register_bmm}; }
 

@@ -22,6 +22,7 @@ INSTR_SMALL = FIXTURES / "instr_small.json"
 STRIDE_SMALL = FIXTURES / "stride_small.json"
 LAYOUT_SMALL = FIXTURES / "layout_small.json"
 BMM_SMALL = FIXTURES / "bmm_small.json"
+BCONV_SMALL = FIXTURES / "bconv_small.json"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -44,6 +45,7 @@ instr_path, instr_doc = _results_fixtures("instr", INSTR_SMALL)
 stride_path, stride_doc = _results_fixtures("stride", STRIDE_SMALL)
 layout_path, layout_doc = _results_fixtures("layout", LAYOUT_SMALL)
 bmm_path, bmm_doc = _results_fixtures("bmm", BMM_SMALL)
+bconv_path, bconv_doc = _results_fixtures("bconv", BCONV_SMALL)
 
 
 @pytest.fixture

@@ -72,6 +72,6 @@ def test_cli_instr_option(bmm_path, instr_path, tmp_path, capsys):
     assert f"`{instr_path.name}` (given): " in (tmp_path / "bmm_small.md").read_text()
     with pytest.raises(SystemExit) as e:
         report.main([str(instr_path), "--out-dir", str(tmp_path), "--instr", str(instr_path)])
-    assert e.value.code == 2 and "--instr applies to bmm results only" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="bmm report only"):
+    assert e.value.code == 2 and "--instr applies to bmm and bconv results only" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="bmm and bconv reports only"):
         report.render(br.load(instr_path), tmp_path, instr_results=br.load(instr_path))

@@ -15,6 +15,7 @@ namespace {
 using btc::chip_family;
 using btc::chip_for_cc;
 using btc::chips_in_family;
+using btc::default_bconv_metrics;
 using btc::default_instr_metrics;
 using btc::known_metrics;
 using btc::metric_valid_static;
@@ -110,6 +111,16 @@ TEST(StaticTable, DefaultInstrMetrics) {
   EXPECT_EQ(default_instr_metrics("GB202"), base);  // unknown chip: unchecked generic list
 }
 
+TEST(StaticTable, DefaultBconvMetrics) {
+  const Strings ga100 = default_bconv_metrics("GA100");
+  for (const char* m : {"dram__bytes_read.sum", "dram__bytes_write.sum", "lts__t_sectors_lookup_hit.sum",
+                        "lts__t_sectors_lookup_miss.sum", "sm__inst_executed_pipe_tensor_op_imma.sum"})
+    EXPECT_TRUE(contains(ga100, m)) << m;
+  EXPECT_FALSE(contains(ga100, "sm__inst_executed_pipe_tensor_op_gmma.sum"));
+  EXPECT_TRUE(contains(default_bconv_metrics("GH100"), "sm__inst_executed_pipe_tensor_op_gmma.sum"));
+  EXPECT_FALSE(contains(default_bconv_metrics("GA10B"), "dram__bytes_write.sum"));  // Orin: no dram__ metrics
+}
+
 TEST(StaticTable, Lookups) {
   EXPECT_TRUE(metric_valid_static("TU102", "sm__inst_executed_pipe_tensor_op_imma.sum"));
   EXPECT_TRUE(metric_valid_static("GH100", "sm__ops_path_tensor_op_bmma_src_int1.sum"));
@@ -146,6 +157,7 @@ TEST_F(CuptiOffline, DefaultsValidMadeUpInvalid) {
   for (const char* chip : {"TU102", "GA100", "GH100"}) {
     SCOPED_TRACE(chip);
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, default_instr_metrics(chip)), Strings());
+    EXPECT_EQ(btc::cupti::invalid_metrics(chip, default_bconv_metrics(chip)), Strings());
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, {"made_up__metric.sum"}), Strings({"made_up__metric.sum"}));
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, {"launch__grid_size"}), Strings({"launch__grid_size"}));
     // Order kept, valid ones dropped.
