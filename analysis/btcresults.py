@@ -28,8 +28,7 @@ FORM_STATUSES = ("measured", "skipped")
 # 'instr' has its own grammar (parse_name); the others use the generic one,
 # '<suite>/<form>/<key>:<value>/.../manual_time', with these keys in this order.
 GENERIC_NAME_KEYS: dict[str, tuple[str, ...]] = {"stride": ("mode", "ldm"), "layout": ("layout",),
-                                                 "bmm": ("m", "n", "k", "out"),
-                                                 "bconv": ("n", "hw", "c", "k", "rs", "stride", "out")}
+                                                 "bmm": ("m", "n", "k", "out")}
 NAME_GRAMMAR_SUITES = ("instr", *GENERIC_NAME_KEYS)
 # Suites whose btcbench.forms keys join the name's <form> and the values of
 # these keys with '_': 'layout/wmma_and/layout:tile8x128/manual_time' runs the
@@ -37,7 +36,7 @@ NAME_GRAMMAR_SUITES = ("instr", *GENERIC_NAME_KEYS)
 FORM_KEY_PARAMS: dict[str, tuple[str, ...]] = {"layout": ("layout",)}
 # Suites whose forms are instruction forms (group, dtype, ...); other suites'
 # forms describe other things (the stride suite's are load paths, the layout
-# suite's engine and layout pairs, the bmm and bconv suites' designs) and need only
+# suite's engine and layout pairs, the bmm suite's BMM designs) and need only
 # a status.
 INSTRUCTION_FORM_SUITES = ("instr",)
 

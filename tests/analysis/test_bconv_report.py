@@ -252,7 +252,7 @@ def test_off_grammar_name_is_a_results_error(bconv_doc, write_doc):
     entry["run_name"] = entry["run_name"].replace("/stride:1", "")
     entry["name"] = entry["run_name"] + "_median"
     with pytest.raises(br.ResultsError, match="does not match") as info:
-        br.load(write_doc(bconv_doc))
+        bc.collect(br.load(write_doc(bconv_doc)))
     assert "\n" not in str(info.value)
 
 
