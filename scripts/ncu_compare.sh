@@ -95,6 +95,7 @@ if [ -e "$out_arg" ] && { [ ! -d "$out_arg" ] || [ -n "$(ls -A "$out_arg")" ]; }
   exit 2
 fi
 mkdir -p "$out_arg" || { echo "ncu_compare: cannot create $out_arg" >&2; exit 1; }
+mkdir -p "$out_arg/ncu" "$out_arg/btcbench" || { echo "ncu_compare: cannot create $out_arg/ncu" >&2; exit 1; }
 btcbench=$(cd "$build_arg" && pwd)/btcbench
 out=$(cd "$out_arg" && pwd)
 cd "$(dirname "$0")/.." || exit 1   # python3 -m analysis... runs from the repo root

@@ -4,7 +4,11 @@
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
 
+#include <execinfo.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <csignal>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -327,7 +331,24 @@ int run_compare(const Command& cmd) {
 }  // namespace
 }  // namespace btc
 
+namespace {
+// A crash says where: the raw stack (binary + offset; addr2line -e btcbench
+// resolves it), then the default action. Async-signal-safe calls only.
+void print_stack_and_die(int sig) {
+  void* frames[64];
+  const int n = backtrace(frames, 64);
+  const char msg[] = "btcbench: fatal signal; stack (addr2line -f -C -e btcbench OFFSET):\n";
+  (void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+  backtrace_symbols_fd(frames, n, STDERR_FILENO);
+  std::signal(sig, SIG_DFL);
+  std::raise(sig);
+}
+}  // namespace
+
 int main(int argc, char** argv) {
+  std::signal(SIGSEGV, print_stack_and_die);
+  std::signal(SIGABRT, print_stack_and_die);
+  std::signal(SIGBUS, print_stack_and_die);
   using namespace btc;
   std::vector<std::string> args(argv + 1, argv + argc);
   std::vector<std::string> all(argv, argv + argc);

@@ -349,7 +349,16 @@ void run_point(benchmark::State& st, const Design& d, const Problem& p, Epilogue
     st.counters["floor_us"] = floor_s * 1e6;
     st.counters["time_over_floor"] = sec / floor_s;
   }
-  if (p.ops() <= kGraphMaxOps) {
+  // Not with counters on: on the H200 (CUDA 13.0, 0e8dcf4) CUPTI's range
+  // profiler crashed decoding the first counter pass after graph replays in
+  // the same process (NVPW_CUDA_Profiler_DecodeCounters, SIGSEGV), while the
+  // same metrics profile fine in the bmm and stride suites, which replay no
+  // graphs. Suspected, not isolated: graph figures come from --no-counters runs.
+  if (p.ops() <= kGraphMaxOps && s.ctx->profiler != nullptr) {
+    if (s.graph_failures.insert(name).second)
+      s.ctx->skip(d.name(), "graph replay timing needs --no-counters (CUPTI crashed after graph replays)",
+                  config + "/graph");
+  } else if (p.ops() <= kGraphMaxOps) {
     const int runs = std::max(copies, kGraphMinRuns);
     const GraphTiming g = time_graph_replays([&](int i, cudaStream_t stream) { run_slot(i % copies, stream); }, runs);
     s.rotation_next = runs % copies;  // the slot the replays touched longest ago
