@@ -60,7 +60,6 @@ DESIGN_COLOURS = {"bconv_btc_wmma_sm75": "tab:blue", "bconv_mma_and_sm80": "gold
 _SPARE_COLOURS = ("tab:cyan", "tab:gray", "tab:olive", "teal", "navy", "black")
 PEAK_COLOURS = {"wgmma_and": "black", "mma_and": "dimgray", "btc_wmma": "darkgray"}
 BATCH_MARKERS = {1: "v", 16: "s", 64: "D", 256: "o"}
-_TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 NAN = math.nan
 
 
@@ -168,42 +167,17 @@ def _config_point(config: str) -> tuple[Problem, str] | None:
 
 # ---------------------------------------------------------------- runs
 
-@dataclass(frozen=True)
-class Design:
-    name: str
-    family: str
-    tensor_core: bool
-    status: str               # measured | skipped
-    meta: dict[str, Any]      # the raw btcbench.forms entry
+Design = rc.Design
 
 
 @dataclass(frozen=True)
-class BconvRun:
+class BconvRun(rc.DesignRunTimes):
     """One design on one problem with one output: its run, or why there is none."""
     design: Design
     problem: Problem
     out: str
     run: br.RunSummary | None
     skip_reason: str | None   # a skip of this config or of the whole design
-
-    @property
-    def time_s(self) -> float | None:
-        if self.run is None or self.run.time_unit not in _TIME_UNITS:
-            return None
-        return self.run.median_time * _TIME_UNITS[self.run.time_unit]
-
-    @property
-    def tops(self) -> float | None:
-        """Median TOPS: the run's counter, else from its time."""
-        if self.run is None:
-            return None
-        tops = self.run.counter("tops")
-        if tops is None and self.time_s:
-            tops = self.problem.ops / self.time_s / 1e12
-        return tops if tops is not None and tops > 0 else None
-
-    def tops_spread(self) -> tuple[float, float, float] | None:
-        return rc.spread(self.tops, self.run) if self.tops is not None and self.run else None
 
     @property
     def bytes_moved(self) -> float:

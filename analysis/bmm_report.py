@@ -59,7 +59,6 @@ DESIGN_COLOURS = {"btc_wmma_row": "tab:cyan", "btc_wmma_tile": "tab:blue",
                   "cublas_s8": "tab:purple", "cublas_f16": "tab:brown"}
 _SPARE_COLOURS = ("tab:gray", "tab:olive", "teal", "navy", "black")
 PEAK_STYLES = {"wgmma_and": "black", "mma_and": "dimgray"}   # the peak lines the TOPS plot draws
-_TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
 # ---------------------------------------------------------------- names and problems
@@ -124,42 +123,17 @@ def parse_bmm_name(name: str) -> BmmName:
 
 # ---------------------------------------------------------------- runs
 
-@dataclass(frozen=True)
-class Design:
-    name: str
-    family: str
-    tensor_core: bool
-    status: str               # measured | skipped
-    meta: dict[str, Any]      # the raw btcbench.forms entry
+Design = rc.Design
 
 
 @dataclass(frozen=True)
-class BmmRun:
+class BmmRun(rc.DesignRunTimes):
     """One design on one problem with one output: its run, or why there is none."""
     design: Design
     problem: Problem
     out: str
     run: br.RunSummary | None
     skip_reason: str | None   # a skip of this config or of the whole design
-
-    @property
-    def time_s(self) -> float | None:
-        if self.run is None or self.run.time_unit not in _TIME_UNITS:
-            return None
-        return self.run.median_time * _TIME_UNITS[self.run.time_unit]
-
-    @property
-    def tops(self) -> float | None:
-        """Median TOPS (2·M·N·K / time): the run's counter, else from its time."""
-        if self.run is None:
-            return None
-        tops = self.run.counter("tops")
-        if tops is None and self.time_s:
-            tops = self.problem.ops / self.time_s / 1e12
-        return tops if tops is not None and tops > 0 else None
-
-    def tops_spread(self) -> tuple[float, float, float] | None:
-        return rc.spread(self.tops, self.run) if self.tops is not None and self.run else None
 
     @property
     def min_bytes(self) -> float:

@@ -6,6 +6,7 @@ builds on this module; nothing here knows about one suite.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 import shlex
 from contextlib import contextmanager
 from pathlib import Path
@@ -264,3 +265,42 @@ def section_lines(sections: Sequence[Section]) -> list[str]:
     for title, body in sections:
         lines += [f"## {title}", "", *body, ""]
     return lines
+
+
+# ---------------------------------------------------------------- design runs
+
+TIME_UNITS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+@dataclass(frozen=True)
+class Design:
+    """A production design as a suite's results file lists it (btcbench.forms)."""
+    name: str
+    family: str
+    tensor_core: bool
+    status: str               # measured | skipped
+    meta: dict[str, Any]      # the raw btcbench.forms entry
+
+
+class DesignRunTimes:
+    """Time and TOPS of a design run: for dataclasses with `run`
+    (br.RunSummary | None) and `problem` (with `.ops`)."""
+
+    @property
+    def time_s(self) -> float | None:
+        if self.run is None or self.run.time_unit not in TIME_UNITS:
+            return None
+        return self.run.median_time * TIME_UNITS[self.run.time_unit]
+
+    @property
+    def tops(self) -> float | None:
+        """Median TOPS (the problem's ops over the time): the run's counter, else from its time."""
+        if self.run is None:
+            return None
+        tops = self.run.counter("tops")
+        if tops is None and self.time_s:
+            tops = self.problem.ops / self.time_s / 1e12
+        return tops if tops is not None and tops > 0 else None
+
+    def tops_spread(self) -> tuple[float, float, float] | None:
+        return spread(self.tops, self.run) if self.tops is not None and self.run else None
