@@ -1,0 +1,45 @@
+"""analysis.select.bconv on the hand-made fixture (tests/analysis/fixtures/bconv_small.json):
+the fastest tensor-core design per problem, its runner-up and margin, the
+files it writes, and one-line errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis import btcresults as br
+from analysis.select import bconv as sel
+
+FIXTURE = Path(__file__).parent / "fixtures" / "bconv_small.json"
+
+
+def test_choices_pick_the_fastest_tensor_core_design_with_its_margin():
+    rows = sel.choices(br.load(FIXTURE))
+    assert rows, "the fixture has bits points"
+    # The fixture makes wgmma fastest everywhere and mma_and 2.5x its time; baselines never count.
+    assert {r["design"] for r in rows} == {"bconv_wgmma_and_sm90"}
+    assert {r["runner_up"] for r in rows} == {"bconv_mma_and_sm90"}
+    assert all(r["margin"] == pytest.approx(2.5, rel=1e-6) for r in rows)
+    assert rows[0]["config"]["block_n"] == 256  # the design's generated tile travels with the choice
+    # ResNet-18's layers first, in network order: 56^2x64 3x3 s1 at the smallest batch.
+    assert (rows[0]["hw"], rows[0]["c"], rows[0]["k"], rows[0]["rs"], rows[0]["stride"], rows[0]["n"]) == \
+        (56, 64, 64, 3, 1, 1)
+    assert "resnet18" in rows[0]["groups"]
+
+
+def test_main_writes_json_and_table(tmp_path, capsys):
+    assert sel.main([str(FIXTURE), "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "bconv_selection_sm90.json").read_text())
+    assert doc["schema"] == "btcbench.bconv_selection.v1" and doc["epilogue"] == "bits"
+    assert doc["source"]["file"] == FIXTURE.name
+    table = (tmp_path / "bconv_selection_sm90.md").read_text()
+    assert "`bconv_wgmma_and_sm90`" in table and "2.50×" in table
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    assert sel.main([str(tmp_path / "missing.json"), "--out", str(tmp_path)]) == 2
+    assert sel.main([str(FIXTURE), "--out", str(tmp_path / "no_such_folder")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("analysis.select.bconv: error: ") for line in err)
+    assert list(tmp_path.iterdir()) == []  # nothing written
