@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import NullLocator
 
 from analysis import bmm_report
 from analysis import btcresults as br
@@ -171,13 +171,8 @@ Design = rc.Design
 
 
 @dataclass(frozen=True)
-class BconvRun(rc.DesignRunTimes):
-    """One design on one problem with one output: its run, or why there is none."""
-    design: Design
-    problem: Problem
-    out: str
-    run: br.RunSummary | None
-    skip_reason: str | None   # a skip of this config or of the whole design
+class BconvRun(rc.DesignRun):
+    """rc.DesignRun with this suite's figures; problem is a bconv Problem."""
 
     @property
     def bytes_moved(self) -> float:
@@ -205,9 +200,6 @@ class BconvRun(rc.DesignRunTimes):
         read, written = self.run.counter(rc.DRAM_READ), self.run.counter(DRAM_WRITE)
         return read + written if read is not None and written is not None else None
 
-    @property
-    def l2_hit_pct(self) -> float | None:
-        return self.run.counter(rc.L2_HIT) if self.run else None
 
 
 @dataclass(frozen=True)
@@ -273,42 +265,13 @@ def collect(results: br.Results) -> BconvData:
     """Designs in btcbench.forms order, each with a BconvRun per problem and
     output; ResultsError for a run name off the bconv grammar."""
     rc.check_suite(results, SUITE)
+    designs, problems, table = rc.collect_design_runs(results, parse_bconv_name, _config_point, OUTPUTS, BconvRun)
     labels = _labels(results)
-    runs: dict[tuple[str, Problem, str], br.RunSummary] = {}
-    problems: dict[Problem, None] = {}
     groups: dict[Problem, set[str]] = {}
-    for run in br.medians(results):
-        try:
-            name = parse_bconv_name(run.run_name)
-        except ValueError as e:
-            raise br.ResultsError(f"{results.path}: {e}") from None
-        runs[(name.design, name.problem, name.out)] = run
-        problems[name.problem] = None
-        groups.setdefault(name.problem, set()).update(labels.get(run.run_name, ()))
-    config_skips: dict[tuple[str, Problem, str], str] = {}
-    form_skips: dict[str, str] = {}
-    for entry in results.meta.get("skipped") or []:
-        if not isinstance(entry, dict):
-            continue
-        reason = str(entry.get("reason") or "(no reason recorded)")
-        if entry.get("config"):
-            point = _config_point(str(entry["config"]))
-            if point is not None:
-                config_skips[(str(entry.get("form")), *point)] = reason
-                problems[point[0]] = None
-        else:
-            form_skips[str(entry.get("form"))] = reason
-    designs = [Design(name, str(f.get("family") or ""), bool(f.get("tensor_core")), str(f.get("status")), f)
-               for name, f in results.meta["forms"].items()]
-    table: dict[tuple[str, Problem, str], BconvRun] = {}
-    for d in designs:
-        whole = form_skips.get(d.name) or ("skipped" if d.status == "skipped" else None)
-        for p in problems:
-            for out in OUTPUTS:
-                key = (d.name, p, out)
-                table[key] = BconvRun(d, p, out, runs.get(key), config_skips.get(key) or whole)
+    for run in br.medians(results):  # every name parsed above
+        groups.setdefault(parse_bconv_name(run.run_name).problem, set()).update(labels.get(run.run_name, ()))
     ordered_groups = {p: tuple(sorted(g, key=_group_order)) for p, g in groups.items()}
-    return BconvData(designs, list(problems), table, ordered_groups)
+    return BconvData(designs, problems, table, ordered_groups)
 
 
 def _group_order(group: str) -> tuple[int, str]:
@@ -425,16 +388,7 @@ def layer_goals(data: BconvData, bandwidth: float | None) -> list[LayerGoals]:
 # ---------------------------------------------------------------- plots
 
 def _colours(data: BconvData) -> dict[str, str]:
-    spare = iter(_SPARE_COLOURS * (1 + len(data.designs)))
-    return {d.name: DESIGN_COLOURS.get(d.name) or next(spare) for d in data.designs}
-
-
-def _log_y(ax: Any, fmt: Any) -> None:
-    """A log y axis labelled at 1, 2 and 5 times each power of ten."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(fmt))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    return rc.design_colours(data.designs, DESIGN_COLOURS, _SPARE_COLOURS)
 
 
 def _tops_tick(v: float, _: Any) -> str:
@@ -494,7 +448,7 @@ def plot_layers(results: br.Results, data: BconvData, peaks: bmm_report.Peaks) -
                     handles.append(ax.axhline(peak.tops, linestyle=(0, (6, 3)), linewidth=1.0,
                                               color=PEAK_COLOURS.get(family, "gray"),
                                               label=f"{peak.label} peak {peak.tops:,.0f} TOPS\n(instr {peak.form})"))
-            _log_y(ax, _tops_tick)
+            rc.log_y(ax, _tops_tick)
             _layer_axis(ax, layers)
         else:
             rc.no_data(ax, f"no ResNet-18 runs at batch {GOAL_BATCH} with a TOPS figure in this file", fontsize=9)
@@ -529,7 +483,7 @@ def plot_floor(results: br.Results, data: BconvData, bandwidth: float | None) ->
             handles.append(ax.axhline(1.0, color="black", linewidth=0.8, label="the DRAM floor"))
             handles.append(ax.axhline(GOAL_FLOOR_RATIO, color="crimson", linestyle=":", linewidth=1.0,
                                       label=f"goal ≤ {GOAL_FLOOR_RATIO:g}× (3×3 layers)"))
-            _log_y(ax, lambda v, _: f"{v:,.3g}×")
+            rc.log_y(ax, lambda v, _: f"{v:,.3g}×")
             _layer_axis(ax, data.resnet_layers)
         else:
             rc.no_data(ax, "no measured DRAM bandwidth in this file: no floors" if bandwidth is None else
@@ -563,7 +517,7 @@ def plot_speedup(results: br.Results, data: BconvData) -> bytes:
                             label=f"batch {n}")
                     drawn = True
             if drawn:
-                _log_y(ax, lambda v, _: f"{v:,.3g}×")
+                rc.log_y(ax, lambda v, _: f"{v:,.3g}×")
                 ax.axhline(1.0, color="black", linewidth=0.8)
                 ax.axhline(goal, color="crimson", linestyle=":", linewidth=1.0,
                            label=f"goal {goal:g}× (batch {GOAL_BATCH}, 3×3)")
@@ -608,7 +562,7 @@ def plot_paper(results: br.Results, data: BconvData) -> bytes:
                     ax.set_xscale("log", base=2)
                 ax.set_xticks(xs, [str(x) for x in xs])
                 ax.xaxis.set_minor_locator(NullLocator())
-                _log_y(ax, _tops_tick)
+                rc.log_y(ax, _tops_tick)
             else:
                 rc.no_data(ax, f"no {group} runs in this file", fontsize=9)
                 ax.set_xticks([])

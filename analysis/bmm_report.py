@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, NullLocator
+from matplotlib.ticker import NullLocator
 
 from analysis import btcresults as br
 from analysis import instr_report
@@ -127,13 +127,8 @@ Design = rc.Design
 
 
 @dataclass(frozen=True)
-class BmmRun(rc.DesignRunTimes):
-    """One design on one problem with one output: its run, or why there is none."""
-    design: Design
-    problem: Problem
-    out: str
-    run: br.RunSummary | None
-    skip_reason: str | None   # a skip of this config or of the whole design
+class BmmRun(rc.DesignRun):
+    """rc.DesignRun with this suite's figures; problem is a bmm Problem."""
 
     @property
     def min_bytes(self) -> float:
@@ -154,9 +149,6 @@ class BmmRun(rc.DesignRunTimes):
         return rc.ratio(self.run.counter(rc.DRAM_READ) if self.run else None,
                         self.problem.operand_bytes)
 
-    @property
-    def l2_hit_pct(self) -> float | None:
-        return self.run.counter(rc.L2_HIT) if self.run else None
 
 
 @dataclass(frozen=True)
@@ -217,44 +209,13 @@ def collect(results: br.Results) -> BmmData:
     """Designs in btcbench.forms order, each with a BmmRun per problem and
     output; ResultsError for a run name off the bmm grammar."""
     rc.check_suite(results, SUITE)
-    runs: dict[tuple[str, Problem, str], br.RunSummary] = {}
-    problems: dict[Problem, None] = {}
-    for run in br.medians(results):
-        try:
-            name = parse_bmm_name(run.run_name)
-        except ValueError as e:
-            raise br.ResultsError(f"{results.path}: {e}") from None
-        runs[(name.design, name.problem, name.out)] = run
-        problems[name.problem] = None
-    config_skips: dict[tuple[str, Problem, str], str] = {}
-    form_skips: dict[str, str] = {}
-    for entry in results.meta.get("skipped") or []:
-        if not isinstance(entry, dict):
-            continue
-        reason = str(entry.get("reason") or "(no reason recorded)")
-        if entry.get("config"):
-            parsed = _config_problem(str(entry["config"]))
-            if parsed is not None:
-                config_skips[(str(entry.get("form")), *parsed)] = reason
-                problems[parsed[0]] = None
-        else:
-            form_skips[str(entry.get("form"))] = reason
+    designs, problems, table = rc.collect_design_runs(results, parse_bmm_name, _config_problem, OUTPUTS, BmmRun)
     probes = sorted(name for name in results.meta["forms"] if PROBE_MARK in name)
     if probes:
         # A BTC_WGMMA_PROBE build times half a kernel and computes garbage:
         # its files belong beside docs/findings-bmm.md, not in results/.
         raise br.ResultsError(f"{results.path}: written by a diagnostic probe build ({', '.join(probes)}); "
                               "probe timings are not design results - keep such files out of results/")
-    designs = [Design(name, str(f.get("family") or ""), bool(f.get("tensor_core")),
-                      str(f.get("status")), f)
-               for name, f in results.meta["forms"].items()]
-    table: dict[tuple[str, Problem, str], BmmRun] = {}
-    for d in designs:
-        whole = form_skips.get(d.name) or ("skipped" if d.status == "skipped" else None)
-        for p in problems:
-            for out in OUTPUTS:
-                key = (d.name, p, out)
-                table[key] = BmmRun(d, p, out, runs.get(key), config_skips.get(key) or whole)
     # Square sizes first, smallest first; then the other shapes in file order.
     ordered = sorted(problems, key=lambda p: (not p.square, p.m if p.square else 0))
     return BmmData(designs, ordered, table)
@@ -423,16 +384,7 @@ def performance_goals(data: BmmData, peaks: Peaks) -> list[Goal]:
 # ---------------------------------------------------------------- plots
 
 def _colours(data: BmmData) -> dict[str, str]:
-    spare = iter(_SPARE_COLOURS * (1 + len(data.designs)))
-    return {d.name: DESIGN_COLOURS.get(d.name) or next(spare) for d in data.designs}
-
-
-def _log_y(ax: Any, fmt: Any) -> None:
-    """A log y axis labelled at 1, 2 and 5 times each power of ten."""
-    ax.set_yscale("log")
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(fmt))
-    ax.yaxis.set_minor_formatter(NullFormatter())
+    return rc.design_colours(data.designs, DESIGN_COLOURS, _SPARE_COLOURS)
 
 
 def _log2_size_axis(ax: Any, sizes: list[int]) -> None:
@@ -472,7 +424,7 @@ def plot_square(results: br.Results, data: BmmData, peaks: Peaks) -> bytes:
                     handles.append(ax.axhline(peak.tops, linestyle=(0, (6, 3)), color=colour,
                                               linewidth=1.0,
                                               label=f"{peak.label} peak {peak.tops:,.0f} TOPS\n(instr {peak.form})"))
-            _log_y(ax, lambda v, _: f"{v:,.0f}")
+            rc.log_y(ax, lambda v, _: f"{v:,.0f}")
             _log2_size_axis(ax, [p.m for p in squares])
         else:
             rc.no_data(ax, "no square-size runs with a TOPS figure in this file", fontsize=9)
@@ -509,7 +461,7 @@ def plot_speedup(results: br.Results, data: BmmData) -> bytes:
                             linewidth=1.4, label=d.name)
                     drawn = True
             if drawn:
-                _log_y(ax, lambda v, _: f"{v:,.3g}×")
+                rc.log_y(ax, lambda v, _: f"{v:,.3g}×")
                 ax.axhline(1.0, color="black", linewidth=0.8)
                 if i == 0:
                     ax.axhline(POPC_GOAL_SPEEDUP, color="crimson", linestyle=":", linewidth=1.0,

@@ -6,11 +6,11 @@ builds on this module; nothing here knows about one suite.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 import shlex
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import matplotlib
 
@@ -18,6 +18,7 @@ matplotlib.use("Agg")   # headless, and the renderer whose PNG bytes are reprodu
 import matplotlib.style
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from analysis import btcresults as br
 
@@ -282,9 +283,15 @@ class Design:
     meta: dict[str, Any]      # the raw btcbench.forms entry
 
 
-class DesignRunTimes:
-    """Time and TOPS of a design run: for dataclasses with `run`
-    (br.RunSummary | None) and `problem` (with `.ops`)."""
+@dataclass(frozen=True)
+class DesignRun:
+    """One design on one problem with one output: its run, or why there is
+    none. Each suite's report subclasses it with its own figures."""
+    design: Design
+    problem: Any              # the suite's problem (with `.ops`)
+    out: str
+    run: br.RunSummary | None
+    skip_reason: str | None   # a skip of this config or of the whole design
 
     @property
     def time_s(self) -> float | None:
@@ -304,3 +311,64 @@ class DesignRunTimes:
 
     def tops_spread(self) -> tuple[float, float, float] | None:
         return spread(self.tops, self.run) if self.tops is not None and self.run else None
+
+    @property
+    def l2_hit_pct(self) -> float | None:
+        return self.run.counter(L2_HIT) if self.run else None
+
+
+def collect_design_runs(results: br.Results, parse_name: Callable[[str], Any],
+                        config_point: Callable[[str], tuple[Any, str] | None], outputs: Sequence[str],
+                        run_type: type) -> tuple[list[Design], list[Any], dict[tuple[str, Any, str], Any]]:
+    """A suite file's designs (btcbench.forms order), problems (runs first,
+    then those only skips name, in file order) and a `run_type` per (design,
+    problem, output): the median run, or the reason there is none.
+    parse_name(run_name) has .design, .problem, .out and raises ValueError
+    off the suite's grammar (a ResultsError here); config_point(config) is
+    (problem, out) or None."""
+    runs: dict[tuple[str, Any, str], br.RunSummary] = {}
+    problems: dict[Any, None] = {}
+    for run in br.medians(results):
+        try:
+            name = parse_name(run.run_name)
+        except ValueError as e:
+            raise br.ResultsError(f"{results.path}: {e}") from None
+        runs[(name.design, name.problem, name.out)] = run
+        problems[name.problem] = None
+    config_skips: dict[tuple[str, Any, str], str] = {}
+    form_skips: dict[str, str] = {}
+    for entry in results.meta.get("skipped") or []:
+        if not isinstance(entry, dict):
+            continue
+        reason = str(entry.get("reason") or "(no reason recorded)")
+        if entry.get("config"):
+            point = config_point(str(entry["config"]))
+            if point is not None:
+                config_skips[(str(entry.get("form")), *point)] = reason
+                problems[point[0]] = None
+        else:
+            form_skips[str(entry.get("form"))] = reason
+    designs = [Design(name, str(f.get("family") or ""), bool(f.get("tensor_core")), str(f.get("status")), f)
+               for name, f in results.meta["forms"].items()]
+    table: dict[tuple[str, Any, str], Any] = {}
+    for d in designs:
+        whole = form_skips.get(d.name) or ("skipped" if d.status == "skipped" else None)
+        for p in problems:
+            for out in outputs:
+                key = (d.name, p, out)
+                table[key] = run_type(d, p, out, runs.get(key), config_skips.get(key) or whole)
+    return designs, list(problems), table
+
+
+def design_colours(designs: Sequence[Design], named: Mapping[str, str], spare: Sequence[str]) -> dict[str, str]:
+    """A colour per design: its own where `named` has one, else the next spare."""
+    left = iter(tuple(spare) * (1 + len(designs)))
+    return {d.name: named.get(d.name) or next(left) for d in designs}
+
+
+def log_y(ax: Any, fmt: Any) -> None:
+    """A log y axis labelled at 1, 2 and 5 times each power of ten."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(fmt))
+    ax.yaxis.set_minor_formatter(NullFormatter())
