@@ -411,6 +411,8 @@ class IgemmDesign final : public Design {
   }
   std::string unsupported(const Problem& p) const override {
     if (p.r > 255 || p.s > 255) return "filters wider than 255 taps";  // the packed tap rectangle
+    // The gather indexes input pixels (not words) in int32.
+    if (static_cast<int64_t>(p.n) * p.h * p.w >= (int64_t{1} << 31)) return "more than 2^31 - 1 input pixels";
     if ((p.out_pixels() + T::kBM - 1) / T::kBM > 0x7FFFFFFF) return "too many output pixels for the grid";
     if (static_cast<int64_t>(p.k + T::kBN) * (p.r * p.s * ((p.c + 31) / 32) + T::kSlabKw) > (int64_t{1} << 31))
       return "the repacked weights exceed int32 indexing";

@@ -269,5 +269,19 @@ TEST(BconvRegistry, NamesUniqueFamiliesKnownArgumentsChecked) {
   EXPECT_EQ(bconv::find_design("no_such_design"), nullptr);
 }
 
+// Host-side: the implicit-GEMM designs refuse inputs whose pixel index would
+// overflow their int32 gather arithmetic, instead of reading out of bounds.
+TEST(BconvRegistry, ImplicitGemmRefusesInputsPastInt32Pixels) {
+  const Problem huge = layer(1 << 16, 256, 256, 32, 1, 1, 64, 0);  // 2^32 input pixels, 2^20 output pixels
+  ASSERT_EQ(bconv::check_problem(huge), "");
+  int checked = 0;
+  for (const auto& d : bconv::designs()) {
+    if (d->family() != "mma_and" && d->family() != "btc_wmma") continue;
+    EXPECT_NE(d->unsupported(huge), "") << d->name();
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+}
+
 }  // namespace
 }  // namespace btc
