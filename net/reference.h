@@ -1,0 +1,34 @@
+// The CPU reference forward: naive loops on +-1 integers, written from the
+// semantics in net/model.h and independently of every kernel (no bit
+// packing, no popcount). The GPU runner must equal it exactly, layer by layer.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "net/model.h"
+#include "net/weights.h"
+
+namespace btc::net {
+
+struct ReferenceLayer {
+  // batch x conv_out (NHWC), the integer each threshold sees: z plus the
+  // added residual (a bfc: batch x out).
+  std::vector<int32_t> y;
+  // batch x out (NHWC) +-1 values after the threshold and any max-pool;
+  // empty for the float-output layer.
+  std::vector<int8_t> act;
+  // float-output layer: batch x classes, BN(y) as bconv::batch_norm_f32.
+  std::vector<float> logits;
+};
+
+// The stem's input: q = clamp(rint(x / input_scale), -127, 127), ties to even.
+int8_t quantize_input(float x, float input_scale);
+
+// images: batch x C x H x W fp32 (NCHW, PyTorch's order).
+std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, const std::vector<float>& images,
+                                              int batch);
+
+// The 5 best classes per image, best first (ties: the lower class index).
+std::vector<std::vector<int>> top5(const std::vector<float>& logits, int batch, int classes);
+
+}  // namespace btc::net
