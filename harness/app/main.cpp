@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "harness/app/run_command.h"
 #include "harness/core/bench_util.h"
 #include "harness/core/build_info.h"
 #include "harness/core/check.h"
@@ -368,9 +369,11 @@ int main(int argc, char** argv) {
       case Command::Kind::kList: return run_sweep(cmd, all, true);
       case Command::Kind::kValidate: return run_validate(cmd);
       case Command::Kind::kCompare: return run_compare(cmd);
+      case Command::Kind::kRun: return run_network(cmd.run);
     }
   } catch (const NoGpuError& e) {
     std::cerr << "btcbench: " << e.what() << "\n";
+    if (cmd.kind == Command::Kind::kRun) std::cerr << "btcbench: --cpu runs the CPU reference forward without a GPU\n";
     return kExitNoGpu;
   } catch (const std::exception& e) {
     std::cerr << "btcbench: " << e.what() << "\n";

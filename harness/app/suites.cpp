@@ -2,6 +2,7 @@
 
 #include "harness/suites/bconv_suite.h"
 #include "harness/suites/bmm_suite.h"
+#include "harness/suites/net_suite.h"
 #include "microbench/instr_suite.h"
 #include "microbench/layout_suite.h"
 #include "microbench/stride_suite.h"
@@ -10,7 +11,7 @@
 namespace btc {
 
 const std::vector<Suite>& suites() {
-  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite(), bmm_suite(), bconv_suite()};
+  static const std::vector<Suite> all = {instr_suite(), stride_suite(), layout_suite(), bmm_suite(), bconv_suite(), net_suite()};
   return all;
 }
 

@@ -99,6 +99,7 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  list <suite> [--filter RE]     list the suite's benchmark names for this GPU\n"
          "  validate <file.json>           check a results file against the schema\n"
          "  compare <A.json> <B.json>      B against A, per benchmark: ratio of medians, Mann-Whitney U test\n"
+         "  run <model> [options]          one network forward on the GPU (or --cpu): designs per layer, top-5, images/s\n"
          "  --version, --help\n"
          "\n"
          "suites: " + join(known_suites) + "\n"
@@ -113,6 +114,18 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  --quick             smoke run: fewer configurations, 3 repetitions (unless --repetitions)\n"
          "  --device N          CUDA device ordinal (default 0)\n"
          "  --cache-control all|none  before each counter pass: flush L2 (all, default) or keep it warm\n"
+         "\n"
+         "run options:\n"
+         "  --batch N           images per forward (default: the model's)\n"
+         "  --weights F         safetensors weights (docs/weights.md; default: seeded random)\n"
+         "  --input F.npy       fp32/fp16 images, N x C x H x W or N x H x W x C (default: seeded random)\n"
+         "  --designs D         auto | a family (btc_wmma, mma_and, wgmma_and, popc, cublas, cudnn) | bconv=NAME,bfc=NAME\n"
+         "  --seed N            seed of the random weights and input (default 1)\n"
+         "  --repetitions N     timed CUDA-graph replays (default 20)\n"
+         "  --check             compare every layer with the CPU reference (exact)\n"
+         "  --cpu               the CPU reference forward only (no GPU)\n"
+         "  --models DIR        where model files are (default: models)\n"
+         "  --device N          CUDA device ordinal (default 0)\n"
          "\n"
          "compare options (exit 0: no significant regression, 1: one or more, 2: usage or incompatible files):\n"
          "  --filter REGEX      only runs whose name matches\n"
@@ -139,6 +152,8 @@ Command parse_command_line(const std::vector<std::string>& args,
     cmd.kind = Command::Kind::kValidate;
   } else if (verb == "compare") {
     cmd.kind = Command::Kind::kCompare;
+  } else if (verb == "run") {
+    cmd.kind = Command::Kind::kRun;
   } else {
     throw UsageError("unknown command '" + verb + "'");
   }
@@ -150,6 +165,28 @@ Command parse_command_line(const std::vector<std::string>& args,
     if (a.rfind("--", 0) != 0 || a.size() == 2) {
       if (a.rfind("-", 0) == 0 && a.size() > 1) throw UsageError("unknown flag '" + a + "'");
       positional.push_back(a);
+    } else if (cmd.kind == Command::Kind::kRun && a == "--batch") {
+      cmd.run.batch = parse_int(a, cur.value(a), 1, 1 << 20);
+    } else if (cmd.kind == Command::Kind::kRun && a == "--weights") {
+      cmd.run.weights = cur.value(a);
+      if (cmd.run.weights.empty()) throw UsageError("--weights needs a file");
+    } else if (cmd.kind == Command::Kind::kRun && a == "--input") {
+      cmd.run.input = cur.value(a);
+      if (cmd.run.input.empty()) throw UsageError("--input needs a file");
+    } else if (cmd.kind == Command::Kind::kRun && a == "--designs") {
+      cmd.run.designs = cur.value(a);
+      if (cmd.run.designs.empty()) throw UsageError("--designs needs a value");
+    } else if (cmd.kind == Command::Kind::kRun && a == "--seed") {
+      cmd.run.seed = static_cast<uint64_t>(parse_int(a, cur.value(a), 0, 1 << 30));
+    } else if (cmd.kind == Command::Kind::kRun && a == "--repetitions") {
+      cmd.run.repetitions = parse_int(a, cur.value(a), 1, 100000);
+    } else if (cmd.kind == Command::Kind::kRun && a == "--models") {
+      cmd.run.models_dir = cur.value(a);
+    } else if (cmd.kind == Command::Kind::kRun && (a == "--check" || a == "--cpu")) {
+      cur.no_value(a);
+      (a == "--check" ? cmd.run.check : cmd.run.cpu) = true;
+    } else if (cmd.kind == Command::Kind::kRun && a == "--device") {
+      cmd.run.device = parse_int(a, cur.value(a), 0, 63);
     } else if (a == "--json" && cmd.kind == Command::Kind::kInfo) {
       cur.no_value(a);
       cmd.json = true;
@@ -217,6 +254,11 @@ Command parse_command_line(const std::vector<std::string>& args,
     case Command::Kind::kValidate:
       if (positional.size() != 1) throw UsageError("validate needs exactly one file");
       cmd.file = positional[0];
+      break;
+    case Command::Kind::kRun:
+      if (positional.size() != 1) throw UsageError("run needs exactly one model (a name under models/ or a path)");
+      cmd.run.model = positional[0];
+      if (cmd.run.cpu && cmd.run.check) throw UsageError("--cpu and --check contradict each other (--check needs the GPU)");
       break;
     case Command::Kind::kCompare:
       if (positional.size() != 2) throw UsageError("compare needs exactly two files (A.json B.json)");

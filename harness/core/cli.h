@@ -1,5 +1,6 @@
 // Command-line grammar of `btcbench`. Pure logic (no CUDA) so CI tests it.
 #pragma once
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -33,11 +34,27 @@ struct CompareOptions {
   double alpha = 0.05;                 // significance level of the U test
 };
 
+// btcbench run MODEL: one network forward (net/runner.h) and its top-5.
+struct RunOptions {
+  std::string model;                   // a name under models/ or a path
+  std::string models_dir = "models";   // --models DIR
+  std::string weights;                 // --weights F.safetensors ("" = seeded random)
+  uint64_t seed = 1;                   // --seed N: the random weights and input
+  int batch = 0;                       // --batch N (0 = the model's)
+  std::string input;                   // --input images.npy ("" = seeded random)
+  std::string designs = "auto";        // --designs auto|FAMILY|bconv=NAME,bfc=NAME
+  int repetitions = 20;                // --repetitions N: timed graph replays
+  bool cpu = false;                    // --cpu: the CPU reference only (no GPU needed)
+  bool check = false;                  // --check: every layer against the CPU reference
+  int device = 0;
+};
+
 struct Command {
-  enum class Kind { kHelp, kVersion, kInfo, kSweep, kList, kValidate, kCompare };
+  enum class Kind { kHelp, kVersion, kInfo, kSweep, kList, kValidate, kCompare, kRun };
   Kind kind = Kind::kHelp;
   SweepOptions sweep;        // kSweep, kList (suite, filter, quick)
   CompareOptions compare;    // kCompare
+  RunOptions run;            // kRun
   bool json = false;         // kInfo --json
   int device = 0;            // kInfo
   std::string file;          // kValidate

@@ -176,6 +176,10 @@ std::vector<std::string> default_bconv_metrics(const std::string& chip) {
   return valid_on_chip(chip, std::move(all));
 }
 
+std::vector<std::string> default_net_metrics(const std::string& chip) {
+  return valid_on_chip(chip, {"dram__bytes_read.sum", "dram__bytes_write.sum", "sm__cycles_elapsed.max"});
+}
+
 bool metric_valid_static(const std::string& chip, const std::string& metric) {
   const int f = family_index(chip);
   const MetricRow* row = find_metric(metric);

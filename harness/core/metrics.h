@@ -53,6 +53,8 @@ std::vector<std::string> default_stride_metrics(const std::string& chip);
 // misses, hit rate), tensor-pipe instructions (imma: b1 and int8; hmma: fp16;
 // on GH100 also gmma) and elapsed cycles.
 std::vector<std::string> default_bconv_metrics(const std::string& chip);
+// The net suite: DRAM traffic of a whole forward.
+std::vector<std::string> default_net_metrics(const std::string& chip);
 
 // From the table: is `metric` valid on `chip`? False for metrics not in the
 // table and for chips of no family.

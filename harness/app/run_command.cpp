@@ -1,0 +1,148 @@
+// btcbench run MODEL: one network on the GPU (or the CPU reference with
+// --cpu): the design of each layer, the device memory it planned, images/s
+// from CUDA-graph replays, and the top-5 of the first images.
+#include "harness/app/run_command.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+#include <random>
+
+#include "harness/core/check.h"
+#include "harness/core/code_target.h"
+#include "harness/core/device_info.h"
+#include "net/npy.h"
+#include "net/reference.h"
+#include "net/runner.h"
+#include "net/weights_io.h"
+
+namespace btc {
+namespace {
+
+constexpr int kShownImages = 4;
+
+std::vector<float> random_images(const net::Model& m, int batch, uint64_t seed) {
+  std::mt19937_64 g(seed * 0x9E3779B97F4A7C15ull + 7);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(size_t(batch) * m.input.elements());
+  for (float& x : v) x = normal(g);
+  return v;
+}
+
+void print_top5(const std::vector<float>& logits, int batch, int classes) {
+  const auto top = net::top5(logits, batch, classes);
+  for (int n = 0; n < std::min(batch, kShownImages); ++n) {
+    std::string line = fmt::format("  image {}: top-5", n);
+    for (int c : top[n]) line += fmt::format("  {} ({:.4g})", c, logits[size_t(n) * classes + c]);
+    std::cout << line << "\n";
+  }
+  if (batch > kShownImages) std::cout << "  (" << batch - kShownImages << " more images)\n";
+}
+
+// Every layer's y and bits against the CPU reference; the number of layers that differ.
+int check_layers(net::Runner& r, const std::vector<net::ReferenceLayer>& ref, const std::vector<float>& logits) {
+  const net::Model& m = r.model();
+  int bad = 0;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const auto y = r.layer_y(static_cast<int>(i));
+    const auto act = r.layer_act(static_cast<int>(i));
+    std::string what;
+    if (!y.empty() && y != ref[i].y) {
+      size_t at = 0;
+      while (at < y.size() && y[at] == ref[i].y[at]) ++at;
+      what += fmt::format(" y differs first at {} ({} vs {})", at, at < y.size() ? y[at] : 0, at < y.size() ? ref[i].y[at] : 0);
+    }
+    if (!m.layers[i].float_out && act != ref[i].act) what += " bits differ";
+    if (m.layers[i].float_out && logits != ref[i].logits) what += " logits differ";
+    std::cout << fmt::format("  check {:<8} {}\n", m.layers[i].name, what.empty() ? "equal" : "DIFFERS:" + what);
+    bad += what.empty() ? 0 : 1;
+  }
+  return bad;
+}
+
+}  // namespace
+
+int run_network(const RunOptions& o) {
+  const net::Model m = net::load_model(o.model, o.models_dir);
+  const int batch = o.batch > 0 ? o.batch : m.batch;
+  const net::Weights w = o.weights.empty() ? net::random_weights(m, o.seed) : net::load_weights(m, o.weights);
+  std::vector<float> images;
+  int use_batch = batch;
+  if (!o.input.empty()) {
+    net::NpyImages in = net::load_npy_images(o.input, m.input);
+    if (o.batch > 0 && o.batch != in.batch)
+      throw std::invalid_argument(fmt::format("--batch {} but {} holds {} images", o.batch, o.input, in.batch));
+    use_batch = in.batch;
+    images = std::move(in.nchw);
+  } else {
+    images = random_images(m, use_batch, o.seed);
+  }
+  std::cout << fmt::format("btcbench run {}: {} layers, batch {}, {:.3g} G binary ops/image, weights {}\n", m.name,
+                           m.layers.size(), use_batch, m.binary_ops_per_image() / 1e9, w.source);
+  if (o.cpu) {
+    std::cout << "CPU reference forward (no GPU used)\n";
+    const auto ref = net::reference_forward(m, w, images, use_batch);
+    print_top5(ref.back().logits, use_batch, m.classes);
+    return 0;
+  }
+  const DeviceInfo dev = query_device(o.device);  // NoGpuError without a GPU
+  BTC_CUDA_CHECK(cudaSetDevice(o.device));
+  const CodeTarget code = code_target(o.device);
+  std::cout << describe(dev) << "  machine code: " << describe(code) << "\n";
+  cudaStream_t s = nullptr;
+  BTC_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  int rc = 0;
+  {
+    net::RunnerOptions ro;
+    ro.batch = use_batch;
+    ro.designs = o.designs;
+    ro.keep_outputs = o.check;
+    net::Runner r(m, w, ro, code, s);
+    std::cout << fmt::format("planned {:.1f} MiB of device memory; designs per layer:\n", static_cast<double>(r.device_bytes()) / 1048576.0);
+    for (size_t i = 0; i < m.layers.size(); ++i)
+      std::cout << fmt::format("  {:<8} {:<5} {}\n", m.layers[i].name, net::op_name(m.layers[i].op), r.layer_designs()[i]);
+    r.set_input(images);
+    r.forward();
+    r.sync();
+    const std::vector<float> logits = r.logits();
+    if (o.check) {
+      const auto ref = net::reference_forward(m, w, images, use_batch);
+      const int bad = check_layers(r, ref, logits);
+      std::cout << (bad == 0 ? "check: every layer equals the CPU reference\n"
+                             : fmt::format("check: {} layers differ from the CPU reference\n", bad));
+      if (bad) rc = 1;
+    }
+    r.capture_graph();
+    r.replay();
+    r.sync();
+    cudaEvent_t a, b;
+    BTC_CUDA_CHECK(cudaEventCreate(&a));
+    BTC_CUDA_CHECK(cudaEventCreate(&b));
+    std::vector<double> ms;
+    for (int i = 0; i < o.repetitions; ++i) {
+      BTC_CUDA_CHECK(cudaEventRecord(a, s));
+      r.replay();
+      BTC_CUDA_CHECK(cudaEventRecord(b, s));
+      BTC_CUDA_CHECK(cudaEventSynchronize(b));
+      float t = 0;
+      BTC_CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
+      ms.push_back(t);
+    }
+    BTC_CUDA_CHECK(cudaEventDestroy(a));
+    BTC_CUDA_CHECK(cudaEventDestroy(b));
+    std::sort(ms.begin(), ms.end());
+    const double med = ms[ms.size() / 2];
+    std::cout << fmt::format("forward (CUDA graph, {} replays): median {:.3f} ms [min {:.3f}, max {:.3f}], {:.0f} images/s\n",
+                             ms.size(), med, ms.front(), ms.back(), use_batch / (med * 1e-3));
+    if (r.logits() != logits) {
+      std::cout << "error: the graph replays' logits differ from the first forward's\n";
+      rc = 1;
+    }
+    print_top5(logits, use_batch, m.classes);
+  }
+  BTC_CUDA_CHECK(cudaStreamDestroy(s));
+  return rc;
+}
+
+}  // namespace btc

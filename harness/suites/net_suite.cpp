@@ -1,0 +1,279 @@
+#include "harness/suites/net_suite.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "harness/core/bench_util.h"
+#include "harness/core/check.h"
+#include "harness/core/metrics.h"
+#include "net/runner.h"
+
+namespace btc {
+namespace {
+
+// Each repetition replays the forward for at least this long (Google
+// Benchmark picks the count from the manual time): tens of replays for a
+// p99 at small batches, a few for a software-popcount VGG-16 at batch 1024.
+constexpr double kMinSecondsPerRepetition = 0.1;
+constexpr int kStepLaunches = 10;  // per step in the layer breakdown
+constexpr uint64_t kSeed = 1;
+
+struct Impl {
+  const char* label;    // in the benchmark name
+  const char* designs;  // RunnerOptions::designs
+};
+// The tensor-core network (the generated configuration's designs) and the
+// software-popcount one (SBNN's BConv-64 / BMM-64) on the same model.
+constexpr Impl kImpls[] = {{"btc", "auto"}, {"popc", "popc"}};
+
+const std::vector<std::string>& sweep_models(bool quick) {
+  static const std::vector<std::string> all = {"resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg",
+                                               "cifar10-resnet14", "mnist-mlp"};
+  static const std::vector<std::string> few = {"resnet18-tcbnn", "mnist-mlp"};
+  return quick ? few : all;
+}
+std::vector<int> sweep_batches(bool quick) {
+  if (quick) return {1, 256};
+  return {1, 8, 32, 128, 256, 512, 1024};
+}
+
+struct NetState {
+  SuiteContext* ctx = nullptr;
+  std::string models_dir = "models";
+  double dram_bytes_per_s = 0;
+  // One planned network at a time (a VGG-16 at batch 1024 holds gigabytes).
+  std::string key;
+  std::unique_ptr<net::Model> model;
+  std::unique_ptr<net::Weights> weights;
+  std::unique_ptr<net::Runner> runner;
+  std::string error;  // why `key` could not be planned
+  cudaStream_t stream = nullptr;
+  CounterCache counters;
+
+  void measure_dram() {
+    if (dram_bytes_per_s > 0) return;
+    const DramCopyBandwidth bw = measure_dram_copy_bandwidth();
+    dram_bytes_per_s = bw.bytes_per_s;
+    json::Value d = json::Value::object();
+    d.set("bytes_per_s", bw.bytes_per_s);
+    d.set("buffer_bytes", static_cast<int64_t>(bw.buffer_bytes));
+    d.set("median_s", bw.median_s);
+    d.set("method", "device-to-device cudaMemcpyAsync, bytes read + written, median of repetitions");
+    ctx->peaks.set("dram_copy", std::move(d));
+  }
+
+  // The runner for (model, batch, impl), planned on first use; "" or why not.
+  std::string plan(const std::string& model_name, int batch, const Impl& impl) {
+    const std::string k = fmt::format("{}/{}/{}", model_name, batch, impl.label);
+    if (k == key) return error;
+    runner.reset();
+    key = k;
+    error.clear();
+    if (!stream) BTC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    try {
+      model = std::make_unique<net::Model>(net::load_model(model_name, models_dir));
+      weights = std::make_unique<net::Weights>(net::random_weights(*model, kSeed));
+      net::RunnerOptions o;
+      o.batch = batch;
+      o.designs = impl.designs;
+      runner = std::make_unique<net::Runner>(*model, *weights, o, ctx->code, stream);
+      std::mt19937_64 g(kSeed);
+      std::normal_distribution<float> normal(0.0f, 1.0f);
+      std::vector<float> images(size_t(batch) * model->input.elements());
+      for (float& x : images) x = normal(g);
+      runner->set_input(images);
+      runner->forward();
+      runner->sync();
+      if (ctx->profiler == nullptr) runner->capture_graph();
+      record_form(model_name, batch, impl);
+    } catch (const CudaError& e) {
+      runner.reset();
+      cudaGetLastError();  // an allocation failure is not sticky: clear it and go on
+      error = std::string("not planned: ") + e.what();
+    } catch (const std::invalid_argument& e) {
+      runner.reset();
+      error = std::string("not planned: ") + e.what();
+    }
+    return error;
+  }
+
+  void record_form(const std::string& model_name, int batch, const Impl& impl) {
+    json::Value f = json::Value::object();
+    f.set("model", model_name);
+    f.set("batch", batch);
+    f.set("impl", impl.label);
+    f.set("designs", impl.designs);
+    f.set("device_bytes", runner->device_bytes());
+    f.set("binary_ops_per_image", model->binary_ops_per_image());
+    f.set("stem_macs_per_image", model->stem_macs_per_image());
+    json::Value layers = json::Value::array();
+    for (size_t i = 0; i < model->layers.size(); ++i) {
+      json::Value l = json::Value::object();
+      l.set("name", model->layers[i].name);
+      l.set("op", net::op_name(model->layers[i].op));
+      l.set("design", runner->layer_designs()[i]);
+      layers.push_back(std::move(l));
+    }
+    f.set("layers", std::move(layers));
+    json::Value steps = json::Value::array();
+    double floor_s = 0;
+    for (const net::Step& s : runner->steps()) {
+      json::Value j = json::Value::object();
+      j.set("name", s.name);
+      j.set("layer", s.layer);
+      j.set("design", s.design);
+      j.set("bytes_moved", s.bytes_moved);
+      j.set("ops", s.ops);
+      if (dram_bytes_per_s > 0) j.set("floor_us", s.bytes_moved / dram_bytes_per_s * 1e6);
+      floor_s += s.bytes_moved / std::max(dram_bytes_per_s, 1.0);
+      steps.push_back(std::move(j));
+    }
+    f.set("steps", std::move(steps));
+    if (dram_bytes_per_s > 0) f.set("floor_us", floor_s * 1e6);
+    ctx->forms.set(fmt::format("{}/batch:{}/impl:{}", model_name, batch, impl.label), std::move(f));
+  }
+};
+NetState& state() {
+  static NetState s;
+  return s;
+}
+
+double percentile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(std::ceil(q * static_cast<double>(v.size()))) - 1);
+  return v[i];
+}
+
+// The whole forward: a graph replay per iteration (stream launches when
+// counters are on; see bconv_suite.cpp on CUPTI after graph replays).
+void run_forward(benchmark::State& st, const std::string& model_name, int batch, const Impl& impl,
+                 const std::string& name) {
+  NetState& s = state();
+  s.measure_dram();
+  if (const std::string why = s.plan(model_name, batch, impl); !why.empty()) {
+    st.SkipWithError(why.c_str());
+    return;
+  }
+  net::Runner& r = *s.runner;
+  const bool graph = s.ctx->profiler == nullptr;
+  auto launch = [&] { graph ? r.replay() : r.forward(); };
+  launch();
+  r.sync();
+  cudaEvent_t a, b;
+  BTC_CUDA_CHECK(cudaEventCreate(&a));
+  BTC_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> secs;
+  for (auto _ : st) {
+    BTC_CUDA_CHECK(cudaEventRecord(a, s.stream));
+    launch();
+    BTC_CUDA_CHECK(cudaEventRecord(b, s.stream));
+    BTC_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    st.SetIterationTime(ms * 1e-3);
+    secs.push_back(ms * 1e-3);
+  }
+  BTC_CUDA_CHECK(cudaEventDestroy(a));
+  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  record_gpu_conditions(st);
+  const double med = percentile(secs, 0.5);
+  st.counters["images_per_s"] = batch / med;
+  st.counters["latency_median_us"] = med * 1e6;
+  st.counters["latency_p99_us"] = percentile(secs, 0.99) * 1e6;
+  st.counters["graph"] = graph ? 1 : 0;
+  st.counters["batch"] = batch;
+  st.counters["device_bytes"] = static_cast<double>(r.device_bytes());
+  double bytes = 0;
+  for (const net::Step& step : r.steps()) bytes += step.bytes_moved;
+  st.counters["bytes_moved"] = bytes;
+  if (s.dram_bytes_per_s > 0) {
+    st.counters["floor_us"] = bytes / s.dram_bytes_per_s * 1e6;
+    st.counters["time_over_floor"] = med / (bytes / s.dram_bytes_per_s);
+  }
+  s.counters.attach(st, s.ctx->profiler, name, [&] { r.forward(); });
+}
+
+// The per-layer breakdown, untimed overall: each step launched on its own
+// between CUDA events, kStepLaunches times; the median per step as a
+// counter "step_us/<step>". Steps that update in place (a residual add)
+// change their buffers' values, not their cost.
+void run_layers(benchmark::State& st, const std::string& model_name, int batch, const Impl& impl) {
+  NetState& s = state();
+  if (const std::string why = s.plan(model_name, batch, impl); !why.empty()) {
+    st.SkipWithError(why.c_str());
+    return;
+  }
+  net::Runner& r = *s.runner;
+  cudaEvent_t a, b;
+  BTC_CUDA_CHECK(cudaEventCreate(&a));
+  BTC_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<std::vector<double>> per(r.steps().size());
+  double total = 0;
+  for (auto _ : st) {
+    double iter = 0;
+    for (size_t i = 0; i < r.steps().size(); ++i) {
+      BTC_CUDA_CHECK(cudaEventRecord(a, s.stream));
+      r.steps()[i].launch(s.stream);
+      BTC_CUDA_CHECK(cudaEventRecord(b, s.stream));
+      BTC_CUDA_CHECK(cudaEventSynchronize(b));
+      float ms = 0;
+      BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+      per[i].push_back(ms * 1e-3);
+      iter += ms * 1e-3;
+    }
+    st.SetIterationTime(iter);
+    total += iter;
+  }
+  BTC_CUDA_CHECK(cudaEventDestroy(a));
+  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  for (size_t i = 0; i < per.size(); ++i)
+    st.counters["step_us/" + r.steps()[i].name] = percentile(per[i], 0.5) * 1e6;
+  st.counters["batch"] = batch;
+}
+
+void register_net(SuiteContext& ctx) {
+  state().ctx = &ctx;
+  const bool quick = ctx.options.quick;
+  for (const auto& model : sweep_models(quick))
+    for (int batch : sweep_batches(quick))
+      for (const Impl& impl : kImpls) {
+        const std::string base = fmt::format("net/{}/batch:{}/impl:{}", model, batch, impl.label);
+        const Impl* ip = &impl;
+        benchmark::RegisterBenchmark(base.c_str(),
+                                     [model, batch, ip, base](benchmark::State& st) {
+                                       st.SetLabel(model);
+                                       run_forward(st, model, batch, *ip, base);
+                                     })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond)
+            ->MinTime(kMinSecondsPerRepetition)
+            ->Repetitions(ctx.options.repetitions)
+            ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
+            ->ComputeStatistics("max", [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); });
+        const std::string layers = base + "/layers";
+        benchmark::RegisterBenchmark(layers.c_str(),
+                                     [model, batch, ip](benchmark::State& st) {
+                                       st.SetLabel(model);
+                                       run_layers(st, model, batch, *ip);
+                                     })
+            ->UseManualTime()
+            ->Unit(benchmark::kMicrosecond)
+            ->Iterations(kStepLaunches)
+            ->Repetitions(1);
+      }
+}
+
+}  // namespace
+
+Suite net_suite() {
+  return {"net", "binarized networks end to end (models/): tensor-core and software-popcount designs, per-layer breakdown",
+          default_net_metrics, register_net};
+}
+
+}  // namespace btc

@@ -1,0 +1,82 @@
+#include "net/weights_io.h"
+
+#include <cmath>
+#include <string>
+
+#include "net/safetensors.h"
+
+namespace btc::net {
+namespace {
+
+std::string shape_str(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+const TensorView& need(const SafetensorsFile& f, const std::string& name, const std::vector<int64_t>& shape) {
+  const TensorView* t = f.find(name);
+  if (t == nullptr) throw SafetensorsError(f.path() + ": no tensor '" + name + "' (shape " + shape_str(shape) + ")");
+  if (t->shape != shape)
+    throw SafetensorsError(f.path() + ": tensor '" + name + "' is " + shape_str(t->shape) + ", the model needs " +
+                           shape_str(shape));
+  if (t->dtype != Dtype::F32 && t->dtype != Dtype::F16 && t->dtype != Dtype::BF16 && t->dtype != Dtype::F64)
+    throw SafetensorsError(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t->dtype) +
+                           ", a float (F32, F16, BF16, F64) is needed");
+  return *t;
+}
+
+}  // namespace
+
+Weights load_weights(const Model& m, const std::string& path) {
+  const SafetensorsFile f = SafetensorsFile::open(path);
+  if (const auto it = f.metadata().find("btcbench_model"); it != f.metadata().end() && it->second != m.name)
+    throw SafetensorsError(path + ": weights for model '" + it->second + "', not '" + m.name + "'");
+  Weights w;
+  w.source = path;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const Layer& l = m.layers[i];
+    const LayerShapes& sh = m.shapes[i];
+    LayerWeights lw;
+    const int cin = sh.in.c;
+    std::vector<float> raw;
+    if (l.op == Op::kBfc) {
+      raw = f.to_f32(need(f, l.name + ".weight", {l.out, sh.dot_bits}));
+      lw.w.resize(raw.size());
+      if (l.input == "input") {
+        for (size_t e = 0; e < raw.size(); ++e) lw.w[e] = raw[e] >= 0 ? 1 : -1;
+      } else {
+        // PyTorch flattens NCHW as (c, h, w); our bits are (h, w, c).
+        const int H = sh.in.h, W = sh.in.w, C = sh.in.c;
+        for (int o = 0; o < l.out; ++o)
+          for (int c = 0; c < C; ++c)
+            for (int y = 0; y < H; ++y)
+              for (int x = 0; x < W; ++x) {
+                const float v = raw[size_t(o) * sh.dot_bits + (size_t(c) * H + y) * W + x];
+                lw.w[size_t(o) * sh.dot_bits + (size_t(y) * W + x) * C + c] = v >= 0 ? 1 : -1;
+              }
+      }
+    } else {
+      const int r = l.kernel;
+      raw = f.to_f32(need(f, l.name + ".weight", {l.out, cin, r, r}));  // PyTorch OIHW
+      lw.w.resize(raw.size());
+      for (int o = 0; o < l.out; ++o)
+        for (int c = 0; c < cin; ++c)
+          for (int y = 0; y < r; ++y)
+            for (int x = 0; x < r; ++x)
+              lw.w[((size_t(o) * r + y) * r + x) * cin + c] = raw[((size_t(o) * cin + c) * r + y) * r + x] >= 0 ? 1 : -1;
+    }
+    lw.gamma = f.to_f32(need(f, l.name + ".bn.weight", {l.out}));
+    lw.beta = f.to_f32(need(f, l.name + ".bn.bias", {l.out}));
+    lw.mean = f.to_f32(need(f, l.name + ".bn.running_mean", {l.out}));
+    lw.var = f.to_f32(need(f, l.name + ".bn.running_var", {l.out}));
+    for (size_t k = 0; k < lw.var.size(); ++k)
+      if (!(lw.var[k] >= 0) || !std::isfinite(lw.gamma[k]) || !std::isfinite(lw.beta[k]) || !std::isfinite(lw.mean[k]))
+        throw SafetensorsError(path + ": layer '" + l.name + "' channel " + std::to_string(k) +
+                               ": batch norm statistics must be finite with var >= 0");
+    w.layers.push_back(std::move(lw));
+  }
+  return w;
+}
+
+}  // namespace btc::net
