@@ -1,11 +1,14 @@
 #include "net/model.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
 namespace btc::net {
@@ -168,6 +171,7 @@ Model parse_model(const std::string& text, const std::string& source) {
   std::string raw;
   int line = 0;
   bool have_input = false;
+  std::map<std::string, int> header_line;  // a repeated header line would silently win
   while (std::getline(in, raw)) {
     ++line;
     if (const auto hash = raw.find('#'); hash != std::string::npos) raw.resize(hash);
@@ -177,6 +181,9 @@ Model parse_model(const std::string& text, const std::string& source) {
     if (w.empty()) continue;
     if (is_header_key(w[0])) {
       if (!m.layers.empty()) fail(source, line, "'" + w[0] + "' after the first layer row: header lines come first");
+      if (const auto seen = header_line.find(w[0]); seen != header_line.end())
+        fail(source, line, "'" + w[0] + "' given twice (first at line " + std::to_string(seen->second) + ")");
+      header_line[w[0]] = line;
       auto need = [&](size_t n) {
         if (w.size() != n + 1) fail(source, line, "'" + w[0] + "' takes " + std::to_string(n) + " value(s)");
       };
@@ -229,10 +236,12 @@ Model parse_model(const std::string& text, const std::string& source) {
     } else if (w[4] != "-" || w[5] != "-" || w[6] != "-") {
       fail(source, line, "a bfc has no kernel, stride or pad: write '-'");
     }
+    std::set<std::string> keys;  // a repeated option would silently win
     for (size_t k = 7; k < w.size(); ++k) {
       const auto eq = w[k].find('=');
       if (eq == std::string::npos) fail(source, line, "option '" + w[k] + "' is not key=value");
       const std::string key = w[k].substr(0, eq), val = w[k].substr(eq + 1);
+      if (!keys.insert(key).second) fail(source, line, "option '" + key + "' given twice");
       if (key == "add" && l.op == Op::kBconv) {
         const auto colon = val.find(':');
         l.add = val.substr(0, colon);
