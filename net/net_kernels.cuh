@@ -12,12 +12,17 @@ namespace btc::net {
 // q = clamp(rint(x / scale), -127, 127), ties to even (net/reference.h).
 void quantize_images(const float* x, int n, int c, int h, int w, float scale, int cp, int8_t* q, cudaStream_t s);
 
-// The stem: y[n][p][q][k] = sum over in-image taps of q * w, exact int32.
-// q: N x H x W x cp int8; w: K x R x R x cp int8 (+-1, padding lanes 0).
+// The stem: y[n][p][q][k] = sum over in-image taps of q * w, exact int32,
+// thresholded into bits (row_u32, k / 32 words a pixel); y is also written
+// where y != nullptr (a saved residual). q: N x H x W x cp int8; w: K x R x
+// R x cp int8 (+-1, padding lanes 0). k a multiple of 32.
 struct StemArgs {
   const int8_t* x = nullptr;
   const int8_t* w = nullptr;
   int32_t* y = nullptr;
+  const int32_t* threshold = nullptr;
+  const uint32_t* flip = nullptr;  // k bits, 32 per word; nullptr: none
+  uint32_t* bits = nullptr;
   int n = 0, h = 0, wd = 0, cp = 0, k = 0, r = 0, stride = 1, pad = 0, p = 0, q = 0;
 };
 void stem_conv(const StemArgs& a, cudaStream_t s);

@@ -42,10 +42,26 @@ struct DesignWish {
   std::string bconv, bfc;
 };
 
+// The cuBLAS and cuDNN baselines unpack both operands to int8/fp16 once,
+// in prepare() (a microbenchmark's static inputs): inside a network their
+// activations would be the previous batch's. The full-precision network is
+// its own baseline, not these designs.
+void refuse_static_operand_family(const std::string& family) {
+  if (family == "cublas" || family == "cudnn")
+    throw std::invalid_argument("--designs " + family + ": the " + family +
+                                " baselines unpack their operands once in prepare(), so they cannot run a network "
+                                "(use auto, btc_wmma, mma_and, wgmma_and or popc)");
+}
+
 DesignWish parse_wish(const std::string& s) {
   DesignWish w;
   if (s.find('=') == std::string::npos) {
     w.family = s.empty() ? "auto" : s;
+    refuse_static_operand_family(w.family);
+    static const char* known[] = {"auto", "btc_wmma", "mma_and", "wgmma_and", "popc"};
+    if (std::find(std::begin(known), std::end(known), w.family) == std::end(known))
+      throw std::invalid_argument("--designs: unknown family '" + w.family +
+                                  "' (auto, btc_wmma, mma_and, wgmma_and, popc, or bconv=NAME,bfc=NAME)");
     return w;
   }
   size_t at = 0;
@@ -72,6 +88,7 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, const DesignWish& wish,
   if (!wish.bconv.empty()) {
     const bconv::Design* d = bconv::find_design(wish.bconv);
     if (d == nullptr) throw std::invalid_argument("--designs: no BConv design '" + wish.bconv + "'");
+    refuse_static_operand_family(d->family());
     if (const std::string why = d->skip_reason(code); !why.empty()) throw std::invalid_argument(wish.bconv + ": " + why);
     if (const std::string why = d->unsupported(p); !why.empty()) throw std::invalid_argument(wish.bconv + ": " + why);
     return d;
@@ -107,6 +124,7 @@ std::vector<const bmm::Design*> bmm_candidates(const DesignWish& wish, const Cod
   if (!wish.bfc.empty()) {
     const bmm::Design* d = bmm::find_design(wish.bfc);
     if (d == nullptr) throw std::invalid_argument("--designs: no BMM design '" + wish.bfc + "'");
+    refuse_static_operand_family(d->family());
     if (const std::string why = d->skip_reason(code); !why.empty()) throw std::invalid_argument(wish.bfc + ": " + why);
     return {d};
   }
@@ -208,7 +226,6 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   int64_t& total = device_bytes_;
 
   im.image_floats = int64_t(n) * m.input.elements();
-  im.images = im.alloc<float>(im.image_floats, total);
 
   // Which layers read a layer's output, and whether each bfc can read its
   // input's bits in place (row_u32 with no k padding) or needs a relayout.
@@ -246,6 +263,20 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     fc_alias[i] = a.layout == Layout::kRowU32 && a.identity_k() && a.k % 32 == 0 && a.kwords() == a.k / 32;
     if (fc_alias[i]) act_words[j] = std::max(act_words[j], a.words());
   }
+  // A bfc on the image binarizes it straight into its A, whose rows are
+  // padded to the tile: the image buffer has those rows too, set to -1 (bit 0).
+  int64_t image_rows = n;
+  for (size_t i = 0; i < L; ++i) {
+    if (!fc_design[i]) continue;
+    const BitMatrix a = fc_design[i]->a_shape(fc_problem[i]);
+    if (m.layers[i].input == "input") {
+      image_rows = std::max<int64_t>(image_rows, a.rows);
+    } else if (!fc_alias[i]) {  // relayout from a row_u32 view with the padded rows
+      const int j = m.index_of(m.layers[i].input);
+      act_words[j] = std::max(act_words[j], row_bits(a.rows, a.k).words());
+    }
+  }
+  im.images = im.upload(std::vector<float>(size_t(image_rows) * m.input.elements(), -1.0f), total);
   for (size_t i = 0; i < L; ++i)
     if (!m.layers[i].float_out) im.act[i] = im.alloc<uint32_t>(act_words[i], total);
   im.logits = im.alloc<float>(int64_t(n) * m.classes, total);
@@ -263,8 +294,10 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     const int32_t* d_thr = im.upload(f.threshold, total);
     const uint32_t* d_flip = im.upload(flip_words, total);
     const int64_t rows_out = int64_t(n) * sh.conv_out.h * sh.conv_out.w;  // before the pool
-    const bool int_path = l.op == Op::kStem || !l.add.empty() || !l.save.empty() || l.float_out;
-    if (int_path) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
+    // The stem thresholds in its own kernel; it writes y only when kept.
+    const bool stem_y = l.op == Op::kStem && (!l.save.empty() || o_.keep_outputs);
+    const bool int_path = l.op != Op::kStem && (!l.add.empty() || !l.save.empty() || l.float_out);
+    if (int_path || stem_y) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
     // Where the thresholded bits go: act, or a pre-pool buffer.
     uint32_t* bits_out = im.act[i];
     if (l.maxpool2) bits_out = im.alloc<uint32_t>(row_bits(rows_out, sh.conv_out.c).words(), total);
@@ -288,12 +321,13 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
           for (int ch = 0; ch < c; ++ch) wq[(size_t(k) * l.kernel * l.kernel + t) * cp + ch] = w.layers[i].w[(size_t(k) * l.kernel * l.kernel + t) * c + ch];
       StemArgs a;
       a.x = quantized, a.w = im.upload(wq, total), a.y = im.y[i];
+      a.threshold = d_thr, a.flip = d_flip, a.bits = bits_out;
       a.n = n, a.h = m.input.h, a.wd = m.input.w, a.cp = cp, a.k = l.out, a.r = l.kernel, a.stride = l.stride;
       a.pad = l.pad, a.p = sh.conv_out.h, a.q = sh.conv_out.w;
       steps_.push_back({int(i), l.name, "stem_conv_dp4a",
-                        double(n) * m.input.h * m.input.w * cp + double(rows_out) * l.out * 4,
+                        double(n) * m.input.h * m.input.w * cp + (stem_y ? double(rows_out) * l.out * 4 : 0) + out_bytes_bits,
                         2.0 * double(rows_out) * l.out * double(sh.dot_bits), [=](cudaStream_t st) { stem_conv(a, st); }});
-      layer_designs_[i] = "stem_conv_dp4a (int8, CUDA cores)";
+      layer_designs_[i] = std::string("stem_conv_dp4a (int8, CUDA cores) -> bits (fused)") + (stem_y ? " + int32" : "");
     } else if (l.op == Op::kBconv) {
       const bconv::Problem& p = conv_problem[i];
       const bconv::Design* d = conv_design[i];
@@ -324,7 +358,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       if (l.input == "input") {
         uint32_t* abuf = im.alloc<uint32_t>(a_shape.words(), total);
         const float* src = im.images;
-        const int rows = n, k = p.k;
+        const int rows = a_shape.rows, k = p.k;
         steps_.push_back({int(i), l.name + "/binarize", "pack_signs_gpu", double(im.image_floats) * 4, 0,
                           [=](cudaStream_t st) { bits::pack_signs_gpu(src, rows, k, a_shape, abuf, st); }});
         a = abuf;
@@ -333,12 +367,15 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       } else {
         uint32_t* abuf = im.alloc<uint32_t>(a_shape.words(), total);
         const uint32_t* src = im.act[m.index_of(l.input)];
-        const BitMatrix src_shape = row_bits(n, p.k);
+        const BitMatrix src_shape = row_bits(a_shape.rows, p.k);
         steps_.push_back({int(i), l.name + "/relayout", "convert_gpu", double(src_shape.bytes() + a_shape.bytes()), 0,
                           [=](cudaStream_t st) { bits::convert_gpu(src, src_shape, a_shape, abuf, st); }});
         a = abuf;
       }
-      const std::vector<uint32_t> wpacked = bits::pack_signs(w.layers[i].w.data(), p.n, p.k, b_shape);
+      // The design's B has its rows padded to the tile: padding rows are -1 (bit 0).
+      std::vector<int8_t> wpad(size_t(b_shape.rows) * p.k, int8_t{-1});
+      std::copy(w.layers[i].w.begin(), w.layers[i].w.end(), wpad.begin());
+      const std::vector<uint32_t> wpacked = bits::pack_signs(wpad.data(), b_shape.rows, p.k, b_shape);
       bmm::Operands in{a, im.upload(wpacked, total), a_shape, b_shape};
       void* ws = im.alloc<uint8_t>(int64_t(d->workspace_bytes(p)), total);
       d->prepare(p, in, ws, s_);

@@ -274,7 +274,12 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   root.set("btcbench", std::move(bt));
 
   const auto problems = validate_results(root);
-  if (!problems.empty()) throw ResultsError("internal: the results tree fails its own schema: " + problems[0]);
+  if (!problems.empty()) {
+    // Never lose a sweep's measurements to a bug in its own bookkeeping.
+    const std::string kept = path.substr(0, path.size() - 5) + ".invalid.json";
+    write_file_atomic(kept, root.dump(), o.force);
+    throw ResultsError("internal: the results tree fails its own schema: " + problems[0] + "; kept as " + kept);
+  }
   write_file_atomic(path, root.dump(), o.force);
   std::cout << "btcbench: wrote " << path << "\n";
   return 0;

@@ -292,7 +292,9 @@ void check_entry(Checker& c, size_t index, const json::Value& b) {
 }  // namespace
 
 std::string normalize_benchmark_name(const std::string& name) {
-  static const std::regex counts_re(R"(/(iterations|repeats):[0-9]+)");
+  // Run settings Google Benchmark appends (a fixed count, or a minimum time
+  // where the suite lets the timer pick the count): not part of the point.
+  static const std::regex counts_re(R"(/((iterations|repeats):[0-9]+|min_time:[0-9.]+))");
   return std::regex_replace(name, counts_re, "");
 }
 

@@ -105,6 +105,7 @@ struct NetState {
 
   void record_form(const std::string& model_name, int batch, const Impl& impl) {
     json::Value f = json::Value::object();
+    f.set("status", "measured");
     f.set("model", model_name);
     f.set("batch", batch);
     f.set("impl", impl.label);
@@ -243,7 +244,12 @@ void register_net(SuiteContext& ctx) {
   for (const auto& model : sweep_models(quick))
     for (int batch : sweep_batches(quick))
       for (const Impl& impl : kImpls) {
-        const std::string base = fmt::format("net/{}/batch:{}/impl:{}", model, batch, impl.label);
+        // The naming grammar's form is [a-z0-9_]: the model name with '_'
+        // for '-' (the label and the forms key keep the model's own name).
+        std::string form = model;
+        std::replace(form.begin(), form.end(), '-', '_');
+        const std::string point = fmt::format("{}/batch:{}/impl:{}", form, batch, impl.label);
+        const std::string base = "net/" + point;
         const Impl* ip = &impl;
         benchmark::RegisterBenchmark(base.c_str(),
                                      [model, batch, ip, base](benchmark::State& st) {
@@ -256,7 +262,7 @@ void register_net(SuiteContext& ctx) {
             ->Repetitions(ctx.options.repetitions)
             ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
             ->ComputeStatistics("max", [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); });
-        const std::string layers = base + "/layers";
+        const std::string layers = "layers/" + point;
         benchmark::RegisterBenchmark(layers.c_str(),
                                      [model, batch, ip](benchmark::State& st) {
                                        st.SetLabel(model);

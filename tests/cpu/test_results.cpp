@@ -116,9 +116,11 @@ TEST(Results, ForeignAndBrokenTreesAreNamed) {
 TEST(Results, NormalizeDropsGoogleBenchmarkCountSuffixes) {
   json::Value root = json::parse(R"({"benchmarks": [
     {"name": "lat/x/iterations:3/repeats:7/manual_time_median", "run_name": "lat/x/iterations:3/repeats:7/manual_time"},
-    {"name": "tput/x/wps:8/ilp:2/iterations:5/repeats:7/manual_time"}]})");
+    {"name": "tput/x/wps:8/ilp:2/iterations:5/repeats:7/manual_time"},
+    {"name": "net/m/batch:512/impl:btc/min_time:0.100/repeats:3/manual_time_p99"}]})");
   normalize_benchmark_names(root);
   const auto& b = root.find("benchmarks")->as_array();
+  EXPECT_EQ(b[2].find("name")->as_string(), "net/m/batch:512/impl:btc/manual_time_p99");
   EXPECT_EQ(b[0].find("name")->as_string(), "lat/x/manual_time_median");
   EXPECT_EQ(b[0].find("run_name")->as_string(), "lat/x/manual_time");
   EXPECT_EQ(b[1].find("name")->as_string(), "tput/x/wps:8/ilp:2/manual_time");
