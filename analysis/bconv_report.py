@@ -34,7 +34,6 @@ POPC_FAMILY = "popc"
 CUDNN_F16 = "bconv_cudnn_f16"
 CUDNN_S8 = "bconv_cudnn_s8"
 DRAM_KEY = "dram_copy_bytes_per_s"   # btcbench.peaks: the measured floor bandwidth, bytes/s
-DRAM_WRITE = "cupti.dram__bytes_write.sum"
 # Sweep groups, as the harness labels each point.
 RESNET = "resnet18"
 # The paper's sweeps: group -> (axis label, the Problem field it varies, log2 axis).
@@ -195,10 +194,7 @@ class BconvRun(rc.DesignRun):
     @property
     def dram_bytes(self) -> float | None:
         """CUPTI DRAM bytes read + written (a separate, untimed launch)."""
-        if self.run is None:
-            return None
-        read, written = self.run.counter(rc.DRAM_READ), self.run.counter(DRAM_WRITE)
-        return read + written if read is not None and written is not None else None
+        return rc.dram_bytes(self.run)
 
 
 

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from analysis import bconv_report, bmm_report, instr_report, layout_report, paper_tcbnn, stride_report
+from analysis import bconv_report, bmm_report, instr_report, layout_report, net_report, paper_tcbnn, stride_report
 from analysis import btcresults as br
 from analysis import report_common as rc
 
@@ -37,6 +37,7 @@ RENDERERS: dict[str, Renderer] = {
     layout_report.SUITE: layout_report.render,
     bmm_report.SUITE: bmm_report.render,
     bconv_report.SUITE: bconv_report.render,
+    net_report.SUITE: net_report.render,
 }
 # Suites whose reports take the instr results of this GPU for their peaks.
 INSTR_PEAK_RENDERERS = {bmm_report.SUITE: bmm_report.render, bconv_report.SUITE: bconv_report.render}

@@ -39,6 +39,7 @@ GLOBAL_SECTORS = "cupti.l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum"
 GLOBAL_REQUESTS = "cupti.l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum"
 L2_HIT = "cupti.lts__t_sector_hit_rate.pct"
 DRAM_READ = "cupti.dram__bytes_read.sum"
+DRAM_WRITE = "cupti.dram__bytes_write.sum"
 
 
 # ---------------------------------------------------------------- numbers
@@ -51,6 +52,15 @@ def first(counters: Mapping[str, float], keys: Sequence[str]) -> float | None:
 def ratio(num: float | None, den: float | None) -> float | None:
     """num / den, or None where either is missing or den is zero."""
     return num / den if num is not None and den else None
+
+
+def dram_bytes(run: br.RunSummary | None) -> float | None:
+    """CUPTI DRAM bytes read + written by a run (its counters come from a
+    separate, untimed launch); None without both counters."""
+    if run is None:
+        return None
+    read, written = run.counter(DRAM_READ), run.counter(DRAM_WRITE)
+    return read + written if read is not None and written is not None else None
 
 
 def spread(value: float, run: br.RunSummary) -> tuple[float, float, float]:
@@ -170,7 +180,10 @@ def skipped_lines(results: br.Results) -> list[str]:
     # A form marked skipped but missing from btcbench.skipped still deserves a line.
     lines += [f"- `{name}`: (no reason recorded)" for name, f in results.meta["forms"].items()
               if f.get("status") == "skipped" and name not in named]
-    return (lines or ["None."]) + error_lines(results)
+    errors = error_lines(results)
+    if not lines:   # "None." only when no run reported an error either
+        return errors[1:] if errors else ["None."]
+    return lines + errors
 
 
 CONDITIONS_SECTION = "Measurement conditions"

@@ -96,7 +96,7 @@ def test_the_graph_is_read_right():
     assert {"analysis.btcresults", "analysis.stride_report", "analysis.bmm_report"} <= \
         imports_of("analysis.paper_tcbnn")
     assert "analysis.paper_tcbnn" in imports_of("analysis.report")
-    for suite_report in ("instr_report", "stride_report", "layout_report", "bmm_report"):
+    for suite_report in ("instr_report", "stride_report", "layout_report", "bmm_report", "net_report"):
         assert "analysis.paper_tcbnn" not in imports_of(f"analysis.{suite_report}"), suite_report
 
 

@@ -1,0 +1,869 @@
+"""Report for the 'net' suite: binarized networks end to end (models/), the
+tensor-core designs (`impl:btc`) beside software popcount (`impl:popc`,
+SBNN's BConv-64 / BMM-64) on the same model, batch by batch. Plots beside the
+results file: images/s over the batch per model (<stem>.net_throughput.png)
+and the forward's time per layer at each model's paper batch
+(<stem>.net_layers.png), and a markdown report (<stem>.md) with the published
+figures (TCBNN, SBNN) as reference columns and the goals of issue 11.
+
+usage: python3 -m analysis.net_report RESULTS.json [--out DIR]
+
+Also written through analysis.report (python3 -m analysis.report RESULTS.json),
+which is what rebuild_all runs; both add the measurement-conditions section,
+analysis.report the paper's sections too (none for this suite).
+Exit status: 0 ok, 1 a missing, corrupt or other-suite input or an unwritable
+output (one line on stderr), 2 usage.
+
+The file is what harness/suites/net_suite.cpp writes: per (model, batch, impl)
+a timed forward `net/<model>/batch:<N>/impl:<impl>` (repetitions, the time of
+an iteration one forward of the batch, from CUDA-graph replays unless counters
+were on) and a per-step breakdown `.../layers` (each step launched alone), the
+planned network in btcbench.forms["<model>/batch:<N>/impl:<impl>"] (layers,
+steps, the DRAM floor of each step), the measured DRAM bandwidth in
+btcbench.peaks.dram_copy; points that could not be planned (out of memory)
+are entries with an error. This module reads no file it is not given.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from matplotlib import colormaps
+from matplotlib.ticker import NullLocator
+
+from analysis import btcresults as br
+from analysis import report_common as rc
+from analysis.report_common import DASH
+
+SUITE = "net"
+PROG = "python3 -m analysis.net_report"
+BTC, POPC = "btc", "popc"
+IMPLS = (BTC, POPC)   # the sweep's (net_suite.cpp: kImpls); others follow in file order
+# The sweep's models in its order (net_suite.cpp: sweep_models); others follow in file order.
+MODELS = ("resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg", "cifar10-resnet14", "mnist-mlp")
+# The batch of each model's published figures: the `batch` line of models/<model>.model.
+PAPER_BATCH = {"resnet18-tcbnn": 512, "alexnet": 512, "vgg16": 512, "cifar10-vgg": 512,
+               "cifar10-resnet14": 512, "mnist-mlp": 32768}
+# The forward's first step, the image quantized for the stem: a bar segment of its own.
+INPUT_STEP = "input/quantize"
+TOP_STEPS = 8          # rows of the largest-steps table per model
+STREAM_MARK = "‡"      # beside a figure timed from stream launches, not graph replays
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published figure set beside one of our models."""
+    system: str                 # whose figure
+    model: str                  # our model it is set beside
+    gpu: str
+    latency_ms: float | None    # batch 1
+    images_per_s: float | None
+    batch: int | None           # of images_per_s, where stated
+    source: str
+
+
+# The published figures: (system, our model) -> the figure, with its source.
+PUBLISHED: dict[tuple[str, str], Published] = {
+    ("TCBNN", "resnet18-tcbnn"): Published(
+        "TCBNN", "resnet18-tcbnn", "Turing (RTX 2080 Ti class)", None, 5.6e3, 512,
+        "TCBNN abstract (Li and Su, arXiv:2006.16578): ResNet-18 on ImageNet at 5.6K images/s"),
+    ("SBNN", "resnet18-tcbnn"): Published("SBNN", "resnet18-tcbnn", "V100", 1.906, 2.88e3, None,
+                                          "SBNN SC'19 Tables 5 and 7"),
+    ("SBNN", "alexnet"): Published("SBNN", "alexnet", "V100", 0.979, 4.40e3, None, "SBNN SC'19 Tables 5 and 7"),
+    ("SBNN", "vgg16"): Published("SBNN", "vgg16", "V100", 3.208, 312.0, None, "SBNN SC'19 Tables 5 and 7"),
+    ("SBNN", "mnist-mlp"): Published("SBNN", "mnist-mlp", "V100", 0.04, 8.98e6, None, "SBNN SC'19 Tables 5 and 7"),
+    ("SBNN", "cifar10-resnet14"): Published("SBNN", "cifar10-resnet14", "V100", 1.027, 2.04e4, None,
+                                            "SBNN SC'19 Tables 5 and 7"),
+    ("SBNN", "cifar10-vgg"): Published("SBNN", "cifar10-vgg", "V100", 0.466, 5.78e4, None,
+                                       "SBNN SC'19 Tables 5 and 7"),
+}
+# The goals of issue 11: ResNet-18 at batch 512 at GOAL_TCBNN_FACTOR x TCBNN's
+# images/s, and the tensor-core network GOAL_POPC_FACTOR x software popcount
+# (the same file) on every model at its paper batch.
+GOAL_MODEL = "resnet18-tcbnn"
+GOAL_BATCH = 512
+GOAL_REFERENCE = ("TCBNN", GOAL_MODEL)
+GOAL_TCBNN_FACTOR = 50.0
+GOAL_POPC_FACTOR = 20.0
+VERDICTS = ("met", "not met", "not measured")
+
+IMPL_STYLES = {BTC: ("tab:blue", "-", "o"), POPC: ("tab:red", "--", "s")}
+_SPARE_STYLES = (("tab:green", "-.", "D"), ("tab:purple", ":", "^"), ("tab:brown", "-.", "v"))
+SYSTEM_COLOURS = {"TCBNN": "tab:green", "SBNN": "dimgray"}
+INPUT_COLOUR = "lightgray"
+
+
+# ---------------------------------------------------------------- names
+
+@dataclass(frozen=True)
+class NetName:
+    model: str
+    batch: int
+    impl: str
+    layers: bool   # the per-step breakdown, not the timed forward
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.model, self.batch, self.impl)
+
+
+_GRAMMAR = "'net/<model>/batch:<N>/impl:<impl>[/layers]/manual_time'"
+_NAME_RE = re.compile(r"net/(?P<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/batch:(?P<batch>[1-9][0-9]*)"
+                      r"/impl:(?P<impl>[A-Za-z0-9_]+)(?P<layers>/layers)?(?:/manual_time)?")
+
+
+def parse_net_name(name: str) -> NetName:
+    """Parse a run name in the net grammar (_GRAMMAR); ValueError if off-grammar."""
+    m = _NAME_RE.fullmatch(name)
+    if m is None:
+        raise ValueError(f"benchmark name {name!r} does not match {_GRAMMAR}")
+    return NetName(m["model"], int(m["batch"]), m["impl"], bool(m["layers"]))
+
+
+def form_key(model: str, batch: int, impl: str) -> str:
+    """The btcbench.forms key of a planned network."""
+    return f"{model}/batch:{batch}/impl:{impl}"
+
+
+def layer_of(step: str) -> str:
+    """The layer a step belongs to: '<layer>' for '<layer>' and
+    '<layer>/threshold', '/maxpool2', '/bn', '/relayout', '/binarize';
+    the input's quantize step is its own."""
+    return step if step == INPUT_STEP else step.split("/", 1)[0]
+
+
+def _number(value: object) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None   # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- runs
+
+@dataclass(frozen=True)
+class Forward:
+    """The timed forward of one (model, batch, impl): its run, or why there is none."""
+    model: str
+    batch: int
+    impl: str
+    run: br.RunSummary | None
+    error: str | None
+    form: Mapping[str, Any]   # btcbench.forms entry ({} where none)
+
+    @property
+    def measured(self) -> bool:
+        return self.run is not None and self.images_per_s is not None
+
+    @property
+    def time_s(self) -> float | None:
+        """Median over repetitions of a repetition's mean forward time."""
+        if self.run is None or self.run.time_unit not in rc.TIME_UNITS:
+            return None
+        return self.run.median_time * rc.TIME_UNITS[self.run.time_unit]
+
+    def _counter(self, key: str) -> float | None:
+        return _number(self.run.counter(key)) if self.run else None
+
+    @property
+    def images_per_s(self) -> float | None:
+        """Median images/s: the run's counter (batch over the median replay),
+        else the batch over the median time."""
+        value = self._counter("images_per_s")
+        if value is None and self.time_s:
+            value = self.batch / self.time_s
+        return value if value else None
+
+    def images_spread(self) -> tuple[float, float, float] | None:
+        value = self.images_per_s
+        return rc.spread(value, self.run) if value is not None and self.run else None
+
+    @property
+    def latency_us(self) -> float | None:
+        value = self._counter("latency_median_us")
+        return value if value is not None else (self.time_s * 1e6 if self.time_s else None)
+
+    @property
+    def p99_us(self) -> float | None:
+        return self._counter("latency_p99_us")
+
+    @property
+    def graph(self) -> bool | None:
+        """True: timed from CUDA-graph replays; False: stream launches (counters on)."""
+        value = self._counter("graph")
+        return None if value is None else value > 0
+
+    @property
+    def device_bytes(self) -> float | None:
+        value = self._counter("device_bytes")
+        return value if value is not None else _number(self.form.get("device_bytes"))
+
+    @property
+    def bytes_moved(self) -> float | None:
+        value = self._counter("bytes_moved")
+        if value is None and self.form.get("steps"):
+            value = sum(_number(s.get("bytes_moved")) or 0.0 for s in self.form["steps"])
+        return value
+
+    @property
+    def floor_us(self) -> float | None:
+        value = self._counter("floor_us")
+        return value if value is not None else _number(self.form.get("floor_us"))
+
+    @property
+    def time_over_floor(self) -> float | None:
+        value = self._counter("time_over_floor")
+        return value if value is not None else rc.ratio(self.latency_us, self.floor_us)
+
+    @property
+    def dram_over_moved(self) -> float | None:
+        """CUPTI DRAM bytes read + written over the compulsory bytes moved."""
+        return rc.ratio(rc.dram_bytes(self.run), self.bytes_moved)
+
+    @property
+    def binary_tops(self) -> float | None:
+        ops = _number(self.form.get("binary_ops_per_image"))
+        return self.images_per_s * ops / 1e12 if ops and self.images_per_s else None
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the breakdown: its median time launched alone, and its floor."""
+    name: str
+    layer: str               # layer_of(name)
+    design: str | None
+    op: str | None           # the layer's op (forms), 'input' for INPUT_STEP
+    time_us: float | None
+    floor_us: float | None
+
+    @property
+    def over_floor(self) -> float | None:
+        return rc.ratio(self.time_us, self.floor_us)
+
+    @property
+    def excess_us(self) -> float | None:
+        """The time lost against the floor."""
+        return self.time_us - self.floor_us if self.time_us is not None and self.floor_us is not None else None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """The per-step breakdown of one (model, batch, impl), network order."""
+    model: str
+    batch: int
+    impl: str
+    steps: tuple[Step, ...]
+    error: str | None
+
+    @property
+    def measured(self) -> bool:
+        return any(s.time_us is not None for s in self.steps)
+
+    @property
+    def total_us(self) -> float:
+        return sum(s.time_us for s in self.steps if s.time_us is not None)
+
+    def layers(self) -> list[tuple[str, float]]:
+        """(layer, Σ its steps' µs) in network order."""
+        out: dict[str, float] = {}
+        for s in self.steps:
+            if s.time_us is not None:
+                out[s.layer] = out.get(s.layer, 0.0) + s.time_us
+        return list(out.items())
+
+
+STEP_PREFIX = "step_us/"
+
+
+def _breakdown(name: NetName, run: br.RunSummary | None, error: str | None,
+               form: Mapping[str, Any]) -> Breakdown:
+    """The steps of a /layers run: forms order first (the network's), then any
+    the form does not list, in the file's (Google Benchmark's sorted) order."""
+    times = {k[len(STEP_PREFIX):]: v for k, v in (run.counters.items() if run else ()) if k.startswith(STEP_PREFIX)}
+    form_steps = {str(s.get("name")): s for s in form.get("steps") or [] if isinstance(s, dict)}
+    ops = {str(layer.get("name")): str(layer.get("op")) for layer in form.get("layers") or []
+           if isinstance(layer, dict)}
+    ops[INPUT_STEP] = "input"
+    steps = []
+    for step in [*(n for n in form_steps if n in times), *(n for n in times if n not in form_steps)]:
+        meta = form_steps.get(step, {})
+        layer = layer_of(step)
+        steps.append(Step(step, layer, str(meta["design"]) if meta.get("design") else None, ops.get(layer),
+                          _number(times[step]), _number(meta.get("floor_us"))))
+    return Breakdown(name.model, name.batch, name.impl, tuple(steps), error)
+
+
+@dataclass(frozen=True)
+class NetData:
+    models: list[str]        # MODELS order, then file order
+    impls: list[str]         # IMPLS order, then file order
+    forwards: dict[tuple[str, int, str], Forward]
+    breakdowns: dict[tuple[str, int, str], Breakdown]
+
+    def batches(self, model: str) -> list[int]:
+        return sorted({b for m, b, _ in (*self.forwards, *self.breakdowns) if m == model})
+
+    def forward(self, model: str, batch: int, impl: str) -> Forward | None:
+        return self.forwards.get((model, batch, impl))
+
+    def breakdown(self, model: str, batch: int, impl: str) -> Breakdown | None:
+        return self.breakdowns.get((model, batch, impl))
+
+    def images(self, model: str, batch: int, impl: str) -> float | None:
+        f = self.forward(model, batch, impl)
+        return f.images_per_s if f and f.run else None
+
+    def speedup(self, model: str, batch: int) -> float | None:
+        """btc images/s over popc images/s at the same batch, same file."""
+        return rc.ratio(self.images(model, batch, BTC), self.images(model, batch, POPC))
+
+    def best(self, model: str, impl: str) -> Forward | None:
+        """The impl's forward with the most images/s; ties go to the smaller batch."""
+        runs = [f for b in self.batches(model) if (f := self.forward(model, b, impl)) and f.measured]
+        return max(runs, key=lambda f: f.images_per_s, default=None)   # type: ignore[arg-type, return-value]
+
+    def paper_or_largest(self, model: str, have: Callable[[int], bool]) -> int | None:
+        """The model's paper batch if have(it), else the largest batch that has; None if none."""
+        paper = PAPER_BATCH.get(model)
+        if paper is not None and have(paper):
+            return paper
+        return max((b for b in self.batches(model) if have(b)), default=None)
+
+    def layer_batch(self, model: str) -> int | None:
+        """The batch of the model's per-layer breakdown."""
+        return self.paper_or_largest(model, lambda b: any(
+            (d := self.breakdown(model, b, impl)) is not None and d.measured for impl in self.impls))
+
+    def speedup_batch(self, model: str) -> int | None:
+        """The batch the model's btc/popc goal is checked at."""
+        return self.paper_or_largest(model, lambda b: self.speedup(model, b) is not None)
+
+
+def _ordered(found: Sequence[str], known: Sequence[str]) -> list[str]:
+    present = dict.fromkeys(found)
+    return [k for k in known if k in present] + [f for f in present if f not in known]
+
+
+def collect(results: br.Results) -> NetData:
+    """Every forward and breakdown of a net file, with its form; the runs that
+    reported an error as ones without a run. ResultsError for another suite or
+    a run name off the net grammar."""
+    rc.check_suite(results, SUITE)
+    forms = results.meta["forms"]
+
+    def parse(run_name: str) -> NetName:
+        try:
+            return parse_net_name(run_name)
+        except ValueError as e:
+            raise br.ResultsError(f"{results.path}: {e}") from None
+
+    def form(name: NetName) -> Mapping[str, Any]:
+        f = forms.get(form_key(*name.key))
+        return f if isinstance(f, dict) else {}
+
+    forwards: dict[tuple[str, int, str], Forward] = {}
+    breakdowns: dict[tuple[str, int, str], Breakdown] = {}
+    order: list[NetName] = []
+    for run in br.medians(results):
+        name = parse(run.run_name)
+        order.append(name)
+        if name.layers:
+            breakdowns[name.key] = _breakdown(name, run, None, form(name))
+        else:
+            forwards[name.key] = Forward(*name.key, run, None, form(name))
+    for run_name, message in br.errored_runs(results).items():
+        name = parse(run_name)
+        order.append(name)
+        if name.layers:
+            breakdowns.setdefault(name.key, _breakdown(name, None, message, form(name)))
+        else:
+            forwards.setdefault(name.key, Forward(*name.key, None, message, form(name)))
+    return NetData(_ordered([n.model for n in order], MODELS), _ordered([n.impl for n in order], IMPLS),
+                   forwards, breakdowns)
+
+
+def dram_bandwidth(results: br.Results) -> float | None:
+    """The DRAM copy bandwidth the sweep measured (bytes/s), None if it has none."""
+    value = _number(br.lookup(results.meta, "peaks.dram_copy.bytes_per_s"))
+    return value if value and value > 0 else None
+
+
+def _bandwidth_text(results: br.Results) -> str:
+    bw = dram_bandwidth(results)
+    if bw is None:
+        return f"{DASH} (not measured: no btcbench.peaks.dram_copy.bytes_per_s in this file; no floors)"
+    size = _number(br.lookup(results.meta, "peaks.dram_copy.buffer_bytes"))
+    method = br.lookup(results.meta, "peaks.dram_copy.method")
+    how = str(method) if method else "device-to-device copy"
+    if size:
+        how += f"; buffer {size / 2**20:,.0f} MiB"
+    return f"{bw / 1e12:,.3g} TB/s measured ({how})"
+
+
+# ---------------------------------------------------------------- goals
+
+@dataclass(frozen=True)
+class Goal:
+    goal: str        # what is asked
+    point: str       # where it is checked
+    value: float | None
+    verdict: str     # one of VERDICTS
+    cell: str        # the figure and its verdict, or why there is none
+
+
+def _not_measured(f: Forward | None, what: str) -> str:
+    if f is not None and f.error:
+        return f"not measured: {what} reported an error ({f.error})"
+    return f"not measured: no {what} run"
+
+
+def goals(data: NetData) -> list[Goal]:
+    """The goals of issue 11, from the data: `resnet18-tcbnn` btc images/s at
+    batch GOAL_BATCH ≥ GOAL_TCBNN_FACTOR × TCBNN's published figure, and on
+    every model btc ≥ GOAL_POPC_FACTOR × popc images/s at its paper batch (the
+    largest measured batch where the file lacks it)."""
+    reference = PUBLISHED[GOAL_REFERENCE]
+    target = GOAL_TCBNN_FACTOR * (reference.images_per_s or 0.0)
+    out = []
+    f = data.forward(GOAL_MODEL, GOAL_BATCH, BTC)
+    what = (f"`{GOAL_MODEL}` btc images/s ≥ {GOAL_TCBNN_FACTOR:g} × {reference.system}'s "
+            f"{reference.images_per_s:,.0f}")
+    point = f"`{GOAL_MODEL}`, batch {GOAL_BATCH}"
+    if f is not None and f.measured:
+        value = f.images_per_s
+        verdict = "met" if value >= target else "not met"
+        mark = f" {STREAM_MARK}" if f.graph is False else ""
+        out.append(Goal(what, point, value, verdict,
+                        f"{value:,.0f}{mark} = {value / reference.images_per_s:,.1f}× "   # type: ignore[operator]
+                        f"(target {target:,.0f}) {verdict}"))
+    else:
+        out.append(Goal(what, point, None, "not measured", _not_measured(f, f"batch-{GOAL_BATCH} btc")))
+    for model in data.models:
+        what = f"btc ≥ {GOAL_POPC_FACTOR:g} × popc images/s"
+        batch = data.speedup_batch(model)
+        if batch is None:
+            out.append(Goal(what, f"`{model}`", None, "not measured",
+                            "not measured: no batch with both btc and popc measured"))
+            continue
+        paper = PAPER_BATCH.get(model)
+        point = f"`{model}`, batch {batch}" + (
+            f" (paper batch {paper} not measured)" if paper is not None and batch != paper else "")
+        value = data.speedup(model, batch)
+        verdict = "met" if value >= GOAL_POPC_FACTOR else "not met"   # type: ignore[operator]
+        out.append(Goal(what, point, value, verdict, f"{value:,.2f}× {verdict}"))
+    return out
+
+
+# ---------------------------------------------------------------- plots
+
+def _style(impl: str, impls: Sequence[str]) -> tuple[str, str, str]:
+    spare = [i for i in impls if i not in IMPL_STYLES]
+    return IMPL_STYLES.get(impl) or _SPARE_STYLES[spare.index(impl) % len(_SPARE_STYLES)]
+
+
+def _si(value: float, _: Any = None) -> str:
+    for scale, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if value >= scale:
+            return f"{value / scale:,.3g}{suffix}"
+    return f"{value:,.3g}"
+
+
+def _grid(n: int, ncols: int = 3) -> tuple[int, int]:
+    cols = max(1, min(ncols, n))
+    return max(1, math.ceil(n / cols)), cols
+
+
+def plot_throughput(results: br.Results, data: NetData) -> bytes:
+    """PNG bytes: median images/s over the batch per model (log-log), a line
+    per impl with its spread over repetitions shaded, stream-timed points
+    hollow, and the published images/s as dotted lines."""
+    rows, cols = _grid(len(data.models))
+    with rc.figure((5.0 * cols, 4.2 * rows + 0.8)) as fig:
+        axes = fig.subplots(rows, cols, squeeze=False).flatten()
+        for ax in axes[len(data.models):]:
+            ax.set_visible(False)
+        if not data.models:
+            axes[0].set_visible(True)
+            rc.no_data(axes[0], "no net runs in this file", fontsize=9)
+        stream = False
+        for ax, model in zip(axes, data.models):
+            measured: set[int] = set()
+            for impl in data.impls:
+                pts = [(b, f) for b in data.batches(model) if (f := data.forward(model, b, impl)) and f.measured]
+                if not pts:
+                    continue
+                colour, line, marker = _style(impl, data.impls)
+                xs = [b for b, _ in pts]
+                spreads = [f.images_spread() for _, f in pts]
+                ax.fill_between(xs, [s[0] for s in spreads], [s[2] for s in spreads],  # type: ignore[index]
+                                color=colour, alpha=0.15, linewidth=0)
+                ax.plot(xs, [f.images_per_s for _, f in pts], color=colour, linestyle=line, marker=marker,
+                        markersize=5, linewidth=1.3, label=impl)
+                hollow = [(b, f.images_per_s) for b, f in pts if f.graph is False]
+                if hollow:
+                    stream = True
+                    ax.plot(*zip(*hollow), linestyle="none", marker=marker, markersize=8,
+                            markerfacecolor="white", markeredgecolor=colour)
+                measured.update(xs)
+            if measured:
+                for (system, m), p in PUBLISHED.items():
+                    if m == model and p.images_per_s:
+                        at = f", batch {p.batch}" if p.batch else ""
+                        ax.axhline(p.images_per_s, color=SYSTEM_COLOURS.get(system, "gray"), linestyle=":",
+                                   linewidth=1.0, label=f"{system} {p.gpu}{at}: {_si(p.images_per_s)}/s")
+                if model == GOAL_MODEL:
+                    goal = GOAL_TCBNN_FACTOR * (PUBLISHED[GOAL_REFERENCE].images_per_s or 0.0)
+                    ax.axhline(goal, color="black", linestyle=(0, (6, 3)), linewidth=1.0,
+                               label=f"goal at batch {GOAL_BATCH}: {GOAL_TCBNN_FACTOR:g}× "
+                                     f"{GOAL_REFERENCE[0]} = {_si(goal)}/s")
+                batches = sorted(measured)
+                ax.set_xscale("log", base=2)
+                ax.set_xticks(batches, [str(b) for b in batches])
+                ax.xaxis.set_minor_locator(NullLocator())
+                rc.log_y(ax, _si)
+                ax.legend(fontsize=7, loc="best")
+            else:
+                rc.no_data(ax, f"no measured forward of {model}", fontsize=9)
+                ax.set_xticks([])
+            ax.set_xlabel("batch")
+            ax.set_ylabel("images/s (median; band: min–max over repetitions)")
+            ax.set_title(model, fontsize=10)
+            ax.grid(alpha=0.3, which="both")
+            ax.set_axisbelow(True)
+        what = "images/s over the batch, tensor cores (btc) and software popcount (popc)"
+        if stream:
+            what += "\nhollow: timed from stream launches (counters on), not graph replays"
+        fig.suptitle(rc.plot_title(results, SUITE, what), fontsize=10)
+        return rc.png_bytes(fig)
+
+
+def _layer_colours(layers: Sequence[str]) -> dict[str, Any]:
+    cmap = colormaps["tab20"]
+    binary = [layer for layer in layers if layer != INPUT_STEP]
+    return {INPUT_STEP: INPUT_COLOUR, **{layer: cmap(i % 20) for i, layer in enumerate(binary)}}
+
+
+def plot_layers(results: br.Results, data: NetData) -> bytes:
+    """PNG bytes: per model, at its layer batch, a stacked bar per impl of the
+    forward's step time by layer (each step launched alone), as shares of the
+    impl's Σ, with the Σ in µs beside each bar."""
+    models = [m for m in data.models if data.layer_batch(m) is not None]
+    with rc.figure((12.0, 1.0 + 2.1 * max(1, len(models)))) as fig:
+        if not models:
+            ax = fig.add_subplot()
+            rc.no_data(ax, "no per-layer breakdown in this file", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes = fig.subplots(len(models), 1, squeeze=False).flatten() if models else []
+        for ax, model in zip(axes, models):
+            batch = data.layer_batch(model)
+            assert batch is not None
+            found = [data.breakdown(model, batch, impl) for impl in data.impls]
+            order: dict[str, None] = {}
+            for d in found:
+                for layer, _ in d.layers() if d else ():
+                    order.setdefault(layer, None)
+            colours = _layer_colours(list(order))
+            ticks, labels, handles = [], [], {}
+            for y, (impl, d) in enumerate(zip(reversed(data.impls), reversed(found))):
+                ticks.append(y)
+                if d is None or not d.measured:
+                    labels.append(f"{impl}\nnot measured")
+                    continue
+                labels.append(f"{impl}\nΣ {d.total_us:,.1f} µs")
+                left = 0.0
+                for layer, us in d.layers():
+                    share = 100.0 * us / d.total_us if d.total_us else 0.0
+                    handles[layer] = ax.barh(y, share, left=left, height=0.6, color=colours[layer],
+                                             edgecolor="white", linewidth=0.5, label=layer)
+                    if share >= 8.0:
+                        ax.text(left + share / 2, y, layer, ha="center", va="center", fontsize=6)
+                    left += share
+            ax.set_yticks(ticks, labels, fontsize=8)
+            ax.set_xlim(0, 100)
+            ax.set_ylim(-0.6, len(data.impls) - 0.4)
+            ax.set_xlabel("share of the Σ of the step medians (%)", fontsize=8)
+            paper = PAPER_BATCH.get(model)
+            note = "" if paper is None or paper == batch else f" (paper batch {paper} not measured: the largest)"
+            ax.set_title(f"{model}, batch {batch}{note}", fontsize=9)
+            legend = [handles[layer] for layer in order if layer in handles]
+            if legend:
+                ax.legend(handles=legend, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=6,
+                          ncol=max(1, math.ceil(len(legend) / 8)), frameon=False)
+            ax.grid(alpha=0.3, axis="x")
+            ax.set_axisbelow(True)
+        fig.suptitle(rc.plot_title(results, SUITE, "the forward's time by layer, each step launched alone"),
+                     fontsize=10)
+        return rc.png_bytes(fig)
+
+
+# ---------------------------------------------------------------- markdown
+
+MODEL_TABLE_HEADER = ["Batch", "Impl", "Images/s, median [min–max]", "Latency µs, median", "Latency µs, p99",
+                      "btc / popc", "Binary TOPS", "Device MiB", "Time / floor", "DRAM bytes / bytes moved",
+                      "Timing"]
+PUBLISHED_HEADER = ["Model", "Published (GPU)", "Batch-1 latency ms, published", "Batch-1 latency ms, ours (btc)",
+                    "Published / ours", "Images/s, published", "Images/s, ours best (btc)", "Ours / published",
+                    "Source"]
+LAYER_TABLE_HEADER = ["Layer", "Op"]
+STEP_TABLE_HEADER = ["Step", "Layer op", "Design", "Time µs", "% of Σ", "Floor µs", "Time / floor",
+                     "Time − floor µs"]
+
+
+def _x(value: float | None) -> str:
+    return DASH if value is None else f"{value:,.2f}×"
+
+
+def _timing(f: Forward) -> str:
+    return {True: "graph", False: f"stream {STREAM_MARK}", None: DASH}[f.graph]
+
+
+def _model_rows(data: NetData, model: str) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for batch in data.batches(model):
+        for impl in data.impls:
+            f = data.forward(model, batch, impl)
+            if f is None:
+                continue
+            if f.run is None:
+                rows.append([batch, impl, f"not run: {f.error}", *([DASH] * (len(MODEL_TABLE_HEADER) - 3))])
+                continue
+            device = f.device_bytes
+            rows.append([batch, impl, rc.rate_cell(f.images_spread(), ",.0f"), rc.fmt(f.latency_us, ",.1f"),
+                         rc.fmt(f.p99_us, ",.1f"), _x(data.speedup(model, batch)) if impl == BTC else DASH,
+                         rc.fmt(f.binary_tops, ",.1f"), rc.fmt(device / 2**20 if device is not None else None, ",.1f"),
+                         rc.fmt(f.time_over_floor, ",.2f"), rc.fmt(f.dram_over_moved, ".2f"), _timing(f)])
+    return rows
+
+
+def _model_facts(data: NetData, model: str) -> str:
+    """What the forms say of the model per image."""
+    form = next((f.form for (m, _, _), f in data.forwards.items() if m == model and f.form), {})
+    ops, macs = _number(form.get("binary_ops_per_image")), _number(form.get("stem_macs_per_image"))
+    facts = []
+    if ops is not None:
+        facts.append(f"{ops / 1e9:,.3f} G binary ops per image")
+    if macs:
+        facts.append(f"{macs / 1e9:,.3f} G stem MACs per image")
+    paper = PAPER_BATCH.get(model)
+    if paper is not None:
+        facts.append(f"paper batch {paper}")
+    return "; ".join(facts) + "." if facts else ""
+
+
+def _model_sections(data: NetData) -> list[str]:
+    if not data.models:
+        return ["No net run in this file.", ""]
+    lines: list[str] = []
+    for model in data.models:
+        rows = _model_rows(data, model)
+        lines += [f"### `{model}`", ""]
+        if facts := _model_facts(data, model):
+            lines += [facts, ""]
+        lines += [*(rc.table(MODEL_TABLE_HEADER, rows) if rows else ["No timed forward of this model."]), ""]
+        if any(f.graph is False for (m, _, _), f in data.forwards.items() if m == model and f.run):
+            lines += [f"{STREAM_MARK} Timed from stream launches, not CUDA-graph replays (counters were on, and "
+                      "CUPTI does not profile graph replays): the launch gaps between steps are in these times, "
+                      "so they read slower than graph-replay rows would.", ""]
+    return lines
+
+
+def _published_rows(data: NetData) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for (system, model), p in PUBLISHED.items():
+        ours_1 = data.forward(model, 1, BTC)
+        latency_ms = ours_1.latency_us / 1e3 if ours_1 and ours_1.run and ours_1.latency_us else None
+        best = data.best(model, BTC)
+        batch_note = f", batch {p.batch}" if p.batch else ""
+        rows.append([f"`{model}`", f"{system} ({p.gpu}{batch_note})",
+                     rc.fmt(p.latency_ms, "g"), rc.fmt(latency_ms, ",.3f"), _x(rc.ratio(p.latency_ms, latency_ms)),
+                     rc.fmt(p.images_per_s, ",.0f"),
+                     f"{best.images_per_s:,.0f} (batch {best.batch})" if best else DASH,
+                     _x(rc.ratio(best.images_per_s if best else None, p.images_per_s)), p.source])
+    return rows
+
+
+def _goal_lines(data: NetData) -> list[str]:
+    found = goals(data)
+    header = ["Goal", "Checked at", "Ours", "Verdict"]
+    rows = [[g.goal, g.point, g.cell, g.verdict] for g in found]
+    met = sum(g.verdict == "met" for g in found)
+    return [f"Issue 11: `{GOAL_MODEL}` at batch {GOAL_BATCH} at ≥ {GOAL_TCBNN_FACTOR:g}× TCBNN's published "
+            f"images/s, and the tensor-core network ≥ {GOAL_POPC_FACTOR:g}× software popcount on the same model "
+            "and batch in this file, each model at its paper batch (the largest measured batch where this file "
+            "lacks it). Median images/s; every verdict is computed from this file.", "",
+            *rc.table(header, rows), "", f"{met} of {len(found)} goals met."]
+
+
+def _layer_rows(data: NetData, model: str, batch: int) -> tuple[list[str], list[list[object]]]:
+    found = {impl: d for impl in data.impls if (d := data.breakdown(model, batch, impl)) and d.measured}
+    per = {impl: dict(d.layers()) for impl, d in found.items()}
+    order: dict[str, None] = {}
+    ops: dict[str, str | None] = {}
+    for d in found.values():
+        for s in d.steps:
+            order.setdefault(s.layer, None)
+            ops.setdefault(s.layer, s.op)
+    header = [*LAYER_TABLE_HEADER, *(f"{impl} µs" for impl in found)]
+    with_ratio = BTC in found and POPC in found
+    if with_ratio:
+        header.append("popc / btc")
+    rows: list[list[object]] = []
+    for layer in order:
+        row: list[object] = [f"`{layer}`", ops.get(layer) or DASH,
+                             *(rc.fmt(per[impl].get(layer), ",.1f") for impl in found)]
+        if with_ratio:
+            row.append(_x(rc.ratio(per[POPC].get(layer), per[BTC].get(layer))))
+        rows.append(row)
+    rows.append(["Σ", "", *(f"{d.total_us:,.1f}" for d in found.values()),
+                 *([_x(rc.ratio(found[POPC].total_us, found[BTC].total_us))] if with_ratio else [])])
+    return header, rows
+
+
+def _step_lines(d: Breakdown) -> list[str]:
+    steps = sorted((s for s in d.steps if s.time_us is not None), key=lambda s: -s.time_us)  # type: ignore[operator]
+    rows = [[f"`{s.name}`", s.op or DASH, f"`{s.design}`" if s.design else DASH, f"{s.time_us:,.1f}",
+             rc.fmt(100.0 * s.time_us / d.total_us if d.total_us else None, ".1f"),   # type: ignore[operator]
+             rc.fmt(s.floor_us, ",.1f"), rc.fmt(s.over_floor, ".2f"), rc.fmt(s.excess_us, ",.1f")]
+            for s in steps[:TOP_STEPS]]
+    lines = [f"The {min(TOP_STEPS, len(steps))} largest of the {len(steps)} {d.impl} steps (floor: the step's "
+             "compulsory DRAM bytes over the measured bandwidth, from btcbench.forms):", "",
+             *rc.table(STEP_TABLE_HEADER, rows), ""]
+    lost: dict[str, float] = {}
+    for s in d.steps:
+        if s.excess_us is not None:
+            lost[s.layer] = lost.get(s.layer, 0.0) + s.excess_us
+    worst = sorted(lost.items(), key=lambda kv: -kv[1])[:3]
+    if worst:
+        floors = sum(s.floor_us for s in d.steps if s.floor_us is not None)
+        lines += [f"Most time lost against the floor ({d.impl}, time − floor summed over a layer's steps): "
+                  + ", ".join(f"`{layer}` {us:,.1f} µs" for layer, us in worst)
+                  + f"; the Σ of the steps is {rc.fmt(rc.ratio(d.total_us, floors), ',.1f')}× the Σ of their "
+                  f"floors ({floors:,.1f} µs).", ""]
+    else:
+        lines += ["No step floors in this file (no measured DRAM bandwidth).", ""]
+    return lines
+
+
+def _designs_line(data: NetData, model: str, batch: int) -> list[str]:
+    parts = []
+    for impl in data.impls:
+        f = data.forward(model, batch, impl)
+        layers = [layer for layer in (f.form.get("layers") or []) if isinstance(layer, dict)] if f else []
+        if not layers:
+            continue
+        counts: dict[str, int] = {}
+        for layer in layers:
+            key = f"{layer.get('op')} `{layer.get('design')}`"
+            counts[key] = counts.get(key, 0) + 1
+        parts.append(f"{impl}: " + ", ".join(f"{k} × {n}" for k, n in counts.items()))
+    return ["Designs per layer: " + "; ".join(parts) + ".", ""] if parts else []
+
+
+def _breakdown_sections(data: NetData) -> list[str]:
+    lines: list[str] = []
+    for model in data.models:
+        batch = data.layer_batch(model)
+        if batch is None:
+            continue
+        paper = PAPER_BATCH.get(model)
+        note = ""
+        if paper is not None and paper != batch:
+            note = f" (the paper's batch {paper} is not in this file: the largest measured batch)"
+        lines += [f"### `{model}`, batch {batch}{note}", ""]
+        forwards = [(impl, f) for impl in data.impls if (f := data.forward(model, batch, impl)) and f.measured]
+        if forwards:
+            lines += ["The forward as timed (median): " + ", ".join(
+                f"{impl} {f.latency_us:,.1f} µs{' ' + STREAM_MARK if f.graph is False else ''}"
+                for impl, f in forwards) + "; the Σ of its steps, each launched alone, is in the table below.", ""]
+        lines += _designs_line(data, model, batch)
+        header, rows = _layer_rows(data, model, batch)
+        lines += [*rc.table(header, rows), ""]
+        chosen = data.breakdown(model, batch, BTC)
+        if chosen is not None and chosen.measured:
+            lines += _step_lines(chosen)
+    return lines or ["No per-layer breakdown in this file.", ""]
+
+
+def markdown_report(results: br.Results, data: NetData, png_names: Sequence[str],
+                    extra_sections: Sequence[rc.Section] = ()) -> str:
+    """The report; extra_sections (from the composer) go before Skipped."""
+    counters_note = []
+    if not (results.meta.get("counters") or {}).get("enabled"):
+        counters_note = ["", f"The DRAM bytes column is empty: {rc.counters_off_text(results)}."]
+    lines = [*rc.title_lines(results, SUITE),
+             *rc.header_lines(results, extra=[("DRAM bandwidth (floors)", _bandwidth_text(results))]),
+             "",
+             f"![Images/s over the batch per model]({png_names[0]})", "",
+             f"![The forward's time by layer]({png_names[1]})", "",
+             "## What this suite measures", "",
+             "Each model of models/ (but the test model) end to end on the GPU, at each batch, twice: `btc`, "
+             "the tensor-core designs the generated configuration selects for each binary layer, and `popc`, "
+             "software popcount (SBNN's BConv-64 / BMM-64) on the same layers. A repetition times "
+             "one forward of the batch per iteration, from CUDA-graph replays (stream launches where counters "
+             "are on); images/s = batch over the median forward of a repetition, shown as the median over "
+             "repetitions [slowest–fastest]; latency median and p99 are over a repetition's forwards "
+             "(median over repetitions). btc / popc = btc images/s over popc images/s at the same batch. "
+             "Binary TOPS = binary ops per image × images/s. The DRAM floor is the compulsory bytes of every "
+             "step (bytes moved) over the measured DRAM bandwidth in the header; time / floor is the median "
+             "forward over it. The per-layer breakdown launches each step alone (median of its launches): "
+             f"a layer's time is its steps' (`<layer>`, `<layer>/threshold`, `/maxpool2`, `/bn`, `/relayout`, "
+             f"`/binarize`); `{INPUT_STEP}` is the input's. Inputs and weights are random (a fixed seed): "
+             "times, not accuracy.", *counters_note, "",
+             "## Goals", "", *_goal_lines(data), "",
+             "## Published figures", "",
+             "Published figures beside ours (ours: `btc`, batch-1 median latency and the best median images/s "
+             "over the batches measured). Ratios > 1 mean ours is faster; the GPUs differ.", "",
+             *rc.table(PUBLISHED_HEADER, _published_rows(data)), "",
+             "## Throughput and latency", "", *_model_sections(data),
+             "## Per-layer breakdown", "", *_breakdown_sections(data),
+             *rc.section_lines(extra_sections),
+             "## Skipped", "", *rc.skipped_lines(results)]
+    return "\n".join(lines) + "\n"
+
+
+PLOT_SUFFIXES = ("net_throughput", "net_layers")
+
+
+def render(results: br.Results, out_dir: str | Path | None = None, *,
+           extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
+    """Write <stem>.net_throughput.png, <stem>.net_layers.png and <stem>.md
+    (beside the results file, or in out_dir); returns their paths in that order."""
+    data = collect(results)   # checks the suite before anything is written
+    out = rc.output_dir(results, out_dir)
+    stem = results.path.stem
+    pngs = [out / f"{stem}.{suffix}.png" for suffix in PLOT_SUFFIXES]
+    md = out / f"{stem}.md"
+    markdown = markdown_report(results, data, [p.name for p in pngs], extra_sections)
+    for path, image in zip(pngs, (plot_throughput(results, data), plot_layers(results, data))):
+        br.write_atomic(path, image)
+    br.write_atomic(md, markdown)
+    return [*pngs, md]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description="Write the plots and markdown report of a net "
+                                     "results file (btcbench sweep net).")
+    parser.add_argument("results", help="a btcbench results file of the net suite (btcbench sweep net)")
+    parser.add_argument("--out", "--out-dir", dest="out", metavar="DIR",
+                        help="output directory (default: beside the results file)")
+    args = parser.parse_args(argv)
+    try:
+        results = br.load(args.results)
+        conditions = rc.conditions_section(results)
+        outputs = render(results, args.out, extra_sections=[conditions] if conditions else [])
+    except br.ResultsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:   # the output folder or a report file cannot be written
+        print(f"error: cannot write the report of {args.results}: {e}", file=sys.stderr)
+        return 1
+    print("\n".join(f"wrote {p}" for p in outputs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
