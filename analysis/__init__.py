@@ -13,4 +13,6 @@ inside a function: tests/analysis/test_imports.py checks both):
   rebuild_all                       every results file under a directory
 sass_hotspots stands alone (ncu SASS exports); ncu_compare reads scripts/ncu_compare.sh's
 folder (btcbench's counters beside ncu's; uses btcresults and report_common).
+net_torch is a PyTorch forward of a model file (models/*.model) for bit-exact checks of the
+C++ reference and the GPU runner; only its `forward` needs torch, which is not a dependency.
 """
