@@ -112,9 +112,11 @@ class NetName:
         return (self.model, self.batch, self.impl)
 
 
-_GRAMMAR = "'net/<model>/batch:<N>/impl:<impl>[/layers]/manual_time'"
-_NAME_RE = re.compile(r"net/(?P<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/batch:(?P<batch>[1-9][0-9]*)"
-                      r"/impl:(?P<impl>[A-Za-z0-9_]+)(?P<layers>/layers)?(?:/manual_time)?")
+_GRAMMAR = "'net|layers/<model>/batch:<N>/impl:<impl>/manual_time'"
+# The suite writes the model with '_' for '-' (the results naming grammar);
+# model names have no '_' of their own (models/*.model).
+_NAME_RE = re.compile(r"(?P<kind>net|layers)/(?P<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/batch:(?P<batch>[1-9][0-9]*)"
+                      r"/impl:(?P<impl>[A-Za-z0-9_]+)(?:/manual_time)?")
 
 
 def parse_net_name(name: str) -> NetName:
@@ -122,7 +124,7 @@ def parse_net_name(name: str) -> NetName:
     m = _NAME_RE.fullmatch(name)
     if m is None:
         raise ValueError(f"benchmark name {name!r} does not match {_GRAMMAR}")
-    return NetName(m["model"], int(m["batch"]), m["impl"], bool(m["layers"]))
+    return NetName(m["model"].replace("_", "-"), int(m["batch"]), m["impl"], m["kind"] == "layers")
 
 
 def form_key(model: str, batch: int, impl: str) -> str:
