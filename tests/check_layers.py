@@ -28,11 +28,12 @@ LAYERS = [
     "kernels/bconv",      # BConv interface, CPU reference, batch-norm thresholds
     "kernels/baselines",  # software popcount, cuBLAS
     "kernels",            # the registry listing every design
+    "net",                # network runner: models, weights, planner, CPU reference forward
     "microbench",         # characterization microkernels and their suites
     "harness/suites",     # production sweeps
     "harness/app",        # the btcbench command: lists every suite
 ]
-SOURCE_DIRS = ("harness", "formats", "kernels", "microbench")
+SOURCE_DIRS = ("harness", "formats", "kernels", "net", "microbench")
 EXTS = {".h", ".cuh", ".cu", ".cpp"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
