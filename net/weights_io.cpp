@@ -14,15 +14,18 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return out + "]";
 }
 
-const TensorView& need(const SafetensorsFile& f, const std::string& name, const std::vector<int64_t>& shape) {
+// ints_ok: +-1 weights may be stored as integers (I8: a quarter of the bytes).
+const TensorView& need(const SafetensorsFile& f, const std::string& name, const std::vector<int64_t>& shape,
+                       bool ints_ok = false) {
   const TensorView* t = f.find(name);
   if (t == nullptr) throw SafetensorsError(f.path() + ": no tensor '" + name + "' (shape " + shape_str(shape) + ")");
   if (t->shape != shape)
     throw SafetensorsError(f.path() + ": tensor '" + name + "' is " + shape_str(t->shape) + ", the model needs " +
                            shape_str(shape));
-  if (t->dtype != Dtype::F32 && t->dtype != Dtype::F16 && t->dtype != Dtype::BF16 && t->dtype != Dtype::F64)
-    throw SafetensorsError(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t->dtype) +
-                           ", a float (F32, F16, BF16, F64) is needed");
+  const bool is_float = t->dtype == Dtype::F32 || t->dtype == Dtype::F16 || t->dtype == Dtype::BF16 || t->dtype == Dtype::F64;
+  const bool is_int = t->dtype == Dtype::I8 || t->dtype == Dtype::I16 || t->dtype == Dtype::I32;
+  if (!is_float && !(ints_ok && is_int))
+    throw SafetensorsError(f.path() + ": tensor '" + name + "' has dtype " + dtype_name(t->dtype) + (ints_ok ? ", a float (F32, F16, BF16, F64) or I8/I16/I32 is needed" : ", a float (F32, F16, BF16, F64) is needed"));
   return *t;
 }
 
@@ -41,7 +44,7 @@ Weights load_weights(const Model& m, const std::string& path) {
     const int cin = sh.in.c;
     std::vector<float> raw;
     if (l.op == Op::kBfc) {
-      raw = f.to_f32(need(f, l.name + ".weight", {l.out, sh.dot_bits}));
+      raw = f.to_f32(need(f, l.name + ".weight", {l.out, sh.dot_bits}, true));
       lw.w.resize(raw.size());
       if (l.input == "input") {
         for (size_t e = 0; e < raw.size(); ++e) lw.w[e] = raw[e] >= 0 ? 1 : -1;
@@ -58,7 +61,7 @@ Weights load_weights(const Model& m, const std::string& path) {
       }
     } else {
       const int r = l.kernel;
-      raw = f.to_f32(need(f, l.name + ".weight", {l.out, cin, r, r}));  // PyTorch OIHW
+      raw = f.to_f32(need(f, l.name + ".weight", {l.out, cin, r, r}, true));  // PyTorch OIHW
       lw.w.resize(raw.size());
       for (int o = 0; o < l.out; ++o)
         for (int c = 0; c < cin; ++c)

@@ -68,3 +68,15 @@ def test_strings_outside_asm_do_not_count(tmp_path):
 def test_the_repository_itself():
     r = run(REPO)
     assert r.returncode == 0, r.stdout
+
+
+def test_net_sits_above_kernels_and_below_the_suites(tmp_path):
+    files = {**GOOD, "net/model.h": '#include "kernels/bmm/design.cu"\n#include "harness/core/check.h"\n',
+             "harness/suites/net_suite.cpp": '#include "net/model.h"\n'}
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 0, r.stdout
+    r = run(tree(tmp_path, {**files, "net/model.h": '#include "harness/suites/net_suite.cpp"\n'}))
+    assert r.returncode == 1
+    assert "net/model.h (net) includes harness/suites/net_suite.cpp (harness/suites), a layer above it" in r.stdout
+    r = run(tree(tmp_path, {**files, "kernels/bmm/design.cu": '#include "net/model.h"\n'}))
+    assert r.returncode == 1 and "kernels/bmm/design.cu (kernels/bmm) includes net/model.h (net)" in r.stdout
