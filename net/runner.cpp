@@ -296,12 +296,8 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     const int64_t rows_out = int64_t(n) * sh.conv_out.h * sh.conv_out.w;  // before the pool
     // The stem thresholds in its own kernel; it writes y only when kept.
     const bool stem_y = l.op == Op::kStem && (!l.save.empty() || o_.keep_outputs);
-    // A bconv whose design fuses the residual writes bits (and the kept y)
-    // from its epilogue; otherwise y goes out as int32 and a threshold step follows.
-    const bool fused_res = l.op == Op::kBconv && conv_design[i]->fuses_residual();
-    const bool keep_y = !l.save.empty() || (o_.keep_outputs && (!l.add.empty() || l.op == Op::kStem));
-    const bool int_path = l.op != Op::kStem && !fused_res && (!l.add.empty() || !l.save.empty() || l.float_out);
-    if (int_path || stem_y || (fused_res && keep_y)) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
+    const bool int_path = l.op != Op::kStem && (!l.add.empty() || !l.save.empty() || l.float_out);
+    if (int_path || stem_y) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
     // Where the thresholded bits go: act, or a pre-pool buffer.
     uint32_t* bits_out = im.act[i];
     if (l.maxpool2) bits_out = im.alloc<uint32_t>(row_bits(rows_out, sh.conv_out.c).words(), total);
@@ -349,24 +345,11 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
         out.bits_shape = bconv::output_bits_shape(p);
         out.threshold = d_thr;
         out.flip = d_flip;
-        if (fused_res) {
-          if (!l.add.empty()) {
-            const int j = m.saver_of(l.add);
-            out.residual.data = im.y[j];
-            out.residual.c = sh.residual.c, out.residual.h = sh.residual.h, out.residual.w = sh.residual.w;
-            out.residual.pool2 = l.add_pool2;
-            out.residual.bound = static_cast<int32_t>(m.shapes[j].value_bound);
-          }
-          out.y_out = keep_y ? im.y[i] : nullptr;
-        }
       }
-      const double res_bytes = out.residual.data ? double(n) * double(sh.residual.elements()) * 4 : 0;
-      const double in_bytes = res_bytes + (out.y_out ? double(rows_out) * l.out * 4 : 0) +
-                              double(bconv::activation_shape(p).bytes()) + double(bconv::weight_shape(p).bytes());
+      const double in_bytes = double(bconv::activation_shape(p).bytes()) + double(bconv::weight_shape(p).bytes());
       steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
                         p.ops(), [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
-      layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)") +
-                          (out.residual.data ? " + residual" : "") + (out.y_out ? " + int32 y" : "");
+      layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
     } else {  // bfc
       const bmm::Problem& p = fc_problem[i];
       const bmm::Design* d = fc_design[i];

@@ -73,9 +73,6 @@ class Design {
   virtual int config_arch() const { return 0; }
   // "" if it runs this problem, else why not (run() then throws it).
   virtual std::string unsupported(const Problem& p) const = 0;
-  // Whether run() takes out.residual and out.y_out (the add and the saved
-  // y fused into its epilogue); check_run_args refuses them otherwise.
-  virtual bool fuses_residual() const { return false; }
   virtual size_t workspace_bytes(const Problem& p) const = 0;
   // Untimed, once per layer: the weights' popcounts, repacked or unpacked copies.
   virtual void prepare(const Problem& p, const Operands& in, void* workspace, cudaStream_t s) const = 0;

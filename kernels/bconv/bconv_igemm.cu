@@ -286,57 +286,27 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     using WM = WarpMath<T, M>;
     const int lane = threadIdx.x & 31, t = lane & 3, gq = lane >> 2;
     const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
-    const bmm::Output::Residual& res = out.residual;
-    // With a residual y = z + R spans [-(K + bound), K + bound]: the clamp widens.
-    const int y_bound = g.dot_bits + res.bound;
     // Column terms: -(total_j) (+ the threshold), INT32_MAX past K for bits (the epilogue's contract).
-    int32_t col[WM::kNJ][2], col_y[WM::kNJ][2];
+    int32_t col[WM::kNJ][2];
 #pragma unroll
     for (int j = 0; j < WM::kNJ; ++j)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int gj = n0 + wn + 8 * j + 2 * t + c;
         const int32_t total = __ldg(prefix + static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded + gj);
-        col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, y_bound) - total : INT32_MAX;
-        col_y[j][c] = -total;
+        col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
       }
-    // The kept y, as an int32 output of the same tile.
-    bmm::Output y_out = out;
-    y_out.epilogue = bmm::Epilogue::kInt32;
-    y_out.c = out.y_out;
 #pragma unroll
     for (int i = 0; i < WM::kMI; ++i) {
       const int lr = wm + 16 * i + gq;
       const int32_t row[2] = {2 * row_popc[lr], 2 * row_popc[lr + 8]};
       const uint32_t rect[2] = {row_rect[lr], row_rect[lr + 8]};
-      // Each of the lane's two rows: where its residual pixel starts (-1: none).
-      int64_t res_at[2];
-#pragma unroll
-      for (int h = 0; h < 2; ++h) {
-        const int gi = m0 + lr + 8 * h;
-        res_at[h] = -1;
-        if (res.data != nullptr && gi < g.m) {
-          const int q = gi % g.q, p = gi / g.q % g.p, img = gi / (g.q * g.p);
-          const int ry = res.pool2 ? 2 * p : p, rx = res.pool2 ? 2 * q : q;
-          res_at[h] = ((static_cast<int64_t>(img) * res.h + ry) * res.w + rx) * res.c;
-        }
-      }
-      auto residual_of = [&](int h, int gj) -> int32_t {
-        if (res_at[h] < 0 || gj >= res.c) return 0;  // channels past R's add 0
-        const int32_t* r0 = res.data + res_at[h] + gj;
-        if (!res.pool2) return __ldg(r0);
-        const int32_t* r1 = r0 + static_cast<int64_t>(res.w) * res.c;
-        return max(max(__ldg(r0), __ldg(r0 + res.c)), max(__ldg(r1), __ldg(r1 + res.c)));
-      };
-      auto and4 = [&](int j, int e) {
-        const int gj = n0 + wn + 8 * j + 2 * t + e % 2;
-        return 4 * math.acc[i][j][e] - padding_excess(g, prefix, rect[e / 2], gj) + residual_of(e / 2, gj);
-      };
-      if (out.y_out != nullptr)
-        bmm::store_and_fragments<WM::kNJ>(y_out, g.m, g.k, m0 + wm + 16 * i, n0 + wn, and4, row,
-                                          [&](int j, int c) { return col_y[j][c]; });
-      bmm::store_and_fragments<WM::kNJ>(out, g.m, g.k, m0 + wm + 16 * i, n0 + wn, and4, row,
-                                        [&](int j, int c) { return col[j][c]; });
+      bmm::store_and_fragments<WM::kNJ>(
+          out, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
+          [&](int j, int e) {
+            return 4 * math.acc[i][j][e] - padding_excess(g, prefix, rect[e / 2], n0 + wn + 8 * j + 2 * t + e % 2);
+          },
+          row, [&](int j, int c) { return col[j][c]; });
     }
   } else {
     using WM = WarpMath<T, M>;
@@ -433,9 +403,6 @@ class IgemmDesign final : public Design {
   }
   std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
   bool tensor_core() const override { return true; }
-  // The AND epilogue adds R in its per-element term (and4); the WMMA XOR
-  // path's BlockEpilogue does not.
-  bool fuses_residual() const override { return M == Math::kMmaAnd; }
   const BmmConfig* config() const override { return &Cfg::c; }
   int config_arch() const override { return arch_; }
   std::string skip_reason(const CodeTarget& code) const override {

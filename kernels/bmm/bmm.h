@@ -46,16 +46,6 @@ struct Output {
   // kBits, optional: N bits packed 32 per word (bit j of word j / 32);
   // set = the comparison is dot <= threshold. nullptr = none flipped.
   const uint32_t* flip = nullptr;
-  // Optional, BConv designs whose fuses_residual() is true (BMM designs
-  // refuse it): a residual added before the threshold (the TCBNN ResNet
-  // scheme), y = dot + R, and y itself kept as int32 in y_out.
-  struct Residual {
-    const int32_t* data = nullptr;  // nullptr: none. int32 NHWC, c channels, h x w
-    int c = 0, h = 0, w = 0;
-    bool pool2 = false;   // R's 2x2 stride-2 max (h = 2P, w = 2Q); else h = P, w = Q
-    int32_t bound = 0;    // |R| never exceeds it (the threshold clamp widens by it)
-  } residual;
-  int32_t* y_out = nullptr;  // kBits, optional: M x N int32 y (a residual saved for later)
 };
 
 // The flip bit of column j (device and host).

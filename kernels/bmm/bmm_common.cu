@@ -165,8 +165,6 @@ void check_run_args(const Design& d, const Problem& p, const Operands& in, const
     throw std::invalid_argument(who + "B is " + bits::describe(in.b_shape) + ", the design reads " +
                                 bits::describe(want_b));
   if (out == nullptr) return;
-  if (out->residual.data != nullptr || out->y_out != nullptr)
-    throw std::invalid_argument(who + "BMM designs take no residual or y_out (a BConv epilogue's)");
   if (out->epilogue == Epilogue::kInt32) {
     if (out->c == nullptr) throw std::invalid_argument(who + "kInt32 output without a buffer");
   } else {
