@@ -28,6 +28,20 @@ expect 2 "unknown flag '--bogus'" sweep instr --bogus
 expect 2 "unknown suite 'nope'" sweep nope
 expect 2 "--repetitions takes a whole number" sweep instr --repetitions many
 expect 2 "contradict" sweep instr --no-counters --metrics sm__cycles_elapsed.max
+# btcbench run: bad models, weights and images are clear errors; --cpu needs no GPU.
+expect 2 "run needs exactly one model" run
+expect 2 "--cpu and --check contradict" run tiny-resnet --cpu --check --models "$root/models"
+expect 1 "no model file" run no-such-model --cpu --models "$root/models"
+printf 'model x\ninput 3 8 8\nc1 stem input 30 3 1 1\n' >"$tmp/bad.model"
+expect 1 "bad.model:3:" run "$tmp/bad.model" --cpu
+expect 1 "not a safetensors file" run tiny-resnet --cpu --models "$root/models" --weights "$tmp/bad.model"
+printf 'nope' >"$tmp/x.npy"
+expect 1 "not a .npy file" run tiny-resnet --cpu --models "$root/models" --input "$tmp/x.npy"
+expect 0 "top-5" run tiny-resnet --cpu --models "$root/models"
+expect 0 "top-5" run tiny-resnet --cpu --models "$root/models" --weights "$root/tests/fixtures/net/tiny-resnet-torch.safetensors"
+if ! "$bin" info >/dev/null 2>&1; then
+  expect 3 "--cpu runs the CPU reference" run tiny-resnet --models "$root/models"
+fi
 printf '{"context": {}, "benchmarks": [' >"$tmp/corrupt.json"
 expect 1 "is not valid JSON" validate "$tmp/corrupt.json"
 printf '{"context": {}, "benchmarks": []}' >"$tmp/plain.json"

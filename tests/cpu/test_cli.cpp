@@ -64,7 +64,7 @@ TEST(Cli, InfoValidateHelp) {
 
 TEST(Cli, BadInputNamesTheProblem) {
   EXPECT_EQ(error_of({}), "no command given");
-  EXPECT_EQ(error_of({"run"}), "unknown command 'run'");
+  EXPECT_EQ(error_of({"frobnicate"}), "unknown command 'frobnicate'");
   EXPECT_EQ(error_of({"sweep"}), "sweep needs exactly one suite (instr, stride)");
   EXPECT_EQ(error_of({"sweep", "bmm"}), "unknown suite 'bmm' (known: instr, stride)");
   EXPECT_EQ(error_of({"sweep", "instr", "--frob"}), "unknown flag '--frob' for 'sweep'");
@@ -114,6 +114,33 @@ TEST(Cli, CacheControl) {
 
 TEST(Cli, UsageListsSuites) {
   EXPECT_NE(usage_text(kSuites).find("suites: instr, stride"), std::string::npos);
+}
+
+
+TEST(Cli, RunOptions) {
+  const std::vector<std::string> suites = {"instr"};
+  Command c = parse_command_line({"run", "resnet18-tcbnn", "--batch", "8", "--designs=popc", "--check", "--weights",
+                                  "w.safetensors", "--input", "x.npy", "--repetitions", "5", "--seed", "3"},
+                                 suites);
+  EXPECT_EQ(c.kind, Command::Kind::kRun);
+  EXPECT_EQ(c.run.model, "resnet18-tcbnn");
+  EXPECT_EQ(c.run.batch, 8);
+  EXPECT_EQ(c.run.designs, "popc");
+  EXPECT_TRUE(c.run.check);
+  EXPECT_FALSE(c.run.cpu);
+  EXPECT_EQ(c.run.weights, "w.safetensors");
+  EXPECT_EQ(c.run.input, "x.npy");
+  EXPECT_EQ(c.run.repetitions, 5);
+  EXPECT_EQ(c.run.seed, 3u);
+  c = parse_command_line({"run", "tiny-resnet", "--cpu"}, suites);
+  EXPECT_TRUE(c.run.cpu);
+  EXPECT_EQ(c.run.batch, 0);  // the model's own
+  EXPECT_THROW(parse_command_line({"run"}, suites), UsageError);
+  EXPECT_THROW(parse_command_line({"run", "a", "b"}, suites), UsageError);
+  EXPECT_THROW(parse_command_line({"run", "m", "--batch", "0"}, suites), UsageError);
+  EXPECT_THROW(parse_command_line({"run", "m", "--cpu", "--check"}, suites), UsageError);
+  EXPECT_THROW(parse_command_line({"run", "m", "--quick"}, suites), UsageError);  // a sweep flag
+  EXPECT_THROW(parse_command_line({"sweep", "instr", "--batch", "2"}, suites), UsageError);  // a run flag
 }
 
 }  // namespace
