@@ -36,6 +36,24 @@ bconv::PadValue pad_of(Pad p) {
   return bconv::PadValue::kZero;
 }
 
+bmm::Output int32_output(int32_t* y) {
+  bmm::Output o;
+  o.epilogue = bmm::Epilogue::kInt32;
+  o.c = y;
+  return o;
+}
+
+// The fused batch-norm epilogue: bits = y >= threshold (<= where flipped).
+bmm::Output bits_output(uint32_t* bits, const BitMatrix& shape, const int32_t* threshold, const uint32_t* flip) {
+  bmm::Output o;
+  o.epilogue = bmm::Epilogue::kBits;
+  o.bits = bits;
+  o.bits_shape = shape;
+  o.threshold = threshold;
+  o.flip = flip;
+  return o;
+}
+
 // "auto", a family, or "bconv=NAME,bfc=NAME" (net/runner.h).
 struct DesignWish {
   std::string family = "auto";
@@ -335,17 +353,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       bconv::Operands in{im.act[m.index_of(l.input)], im.upload(wpacked, total)};
       void* ws = im.alloc<uint8_t>(int64_t(d->workspace_bytes(p)), total);
       d->prepare(p, in, ws, s_);
-      bmm::Output out;
-      if (int_path) {
-        out.epilogue = bmm::Epilogue::kInt32;
-        out.c = im.y[i];
-      } else {
-        out.epilogue = bmm::Epilogue::kBits;
-        out.bits = bits_out;
-        out.bits_shape = bconv::output_bits_shape(p);
-        out.threshold = d_thr;
-        out.flip = d_flip;
-      }
+      const bmm::Output out = int_path ? int32_output(im.y[i]) : bits_output(bits_out, bconv::output_bits_shape(p), d_thr, d_flip);
       const double in_bytes = double(bconv::activation_shape(p).bytes()) + double(bconv::weight_shape(p).bytes());
       steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
                         p.ops(), [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
@@ -379,17 +387,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       bmm::Operands in{a, im.upload(wpacked, total), a_shape, b_shape};
       void* ws = im.alloc<uint8_t>(int64_t(d->workspace_bytes(p)), total);
       d->prepare(p, in, ws, s_);
-      bmm::Output out;
-      if (int_path) {
-        out.epilogue = bmm::Epilogue::kInt32;
-        out.c = im.y[i];
-      } else {
-        out.epilogue = bmm::Epilogue::kBits;
-        out.bits = im.act[i];
-        out.bits_shape = im.act_shape[i];
-        out.threshold = d_thr;
-        out.flip = d_flip;
-      }
+      const bmm::Output out = int_path ? int32_output(im.y[i]) : bits_output(im.act[i], im.act_shape[i], d_thr, d_flip);
       steps_.push_back({int(i), l.name, d->name(),
                         double(p.m) * p.k / 8 + double(p.n) * p.k / 8 + (int_path ? double(p.m) * p.n * 4 : double(p.m) * p.n / 8),
                         2.0 * double(p.m) * p.n * p.k, [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});

@@ -369,29 +369,6 @@ class HeaderReader {
 };
 
 // serde_json's escaping (what the reference writer emits), so the bytes match.
-void append_json_string(std::string& out, const std::string& s) {
-  out += '"';
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\b': out += "\\b"; break;
-      case '\f': out += "\\f"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  out += '"';
-}
 
 std::vector<uint8_t> serialize(const std::string& label, const std::vector<std::pair<std::string, OwnedTensor>>& tensors,
                                const std::map<std::string, std::string>& metadata) {
@@ -436,16 +413,16 @@ std::vector<uint8_t> serialize(const std::string& label, const std::vector<std::
     for (const auto& [key, value] : metadata) {
       if (!first) header += ',';
       first = false;
-      append_json_string(header, key);
+      json::append_quoted(header, key);
       header += ':';
-      append_json_string(header, value);
+      json::append_quoted(header, value);
     }
     header += '}';
   }
   uint64_t offset = 0;
   for (const auto* t : order) {
     if (header.size() > 1) header += ',';
-    append_json_string(header, t->first);
+    json::append_quoted(header, t->first);
     header += ":{\"dtype\":\"" + std::string(dtype_name(t->second.dtype)) + "\",\"shape\":[";
     for (size_t i = 0; i < t->second.shape.size(); ++i)
       header += (i ? "," : "") + std::to_string(t->second.shape[i]);

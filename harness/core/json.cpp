@@ -164,7 +164,9 @@ class Parser {
   size_t pos_ = 0;
 };
 
-void escape_to(std::string& out, const std::string& s) {
+}  // namespace
+
+void append_quoted(std::string& out, const std::string& s) {
   out += '"';
   for (unsigned char c : s) {
     switch (c) {
@@ -186,7 +188,6 @@ void escape_to(std::string& out, const std::string& s) {
   out += '"';
 }
 
-}  // namespace
 
 bool Value::as_bool() const { if (type_ != Type::kBool) type_error("a bool"); return bool_; }
 double Value::as_number() const { if (type_ != Type::kNumber) type_error("a number"); return num_; }
@@ -237,7 +238,7 @@ void Value::dump_to(std::string& out, int indent, int depth) const {
       out += buf;
       break;
     }
-    case Type::kString: escape_to(out, str_); break;
+    case Type::kString: append_quoted(out, str_); break;
     case Type::kArray:
       out += '[';
       for (size_t i = 0; i < arr_.size(); ++i) {
@@ -253,7 +254,7 @@ void Value::dump_to(std::string& out, int indent, int depth) const {
       for (size_t i = 0; i < obj_.size(); ++i) {
         if (i) out += ',';
         newline(depth + 1);
-        escape_to(out, obj_[i].first);
+        append_quoted(out, obj_[i].first);
         out += indent > 0 ? ": " : ":";
         obj_[i].second.dump_to(out, indent, depth + 1);
       }

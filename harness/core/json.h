@@ -12,6 +12,9 @@
 
 namespace btc::json {
 
+// Appends s as a JSON string literal (quotes, escapes; UTF-8 bytes as they are).
+void append_quoted(std::string& out, const std::string& s);
+
 struct ParseError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
