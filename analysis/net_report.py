@@ -387,18 +387,32 @@ def collect(results: br.Results) -> NetData:
                    forwards, breakdowns)
 
 
+# btcbench.peaks keys of the measured copy bandwidth (harness/core/bench_util.h,
+# record_dram_copy_bandwidth, shared with the bconv suite); the net files of
+# up to d1fdd42 nest them as dram_copy.{bytes_per_s, buffer_bytes, method}.
+_DRAM_KEYS = ("peaks.dram_copy_bytes_per_s", "peaks.dram_copy_buffer_bytes", "peaks.dram_copy_method")
+_DRAM_KEYS_NESTED = ("peaks.dram_copy.bytes_per_s", "peaks.dram_copy.buffer_bytes", "peaks.dram_copy.method")
+
+
+def _dram_keys(results: br.Results) -> tuple[str, str, str]:
+    flat = br.lookup(results.meta, _DRAM_KEYS[0]) is not None
+    return _DRAM_KEYS if flat or br.lookup(results.meta, _DRAM_KEYS_NESTED[0]) is None else _DRAM_KEYS_NESTED
+
+
 def dram_bandwidth(results: br.Results) -> float | None:
     """The DRAM copy bandwidth the sweep measured (bytes/s), None if it has none."""
-    value = _number(br.lookup(results.meta, "peaks.dram_copy.bytes_per_s"))
+    value = _number(br.lookup(results.meta, _dram_keys(results)[0]))
     return value if value and value > 0 else None
 
 
 def _bandwidth_text(results: br.Results) -> str:
     bw = dram_bandwidth(results)
     if bw is None:
-        return f"{DASH} (not measured: no btcbench.peaks.dram_copy.bytes_per_s in this file; no floors)"
-    size = _number(br.lookup(results.meta, "peaks.dram_copy.buffer_bytes"))
-    method = br.lookup(results.meta, "peaks.dram_copy.method")
+        why = br.lookup(results.meta, "peaks.dram_copy_error")
+        return f"{DASH} (not measured: {why or 'no btcbench.peaks.dram_copy_bytes_per_s in this file'}; no floors)"
+    _, size_key, method_key = _dram_keys(results)
+    size = _number(br.lookup(results.meta, size_key))
+    method = br.lookup(results.meta, method_key)
     how = str(method) if method else "device-to-device copy"
     if size:
         how += f"; buffer {size / 2**20:,.0f} MiB"

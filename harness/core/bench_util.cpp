@@ -1,6 +1,9 @@
 #include "harness/core/bench_util.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+#include <iostream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -218,6 +221,30 @@ double measured_sm_clock_mhz(const long long* d_clk, int blocks) {
     ns += static_cast<double>(clk[2 * b + 1]);
   }
   return ns > 0 ? cycles / ns * 1e3 : 0;
+}
+
+double record_dram_copy_bandwidth(json::Value& peaks) {
+  try {
+    const DramCopyBandwidth b = measure_dram_copy_bandwidth();
+    peaks.set("dram_copy_bytes_per_s", b.bytes_per_s);
+    peaks.set("dram_copy_buffer_bytes", static_cast<int64_t>(b.buffer_bytes));
+    peaks.set("dram_copy_repetitions", b.repetitions);
+    peaks.set("dram_copy_median_s", b.median_s);
+    peaks.set("dram_copy_min_s", b.min_s);
+    peaks.set("dram_copy_max_s", b.max_s);
+    peaks.set("dram_copy_method",
+              "cudaMemcpyAsync device to device between two buffers of dram_copy_buffer_bytes; "
+              "bytes read + written (2 x the buffer) over the median copy time");
+    std::cout << fmt::format("btcbench: DRAM copy bandwidth {:.1f} GB/s (device-to-device copy of 2 x {} MiB, "
+                             "median of {})\n",
+                             b.bytes_per_s / 1e9, b.buffer_bytes >> 20, b.repetitions);
+    return b.bytes_per_s;
+  } catch (const std::exception& e) {
+    (void)cudaGetLastError();  // an allocation failure leaves CUDA's last error set
+    peaks.set("dram_copy_error", e.what());
+    std::cerr << "btcbench: DRAM bandwidth not measured, so no floors: " << e.what() << "\n";
+    return 0;
+  }
 }
 
 }  // namespace btc

@@ -12,6 +12,7 @@
 
 #include "harness/core/cupti_profiler.h"
 #include "harness/core/gpu_conditions.h"
+#include "harness/core/json.h"
 
 namespace btc {
 
@@ -116,6 +117,12 @@ struct DramCopyBandwidth {
 // std::runtime_error when free memory cannot hold two buffers of 8 x the L2
 // size (the smallest copy that still streams from DRAM).
 DramCopyBandwidth measure_dram_copy_bandwidth(const DramCopyOptions& o = {});
+// Once per sweep, for the suites whose points report a DRAM floor: measures
+// it, records it in `peaks` (dram_copy_bytes_per_s, _buffer_bytes,
+// _repetitions, _median_s, _min_s, _max_s, _method) and prints one line.
+// Returns bytes/s; 0 when it could not be measured (peaks.dram_copy_error
+// says why, and the sweep goes on without floors).
+double record_dram_copy_bandwidth(json::Value& peaks);
 
 // Per-block (clock64 cycles, globaltimer ns) pairs, as bench_device.cuh's
 // record_block_clock writes them: the SM clock the blocks actually ran at.

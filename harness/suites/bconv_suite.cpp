@@ -211,27 +211,7 @@ struct BconvState {
   void measure_dram() {
     if (dram_measured) return;
     dram_measured = true;
-    json::Value& peaks = ctx->peaks;
-    try {
-      const DramCopyBandwidth b = measure_dram_copy_bandwidth();
-      dram_bytes_per_s = b.bytes_per_s;
-      peaks.set("dram_copy_bytes_per_s", b.bytes_per_s);
-      peaks.set("dram_copy_buffer_bytes", static_cast<int64_t>(b.buffer_bytes));
-      peaks.set("dram_copy_repetitions", b.repetitions);
-      peaks.set("dram_copy_median_s", b.median_s);
-      peaks.set("dram_copy_min_s", b.min_s);
-      peaks.set("dram_copy_max_s", b.max_s);
-      peaks.set("dram_copy_method",
-                "cudaMemcpyAsync device to device between two buffers of dram_copy_buffer_bytes; "
-                "bytes read + written (2 x the buffer) over the median copy time");
-      std::cout << fmt::format("btcbench: DRAM copy bandwidth {:.1f} GB/s (device-to-device copy of 2 x {} MiB, "
-                               "median of {})\n",
-                               b.bytes_per_s / 1e9, b.buffer_bytes >> 20, b.repetitions);
-    } catch (const std::exception& e) {
-      (void)cudaGetLastError();  // an allocation failure leaves CUDA's last error set
-      peaks.set("dram_copy_error", e.what());
-      std::cerr << "btcbench: DRAM bandwidth not measured, so no floors: " << e.what() << "\n";
-    }
+    dram_bytes_per_s = record_dram_copy_bandwidth(ctx->peaks);
   }
 
   bconv::Operands operands(const SlotLayout& l, int slot) const {

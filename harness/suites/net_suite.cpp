@@ -56,16 +56,11 @@ struct NetState {
   cudaStream_t stream = nullptr;
   CounterCache counters;
 
-  void measure_dram() {
-    if (dram_bytes_per_s > 0) return;
-    const DramCopyBandwidth bw = measure_dram_copy_bandwidth();
-    dram_bytes_per_s = bw.bytes_per_s;
-    json::Value d = json::Value::object();
-    d.set("bytes_per_s", bw.bytes_per_s);
-    d.set("buffer_bytes", static_cast<int64_t>(bw.buffer_bytes));
-    d.set("median_s", bw.median_s);
-    d.set("method", "device-to-device cudaMemcpyAsync, bytes read + written, median of repetitions");
-    ctx->peaks.set("dram_copy", std::move(d));
+  bool dram_measured = false;
+  void measure_dram() {  // once per sweep, before the first point
+    if (dram_measured) return;
+    dram_measured = true;
+    dram_bytes_per_s = record_dram_copy_bandwidth(ctx->peaks);
   }
 
   // The runner for (model, batch, impl), planned on first use; "" or why not.

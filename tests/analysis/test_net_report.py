@@ -164,9 +164,9 @@ def build_doc(bw: float | None = BW) -> dict[str, Any]:
     m, b, i = ERRORED
     benchmarks += [_error_entry(f"net/{_bench_model(m)}/batch:{b}/impl:{i}/manual_time"),
                    _error_entry(f"layers/{_bench_model(m)}/batch:{b}/impl:{i}/manual_time")]
-    peaks = {"dram_copy": {"bytes_per_s": bw, "buffer_bytes": 1 << 30, "median_s": 2 * (1 << 30) / bw,
-                           "method": "device-to-device cudaMemcpyAsync, bytes read + written, "
-                                     "median of repetitions"}} if bw else {}
+    peaks = {"dram_copy_bytes_per_s": bw, "dram_copy_buffer_bytes": 1 << 30, "dram_copy_median_s": 2 * (1 << 30) / bw,
+             "dram_copy_method": "device-to-device cudaMemcpyAsync, bytes read + written, "
+                                 "median of repetitions"} if bw else {}
     meta = {
         "_comment": "SYNTHETIC TEST FILE built by tests/analysis/test_net_report.py: hand-made numbers, "
                     "not a measurement.",
@@ -388,9 +388,21 @@ def test_stream_timed_rows_and_counters(net_doc, write_doc):
     assert f"{images(RESNET, 512, 'btc'):,.0f} ‡ = " in section_text(md, "Goals")
 
 
+def test_earlier_nested_bandwidth_keys(write_doc):
+    """The net files up to d1fdd42 nest the bandwidth under peaks.dram_copy; they render the same."""
+    flat = build_doc()
+    nested = build_doc()
+    p = nested["btcbench"]["peaks"]
+    nested["btcbench"]["peaks"] = {"dram_copy": {"bytes_per_s": p["dram_copy_bytes_per_s"],
+                                                 "buffer_bytes": p["dram_copy_buffer_bytes"],
+                                                 "method": p["dram_copy_method"]}}
+    line = [x for x in _markdown(flat, write_doc).splitlines() if x.startswith("- **DRAM bandwidth")]
+    assert line and line == [x for x in _markdown(nested, write_doc).splitlines() if x.startswith("- **DRAM bandwidth")]
+
+
 def test_without_measured_bandwidth(write_doc):
     md = _markdown(build_doc(bw=None), write_doc)
-    assert "- **DRAM bandwidth (floors):** — (not measured: no btcbench.peaks.dram_copy.bytes_per_s in this " \
+    assert "- **DRAM bandwidth (floors):** — (not measured: no btcbench.peaks.dram_copy_bytes_per_s in this " \
            "file; no floors)" in md.splitlines()
     assert _model_row(md, RESNET, 512, "btc")["Time / floor"] == "—"
     assert "No step floors in this file (no measured DRAM bandwidth)." in md
