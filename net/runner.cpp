@@ -122,7 +122,7 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, const DesignWish& wish,
     return any;
   };
   if (wish.family != "auto")
-    if (const bconv::Design* d = first_of(wish.family == "popc" ? "popc" : wish.family)) {
+    if (const bconv::Design* d = first_of(wish.family)) {
       if (wish.family == "popc")  // SBNN's stronger BConv-64 over BConv-32
         if (const bconv::Design* d64 = bconv::find_design("bconv_popc_u64"); d64 && runs(*d64)) return d64;
       return d;
@@ -165,7 +165,8 @@ std::vector<const bmm::Design*> bmm_candidates(const DesignWish& wish, const Cod
 // The first candidate that runs p: prepare and one int32 run on zeroed
 // scratch (a design refuses a shape with std::invalid_argument).
 const bmm::Design* first_runnable(const bmm::Problem& p, const std::vector<const bmm::Design*>& candidates,
-                                  cudaStream_t s, std::string& refusals) {
+                                  cudaStream_t s) {
+  std::string refusals;
   for (const bmm::Design* d : candidates) {
     const BitMatrix a = d->a_shape(p), b = d->b_shape(p);
     std::vector<void*> scratch;
@@ -245,10 +246,8 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
 
   im.image_floats = int64_t(n) * m.input.elements();
 
-  // Which layers read a layer's output, and whether each bfc can read its
-  // input's bits in place (row_u32 with no k padding) or needs a relayout.
+  // Per layer: its output's shape and, for a bconv or a bfc, its design.
   std::vector<const bmm::Design*> fc_design(L, nullptr);
-  std::vector<std::vector<const bmm::Design*>> fc_candidates(L);
   std::vector<const bconv::Design*> conv_design(L, nullptr);
   std::vector<bconv::Problem> conv_problem(L);
   std::vector<bmm::Problem> fc_problem(L);
@@ -267,32 +266,25 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       conv_design[i] = pick_bconv(p, wish, code);
     } else if (l.op == Op::kBfc) {
       fc_problem[i] = {n, l.out, static_cast<int>(sh.dot_bits)};
-      fc_candidates[i] = bmm_candidates(wish, code);
-      std::string refusals;
-      fc_design[i] = first_runnable(fc_problem[i], fc_candidates[i], s_, refusals);
+      fc_design[i] = first_runnable(fc_problem[i], bmm_candidates(wish, code), s_);
     }
   }
-  // A bfc reads its input in place when its A shape is the input's rows.
+  // A bfc reads its input's bits in place when its A is their row_u32 view
+  // (rows padded to the tile: the producer's buffer grows to hold them, 0),
+  // else through a relayout from that view. On the image it binarizes
+  // straight into A: the image buffer has A's padded rows too, -1 (bit 0).
   std::vector<bool> fc_alias(L, false);
-  for (size_t i = 0; i < L; ++i) {
-    if (!fc_design[i] || m.layers[i].input == "input") continue;
-    const BitMatrix a = fc_design[i]->a_shape(fc_problem[i]);
-    const int j = m.index_of(m.layers[i].input);
-    fc_alias[i] = a.layout == Layout::kRowU32 && a.identity_k() && a.k % 32 == 0 && a.kwords() == a.k / 32;
-    if (fc_alias[i]) act_words[j] = std::max(act_words[j], a.words());
-  }
-  // A bfc on the image binarizes it straight into its A, whose rows are
-  // padded to the tile: the image buffer has those rows too, set to -1 (bit 0).
   int64_t image_rows = n;
   for (size_t i = 0; i < L; ++i) {
     if (!fc_design[i]) continue;
     const BitMatrix a = fc_design[i]->a_shape(fc_problem[i]);
     if (m.layers[i].input == "input") {
       image_rows = std::max<int64_t>(image_rows, a.rows);
-    } else if (!fc_alias[i]) {  // relayout from a row_u32 view with the padded rows
-      const int j = m.index_of(m.layers[i].input);
-      act_words[j] = std::max(act_words[j], row_bits(a.rows, a.k).words());
+      continue;
     }
+    const int j = m.index_of(m.layers[i].input);
+    fc_alias[i] = a.layout == Layout::kRowU32 && a.identity_k() && a.k % 32 == 0 && a.kwords() == a.k / 32;
+    act_words[j] = std::max(act_words[j], fc_alias[i] ? a.words() : row_bits(a.rows, a.k).words());
   }
   im.images = im.upload(std::vector<float>(size_t(image_rows) * m.input.elements(), -1.0f), total);
   for (size_t i = 0; i < L; ++i)

@@ -113,4 +113,12 @@ FoldedLayer fold_layer(const Model& m, const Weights& w, int i) {
   return f;
 }
 
+std::vector<float> random_images(const Model& m, int batch, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(batch) * static_cast<size_t>(m.input.elements()));
+  for (float& x : v) x = normal(g);
+  return v;
+}
+
 }  // namespace btc::net

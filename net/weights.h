@@ -30,6 +30,10 @@ struct Weights {
 // (the flipped comparison).
 Weights random_weights(const Model& m, uint64_t seed);
 
+// A seeded batch of images for runs without --input: batch x C x H x W
+// fp32 (NCHW), N(0, 1) from std::mt19937_64(seed).
+std::vector<float> random_images(const Model& m, int batch, uint64_t seed);
+
 // The folded batch norm of layer i, shared by every implementation so they
 // agree bit for bit: per channel the exact integer threshold on y and its
 // flip (bconv::fold_batch_norm over [-value_bound, value_bound]).

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <iostream>
-#include <random>
 
 #include "harness/core/check.h"
 #include "harness/core/code_target.h"
@@ -21,14 +20,6 @@ namespace btc {
 namespace {
 
 constexpr int kShownImages = 4;
-
-std::vector<float> random_images(const net::Model& m, int batch, uint64_t seed) {
-  std::mt19937_64 g(seed * 0x9E3779B97F4A7C15ull + 7);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> v(size_t(batch) * m.input.elements());
-  for (float& x : v) x = normal(g);
-  return v;
-}
 
 void print_top5(const std::vector<float>& logits, int batch, int classes) {
   const auto top = net::top5(logits, batch, classes);
@@ -76,7 +67,7 @@ int run_network(const RunOptions& o) {
     use_batch = in.batch;
     images = std::move(in.nchw);
   } else {
-    images = random_images(m, use_batch, o.seed);
+    images = net::random_images(m, use_batch, o.seed);
   }
   std::cout << fmt::format("btcbench run {}: {} layers, batch {}, {:.3g} G binary ops/image, weights {}\n", m.name,
                            m.layers.size(), use_batch, m.binary_ops_per_image() / 1e9, w.source);

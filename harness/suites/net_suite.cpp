@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -78,11 +77,7 @@ struct NetState {
       o.batch = batch;
       o.designs = impl.designs;
       runner = std::make_unique<net::Runner>(*model, *weights, o, ctx->code, stream);
-      std::mt19937_64 g(kSeed);
-      std::normal_distribution<float> normal(0.0f, 1.0f);
-      std::vector<float> images(size_t(batch) * model->input.elements());
-      for (float& x : images) x = normal(g);
-      runner->set_input(images);
+      runner->set_input(net::random_images(*model, batch, kSeed));
       runner->forward();
       runner->sync();
       if (ctx->profiler == nullptr) runner->capture_graph();

@@ -8,7 +8,6 @@
 
 #include <filesystem>
 #include <map>
-#include <random>
 #include <string>
 #include <tuple>
 
@@ -49,10 +48,7 @@ const Case& reference_case(const std::string& name) {
   Case c;
   c.model = net::load_model(name, models_dir());
   c.weights = net::random_weights(c.model, kSeed);
-  std::mt19937_64 g(kSeed);
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  c.images.resize(size_t(kBatch) * c.model.input.elements());
-  for (float& x : c.images) x = normal(g);
+  c.images = net::random_images(c.model, kBatch, kSeed);
   c.ref = net::reference_forward(c.model, c.weights, c.images, kBatch);
   return cache.emplace(name, std::move(c)).first->second;
 }
