@@ -206,16 +206,7 @@ class RawScan {
         fail("the header has the surrogate escape \\u" + hex + ", which this reader does not decode; write the "
              "character as UTF-8");
       // Key identity only needs one spelling per code point: decode as UTF-8.
-      if (cp < 0x80) {
-        out += static_cast<char>(cp);
-      } else if (cp < 0x800) {
-        out += static_cast<char>(0xC0 | (cp >> 6));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      } else {
-        out += static_cast<char>(0xE0 | (cp >> 12));
-        out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-        out += static_cast<char>(0x80 | (cp & 0x3F));
-      }
+      json::append_utf8(out, static_cast<unsigned>(cp));
     }
   }
 

@@ -14,6 +14,8 @@ namespace btc::json {
 
 // Appends s as a JSON string literal (quotes, escapes; UTF-8 bytes as they are).
 void append_quoted(std::string& out, const std::string& s);
+// Appends a code point below U+10000 (a \uXXXX escape, no surrogates) as UTF-8.
+void append_utf8(std::string& out, unsigned code_point);
 
 struct ParseError : std::runtime_error {
   using std::runtime_error::runtime_error;
