@@ -18,6 +18,21 @@
 //     threshold, flipped for negative gamma), or, with out=float (the last
 //     bfc), the fp32 logits BN(y) as bconv::batch_norm_f32 evaluates it.
 //   - pool=max2: a 2x2 stride-2 max-pool of the output bits (OR of +-1).
+// The half-precision ops (Bi-Real / ReActNet networks; docs/models.md
+// "Half-precision layers" has every rounding step):
+//   - half(x): IEEE fp16, round to nearest even, of an fp32 x. A half
+//     layer's output is fp16 NHWC, and its bits are (v >= 0) of those values.
+//   - conv: a real-valued convolution of half inputs (the image rounded to
+//     half, or a half layer) and half weights, fp32 accumulation in the fixed
+//     order r, s, c (fmaf), then y = half(fmaf(scale, acc, shift)) with the
+//     batch norm as one per-channel affine (net::fold_affine). Options
+//     prepool=avg2 (the input's 2x2 average first) and pool=max3 (a 3x3
+//     stride-2 pad-1 max-pool of y).
+//   - bconv out=half: z as for any bconv (its input: a layer's bits), then
+//     y = half(fmaf(scale, z, shift) + shortcut), shortcut=L the half output
+//     of layer L (0 without it).
+//   - fc: a real-valued fully connected layer on a half layer (prepool=avg:
+//     its global average first), y = half(acc + bias); out=float.
 #pragma once
 #include <cstdint>
 #include <stdexcept>
@@ -30,7 +45,7 @@ struct ModelError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class Op { kStem, kBconv, kBfc };
+enum class Op { kStem, kBconv, kBfc, kConv, kFc };
 const char* op_name(Op op);
 
 // Padding value of out-of-image taps of a bconv (the stem always pads with 0).
@@ -47,7 +62,13 @@ struct Layer {
   bool add_pool2 = false;
   std::string save;   // residual name this layer's y is kept under
   bool maxpool2 = false;
-  bool float_out = false;  // bfc: fp32 logits instead of bits
+  bool float_out = false;  // bfc, fc: fp32 logits instead of bits
+  // Half-precision layers (conv and fc always; bconv with out=half).
+  bool half_out = false;   // y is fp16 (its bits: v >= 0)
+  std::string shortcut;    // bconv out=half: the half layer added to BN(z)
+  enum class Prepool { kNone, kAvg2, kGlobalAvg };
+  Prepool prepool = Prepool::kNone;  // conv: prepool=avg2; fc: prepool=avg
+  bool maxpool3 = false;   // conv: pool=max3 (3x3, stride 2, pad 1)
   int line = 0;            // in the model file, for messages
 };
 
@@ -61,6 +82,7 @@ struct Shape {
 // What a layer reads and writes, per image, derived from the rows.
 struct LayerShapes {
   Shape in;         // the input tensor (the image for a stem or a bfc on "input")
+  Shape pooled_in;  // what the dot product reads: `in` after any prepool (= in without one)
   Shape conv_out;   // P x Q x out before the max-pool (bfc: 1 x 1 x out)
   Shape out;        // after the max-pool
   int64_t dot_bits = 0;   // K of the dot product: kernel^2 * C, or h*w*c for a bfc
@@ -88,6 +110,8 @@ struct Model {
   // layers (the TOPS convention), and the stem's int8 MACs.
   double binary_ops_per_image() const;
   double stem_macs_per_image() const;
+  // Real-valued MACs per image of the conv and fc layers.
+  double real_macs_per_image() const;
 };
 
 // Parses a model file's text; `source` names it in messages. Throws

@@ -17,8 +17,13 @@ struct ReferenceLayer {
   // batch x out (NHWC) +-1 values after the threshold and any max-pool;
   // empty for the float-output layer.
   std::vector<int8_t> act;
-  // float-output layer: batch x classes, BN(y) as bconv::batch_norm_f32.
+  // float-output layer: batch x classes, BN(y) as bconv::batch_norm_f32
+  // (an fc: float(half(acc + bias))).
   std::vector<float> logits;
+  // half-output layer (conv, bconv out=half): batch x out (NHWC, after any
+  // pool) fp16 values as float; `act` then holds their signs (v >= 0 -> +1)
+  // and `y` (bconv) the int32 z.
+  std::vector<float> half;
 };
 
 // The stem's input: q = clamp(rint(x / input_scale), -127, 127), ties to even.

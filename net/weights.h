@@ -16,6 +16,10 @@ struct LayerWeights {
   // the NHWC activation, or (c, h, w) for a bfc on the image (NCHW flatten).
   std::vector<int8_t> w;
   std::vector<float> gamma, beta, mean, var;  // [out], eval batch norm
+  // conv, fc (real-valued layers): half-representable fp32 weights, in the
+  // layout of `w` (conv KRSC; fc [out][in], in = (h, w, c) of its input, or
+  // C after prepool=avg); `w` is empty. fc: `bias` [out], no batch norm.
+  std::vector<float> wf, bias;
 };
 
 struct Weights {
@@ -42,5 +46,19 @@ struct FoldedLayer {
   std::vector<uint8_t> flip;  // 1: bit = y <= threshold
 };
 FoldedLayer fold_layer(const Model& m, const Weights& w, int i);
+
+// The batch norm of a half-output layer (conv, bconv out=half) as one fp32
+// affine per channel, shared by every implementation:
+// scale = gamma / sqrtf(var + eps), shift = beta - mean * scale.
+struct AffineLayer {
+  std::vector<float> scale, shift;
+};
+AffineLayer fold_affine(const Model& m, const Weights& w, int i);
+
+// IEEE fp16 (binary16) of an fp32, round to nearest even (overflow: +-inf),
+// and back; the CPU's half arithmetic, the GPU's __float2half_rn.
+uint16_t float_to_half_bits(float x);
+float half_bits_to_float(uint16_t h);
+inline float round_half(float x) { return half_bits_to_float(float_to_half_bits(x)); }
 
 }  // namespace btc::net
