@@ -11,6 +11,7 @@
 #include "kernels/bconv/bconv.h"
 #include "kernels/bmm/bmm.h"
 #include "kernels/bmm/bmm_generated.h"
+#include "net/half_kernels.cuh"
 #include "net/net_kernels.cuh"
 
 namespace btc::net {
@@ -209,6 +210,18 @@ struct Runner::Impl {
   std::vector<int32_t*> y;         // int32 y (nullptr: fused bits)
   std::vector<uint32_t*> act;      // output bits (after any pool)
   std::vector<BitMatrix> act_shape;
+  std::vector<__half*> half;       // half-output layers: fp16 y NHWC (after any pool)
+  __half* image_half = nullptr;    // the image as fp16 NHWC, for a conv on "input"
+  // What a fused bconv needs to rerun one image with int32 output, for an
+  // observer that asks for its pre-activation.
+  struct ConvPlan {
+    const bconv::Design* design = nullptr;
+    bconv::Problem problem;
+    bconv::Operands in;
+  };
+  std::vector<ConvPlan> conv;
+  int32_t* observed_pre = nullptr;  // the observer's rerun pre-activations
+  cudaGraphExec_t observed_graph = nullptr;
 
   template <class T>
   T* alloc(int64_t count, int64_t& total) {
@@ -241,6 +254,8 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   im.y.assign(L, nullptr);
   im.act.assign(L, nullptr);
   im.act_shape.assign(L, BitMatrix{});
+  im.conv.assign(L, Impl::ConvPlan{});
+  im.half.assign(L, nullptr);
   layer_designs_.assign(L, "");
   int64_t& total = device_bytes_;
 
@@ -291,22 +306,112 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     if (!m.layers[i].float_out) im.act[i] = im.alloc<uint32_t>(act_words[i], total);
   im.logits = im.alloc<float>(int64_t(n) * m.classes, total);
 
+  // A real-valued layer (conv, fc): fp16 in and out on the CUDA cores, in
+  // the reference's order (net/half_kernels.cuh).
+  auto plan_real = [&](int i) {
+    const Layer& l = m.layers[i];
+    const LayerShapes& sh = m.shapes[i];
+    const __half* src = nullptr;
+    if (l.input == "input") {
+      if (im.image_half == nullptr) {
+        im.image_half = im.alloc<__half>(im.image_floats, total);
+        const float* x = im.images;
+        __half* dst = im.image_half;
+        const Shape in = m.input;
+        steps_.push_back({-1, "input/to_half", "images_to_half", double(im.image_floats) * 6, 0,
+                          [=](cudaStream_t st) { images_to_half(x, n, in.c, in.h, in.w, dst, st); }});
+      }
+      src = im.image_half;
+    } else {
+      src = im.half[m.index_of(l.input)];
+    }
+    const Shape in = sh.in;
+    if (l.prepool != Layer::Prepool::kNone) {
+      __half* pooled = im.alloc<__half>(int64_t(n) * sh.pooled_in.elements(), total);
+      const double bytes = double(n) * (in.elements() + sh.pooled_in.elements()) * 2;
+      if (l.prepool == Layer::Prepool::kAvg2)
+        steps_.push_back({i, l.name + "/avgpool2", "avgpool2_half", bytes, 0,
+                          [=](cudaStream_t st) { avgpool2_half(src, n, in.h, in.w, in.c, pooled, st); }});
+      else
+        steps_.push_back({i, l.name + "/global_avg", "global_avg_half", bytes, 0,
+                          [=](cudaStream_t st) { global_avg_half(src, n, in.h * in.w, in.c, pooled, st); }});
+      src = pooled;
+    }
+    const Shape pin = sh.pooled_in;
+    const LayerWeights& lw = w.layers[i];
+    if (l.op == Op::kFc) {
+      const int k_in = static_cast<int>(sh.dot_bits), k_out = l.out;
+      std::vector<float> wt(size_t(k_in) * k_out);
+      for (int k = 0; k < k_out; ++k)
+        for (int e = 0; e < k_in; ++e) wt[size_t(e) * k_out + k] = lw.wf[size_t(k) * k_in + e];
+      const float* d_wt = im.upload(wt, total);
+      const float* d_bias = im.upload(lw.bias, total);
+      float* lg = im.logits;
+      steps_.push_back({i, l.name, "fc_half", double(n) * k_in * 2 + double(wt.size()) * 4 + double(n) * k_out * 4,
+                        2.0 * double(n) * k_in * k_out,
+                        [=](cudaStream_t st) { fc_half(src, n, k_in, k_out, d_wt, d_bias, lg, st); }});
+      layer_designs_[i] = "fc_half (fp32 accumulation, CUDA cores) -> float";
+      return;
+    }
+    if (conv_half_smem_bytes(l.kernel, pin.c) > 227 * 1024)
+      throw std::invalid_argument(l.name + ": conv_half holds 32 filters in shared memory: " +
+                                  std::to_string(conv_half_smem_bytes(l.kernel, pin.c)) + " bytes is past 227 KiB");
+    const AffineLayer af = fold_affine(m, w, i);
+    ConvHalfArgs a;
+    a.x = src;
+    a.w = im.upload(lw.wf, total);
+    a.scale = im.upload(af.scale, total);
+    a.shift = im.upload(af.shift, total);
+    a.n = n, a.h = pin.h, a.wd = pin.w, a.c = pin.c, a.k = l.out, a.r = l.kernel, a.stride = l.stride, a.pad = l.pad;
+    a.p = sh.conv_out.h, a.q = sh.conv_out.w;
+    im.half[i] = im.alloc<__half>(int64_t(n) * sh.out.elements(), total);
+    const double conv_out = double(n) * sh.conv_out.elements();
+    if (l.maxpool3) {
+      a.y = im.alloc<__half>(int64_t(conv_out), total);
+      a.bits = nullptr;
+    } else {
+      a.y = im.half[i];
+      a.bits = im.act[i];
+    }
+    steps_.push_back({i, l.name, "conv_half", double(n) * pin.elements() * 2 + double(lw.wf.size()) * 4 + conv_out * 2.125,
+                      2.0 * conv_out * double(sh.dot_bits), [=](cudaStream_t st) { conv_half(a, st); }});
+    layer_designs_[i] = "conv_half (fp32 accumulation, CUDA cores) -> fp16";
+    if (l.maxpool3) {
+      const __half* y = a.y;
+      __half* out = im.half[i];
+      uint32_t* bits = im.act[i];
+      const Shape co = sh.conv_out, o = sh.out;
+      steps_.push_back({i, l.name + "/maxpool3", "maxpool3_half", conv_out * 2 + double(n) * o.elements() * 2.125, 0,
+                        [=](cudaStream_t st) { maxpool3_half(y, n, co.h, co.w, co.c, o.h, o.w, out, bits, st); }});
+      layer_designs_[i] += " + maxpool3_half";
+    }
+  };
+
   // Steps. The stem's quantized image is shared by every stem.
   int8_t* quantized = nullptr;
   const int cp = (m.input.c + 3) / 4 * 4;
   for (size_t i = 0; i < L; ++i) {
     const Layer& l = m.layers[i];
     const LayerShapes& sh = m.shapes[i];
-    const FoldedLayer f = fold_layer(m, w, static_cast<int>(i));
-    std::vector<uint32_t> flip_words((l.out + 31) / 32, 0);
-    for (int k = 0; k < l.out; ++k)
-      if (f.flip[k]) flip_words[k / 32] |= 1u << (k % 32);
-    const int32_t* d_thr = im.upload(f.threshold, total);
-    const uint32_t* d_flip = im.upload(flip_words, total);
     const int64_t rows_out = int64_t(n) * sh.conv_out.h * sh.conv_out.w;  // before the pool
+    if (l.op == Op::kConv || l.op == Op::kFc) {
+      plan_real(static_cast<int>(i));
+      continue;
+    }
+    // Bit layers: the folded batch norm (a half bconv: its affine).
+    const int32_t* d_thr = nullptr;
+    const uint32_t* d_flip = nullptr;
+    if (!l.half_out) {
+      const FoldedLayer f = fold_layer(m, w, static_cast<int>(i));
+      std::vector<uint32_t> flip_words((l.out + 31) / 32, 0);
+      for (int k = 0; k < l.out; ++k)
+        if (f.flip[k]) flip_words[k / 32] |= 1u << (k % 32);
+      d_thr = im.upload(f.threshold, total);
+      d_flip = im.upload(flip_words, total);
+    }
     // The stem thresholds in its own kernel; it writes y only when kept.
     const bool stem_y = l.op == Op::kStem && (!l.save.empty() || o_.keep_outputs);
-    const bool int_path = l.op != Op::kStem && (!l.add.empty() || !l.save.empty() || l.float_out);
+    const bool int_path = l.op != Op::kStem && (!l.add.empty() || !l.save.empty() || l.float_out || l.half_out);
     if (int_path || stem_y) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
     // Where the thresholded bits go: act, or a pre-pool buffer.
     uint32_t* bits_out = im.act[i];
@@ -345,6 +450,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       bconv::Operands in{im.act[m.index_of(l.input)], im.upload(wpacked, total)};
       void* ws = im.alloc<uint8_t>(int64_t(d->workspace_bytes(p)), total);
       d->prepare(p, in, ws, s_);
+      im.conv[i] = {d, p, in};
       const bmm::Output out = int_path ? int32_output(im.y[i]) : bits_output(bits_out, bconv::output_bits_shape(p), d_thr, d_flip);
       const double in_bytes = double(bconv::activation_shape(p).bytes()) + double(bconv::weight_shape(p).bytes());
       steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
@@ -386,7 +492,21 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
     }
 
-    if (l.float_out) {
+    if (l.half_out) {  // a Bi-Real bconv: BN(z) + the fp16 shortcut, and its bits
+      const AffineLayer af = fold_affine(m, w, static_cast<int>(i));
+      const float* scale = im.upload(af.scale, total);
+      const float* shift = im.upload(af.shift, total);
+      im.half[i] = im.alloc<__half>(rows_out * l.out, total);
+      const __half* sc = l.shortcut.empty() ? nullptr : im.half[m.index_of(l.shortcut)];
+      const int32_t* z = im.y[i];
+      __half* hy = im.half[i];
+      uint32_t* bits = im.act[i];
+      const int k = l.out;
+      steps_.push_back({int(i), l.name + "/bn_shortcut", "bn_shortcut_half",
+                        double(rows_out) * k * (4 + 2 + (sc ? 2 : 0)) + out_bytes_bits, 0,
+                        [=](cudaStream_t st) { bn_shortcut_half(z, rows_out, k, scale, shift, sc, hy, bits, st); }});
+      layer_designs_[i] += " + bn_shortcut_half (fp16)";
+    } else if (l.float_out) {
       std::vector<float> invstd(l.out);
       for (int k = 0; k < l.out; ++k) invstd[k] = 1.0f / std::sqrt(w.layers[i].var[k] + m.bn_eps);
       const float* mean = im.upload(w.layers[i].mean, total);
@@ -425,6 +545,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
 
 Runner::~Runner() {
   if (impl_->graph) cudaGraphExecDestroy(impl_->graph);
+  if (impl_->observed_graph) cudaGraphExecDestroy(impl_->observed_graph);
   for (void* p : impl_->allocations) cudaFree(p);  // no throw from a destructor
 }
 
@@ -442,34 +563,191 @@ void Runner::poison(unsigned char byte) {
     if (im.y[i])
       BTC_CUDA_CHECK(cudaMemsetAsync(im.y[i], byte, size_t(o_.batch) * m_.shapes[i].conv_out.elements() * 4, s_));
     if (im.act[i]) BTC_CUDA_CHECK(cudaMemsetAsync(im.act[i], byte, size_t(im.act_shape[i].words()) * 4, s_));
+    if (im.half[i])
+      BTC_CUDA_CHECK(cudaMemsetAsync(im.half[i], byte, size_t(o_.batch) * m_.shapes[i].out.elements() * 2, s_));
   }
   BTC_CUDA_CHECK(cudaMemsetAsync(im.logits, byte, size_t(o_.batch) * m_.classes * sizeof(float), s_));
 }
 
-void Runner::forward() {
-  for (const Step& st : steps_) st.launch(s_);
+void Runner::launch(const std::vector<Step>& steps) {
+  for (const Step& st : steps) st.launch(s_);
 }
 
-void Runner::capture_graph() {
-  if (impl_->graph) return;
+bool Runner::observe_this_forward() { return observer_ != nullptr && observer_->begin_batch(forwards_); }
+
+void Runner::forward() {
+  if (observe_this_forward()) {
+    launch(observed_steps_);
+    observer_->end_batch(forwards_, s_);
+  } else {
+    launch(steps_);
+  }
+  ++forwards_;
+}
+
+namespace {
+cudaGraphExec_t capture(const std::function<void()>& enqueue, cudaStream_t s) {
   cudaGraph_t g = nullptr;
-  BTC_CUDA_CHECK(cudaStreamBeginCapture(s_, cudaStreamCaptureModeThreadLocal));
+  BTC_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
   try {
-    forward();
+    enqueue();
   } catch (...) {
-    cudaStreamEndCapture(s_, &g);
+    cudaStreamEndCapture(s, &g);
     if (g) cudaGraphDestroy(g);
     throw;
   }
-  BTC_CUDA_CHECK(cudaStreamEndCapture(s_, &g));
-  const cudaError_t e = cudaGraphInstantiate(&impl_->graph, g, 0);
+  BTC_CUDA_CHECK(cudaStreamEndCapture(s, &g));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
   cudaGraphDestroy(g);
   BTC_CUDA_CHECK(e);
+  return exec;
+}
+}  // namespace
+
+void Runner::capture_graph() {
+  if (impl_->graph) return;
+  impl_->graph = capture([&] { launch(steps_); }, s_);
+  if (observer_) impl_->observed_graph = capture([&] { launch(observed_steps_); }, s_);
 }
 
 void Runner::replay() {
   if (!impl_->graph) throw std::logic_error("replay before capture_graph");
-  BTC_CUDA_CHECK(cudaGraphLaunch(impl_->graph, s_));
+  if (observe_this_forward()) {
+    BTC_CUDA_CHECK(cudaGraphLaunch(impl_->observed_graph, s_));
+    observer_->end_batch(forwards_, s_);
+  } else {
+    BTC_CUDA_CHECK(cudaGraphLaunch(impl_->graph, s_));
+  }
+  ++forwards_;
+}
+
+LayerTaps Runner::taps_of(int i) const {
+  const Impl& im = *impl_;
+  const Layer& l = m_.layers[i];
+  const LayerShapes& sh = m_.shapes[i];
+  LayerTaps t;
+  auto bits_tap = [&](int j, const Shape& s) {
+    Tap b;
+    b.format = TapFormat::kBits;
+    b.base = im.act[j];
+    b.h = s.h, b.w = s.w, b.c = s.c;
+    b.kwords = im.act_shape[j].kwords();
+    b.image_bytes = int64_t(s.h) * s.w * b.kwords * 4;
+    return b;
+  };
+  auto half_tap = [&](const __half* p, const Shape& s) {
+    Tap h;
+    h.format = TapFormat::kHalf;
+    h.base = p;
+    h.h = s.h, h.w = s.w, h.c = s.c;
+    h.image_bytes = s.elements() * 2;
+    return h;
+  };
+  const bool real_op = l.op == Op::kConv || l.op == Op::kFc;
+  Tap& in = t.tap[int(TapKind::kInput)];
+  if (real_op && l.input != "input") {
+    const int j = m_.index_of(l.input);
+    in = half_tap(im.half[j], m_.shapes[j].out);
+  } else if (l.input == "input") {
+    in.format = TapFormat::kImageNchw;
+    in.base = im.images;
+    in.h = m_.input.h, in.w = m_.input.w, in.c = m_.input.c;
+    in.image_bytes = m_.input.elements() * 4;
+  } else {
+    const int j = m_.index_of(l.input);
+    in = bits_tap(j, m_.shapes[j].out);
+  }
+  Tap& pre = t.tap[int(TapKind::kPre)];
+  pre.format = TapFormat::kInt32;
+  pre.h = sh.conv_out.h, pre.w = sh.conv_out.w, pre.c = sh.conv_out.c;
+  pre.image_bytes = sh.conv_out.elements() * 4;
+  pre.base = im.y[i];
+  // A fused layer has no y: a bconv's can be made for the observer (one
+  // image at a time, the observed graph only); a stem's or a bfc's cannot.
+  if (pre.base == nullptr && im.conv[i].design == nullptr) pre.format = TapFormat::kNone;
+  Tap& out = t.tap[int(TapKind::kOutput)];
+  if (l.float_out) {
+    out.format = TapFormat::kFloat32;
+    out.base = im.logits;
+    out.c = m_.classes;
+    out.image_bytes = int64_t(m_.classes) * 4;
+  } else if (im.half[i] != nullptr) {
+    out = half_tap(im.half[i], sh.out);
+  } else {
+    out = bits_tap(i, sh.out);
+  }
+  return t;
+}
+
+void Runner::attach(LayerObserver* observer) {
+  if (observer_) throw std::logic_error("Runner::attach: an observer is attached already");
+  if (impl_->graph) throw std::logic_error("Runner::attach after capture_graph");
+  Impl& im = *impl_;
+  const size_t L = m_.layers.size();
+  std::vector<LayerTaps> taps(L);
+  for (size_t i = 0; i < L; ++i) taps[i] = taps_of(int(i));
+  const std::vector<std::vector<TapKind>> wanted = observer->plan(taps);
+  if (wanted.size() != L) throw std::logic_error("LayerObserver::plan: one entry per layer expected");
+  const std::vector<int> images = observer->images();
+  for (int b : images)
+    if (b < 0 || b >= o_.batch)
+      throw std::invalid_argument("observed image " + std::to_string(b) + " is outside the batch of " +
+                                  std::to_string(o_.batch));
+
+  // Reruns for fused bconvs whose pre-activation the observer wants: the
+  // layer's design at batch 1 on each observed image, int32 out.
+  std::vector<int64_t> pre_offset(L, -1);
+  int64_t pre_ints = 0;
+  for (size_t i = 0; i < L; ++i) {
+    const bool wants_pre = std::find(wanted[i].begin(), wanted[i].end(), TapKind::kPre) != wanted[i].end();
+    if (!wants_pre || im.y[i] != nullptr) continue;
+    if (im.conv[i].design == nullptr)
+      throw std::invalid_argument("layer " + m_.layers[i].name + ": its pre-activation is not available (fused)");
+    pre_offset[i] = pre_ints;
+    pre_ints += int64_t(images.size()) * m_.shapes[i].conv_out.elements();
+  }
+  if (pre_ints > 0) im.observed_pre = im.alloc<int32_t>(pre_ints, device_bytes_);
+
+  observed_steps_.clear();
+  int last_layer = -1;
+  auto close_layer = [&](int i) {
+    if (i < 0) return;
+    LayerTaps t = taps[i];
+    if (pre_offset[i] >= 0) {
+      const Impl::ConvPlan& c = im.conv[i];
+      bconv::Problem p1 = c.problem;
+      p1.n = 1;
+      void* ws = im.alloc<uint8_t>(int64_t(c.design->workspace_bytes(p1)), device_bytes_);
+      c.design->prepare(p1, c.in, ws, s_);
+      const int64_t in_words = int64_t(c.problem.h) * c.problem.w * bconv::activation_shape(c.problem).kwords();
+      const int64_t out_ints = m_.shapes[i].conv_out.elements();
+      for (size_t k = 0; k < images.size(); ++k) {
+        bconv::Operands in1 = c.in;
+        in1.x = c.in.x + images[k] * in_words;
+        const bmm::Output out = int32_output(im.observed_pre + pre_offset[i] + int64_t(k) * out_ints);
+        const bconv::Design* d = c.design;
+        observed_steps_.push_back({i, m_.layers[i].name + "/observed_pre", d->name(), 0, 0,
+                                   [=](cudaStream_t st) { d->run(p1, in1, out, ws, st); }});
+      }
+      Tap& pre = t.tap[int(TapKind::kPre)];
+      pre.base = im.observed_pre + pre_offset[i];
+      pre.per_observed_image = true;
+    }
+    LayerObserver* o = observer;
+    observed_steps_.push_back({i, m_.layers[i].name + "/observe", "observer", 0, 0,
+                               [=](cudaStream_t st) { o->record_layer(i, t, st); }});
+  };
+  for (const Step& st : steps_) {
+    if (st.layer != last_layer && st.layer >= 0) {
+      close_layer(last_layer);
+      last_layer = st.layer;
+    }
+    observed_steps_.push_back(st);
+  }
+  close_layer(last_layer);
+  BTC_CUDA_CHECK(cudaStreamSynchronize(s_));
+  observer_ = observer;
 }
 
 void Runner::sync() { BTC_CUDA_CHECK(cudaStreamSynchronize(s_)); }
@@ -487,6 +765,17 @@ std::vector<int32_t> Runner::layer_y(int i) {
   std::vector<int32_t> out(size_t(o_.batch) * m_.shapes[i].conv_out.elements());
   BTC_CUDA_CHECK(cudaMemcpyAsync(out.data(), y, out.size() * sizeof(int32_t), cudaMemcpyDeviceToHost, s_));
   sync();
+  return out;
+}
+
+std::vector<float> Runner::layer_half(int i) {
+  const __half* h = impl_->half.at(i);
+  if (h == nullptr) return {};
+  std::vector<uint16_t> raw(size_t(o_.batch) * m_.shapes[i].out.elements());
+  BTC_CUDA_CHECK(cudaMemcpyAsync(raw.data(), h, raw.size() * 2, cudaMemcpyDeviceToHost, s_));
+  sync();
+  std::vector<float> out(raw.size());
+  for (size_t e = 0; e < raw.size(); ++e) out[e] = half_bits_to_float(raw[e]);
   return out;
 }
 

@@ -14,6 +14,7 @@
 
 #include "harness/core/code_target.h"
 #include "net/model.h"
+#include "net/observer.h"
 #include "net/weights.h"
 
 namespace btc::net {
@@ -54,8 +55,16 @@ class Runner {
   // logits; not the zero padding a layer reads past its input) with a byte
   // pattern, so a test sees any element a step fails to write.
   void poison(unsigned char byte = 0xA5);
-  void capture_graph();        // the forward as one CUDA graph
-  void replay();               // one graph launch (capture_graph first)
+  // The forward as one CUDA graph; with an observer attached, also the
+  // observed graph (the forward plus the observer's copies).
+  void capture_graph();
+  // One graph launch (capture_graph first): the observed graph where the
+  // attached observer takes this forward (begin_batch), else the plain one.
+  void replay();
+  // Attaches an observer (net/observer.h) before capture_graph; it lives
+  // past the runner's last forward. One observer per runner.
+  void attach(LayerObserver* observer);
+  int64_t forwards() const { return forwards_; }  // forward() + replay() calls
   void sync();
   std::vector<float> logits();  // batch x classes, after a forward
 
@@ -64,6 +73,8 @@ class Runner {
   // activations as +-1 (batch x out NHWC; empty for the logits layer).
   std::vector<int32_t> layer_y(int i);
   std::vector<int8_t> layer_act(int i);
+  // A half-output layer's fp16 output (batch x out NHWC) as float; empty otherwise.
+  std::vector<float> layer_half(int i);
 
   const std::vector<Step>& steps() const { return steps_; }
   // Per layer: the design it runs and how (for `btcbench run` and the results).
@@ -80,7 +91,13 @@ class Runner {
   std::vector<Step> steps_;
   std::vector<std::string> layer_designs_;
   int64_t device_bytes_ = 0;
+  int64_t forwards_ = 0;
+  LayerObserver* observer_ = nullptr;
+  std::vector<Step> observed_steps_;  // steps_ plus the observer's, per layer
   std::unique_ptr<Impl> impl_;
+  LayerTaps taps_of(int layer) const;
+  void launch(const std::vector<Step>& steps);
+  bool observe_this_forward();
 };
 
 }  // namespace btc::net

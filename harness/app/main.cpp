@@ -374,7 +374,9 @@ int main(int argc, char** argv) {
       case Command::Kind::kList: return run_sweep(cmd, all, true);
       case Command::Kind::kValidate: return run_validate(cmd);
       case Command::Kind::kCompare: return run_compare(cmd);
-      case Command::Kind::kRun: return run_network(cmd.run);
+      case Command::Kind::kRun:
+        for (const auto& a : all) cmd.run.command_line += (cmd.run.command_line.empty() ? "" : " ") + a;
+        return run_network(cmd.run);
     }
   } catch (const NoGpuError& e) {
     std::cerr << "btcbench: " << e.what() << "\n";

@@ -11,6 +11,7 @@
 #include "harness/core/check.h"
 #include "harness/core/code_target.h"
 #include "harness/core/device_info.h"
+#include "insitu/observer.h"
 #include "net/npy.h"
 #include "net/reference.h"
 #include "net/runner.h"
@@ -45,11 +46,38 @@ int check_layers(net::Runner& r, const std::vector<net::ReferenceLayer>& ref, co
       what += fmt::format(" y differs first at {} ({} vs {})", at, at < y.size() ? y[at] : 0, at < y.size() ? ref[i].y[at] : 0);
     }
     if (!m.layers[i].float_out && act != ref[i].act) what += " bits differ";
+    if (r.layer_half(static_cast<int>(i)) != ref[i].half) what += " fp16 values differ";
     if (m.layers[i].float_out && logits != ref[i].logits) what += " logits differ";
     std::cout << fmt::format("  check {:<8} {}\n", m.layers[i].name, what.empty() ? "equal" : "DIFFERS:" + what);
     bad += what.empty() ? 0 : 1;
   }
   return bad;
+}
+
+insitu::ObserverOptions observer_options(const RunOptions& o, const net::Model& m, int batch) {
+  insitu::ObserverOptions io;
+  io.layers = insitu::parse_layer_list(o.insitu_layers, m);
+  io.tensors = insitu::parse_tensor_list(o.insitu_tensors);
+  io.images = insitu::parse_image_list(o.insitu_images, batch);
+  io.every = o.insitu_every;
+  io.ring_slots = o.insitu_ring;
+  return io;
+}
+
+insitu::CaptureConfig capture_config(const RunOptions& o, const net::Model& m, int batch, const std::vector<int>& images) {
+  insitu::CaptureConfig c;
+  c.model = m.name;
+  c.command = o.command_line;
+  c.batch = batch;
+  c.every = o.insitu_every;
+  c.images = images;
+  return c;
+}
+
+void print_capture(const std::string& dir, const insitu::CaptureSummary& s) {
+  std::cout << fmt::format("in situ: {} forwards, {} due, {} captured, {} dropped (ring of {} x {:.2f} MiB) -> {}\n",
+                           s.batches, s.due, s.captured, s.dropped, s.ring_slots, double(s.ring_slot_bytes) / 1048576.0,
+                           dir);
 }
 
 }  // namespace
@@ -71,10 +99,19 @@ int run_network(const RunOptions& o) {
   }
   std::cout << fmt::format("btcbench run {}: {} layers, batch {}, {:.3g} G binary ops/image, weights {}\n", m.name,
                            m.layers.size(), use_batch, m.binary_ops_per_image() / 1e9, w.source);
+  const bool insitu = !o.insitu_dir.empty();
+  // Checked before any work: an unknown layer or image fails now.
+  const insitu::ObserverOptions io = insitu ? observer_options(o, m, use_batch) : insitu::ObserverOptions{};
   if (o.cpu) {
     std::cout << "CPU reference forward (no GPU used)\n";
     const auto ref = net::reference_forward(m, w, images, use_batch);
     print_top5(ref.back().logits, use_batch, m.classes);
+    if (insitu) {
+      std::vector<insitu::CpuLayer> layers;
+      for (const auto& r : ref) layers.push_back({&r.y, &r.act, &r.half, &r.logits});
+      auto sink = insitu::files_sink(o.insitu_dir, capture_config(o, m, use_batch, io.images));
+      print_capture(o.insitu_dir, insitu::capture_cpu(m, w, io, layers, images, use_batch, *sink));
+    }
     return 0;
   }
   const DeviceInfo dev = query_device(o.device);  // NoGpuError without a GPU
@@ -90,6 +127,12 @@ int run_network(const RunOptions& o) {
     ro.designs = o.designs;
     ro.keep_outputs = o.check;
     net::Runner r(m, w, ro, code, s);
+    std::unique_ptr<insitu::StepSink> sink;
+    std::unique_ptr<insitu::Observer> observer;
+    if (insitu) {
+      sink = insitu::files_sink(o.insitu_dir, capture_config(o, m, use_batch, io.images));
+      observer = std::make_unique<insitu::Observer>(m, w, io, *sink);
+    }
     std::cout << fmt::format("planned {:.1f} MiB of device memory; designs per layer:\n", static_cast<double>(r.device_bytes()) / 1048576.0);
     for (size_t i = 0; i < m.layers.size(); ++i)
       std::cout << fmt::format("  {:<8} {:<5} {}\n", m.layers[i].name, net::op_name(m.layers[i].op), r.layer_designs()[i]);
@@ -104,6 +147,7 @@ int run_network(const RunOptions& o) {
                              : fmt::format("check: {} layers differ from the CPU reference\n", bad));
       if (bad) rc = 1;
     }
+    if (observer) r.attach(observer.get());
     r.capture_graph();
     r.replay();
     r.sync();
@@ -119,6 +163,20 @@ int run_network(const RunOptions& o) {
       float t = 0;
       BTC_CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
       ms.push_back(t);
+    }
+    if (observer) {
+      // Throughput with the observer attached: back-to-back replays, the
+      // observed ones among them, in one event pair.
+      const int forwards = o.forwards > 0 ? o.forwards : 3 * o.insitu_every;
+      BTC_CUDA_CHECK(cudaEventRecord(a, s));
+      for (int i = 0; i < forwards; ++i) r.replay();
+      BTC_CUDA_CHECK(cudaEventRecord(b, s));
+      BTC_CUDA_CHECK(cudaEventSynchronize(b));
+      float t = 0;
+      BTC_CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
+      std::cout << fmt::format("observed: {} back-to-back replays, {:.3f} ms each, {:.0f} images/s\n", forwards,
+                               t / forwards, use_batch * forwards / (t * 1e-3));
+      print_capture(o.insitu_dir, observer->finish());
     }
     BTC_CUDA_CHECK(cudaEventDestroy(a));
     BTC_CUDA_CHECK(cudaEventDestroy(b));

@@ -126,6 +126,13 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  --cpu               the CPU reference forward only (no GPU)\n"
          "  --models DIR        where model files are (default: models)\n"
          "  --device N          CUDA device ordinal (default 0)\n"
+         "  --insitu DIR        capture layer tensors into DIR (docs/insitu.md): .vti/.pvd + capture.json\n"
+         "  --insitu-layers L   layers to capture, a,b,... (default: all)\n"
+         "  --insitu-tensors T  of input, pre, output, weights (default: all four)\n"
+         "  --insitu-images I   batch indices, a,b,... (default 0)\n"
+         "  --insitu-every N    capture every Nth forward (default 1)\n"
+         "  --insitu-ring N     pinned ring slots; a due forward finding none free is dropped (default 4)\n"
+         "  --forwards N        observed forwards after the timed ones (default 3 x --insitu-every)\n"
          "\n"
          "compare options (exit 0: no significant regression, 1: one or more, 2: usage or incompatible files):\n"
          "  --filter REGEX      only runs whose name matches\n"
@@ -187,6 +194,21 @@ Command parse_command_line(const std::vector<std::string>& args,
       (a == "--check" ? cmd.run.check : cmd.run.cpu) = true;
     } else if (cmd.kind == Command::Kind::kRun && a == "--device") {
       cmd.run.device = parse_int(a, cur.value(a), 0, 63);
+    } else if (cmd.kind == Command::Kind::kRun && a == "--insitu") {
+      cmd.run.insitu_dir = cur.value(a);
+      if (cmd.run.insitu_dir.empty()) throw UsageError("--insitu needs a directory");
+    } else if (cmd.kind == Command::Kind::kRun &&
+               (a == "--insitu-layers" || a == "--insitu-tensors" || a == "--insitu-images")) {
+      std::string& v = a == "--insitu-layers" ? cmd.run.insitu_layers
+                       : a == "--insitu-tensors" ? cmd.run.insitu_tensors : cmd.run.insitu_images;
+      v = cur.value(a);
+      if (v.empty()) throw UsageError(a + " needs a list (a,b,...)");
+    } else if (cmd.kind == Command::Kind::kRun && a == "--insitu-every") {
+      cmd.run.insitu_every = parse_int(a, cur.value(a), 1, 1 << 20);
+    } else if (cmd.kind == Command::Kind::kRun && a == "--insitu-ring") {
+      cmd.run.insitu_ring = parse_int(a, cur.value(a), 1, 1024);
+    } else if (cmd.kind == Command::Kind::kRun && a == "--forwards") {
+      cmd.run.forwards = parse_int(a, cur.value(a), 1, 1 << 20);
     } else if (a == "--json" && cmd.kind == Command::Kind::kInfo) {
       cur.no_value(a);
       cmd.json = true;

@@ -47,6 +47,15 @@ struct RunOptions {
   bool cpu = false;                    // --cpu: the CPU reference only (no GPU needed)
   bool check = false;                  // --check: every layer against the CPU reference
   int device = 0;
+  // In situ capture (docs/insitu.md); the lists are checked against the model later.
+  std::string insitu_dir;              // --insitu DIR ("" = no observer)
+  std::string insitu_layers;           // --insitu-layers a,b ("" = all)
+  std::string insitu_tensors = "input,pre,output,weights";  // --insitu-tensors
+  std::string insitu_images = "0";     // --insitu-images 0,3
+  int insitu_every = 1;                // --insitu-every N: every Nth forward
+  int insitu_ring = 4;                 // --insitu-ring N: pinned ring slots
+  std::string command_line;            // set by main, for the capture's manifest
+  int forwards = 0;                    // --forwards N: untimed observed forwards after the timing (0: 3 x every)
 };
 
 struct Command {

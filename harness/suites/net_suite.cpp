@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <unistd.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,6 +13,7 @@
 #include "harness/core/bench_util.h"
 #include "harness/core/check.h"
 #include "harness/core/metrics.h"
+#include "insitu/observer.h"
 #include "net/runner.h"
 
 namespace btc {
@@ -32,14 +35,25 @@ struct Impl {
 constexpr Impl kImpls[] = {{"btc", "auto"}, {"popc", "popc"}};
 
 const std::vector<std::string>& sweep_models(bool quick) {
-  static const std::vector<std::string> all = {"resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg",
+  static const std::vector<std::string> all = {"resnet18-bireal", "resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg",
                                                "cifar10-resnet14", "mnist-mlp"};
-  static const std::vector<std::string> few = {"resnet18-tcbnn", "mnist-mlp"};
+  static const std::vector<std::string> few = {"resnet18-bireal", "resnet18-tcbnn", "mnist-mlp"};
   return quick ? few : all;
 }
 std::vector<int> sweep_batches(bool quick) {
   if (quick) return {1, 256};
   return {1, 8, 32, 128, 256, 512, 1024};
+}
+
+// The in situ observer's overhead (docs/insitu.md): every layer of one
+// image every kObserveEvery-th forward, against no observer, both timed as
+// windows of kObserveEvery back-to-back replays (one observed per window).
+constexpr int kObserveEvery = 10;
+constexpr int kInsituBatch = 256;
+const std::vector<std::string>& insitu_models(bool quick) {
+  static const std::vector<std::string> all = {"resnet18-bireal", "resnet18-tcbnn"};
+  static const std::vector<std::string> few = {"resnet18-bireal"};
+  return quick ? few : all;
 }
 
 struct NetState {
@@ -51,6 +65,11 @@ struct NetState {
   std::unique_ptr<net::Model> model;
   std::unique_ptr<net::Weights> weights;
   std::unique_ptr<net::Runner> runner;
+  // With an observer (insitu points): it writes into a temporary capture
+  // directory, removed when the next point is planned.
+  std::unique_ptr<insitu::StepSink> sink;
+  std::unique_ptr<insitu::Observer> observer;
+  std::string capture_dir;
   std::string error;  // why `key` could not be planned
   cudaStream_t stream = nullptr;
   CounterCache counters;
@@ -63,10 +82,21 @@ struct NetState {
   }
 
   // The runner for (model, batch, impl), planned on first use; "" or why not.
-  std::string plan(const std::string& model_name, int batch, const Impl& impl) {
-    const std::string k = fmt::format("{}/{}/{}", model_name, batch, impl.label);
+  void drop_runner() {
+    runner.reset();  // before the observer it calls
+    observer.reset();
+    sink.reset();
+    if (!capture_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(capture_dir, ec);
+      capture_dir.clear();
+    }
+  }
+
+  std::string plan(const std::string& model_name, int batch, const Impl& impl, int observe_every = 0) {
+    const std::string k = fmt::format("{}/{}/{}/{}", model_name, batch, impl.label, observe_every);
     if (k == key) return error;
-    runner.reset();
+    drop_runner();
     key = k;
     error.clear();
     if (!stream) BTC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
@@ -80,14 +110,38 @@ struct NetState {
       runner->set_input(net::random_images(*model, batch, kSeed));
       runner->forward();
       runner->sync();
+      if (observe_every > 0) {
+        capture_dir = (std::filesystem::temp_directory_path() /
+                       fmt::format("btcbench-insitu-{}-{}", static_cast<long>(getpid()), model_name))
+                          .string();
+        std::error_code ec;
+        std::filesystem::remove_all(capture_dir, ec);
+        insitu::ObserverOptions oo;
+        oo.every = observe_every;
+        insitu::CaptureConfig cc;
+        cc.model = model_name;
+        cc.batch = batch;
+        cc.every = observe_every;
+        cc.images = oo.images;
+        cc.command = "btcbench sweep net (in situ overhead)";
+        sink = insitu::files_sink(capture_dir, cc);
+        observer = std::make_unique<insitu::Observer>(*model, *weights, oo, *sink);
+        runner->attach(observer.get());
+      }
       if (ctx->profiler == nullptr) runner->capture_graph();
-      record_form(model_name, batch, impl);
+      if (observe_every == 0) record_form(model_name, batch, impl);
     } catch (const CudaError& e) {
-      runner.reset();
+      drop_runner();
       cudaGetLastError();  // an allocation failure is not sticky: clear it and go on
       error = std::string("not planned: ") + e.what();
     } catch (const std::invalid_argument& e) {
-      runner.reset();
+      drop_runner();
+      error = std::string("not planned: ") + e.what();
+    } catch (const insitu::CaptureError& e) {
+      drop_runner();
+      error = std::string("not planned: ") + e.what();
+    } catch (const net::ModelError& e) {
+      drop_runner();
       error = std::string("not planned: ") + e.what();
     }
     return error;
@@ -228,6 +282,53 @@ void run_layers(benchmark::State& st, const std::string& model_name, int batch, 
   st.counters["batch"] = batch;
 }
 
+// Windows of kObserveEvery back-to-back replays in one event pair, with the
+// observer (every kObserveEvery-th forward: one per window) or without.
+void run_insitu(benchmark::State& st, const std::string& model_name, bool observed) {
+  NetState& s = state();
+  if (s.ctx->profiler != nullptr) {
+    st.SkipWithError("timing only: the in situ overhead is not a counter run");
+    return;
+  }
+  if (const std::string why = s.plan(model_name, kInsituBatch, kImpls[0], observed ? kObserveEvery : 0); !why.empty()) {
+    st.SkipWithError(why.c_str());
+    return;
+  }
+  net::Runner& r = *s.runner;
+  for (int i = 0; i < kObserveEvery; ++i) r.replay();  // warm, and the observer's first step
+  r.sync();
+  cudaEvent_t a, b;
+  BTC_CUDA_CHECK(cudaEventCreate(&a));
+  BTC_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> secs;
+  for (auto _ : st) {
+    BTC_CUDA_CHECK(cudaEventRecord(a, s.stream));
+    for (int i = 0; i < kObserveEvery; ++i) r.replay();
+    BTC_CUDA_CHECK(cudaEventRecord(b, s.stream));
+    BTC_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    st.SetIterationTime(ms * 1e-3 / kObserveEvery);
+    secs.push_back(ms * 1e-3 / kObserveEvery);
+  }
+  BTC_CUDA_CHECK(cudaEventDestroy(a));
+  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  record_gpu_conditions(st);
+  const double med = percentile(secs, 0.5);
+  st.counters["images_per_s"] = kInsituBatch / med;
+  st.counters["forward_us"] = med * 1e6;
+  st.counters["batch"] = kInsituBatch;
+  st.counters["observe_every"] = observed ? kObserveEvery : 0;
+  if (observed) {
+    const insitu::CaptureSummary c = s.observer->summary();
+    st.counters["forwards"] = static_cast<double>(c.batches);
+    st.counters["due"] = static_cast<double>(c.due);
+    st.counters["captured"] = static_cast<double>(c.captured);
+    st.counters["dropped"] = static_cast<double>(c.dropped);
+    st.counters["ring_slot_bytes"] = static_cast<double>(c.ring_slot_bytes);
+  }
+}
+
 void register_net(SuiteContext& ctx) {
   state().ctx = &ctx;
   const bool quick = ctx.options.quick;
@@ -263,6 +364,24 @@ void register_net(SuiteContext& ctx) {
             ->Iterations(kStepLaunches)
             ->Repetitions(1);
       }
+  for (const auto& model : insitu_models(quick))
+    for (const bool observed : {false, true}) {
+      std::string form = model;
+      std::replace(form.begin(), form.end(), '-', '_');
+      const std::string name = fmt::format("insitu/{}/batch:{}/observer:{}", form, kInsituBatch,
+                                           observed ? fmt::format("every{}", kObserveEvery) : std::string("none"));
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [model, observed](benchmark::State& st) {
+                                     st.SetLabel(model);
+                                     run_insitu(st, model, observed);
+                                   })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond)
+          ->MinTime(kMinSecondsPerRepetition * 3)
+          ->Repetitions(ctx.options.repetitions)
+          ->ComputeStatistics("min", [](const std::vector<double>& v) { return *std::min_element(v.begin(), v.end()); })
+          ->ComputeStatistics("max", [](const std::vector<double>& v) { return *std::max_element(v.begin(), v.end()); });
+    }
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The GPU runner against the CPU reference forward, every shipped model and
 // design family, layer by layer, exactly: each layer's int32 y (where the
 // layer has one) and its output bits, and the logits bit for bit (the head's
-// batch norm is evaluated in the same float operations on both sides).
+// batch norm is evaluated in the same float operations on both sides), and
+// the fp16 outputs of the half-precision layers bit for bit.
 // Outputs are poisoned before the forward; the graph replay must give the
 // same logits.
 #include <gtest/gtest.h>
@@ -20,7 +21,7 @@
 namespace btc {
 namespace {
 
-const char* kModels[] = {"tiny-resnet", "resnet18-tcbnn", "mnist-mlp", "cifar10-vgg", "cifar10-resnet14", "alexnet", "vgg16"};
+const char* kModels[] = {"tiny-resnet", "tiny-bireal", "resnet18-bireal", "resnet18-tcbnn", "mnist-mlp", "cifar10-vgg", "cifar10-resnet14", "alexnet", "vgg16"};
 // Families the runner takes for every layer it can; "auto" for the rest.
 const char* kDesigns[] = {"auto", "btc_wmma", "mma_and", "wgmma_and", "popc"};
 constexpr int kBatch = 2;
@@ -83,6 +84,8 @@ TEST_P(NetGpu, EveryLayerEqualsCpuReference) {
       if (!m.layers[i].float_out) {
         EXPECT_EQ(r.layer_act(static_cast<int>(i)), c.ref[i].act);
       }
+      // fp16 layers: the same rounding steps in the same order, so exact too.
+      EXPECT_EQ(r.layer_half(static_cast<int>(i)), c.ref[i].half);
     }
     EXPECT_GT(layers_with_y, 0);
     const std::vector<float> logits = r.logits();

@@ -1,0 +1,220 @@
+#include "net/half_kernels.cuh"
+
+#include <stdexcept>
+
+#include "harness/core/check.h"
+
+namespace btc::net {
+namespace {
+
+inline unsigned blocks_for(int64_t threads, int per_block) {
+  return static_cast<unsigned>((threads + per_block - 1) / per_block);
+}
+
+__device__ __forceinline__ uint32_t sign_bit(__half v, int j) {
+  return __half2float(v) >= 0.0f ? 1u << j : 0u;  // -0 is +1, as the reference
+}
+
+__global__ void images_to_half_kernel(const float* __restrict__ x, int n, int c, int h, int w, __half* __restrict__ out) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*h*w*c, NHWC order
+  const int64_t total = int64_t(n) * h * w * c;
+  if (e >= total) return;
+  const int ch = int(e % c);
+  const int64_t pix = e / c, plane = int64_t(h) * w;
+  const int64_t img = pix / plane, at = pix - img * plane;
+  out[e] = __float2half_rn(x[(img * c + ch) * plane + at]);
+}
+
+__global__ void avgpool2_kernel(const __half* __restrict__ in, int n, int h, int w, int c, __half* __restrict__ out) {
+  const int ph = h / 2, pw = w / 2;
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (e >= int64_t(n) * ph * pw * c) return;
+  const int ch = int(e % c);
+  int64_t pix = e / c;
+  const int j = int(pix % pw);
+  pix /= pw;
+  const int i = int(pix % ph);
+  const int64_t img = pix / ph;
+  auto at = [&](int y, int x) { return __half2float(in[((img * h + y) * w + x) * c + ch]); };
+  const float s = __fadd_rn(__fadd_rn(__fadd_rn(at(2 * i, 2 * j), at(2 * i, 2 * j + 1)), at(2 * i + 1, 2 * j)),
+                            at(2 * i + 1, 2 * j + 1));
+  out[e] = __float2half_rn(__fmul_rn(s, 0.25f));
+}
+
+// One thread per output pixel and 32-channel group (blockIdx.y): 32 fp32
+// accumulators, and the group's filters in shared memory as [tap][c][32]
+// so each input value meets 32 broadcast weights (8 float4 loads).
+constexpr int kConvThreads = 128;
+
+__global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a) {
+  extern __shared__ float4 smem4[];
+  float* sw = reinterpret_cast<float*>(smem4);
+  const int k0 = 32 * blockIdx.y, tc = a.r * a.r * a.c;
+  for (int i = threadIdx.x; i < 32 * tc; i += kConvThreads) {
+    const int j = i % 32, t = i / 32;  // t = tap * c + channel
+    sw[i] = a.w[int64_t(k0 + j) * tc + t];
+  }
+  __syncthreads();
+  const int64_t pix = blockIdx.x * int64_t(kConvThreads) + threadIdx.x;
+  if (pix >= int64_t(a.n) * a.p * a.q) return;
+  const int qx = int(pix % a.q), py = int((pix / a.q) % a.p);
+  const int64_t img = pix / (int64_t(a.p) * a.q);
+  float acc[32];
+#pragma unroll
+  for (int j = 0; j < 32; ++j) acc[j] = 0.0f;
+  for (int r = 0; r < a.r; ++r) {
+    const int ih = py * a.stride - a.pad + r;
+    if (ih < 0 || ih >= a.h) continue;
+    for (int s = 0; s < a.r; ++s) {
+      const int iw = qx * a.stride - a.pad + s;
+      if (iw < 0 || iw >= a.wd) continue;
+      const __half* xp = a.x + ((img * a.h + ih) * a.wd + iw) * a.c;
+      const float4* wt = reinterpret_cast<const float4*>(sw + (r * a.r + s) * a.c * 32);
+      for (int c = 0; c < a.c; ++c) {
+        const float xv = __half2float(xp[c]);
+#pragma unroll
+        for (int v = 0; v < 8; ++v) {
+          const float4 w4 = wt[c * 8 + v];
+          acc[4 * v + 0] = __fmaf_rn(xv, w4.x, acc[4 * v + 0]);
+          acc[4 * v + 1] = __fmaf_rn(xv, w4.y, acc[4 * v + 1]);
+          acc[4 * v + 2] = __fmaf_rn(xv, w4.z, acc[4 * v + 2]);
+          acc[4 * v + 3] = __fmaf_rn(xv, w4.w, acc[4 * v + 3]);
+        }
+      }
+    }
+  }
+  __align__(16) __half out[32];
+  uint32_t word = 0;
+#pragma unroll
+  for (int j = 0; j < 32; ++j) {
+    out[j] = __float2half_rn(__fmaf_rn(a.scale[k0 + j], acc[j], a.shift[k0 + j]));
+    word |= sign_bit(out[j], j);
+  }
+  uint4* dst = reinterpret_cast<uint4*>(a.y + pix * a.k + k0);
+  const uint4* src = reinterpret_cast<const uint4*>(out);
+#pragma unroll
+  for (int v = 0; v < 4; ++v) dst[v] = src[v];
+  if (a.bits) a.bits[pix * (a.k / 32) + blockIdx.y] = word;
+}
+
+__global__ void maxpool3_kernel(const __half* __restrict__ in, int n, int h, int w, int c, int p, int q,
+                                __half* __restrict__ out, uint32_t* __restrict__ bits) {
+  const int kwords = c / 32;
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*p*q*kwords
+  if (t >= int64_t(n) * p * q * kwords) return;
+  const int kw = int(t % kwords);
+  const int64_t pix = t / kwords;
+  const int qx = int(pix % q), py = int((pix / q) % p);
+  const int64_t img = pix / (int64_t(p) * q);
+  uint32_t word = 0;
+  for (int j = 0; j < 32; ++j) {
+    const int ch = 32 * kw + j;
+    float m = -INFINITY;
+    for (int dy = 0; dy < 3; ++dy) {
+      const int y = 2 * py - 1 + dy;
+      if (y < 0 || y >= h) continue;
+      for (int dx = 0; dx < 3; ++dx) {
+        const int x = 2 * qx - 1 + dx;
+        if (x < 0 || x >= w) continue;
+        const float v = __half2float(in[((img * h + y) * w + x) * c + ch]);
+        if (v > m) m = v;
+      }
+    }
+    const __half hm = __float2half_rn(m);  // exact: m is a half value
+    out[pix * c + ch] = hm;
+    word |= sign_bit(hm, j);
+  }
+  bits[pix * kwords + kw] = word;
+}
+
+__global__ void bn_shortcut_kernel(const int32_t* __restrict__ z, int64_t rows, int k, const float* __restrict__ scale,
+                                   const float* __restrict__ shift, const __half* __restrict__ shortcut,
+                                   __half* __restrict__ y, uint32_t* __restrict__ bits) {
+  const int kwords = k / 32;
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over rows*kwords
+  if (t >= rows * kwords) return;
+  const int kw = int(t % kwords);
+  const int64_t row = t / kwords, base = row * k + 32 * kw;
+  uint32_t word = 0;
+  for (int j = 0; j < 32; ++j) {
+    float v = __fmaf_rn(scale[32 * kw + j], static_cast<float>(z[base + j]), shift[32 * kw + j]);
+    if (shortcut) v = __fadd_rn(v, __half2float(shortcut[base + j]));
+    const __half hv = __float2half_rn(v);
+    y[base + j] = hv;
+    word |= sign_bit(hv, j);
+  }
+  bits[t] = word;
+}
+
+__global__ void global_avg_kernel(const __half* __restrict__ in, int n, int hw, int c, __half* __restrict__ out) {
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*c
+  if (t >= int64_t(n) * c) return;
+  const int ch = int(t % c);
+  const int64_t img = t / c;
+  float sum = 0.0f;
+  for (int i = 0; i < hw; ++i) sum = __fadd_rn(sum, __half2float(in[(img * hw + i) * c + ch]));
+  out[t] = __float2half_rn(__fdiv_rn(sum, static_cast<float>(hw)));
+}
+
+__global__ void fc_half_kernel(const __half* __restrict__ x, int n, int in, int out, const float* __restrict__ wt,
+                               const float* __restrict__ bias, float* __restrict__ logits) {
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*out
+  if (t >= int64_t(n) * out) return;
+  const int k = int(t % out);
+  const int64_t img = t / out;
+  float acc = 0.0f;
+  for (int i = 0; i < in; ++i) acc = __fmaf_rn(__half2float(x[img * in + i]), wt[int64_t(i) * out + k], acc);
+  logits[t] = __half2float(__float2half_rn(__fadd_rn(acc, bias[k])));
+}
+
+}  // namespace
+
+void images_to_half(const float* x, int n, int c, int h, int w, __half* out, cudaStream_t s) {
+  const int64_t total = int64_t(n) * c * h * w;
+  images_to_half_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, out);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void avgpool2_half(const __half* in, int n, int h, int w, int c, __half* out, cudaStream_t s) {
+  const int64_t total = int64_t(n) * (h / 2) * (w / 2) * c;
+  avgpool2_kernel<<<blocks_for(total, 256), 256, 0, s>>>(in, n, h, w, c, out);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+size_t conv_half_smem_bytes(int r, int c) { return size_t(r) * r * c * 32 * sizeof(float); }
+
+void conv_half(const ConvHalfArgs& a, cudaStream_t s) {
+  if (a.k % 32 != 0) throw std::invalid_argument("conv_half: output channels must be a multiple of 32");
+  const size_t smem = conv_half_smem_bytes(a.r, a.c);
+  if (smem > 48 * 1024) BTC_CUDA_CHECK(cudaFuncSetAttribute(conv_half_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const dim3 grid(blocks_for(int64_t(a.n) * a.p * a.q, kConvThreads), a.k / 32);
+  conv_half_kernel<<<grid, kConvThreads, smem, s>>>(a);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void maxpool3_half(const __half* in, int n, int h, int w, int c, int p, int q, __half* out, uint32_t* bits,
+                   cudaStream_t s) {
+  const int64_t total = int64_t(n) * p * q * (c / 32);
+  maxpool3_kernel<<<blocks_for(total, 256), 256, 0, s>>>(in, n, h, w, c, p, q, out, bits);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void bn_shortcut_half(const int32_t* z, int64_t rows, int k, const float* scale, const float* shift,
+                      const __half* shortcut, __half* y, uint32_t* bits, cudaStream_t s) {
+  const int64_t total = rows * (k / 32);
+  bn_shortcut_kernel<<<blocks_for(total, 256), 256, 0, s>>>(z, rows, k, scale, shift, shortcut, y, bits);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void global_avg_half(const __half* in, int n, int hw, int c, __half* out, cudaStream_t s) {
+  global_avg_kernel<<<blocks_for(int64_t(n) * c, 256), 256, 0, s>>>(in, n, hw, c, out);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void fc_half(const __half* x, int n, int in, int out, const float* wt, const float* bias, float* logits,
+             cudaStream_t s) {
+  fc_half_kernel<<<blocks_for(int64_t(n) * out, 256), 256, 0, s>>>(x, n, in, out, wt, bias, logits);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace btc::net
