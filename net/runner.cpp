@@ -221,6 +221,9 @@ struct Runner::Impl {
   };
   std::vector<ConvPlan> conv;
   int32_t* observed_pre = nullptr;  // the observer's rerun pre-activations
+  // A layer that adds a residual without keeping y: its threshold step with
+  // y written back (z + R), for the observed graph when its pre is wanted.
+  std::vector<std::function<void(cudaStream_t)>> threshold_keeping_y;
   cudaGraphExec_t observed_graph = nullptr;
 
   template <class T>
@@ -256,6 +259,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   im.act_shape.assign(L, BitMatrix{});
   im.conv.assign(L, Impl::ConvPlan{});
   im.half.assign(L, nullptr);
+  im.threshold_keeping_y.assign(L, nullptr);
   layer_designs_.assign(L, "");
   int64_t& total = device_bytes_;
 
@@ -531,6 +535,11 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
                            (t.res ? double(n) * double(sh.residual.elements()) * 4 : 0) + out_bytes_bits;
       steps_.push_back({int(i), l.name + "/threshold", "residual_threshold", bytes, 0,
                         [=](cudaStream_t st) { residual_threshold(t, st); }});
+      if (!t.write_y && t.res) {
+        ThresholdArgs keep = t;
+        keep.write_y = true;
+        im.threshold_keeping_y[i] = [=](cudaStream_t st) { residual_threshold(keep, st); };
+      }
     }
     if (l.maxpool2) {
       const uint32_t* src = bits_out;
@@ -738,12 +747,16 @@ void Runner::attach(LayerObserver* observer) {
     observed_steps_.push_back({i, m_.layers[i].name + "/observe", "observer", 0, 0,
                                [=](cudaStream_t st) { o->record_layer(i, t, st); }});
   };
+  auto wants = [&](int i, TapKind k) { return std::find(wanted[i].begin(), wanted[i].end(), k) != wanted[i].end(); };
   for (const Step& st : steps_) {
     if (st.layer != last_layer && st.layer >= 0) {
       close_layer(last_layer);
       last_layer = st.layer;
     }
     observed_steps_.push_back(st);
+    if (st.layer >= 0 && st.name == m_.layers[st.layer].name + "/threshold" && im.threshold_keeping_y[st.layer] &&
+        wants(st.layer, TapKind::kPre))
+      observed_steps_.back().launch = im.threshold_keeping_y[st.layer];
   }
   close_layer(last_layer);
   BTC_CUDA_CHECK(cudaStreamSynchronize(s_));

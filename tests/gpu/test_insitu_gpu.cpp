@@ -87,6 +87,9 @@ std::vector<T> as(const MemorySink::Held& h) {
 
 class InsituGpu : public ::testing::TestWithParam<const char*> {};
 
+// keep_outputs off: the runner keeps only what the network needs, so the
+// pre-activations the observer asks for (a fused bconv's rerun, a residual
+// layer's z + R) are made for it; each must equal the reference's y.
 TEST_P(InsituGpu, CapturedTensorsEqualTheRunnersBuffers) {
   BTC_SKIP_WITHOUT_GPU();
   const net::Model m = net::load_model(GetParam(), models_dir());
@@ -99,7 +102,6 @@ TEST_P(InsituGpu, CapturedTensorsEqualTheRunnersBuffers) {
   {
     net::RunnerOptions ro;
     ro.batch = kBatch;
-    ro.keep_outputs = true;
     net::Runner r(m, w, ro, code_target(0), s);
     insitu::ObserverOptions oo;
     oo.images = {3, 1};
@@ -121,35 +123,41 @@ TEST_P(InsituGpu, CapturedTensorsEqualTheRunnersBuffers) {
     ASSERT_GE(sum.captured, 1);
     ASSERT_TRUE(sink.finished);
     ASSERT_EQ(sink.layers.size(), m.layers.size());
+    int pre_seen = 0;
     for (size_t i = 0; i < m.layers.size(); ++i) {
       SCOPED_TRACE(m.layers[i].name);
       const auto& held = sink.steps.at({0, int(i)});
       const net::LayerShapes& sh = m.shapes[i];
       for (const auto& h : held) {
-        const char* what = insitu::tensor_name(h.view.kind);
-        SCOPED_TRACE(what);
+        SCOPED_TRACE(insitu::tensor_name(h.view.kind));
         EXPECT_EQ(h.view.images, 2);
         if (h.view.kind == insitu::TensorKind::kPre) {
-          // The runner's y where it keeps one; a fused bconv's, rerun for the observer, against the reference.
-          const auto y = r.layer_y(int(i));
-          const auto& want = y.empty() ? ref[i].y : y;
-          EXPECT_EQ(as<int32_t>(h), images_of(want, sh.conv_out.elements(), oo.images));
+          ++pre_seen;
+          EXPECT_EQ(as<int32_t>(h), images_of(ref[i].y, sh.conv_out.elements(), oo.images));
         } else if (h.view.kind == insitu::TensorKind::kOutput) {
-          if (m.layers[i].float_out)
+          if (m.layers[i].float_out) {
             EXPECT_EQ(as<float>(h), images_of(r.logits(), m.classes, oo.images));
-          else
+          } else if (!ref[i].half.empty()) {
+            EXPECT_EQ(as<float>(h), images_of(r.layer_half(int(i)), sh.out.elements(), oo.images));
+          } else {
             EXPECT_EQ(as<int8_t>(h), images_of(r.layer_act(int(i)), sh.out.elements(), oo.images));
+            EXPECT_EQ(as<int8_t>(h), images_of(ref[i].act, sh.out.elements(), oo.images));
+          }
         } else if (h.view.kind == insitu::TensorKind::kInput && m.layers[i].input != "input") {
           const int j = m.index_of(m.layers[i].input);
-          EXPECT_EQ(as<int8_t>(h), images_of(r.layer_act(j), m.shapes[j].out.elements(), oo.images));
+          if (h.view.dtype == insitu::Dtype::kInt8)
+            EXPECT_EQ(as<int8_t>(h), images_of(r.layer_act(j), m.shapes[j].out.elements(), oo.images));
+          else
+            EXPECT_EQ(as<float>(h), images_of(r.layer_half(j), m.shapes[j].out.elements(), oo.images));
         }
       }
     }
+    EXPECT_GT(pre_seen, 0);
   }
   BTC_CUDA_CHECK(cudaStreamDestroy(s));
 }
 
-INSTANTIATE_TEST_SUITE_P(Models, InsituGpu, ::testing::Values("tiny-resnet", "resnet18-tcbnn", "mnist-mlp"),
+INSTANTIATE_TEST_SUITE_P(Models, InsituGpu, ::testing::Values("tiny-resnet", "tiny-bireal", "resnet18-tcbnn", "mnist-mlp"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) if (c == '-') c = '_';
