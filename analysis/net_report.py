@@ -1,10 +1,12 @@
 """Report for the 'net' suite: binarized networks end to end (models/), the
 tensor-core designs (`impl:btc`) beside software popcount (`impl:popc`,
 SBNN's BConv-64 / BMM-64) on the same model, batch by batch. Plots beside the
-results file: images/s over the batch per model (<stem>.net_throughput.png)
-and the forward's time per layer at each model's paper batch
-(<stem>.net_layers.png), and a markdown report (<stem>.md) with the published
-figures (TCBNN, SBNN) as reference columns and the goals of issue 11.
+results file: images/s over the batch per model (<stem>.net_throughput.png),
+the forward's time per layer at each model's paper batch
+(<stem>.net_layers.png) and the in situ observer's overhead
+(<stem>.net_insitu.png), and a markdown report (<stem>.md) with the published
+figures (TCBNN, SBNN) as reference columns, the goals of issue 11 and the in
+situ overhead goal of issue 13.
 
 usage: python3 -m analysis.net_report RESULTS.json [--out DIR]
 
@@ -21,7 +23,11 @@ were on) and a per-step breakdown `.../layers` (each step launched alone), the
 planned network in btcbench.forms["<model>/batch:<N>/impl:<impl>"] (layers,
 steps, the DRAM floor of each step), the measured DRAM bandwidth in
 btcbench.peaks.dram_copy; points that could not be planned (out of memory)
-are entries with an error. This module reads no file it is not given.
+are entries with an error. The in situ overhead points are
+`insitu/<model>/batch:<N>/observer:<none|every<K>>` (the btc network, timed as
+windows of K back-to-back graph replays, the observer attached or not; the
+observed run's counters are the observer's counts). This module reads no file
+it is not given.
 """
 from __future__ import annotations
 
@@ -29,12 +35,12 @@ import argparse
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from matplotlib import colormaps
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FuncFormatter, NullLocator
 
 from analysis import btcresults as br
 from analysis import report_common as rc
@@ -45,12 +51,17 @@ PROG = "python3 -m analysis.net_report"
 BTC, POPC = "btc", "popc"
 IMPLS = (BTC, POPC)   # the sweep's (net_suite.cpp: kImpls); others follow in file order
 # The sweep's models in its order (net_suite.cpp: sweep_models); others follow in file order.
-MODELS = ("resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg", "cifar10-resnet14", "mnist-mlp")
+MODELS = ("resnet18-bireal", "resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg", "cifar10-resnet14",
+          "mnist-mlp")
 # The batch of each model's published figures: the `batch` line of models/<model>.model.
+# resnet18-bireal has none (Bi-Real Net publishes accuracy, not speed): its
+# breakdown and popc goal take the largest measured batch.
 PAPER_BATCH = {"resnet18-tcbnn": 512, "alexnet": 512, "vgg16": 512, "cifar10-vgg": 512,
                "cifar10-resnet14": 512, "mnist-mlp": 32768}
 # The forward's first step, the image quantized for the stem: a bar segment of its own.
 INPUT_STEP = "input/quantize"
+# Every step of the input's (input/quantize; input/to_half before a half-precision stem).
+INPUT_PREFIX = "input/"
 TOP_STEPS = 8          # rows of the largest-steps table per model
 STREAM_MARK = "‡"      # beside a figure timed from stream launches, not graph replays
 
@@ -90,6 +101,17 @@ GOAL_BATCH = 512
 GOAL_REFERENCE = ("TCBNN", GOAL_MODEL)
 GOAL_TCBNN_FACTOR = 50.0
 GOAL_POPC_FACTOR = 20.0
+# Issue 11's Bi-Real goals (no published speed to be a multiple of): btc
+# images/s at batch GOAL_BIREAL_BATCH, and the batch-1 median latency.
+GOAL_BIREAL_MODEL = "resnet18-bireal"
+GOAL_BIREAL_BATCH = 256
+GOAL_BIREAL_IMAGES_PER_S = 500_000.0
+GOAL_BIREAL_LATENCY_US = 100.0
+# Issue 13: the in situ observer (every layer of one image every
+# GOAL_INSITU_EVERY-th forward) costs at most GOAL_INSITU_OVERHEAD_PCT of the
+# images/s without it, and drops nothing (the ring never full).
+GOAL_INSITU_EVERY = 10
+GOAL_INSITU_OVERHEAD_PCT = 5.0
 VERDICTS = ("met", "not met", "not measured")
 
 IMPL_STYLES = {BTC: ("tab:blue", "-", "o"), POPC: ("tab:red", "--", "s")}
@@ -127,6 +149,47 @@ def parse_net_name(name: str) -> NetName:
     return NetName(m["model"].replace("_", "-"), int(m["batch"]), m["impl"], m["kind"] == "layers")
 
 
+@dataclass(frozen=True)
+class InsituName:
+    model: str
+    batch: int
+    observer: str   # 'none', or 'every<K>': the observer attached, every K-th forward observed
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.model, self.batch, self.observer)
+
+
+NO_OBSERVER = "none"
+_INSITU_GRAMMAR = "'insitu/<model>/batch:<N>/observer:<none|every<K>>/manual_time'"
+_INSITU_RE = re.compile(r"insitu/(?P<model>[A-Za-z0-9][A-Za-z0-9_.-]*)/batch:(?P<batch>[1-9][0-9]*)"
+                        r"/observer:(?P<observer>none|every[1-9][0-9]*)(?:/manual_time)?")
+
+
+def parse_insitu_name(name: str) -> InsituName:
+    """Parse a run name in the in situ grammar (_INSITU_GRAMMAR); ValueError if off-grammar."""
+    m = _INSITU_RE.fullmatch(name)
+    if m is None:
+        raise ValueError(f"benchmark name {name!r} does not match {_INSITU_GRAMMAR}")
+    return InsituName(m["model"].replace("_", "-"), int(m["batch"]), m["observer"])
+
+
+def observe_every(observer: str) -> int:
+    """K of 'every<K>'; 0 for 'none'."""
+    return 0 if observer == NO_OBSERVER else int(observer[len("every"):])
+
+
+def parse_run_name(name: str) -> NetName | InsituName:
+    """A net file's run name: the in situ grammar for names under insitu/, the
+    net grammar for the rest; ValueError naming both if off them."""
+    if name.startswith("insitu/"):
+        return parse_insitu_name(name)
+    try:
+        return parse_net_name(name)
+    except ValueError:
+        raise ValueError(f"benchmark name {name!r} does not match {_GRAMMAR} nor {_INSITU_GRAMMAR}") from None
+
+
 def form_key(model: str, batch: int, impl: str) -> str:
     """The btcbench.forms key of a planned network."""
     return f"{model}/batch:{batch}/impl:{impl}"
@@ -135,8 +198,8 @@ def form_key(model: str, batch: int, impl: str) -> str:
 def layer_of(step: str) -> str:
     """The layer a step belongs to: '<layer>' for '<layer>' and
     '<layer>/threshold', '/maxpool2', '/bn', '/relayout', '/binarize';
-    the input's quantize step is its own."""
-    return step if step == INPUT_STEP else step.split("/", 1)[0]
+    the input's steps (INPUT_PREFIX: quantize, to_half) are their own."""
+    return step if step.startswith(INPUT_PREFIX) else step.split("/", 1)[0]
 
 
 def _number(value: object) -> float | None:
@@ -146,15 +209,10 @@ def _number(value: object) -> float | None:
 
 # ---------------------------------------------------------------- runs
 
-@dataclass(frozen=True)
-class Forward:
-    """The timed forward of one (model, batch, impl): its run, or why there is none."""
-    model: str
+class _Rate:
+    """Images/s of a run of `batch` images per forward (Forward, InsituRun)."""
     batch: int
-    impl: str
     run: br.RunSummary | None
-    error: str | None
-    form: Mapping[str, Any]   # btcbench.forms entry ({} where none)
 
     @property
     def measured(self) -> bool:
@@ -182,6 +240,17 @@ class Forward:
     def images_spread(self) -> tuple[float, float, float] | None:
         value = self.images_per_s
         return rc.spread(value, self.run) if value is not None and self.run else None
+
+
+@dataclass(frozen=True)
+class Forward(_Rate):
+    """The timed forward of one (model, batch, impl): its run, or why there is none."""
+    model: str
+    batch: int
+    impl: str
+    run: br.RunSummary | None
+    error: str | None
+    form: Mapping[str, Any]   # btcbench.forms entry ({} where none)
 
     @property
     def latency_us(self) -> float | None:
@@ -231,13 +300,48 @@ class Forward:
         return self.images_per_s * ops / 1e12 if ops and self.images_per_s else None
 
 
+# The observer's counts (insitu/capture.h, CaptureSummary), counted from the
+# attach on: cumulative over a run's repetitions.
+INSITU_COUNTS = ("forwards", "due", "captured", "dropped")
+
+
+@dataclass(frozen=True)
+class InsituRun(_Rate):
+    """One in situ overhead point: the btc forward of (model, batch) timed as
+    windows of back-to-back graph replays, with the observer attached
+    (observer 'every<K>') or not ('none'); its run, or why there is none."""
+    model: str
+    batch: int
+    observer: str
+    run: br.RunSummary | None
+    error: str | None
+    counts: Mapping[str, float]   # INSITU_COUNTS: the largest over repetitions (the run's totals)
+
+    @property
+    def every(self) -> int:
+        return observe_every(self.observer)
+
+    @property
+    def forward_us(self) -> float | None:
+        """Median forward (a window over its replays), µs."""
+        value = self._counter("forward_us")
+        return value if value is not None else (self.time_s * 1e6 if self.time_s else None)
+
+    @property
+    def ring_slot_bytes(self) -> float | None:
+        return self._counter("ring_slot_bytes")
+
+    def count(self, key: str) -> float | None:
+        return self.counts.get(key)
+
+
 @dataclass(frozen=True)
 class Step:
     """One step of the breakdown: its median time launched alone, and its floor."""
     name: str
     layer: str               # layer_of(name)
     design: str | None
-    op: str | None           # the layer's op (forms), 'input' for INPUT_STEP
+    op: str | None           # the layer's op (forms), 'input' for an input step (INPUT_PREFIX)
     time_us: float | None
     floor_us: float | None
 
@@ -288,7 +392,7 @@ def _breakdown(name: NetName, run: br.RunSummary | None, error: str | None,
     form_steps = {str(s.get("name")): s for s in form.get("steps") or [] if isinstance(s, dict)}
     ops = {str(layer.get("name")): str(layer.get("op")) for layer in form.get("layers") or []
            if isinstance(layer, dict)}
-    ops[INPUT_STEP] = "input"
+    ops.update({step: "input" for step in times if step.startswith(INPUT_PREFIX)})
     steps = []
     for step in [*(n for n in form_steps if n in times), *(n for n in times if n not in form_steps)]:
         meta = form_steps.get(step, {})
@@ -304,6 +408,30 @@ class NetData:
     impls: list[str]         # IMPLS order, then file order
     forwards: dict[tuple[str, int, str], Forward]
     breakdowns: dict[tuple[str, int, str], Breakdown]
+    # The in situ overhead points, apart from the net runs: (model, batch, observer) -> run.
+    insitu: dict[tuple[str, int, str], InsituRun] = field(default_factory=dict)
+
+    @property
+    def insitu_points(self) -> list[tuple[str, int]]:
+        """(model, batch) of the in situ runs: MODELS order, then file order; by batch."""
+        found = list(dict.fromkeys((m, b) for m, b, _ in self.insitu))
+        models = _ordered([m for m, _ in found], MODELS)
+        return sorted(found, key=lambda p: (models.index(p[0]), p[1]))
+
+    def insitu_observers(self, model: str, batch: int) -> list[str]:
+        """The point's observer labels: 'none' first, then by K."""
+        return sorted((o for m, b, o in self.insitu if (m, b) == (model, batch)), key=observe_every)
+
+    def insitu_run(self, model: str, batch: int, observer: str) -> InsituRun | None:
+        return self.insitu.get((model, batch, observer))
+
+    def insitu_overhead_pct(self, model: str, batch: int, observer: str) -> float | None:
+        """(images/s without the observer / images/s with it − 1) × 100, of the medians."""
+        plain, observed = self.insitu_run(model, batch, NO_OBSERVER), self.insitu_run(model, batch, observer)
+        if observer == NO_OBSERVER or plain is None or observed is None or not plain.measured \
+                or not observed.measured:
+            return None
+        return (plain.images_per_s / observed.images_per_s - 1.0) * 100.0   # type: ignore[operator]
 
     def batches(self, model: str) -> list[int]:
         return sorted({b for m, b, _ in (*self.forwards, *self.breakdowns) if m == model})
@@ -349,16 +477,33 @@ def _ordered(found: Sequence[str], known: Sequence[str]) -> list[str]:
     return [k for k in known if k in present] + [f for f in present if f not in known]
 
 
+def _insitu_counts(results: br.Results, run_name: str) -> dict[str, float]:
+    """The observer's counts of a run: the largest over its repetitions (they
+    are cumulative from the attach on, so the last repetition's: the run's
+    totals); the median aggregate's where the file has no repetition entries."""
+    counts: dict[str, float] = {}
+    for entry in results.benchmarks:
+        if br.run_name_of(entry) != run_name or br.is_error_entry(entry) \
+                or entry.get("run_type", "iteration") != "iteration":
+            continue
+        for key in INSITU_COUNTS:
+            value = _number(entry.get(key))
+            if value is not None:
+                counts[key] = max(counts.get(key, value), value)
+    return counts
+
+
 def collect(results: br.Results) -> NetData:
-    """Every forward and breakdown of a net file, with its form; the runs that
-    reported an error as ones without a run. ResultsError for another suite or
-    a run name off the net grammar."""
+    """Every forward and breakdown of a net file, with its form, and its in
+    situ overhead points; the runs that reported an error as ones without a
+    run. ResultsError for another suite or a run name off both the net and
+    the in situ grammar."""
     rc.check_suite(results, SUITE)
     forms = results.meta["forms"]
 
-    def parse(run_name: str) -> NetName:
+    def parse(run_name: str) -> NetName | InsituName:
         try:
-            return parse_net_name(run_name)
+            return parse_run_name(run_name)
         except ValueError as e:
             raise br.ResultsError(f"{results.path}: {e}") from None
 
@@ -368,9 +513,13 @@ def collect(results: br.Results) -> NetData:
 
     forwards: dict[tuple[str, int, str], Forward] = {}
     breakdowns: dict[tuple[str, int, str], Breakdown] = {}
+    insitu: dict[tuple[str, int, str], InsituRun] = {}
     order: list[NetName] = []
     for run in br.medians(results):
         name = parse(run.run_name)
+        if isinstance(name, InsituName):
+            insitu[name.key] = InsituRun(*name.key, run, None, _insitu_counts(results, run.run_name))
+            continue
         order.append(name)
         if name.layers:
             breakdowns[name.key] = _breakdown(name, run, None, form(name))
@@ -378,13 +527,16 @@ def collect(results: br.Results) -> NetData:
             forwards[name.key] = Forward(*name.key, run, None, form(name))
     for run_name, message in br.errored_runs(results).items():
         name = parse(run_name)
+        if isinstance(name, InsituName):
+            insitu.setdefault(name.key, InsituRun(*name.key, None, message, {}))
+            continue
         order.append(name)
         if name.layers:
             breakdowns.setdefault(name.key, _breakdown(name, None, message, form(name)))
         else:
             forwards.setdefault(name.key, Forward(*name.key, None, message, form(name)))
     return NetData(_ordered([n.model for n in order], MODELS), _ordered([n.impl for n in order], IMPLS),
-                   forwards, breakdowns)
+                   forwards, breakdowns, insitu)
 
 
 # btcbench.peaks keys of the measured copy bandwidth (harness/core/bench_util.h,
@@ -436,11 +588,45 @@ def _not_measured(f: Forward | None, what: str) -> str:
     return f"not measured: no {what} run"
 
 
+def _bireal_goals(data: NetData) -> list[Goal]:
+    """`resnet18-bireal` btc images/s at GOAL_BIREAL_BATCH ≥ GOAL_BIREAL_IMAGES_PER_S,
+    and its btc batch-1 median latency ≤ GOAL_BIREAL_LATENCY_US."""
+    model, batch = GOAL_BIREAL_MODEL, GOAL_BIREAL_BATCH
+    out = []
+    f = data.forward(model, batch, BTC)
+    target = GOAL_BIREAL_IMAGES_PER_S
+    what = f"`{model}` btc images/s ≥ {target:,.0f}"
+    point = f"`{model}`, batch {batch}"
+    value = f.images_per_s if f is not None and f.measured else None
+    if f is not None and value is not None:
+        verdict = "met" if value >= target else "not met"
+        mark = f" {STREAM_MARK}" if f.graph is False else ""
+        out.append(Goal(what, point, value, verdict,
+                        f"{value:,.0f}{mark} = {value / target:,.2f}× the target {verdict}"))
+    else:
+        out.append(Goal(what, point, None, "not measured", _not_measured(f, f"`{model}` batch-{batch} btc")))
+    f = data.forward(model, 1, BTC)
+    limit = GOAL_BIREAL_LATENCY_US
+    what = f"`{model}` btc batch-1 latency ≤ {limit:g} µs (median)"
+    point = f"`{model}`, batch 1"
+    latency = f.latency_us if f is not None and f.run is not None else None
+    if latency is not None:
+        verdict = "met" if latency <= limit else "not met"
+        mark = f" {STREAM_MARK}" if f.graph is False else ""   # type: ignore[union-attr]
+        out.append(Goal(what, point, latency, verdict, f"{latency:,.1f} µs{mark} (limit {limit:g} µs) {verdict}"))
+    else:
+        out.append(Goal(what, point, None, "not measured", _not_measured(f, f"`{model}` batch-1 btc")))
+    return out
+
+
 def goals(data: NetData) -> list[Goal]:
     """The goals of issue 11, from the data: `resnet18-tcbnn` btc images/s at
-    batch GOAL_BATCH ≥ GOAL_TCBNN_FACTOR × TCBNN's published figure, and on
-    every model btc ≥ GOAL_POPC_FACTOR × popc images/s at its paper batch (the
-    largest measured batch where the file lacks it)."""
+    batch GOAL_BATCH ≥ GOAL_TCBNN_FACTOR × TCBNN's published figure,
+    `resnet18-bireal` btc images/s at batch GOAL_BIREAL_BATCH ≥
+    GOAL_BIREAL_IMAGES_PER_S and its batch-1 median latency ≤
+    GOAL_BIREAL_LATENCY_US, and on every model btc ≥ GOAL_POPC_FACTOR × popc
+    images/s at its paper batch (the largest measured batch where the file
+    lacks it, or the model has none)."""
     reference = PUBLISHED[GOAL_REFERENCE]
     target = GOAL_TCBNN_FACTOR * (reference.images_per_s or 0.0)
     out = []
@@ -457,6 +643,7 @@ def goals(data: NetData) -> list[Goal]:
                         f"(target {target:,.0f}) {verdict}"))
     else:
         out.append(Goal(what, point, None, "not measured", _not_measured(f, f"batch-{GOAL_BATCH} btc")))
+    out += _bireal_goals(data)
     for model in data.models:
         what = f"btc ≥ {GOAL_POPC_FACTOR:g} × popc images/s"
         batch = data.speedup_batch(model)
@@ -466,10 +653,55 @@ def goals(data: NetData) -> list[Goal]:
             continue
         paper = PAPER_BATCH.get(model)
         point = f"`{model}`, batch {batch}" + (
-            f" (paper batch {paper} not measured)" if paper is not None and batch != paper else "")
+            f" (paper batch {paper} not measured)" if paper is not None and batch != paper
+            else " (no paper batch: the largest measured)" if paper is None else "")
         value = data.speedup(model, batch)
         verdict = "met" if value >= GOAL_POPC_FACTOR else "not met"   # type: ignore[operator]
         out.append(Goal(what, point, value, verdict, f"{value:,.2f}× {verdict}"))
+    return out
+
+
+INSITU_GOAL = (f"within {GOAL_INSITU_OVERHEAD_PCT:g}% with every layer of one image every "
+               f"{GOAL_INSITU_EVERY}th batch and the ring never full (dropped = 0)")
+
+
+def insitu_goals(data: NetData) -> list[Goal]:
+    """Issue 13's goal at each in situ point (model, batch): the observer at
+    every GOAL_INSITU_EVERY-th forward costs ≤ GOAL_INSITU_OVERHEAD_PCT of the
+    images/s without it (medians), and drops nothing. Met only if both hold;
+    not met if either fails; not measured where a run is missing or errored
+    (or the overhead is within the goal but the run has no dropped count)."""
+    observer = f"every{GOAL_INSITU_EVERY}"
+    limit = GOAL_INSITU_OVERHEAD_PCT
+    out = []
+    for model, batch in data.insitu_points:
+        point = f"`{model}`, batch {batch}"
+        missing = None
+        for label in (NO_OBSERVER, observer):
+            run = data.insitu_run(model, batch, label)
+            if run is None:
+                missing = f"not measured: no observer:{label} run"
+            elif run.error:
+                missing = f"not measured: the observer:{label} run reported an error ({run.error})"
+            elif not run.measured:
+                missing = f"not measured: the observer:{label} run has no images/s"
+            if missing:
+                break
+        if missing:
+            out.append(Goal(INSITU_GOAL, point, None, "not measured", missing))
+            continue
+        pct = data.insitu_overhead_pct(model, batch, observer)
+        dropped = data.insitu_run(model, batch, observer).count("dropped")   # type: ignore[union-attr]
+        over = pct > limit   # type: ignore[operator]
+        figures = f"overhead {pct:,.2f}% ({'>' if over else '≤'} {limit:g}%), " + (
+            "no dropped count" if dropped is None else f"{dropped:,.0f} dropped")
+        if over or (dropped is not None and dropped > 0):
+            verdict = "not met"
+        elif dropped is None:
+            verdict = "not measured"
+        else:
+            verdict = "met"
+        out.append(Goal(INSITU_GOAL, point, pct, verdict, f"{figures}: {verdict}"))
     return out
 
 
@@ -535,6 +767,9 @@ def plot_throughput(results: br.Results, data: NetData) -> bytes:
                     ax.axhline(goal, color="black", linestyle=(0, (6, 3)), linewidth=1.0,
                                label=f"goal at batch {GOAL_BATCH}: {GOAL_TCBNN_FACTOR:g}× "
                                      f"{GOAL_REFERENCE[0]} = {_si(goal)}/s")
+                if model == GOAL_BIREAL_MODEL:
+                    ax.axhline(GOAL_BIREAL_IMAGES_PER_S, color="black", linestyle=(0, (6, 3)), linewidth=1.0,
+                               label=f"goal at batch {GOAL_BIREAL_BATCH}: {_si(GOAL_BIREAL_IMAGES_PER_S)}/s")
                 batches = sorted(measured)
                 ax.set_xscale("log", base=2)
                 ax.set_xticks(batches, [str(b) for b in batches])
@@ -558,8 +793,9 @@ def plot_throughput(results: br.Results, data: NetData) -> bytes:
 
 def _layer_colours(layers: Sequence[str]) -> dict[str, Any]:
     cmap = colormaps["tab20"]
-    binary = [layer for layer in layers if layer != INPUT_STEP]
-    return {INPUT_STEP: INPUT_COLOUR, **{layer: cmap(i % 20) for i, layer in enumerate(binary)}}
+    binary = [layer for layer in layers if not layer.startswith(INPUT_PREFIX)]
+    return {**{layer: INPUT_COLOUR for layer in layers if layer.startswith(INPUT_PREFIX)}, INPUT_STEP: INPUT_COLOUR,
+            **{layer: cmap(i % 20) for i, layer in enumerate(binary)}}
 
 
 def plot_layers(results: br.Results, data: NetData) -> bytes:
@@ -603,7 +839,8 @@ def plot_layers(results: br.Results, data: NetData) -> bytes:
             ax.set_ylim(-0.6, len(data.impls) - 0.4)
             ax.set_xlabel("share of the Σ of the step medians (%)", fontsize=8)
             paper = PAPER_BATCH.get(model)
-            note = "" if paper is None or paper == batch else f" (paper batch {paper} not measured: the largest)"
+            note = (" (no paper batch: the largest)" if paper is None
+                    else "" if paper == batch else f" (paper batch {paper} not measured: the largest)")
             ax.set_title(f"{model}, batch {batch}{note}", fontsize=9)
             legend = [handles[layer] for layer in order if layer in handles]
             if legend:
@@ -613,6 +850,68 @@ def plot_layers(results: br.Results, data: NetData) -> bytes:
             ax.set_axisbelow(True)
         fig.suptitle(rc.plot_title(results, SUITE, "the forward's time by layer, each step launched alone"),
                      fontsize=10)
+        return rc.png_bytes(fig)
+
+
+OBSERVER_COLOURS = {NO_OBSERVER: "tab:blue"}   # observed ones: the next of _OBSERVED_COLOURS
+_OBSERVED_COLOURS = ("tab:orange", "tab:green", "tab:purple", "tab:brown")
+
+
+def _observer_colour(observer: str, observers: Sequence[str]) -> str:
+    spare = [o for o in observers if o not in OBSERVER_COLOURS]
+    return OBSERVER_COLOURS.get(observer) or _OBSERVED_COLOURS[spare.index(observer) % len(_OBSERVED_COLOURS)]
+
+
+def plot_insitu(results: br.Results, data: NetData) -> bytes:
+    """PNG bytes: a panel per in situ point (model, batch), a bar per observer
+    of the median images/s with its min–max over repetitions, the overhead
+    (and any drops) above each observed bar; a placeholder where the file has
+    no in situ run."""
+    points = data.insitu_points
+    if not points:
+        with rc.figure((6.0, 2.5)) as fig:
+            ax = fig.add_subplot()
+            rc.no_data(ax, "no in situ runs in this file", fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            fig.suptitle(rc.plot_title(results, SUITE, "in situ observer overhead"), fontsize=10)
+            return rc.png_bytes(fig)
+    observers = sorted({o for _, _, o in data.insitu}, key=observe_every)
+    rows, cols = _grid(len(points), 4)
+    with rc.figure((max(6.0, 3.4 * cols), 3.9 * rows + 0.9)) as fig:
+        axes = fig.subplots(rows, cols, squeeze=False).flatten()
+        for ax in axes[len(points):]:
+            ax.set_visible(False)
+        for ax, (model, batch) in zip(axes, points):
+            runs = [(x, o, r) for x, o in enumerate(observers) if (r := data.insitu_run(model, batch, o))]
+            spreads = {o: s for _, o, r in runs if (s := r.images_spread())}
+            top = max((s[2] for s in spreads.values()), default=1.0)
+            for x, observer, run in runs:
+                if observer not in spreads:
+                    ax.text(x, 0.05 * top, "not run" if run.error else "no images/s", ha="center", va="bottom",
+                            rotation=90, fontsize=8)
+                    continue
+                lo, median, hi = spreads[observer]
+                ax.bar(x, median, 0.7, color=_observer_colour(observer, observers),
+                       yerr=[[median - lo], [hi - median]], capsize=4, error_kw={"linewidth": 0.9})
+                pct = data.insitu_overhead_pct(model, batch, observer)
+                if pct is not None:
+                    dropped = run.count("dropped")
+                    bad = bool(dropped) or pct > GOAL_INSITU_OVERHEAD_PCT
+                    ax.text(x, hi + 0.015 * top, f"{pct:+.1f}%" + (f"\n{dropped:,.0f} dropped" if dropped else ""),
+                            ha="center", va="bottom", fontsize=8, color="tab:red" if bad else "black")
+            ax.set_xticks(range(len(observers)), observers, fontsize=8)
+            ax.set_xlim(-0.6, len(observers) - 0.4)
+            ax.set_ylim(0, top * 1.2)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _si(v) if v > 0 else "0"))
+            ax.set_xlabel("observer", fontsize=8)
+            ax.set_ylabel("images/s (median; bar: min–max)", fontsize=8)
+            ax.set_title(f"{model}, batch {batch}", fontsize=9)
+            ax.grid(alpha=0.3, axis="y")
+            ax.set_axisbelow(True)
+        what = (f"in situ observer overhead, btc\nabove a bar: none / observed images/s − 1 "
+                f"(goal ≤ {GOAL_INSITU_OVERHEAD_PCT:g}%, 0 dropped)")
+        fig.suptitle(rc.plot_title(results, SUITE, what), fontsize=10)
         return rc.png_bytes(fig)
 
 
@@ -664,6 +963,9 @@ def _model_facts(data: NetData, model: str) -> str:
         facts.append(f"{ops / 1e9:,.3f} G binary ops per image")
     if macs:
         facts.append(f"{macs / 1e9:,.3f} G stem MACs per image")
+    real = _number(form.get("real_macs_per_image"))   # files before the half-precision layers lack it
+    if real:
+        facts.append(f"{real / 1e9:,.3f} G real-valued (conv, fc) MACs per image")
     paper = PAPER_BATCH.get(model)
     if paper is not None:
         facts.append(f"paper batch {paper}")
@@ -708,9 +1010,11 @@ def _goal_lines(data: NetData) -> list[str]:
     rows = [[g.goal, g.point, g.cell, g.verdict] for g in found]
     met = sum(g.verdict == "met" for g in found)
     return [f"Issue 11: `{GOAL_MODEL}` at batch {GOAL_BATCH} at ≥ {GOAL_TCBNN_FACTOR:g}× TCBNN's published "
-            f"images/s, and the tensor-core network ≥ {GOAL_POPC_FACTOR:g}× software popcount on the same model "
+            f"images/s; `{GOAL_BIREAL_MODEL}` (no published speed) at ≥ {GOAL_BIREAL_IMAGES_PER_S:,.0f} images/s "
+            f"at batch {GOAL_BIREAL_BATCH} and ≤ {GOAL_BIREAL_LATENCY_US:g} µs median latency at batch 1; "
+            f"and the tensor-core network ≥ {GOAL_POPC_FACTOR:g}× software popcount on the same model "
             "and batch in this file, each model at its paper batch (the largest measured batch where this file "
-            "lacks it). Median images/s; every verdict is computed from this file.", "",
+            "lacks it, or the model has none). Median images/s; every verdict is computed from this file.", "",
             *rc.table(header, rows), "", f"{met} of {len(found)} goals met."]
 
 
@@ -789,6 +1093,8 @@ def _breakdown_sections(data: NetData) -> list[str]:
         note = ""
         if paper is not None and paper != batch:
             note = f" (the paper's batch {paper} is not in this file: the largest measured batch)"
+        elif paper is None:
+            note = " (no paper batch: the largest measured batch)"
         lines += [f"### `{model}`, batch {batch}{note}", ""]
         forwards = [(impl, f) for impl in data.impls if (f := data.forward(model, batch, impl)) and f.measured]
         if forwards:
@@ -802,6 +1108,60 @@ def _breakdown_sections(data: NetData) -> list[str]:
         if chosen is not None and chosen.measured:
             lines += _step_lines(chosen)
     return lines or ["No per-layer breakdown in this file.", ""]
+
+
+INSITU_TABLE_HEADER = ["Observer", "Images/s, median [min–max]", "Forward µs, median", "Overhead %", "Forwards",
+                       "Due", "Captured", "Dropped", "Ring slot MiB"]
+
+
+def _count_cell(value: float | None) -> str:
+    return rc.fmt(value, ",.0f")
+
+
+def _insitu_rows(data: NetData, model: str, batch: int) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for observer in data.insitu_observers(model, batch):
+        r = data.insitu_run(model, batch, observer)
+        assert r is not None
+        if r.run is None:
+            rows.append([f"`{observer}`", f"not run: {r.error}", *([DASH] * (len(INSITU_TABLE_HEADER) - 2))])
+            continue
+        slot = r.ring_slot_bytes
+        observed = observer != NO_OBSERVER
+        rows.append([f"`{observer}`", rc.rate_cell(r.images_spread(), ",.0f"), rc.fmt(r.forward_us, ",.1f"),
+                     rc.fmt(data.insitu_overhead_pct(model, batch, observer), ",.2f"),
+                     *(_count_cell(r.count(k)) if observed else DASH for k in INSITU_COUNTS),
+                     rc.fmt(slot / 2**20 if slot is not None and observed else None, ",.2f")])
+    return rows
+
+
+def _insitu_lines(data: NetData, png_name: str) -> list[str]:
+    image = [f"![Images/s with and without the in situ observer]({png_name})", ""]
+    if not data.insitu:
+        return ["No in situ runs in this file.", "", *image]
+    found = {g.point: g for g in insitu_goals(data)}
+    lines = [f"Issue 13: the in situ observer (insitu/observer.h) on the `{BTC}` network, against the same "
+             "CUDA graph without it. Each repetition times windows of back-to-back graph replays between one "
+             "pair of events, as many replays per window as the observer's cadence (`every<K>`: one forward "
+             "of each window observed, its every layer's tensors of one image copied to a pinned host ring on "
+             "a side stream; `none`: no observer); a forward's time is the window's over its replays, the "
+             "repetition's figure the median over its windows. Images/s: the median over repetitions "
+             "[slowest–fastest]. Overhead % = (images/s without ÷ images/s with − 1) × 100, of the medians. "
+             "Forwards, due (the forwards the cadence selected), captured (written) and dropped (due, but the "
+             "ring was full) are the observer's counts over the whole run, repetitions and warm-up replays "
+             "included (the largest over repetitions); captured may trail due by the forwards still being "
+             "written when they were read. Ring slot: the size of one slot of the ring (one observed forward's "
+             "tensors).", "",
+             f"Goal: {INSITU_GOAL}; met only if both hold. Every verdict is computed from this file.", "",
+             *image]
+    for model, batch in data.insitu_points:
+        lines += [f"### `{model}`, batch {batch}", "", *rc.table(INSITU_TABLE_HEADER, _insitu_rows(data, model, batch)),
+                  ""]
+        goal = found.get(f"`{model}`, batch {batch}")
+        if goal is not None:
+            lines += [f"Verdict (observer every {GOAL_INSITU_EVERY}): {goal.cell}.", ""]
+    met = sum(g.verdict == "met" for g in found.values())
+    return [*lines, f"{met} of {len(found)} in situ goals met.", ""]
 
 
 def markdown_report(results: br.Results, data: NetData, png_names: Sequence[str],
@@ -836,25 +1196,28 @@ def markdown_report(results: br.Results, data: NetData, png_names: Sequence[str]
              *rc.table(PUBLISHED_HEADER, _published_rows(data)), "",
              "## Throughput and latency", "", *_model_sections(data),
              "## Per-layer breakdown", "", *_breakdown_sections(data),
+             "## In situ observer overhead", "", *_insitu_lines(data, png_names[2]),
              *rc.section_lines(extra_sections),
              "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"
 
 
-PLOT_SUFFIXES = ("net_throughput", "net_layers")
+PLOT_SUFFIXES = ("net_throughput", "net_layers", "net_insitu")
 
 
 def render(results: br.Results, out_dir: str | Path | None = None, *,
            extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
-    """Write <stem>.net_throughput.png, <stem>.net_layers.png and <stem>.md
-    (beside the results file, or in out_dir); returns their paths in that order."""
+    """Write <stem>.net_throughput.png, <stem>.net_layers.png,
+    <stem>.net_insitu.png and <stem>.md (beside the results file, or in
+    out_dir); returns their paths in that order."""
     data = collect(results)   # checks the suite before anything is written
     out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     pngs = [out / f"{stem}.{suffix}.png" for suffix in PLOT_SUFFIXES]
     md = out / f"{stem}.md"
     markdown = markdown_report(results, data, [p.name for p in pngs], extra_sections)
-    for path, image in zip(pngs, (plot_throughput(results, data), plot_layers(results, data))):
+    images = (plot_throughput(results, data), plot_layers(results, data), plot_insitu(results, data))
+    for path, image in zip(pngs, images):
         br.write_atomic(path, image)
     br.write_atomic(md, markdown)
     return [*pngs, md]

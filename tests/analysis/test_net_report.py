@@ -7,6 +7,12 @@ and 256), both impls, three repetitions per forward at REP_FACTORS x its median
 time, a /layers entry per point, and one point that could not be planned
 (resnet18-tcbnn batch 1024 btc: out of memory, forward and layers). The tests
 recompute every figure they check from the constants below.
+
+The in situ overhead points and resnet18-bireal come from a second SYNTHETIC
+file, fixtures/net_small.json (written by fixtures/make_net_small.py, whose
+constants the tests below repeat): no in situ run is in the file built here,
+so its report shows the empty in situ section and placeholder plot of the
+earlier net files.
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ import pytest
 from analysis import btcresults as br
 from analysis import net_report as nr
 from analysis import rebuild_all, report
-from conftest import BCONV_SMALL, PNG_SIGNATURE, REPO, section_text
+from conftest import BCONV_SMALL, FIXTURES, PNG_SIGNATURE, REPO, section_text
 
 BW = 4.0e12                       # DRAM copy bandwidth, bytes/s: 4e6 bytes per µs
 REP_FACTORS = (0.98, 1.0, 1.03)   # each repetition's time over the median
@@ -197,7 +203,7 @@ def net_path(net_doc, write_doc) -> Path:
 def _markdown(doc_or_path: Any, write_doc: Any = None) -> str:
     path = doc_or_path if isinstance(doc_or_path, Path) else write_doc(doc_or_path, "variant.json")
     results = br.load(path)
-    return nr.markdown_report(results, nr.collect(results), ["t.png", "l.png"])
+    return nr.markdown_report(results, nr.collect(results), ["t.png", "l.png", "i.png"])
 
 
 def _tables(md: str, first_cell: str, after: str | None = None) -> list[dict[str, str]]:
@@ -283,15 +289,18 @@ def test_goals(net_path, net_doc, write_doc):
     data = nr.collect(br.load(net_path))
     found = nr.goals(data)
     target = 50 * 5600
-    assert [g.verdict for g in found] == ["met", "met", "not met"]
+    # This file has no resnet18-bireal: its two goals (rows 2 and 3) are not measured.
+    assert [g.verdict for g in found] == ["met", "not measured", "not measured", "met", "not met"]
     assert found[0].value == pytest.approx(images(RESNET, 512, "btc")) and found[0].value >= target
-    assert found[1].value == pytest.approx(FORWARD_US[(RESNET, 512, "popc")] / FORWARD_US[(RESNET, 512, "btc")])
-    assert found[2].value == pytest.approx(FORWARD_US[(MNIST, 256, "popc")] / FORWARD_US[(MNIST, 256, "btc")])
-    assert found[2].point == "`mnist-mlp`, batch 256 (paper batch 32768 not measured)"
+    assert found[1].cell == "not measured: no `resnet18-bireal` batch-256 btc run"
+    assert found[2].cell == "not measured: no `resnet18-bireal` batch-1 btc run"
+    assert found[3].value == pytest.approx(FORWARD_US[(RESNET, 512, "popc")] / FORWARD_US[(RESNET, 512, "btc")])
+    assert found[4].value == pytest.approx(FORWARD_US[(MNIST, 256, "popc")] / FORWARD_US[(MNIST, 256, "btc")])
+    assert found[4].point == "`mnist-mlp`, batch 256 (paper batch 32768 not measured)"
     text = section_text(_markdown(net_path), "Goals")
     assert f"| {found[0].goal} | `{RESNET}`, batch 512 | {images(RESNET, 512, 'btc'):,.0f} = " \
            f"{images(RESNET, 512, 'btc') / 5600:,.1f}× (target {target:,}) met | met |" in text
-    assert "2 of 3 goals met." in text
+    assert "2 of 5 goals met." in text
 
     # Slower at batch 512: below 50 x TCBNN and below 20 x popc.
     slow = json.loads(json.dumps(net_doc))
@@ -299,7 +308,8 @@ def test_goals(net_path, net_doc, write_doc):
         if e["run_name"] == f"net/{_bench_model(RESNET)}/batch:512/impl:btc/manual_time":
             e["images_per_s"] /= 1.2
     verdicts = [g.verdict for g in nr.goals(nr.collect(br.load(write_doc(slow, "slow.json"))))]
-    assert verdicts == ["not met", "met", "not met"]     # 266,667 < 280,000; 20.8 x popc still meets 20
+    # 266,667 < 280,000; 20.8 x popc still meets 20
+    assert verdicts == ["not met", "not measured", "not measured", "met", "not met"]
     # Batch 512 btc not run: both resnet goals not measured at 512; the popc goal falls back to batch 1.
     gone = json.loads(json.dumps(net_doc))
     gone["benchmarks"] = [e for e in gone["benchmarks"]
@@ -307,8 +317,8 @@ def test_goals(net_path, net_doc, write_doc):
                           and not e["run_name"].startswith(f"layers/{_bench_model(RESNET)}/batch:512/impl:btc")]
     found = nr.goals(nr.collect(br.load(write_doc(gone, "gone.json"))))
     assert found[0].verdict == "not measured" and "no batch-512 btc run" in found[0].cell
-    assert found[1].point == f"`{RESNET}`, batch 1 (paper batch 512 not measured)"
-    assert found[1].value == pytest.approx(15.0) and found[1].verdict == "not met"
+    assert found[3].point == f"`{RESNET}`, batch 1 (paper batch 512 not measured)"
+    assert found[3].value == pytest.approx(15.0) and found[3].verdict == "not met"
 
 
 def test_published_figures(net_path):
@@ -420,14 +430,18 @@ def test_skipped_section_lists_the_errored_runs(net_path):
 def test_render_writes_plots_and_is_deterministic(net_path, tmp_path):
     first = nr.render(br.load(net_path), tmp_path / "a")
     again = nr.render(br.load(net_path), tmp_path / "b")
-    assert [p.name for p in first] == ["net-1.net_throughput.png", "net-1.net_layers.png", "net-1.md"]
+    assert [p.name for p in first] == ["net-1.net_throughput.png", "net-1.net_layers.png",
+                                       "net-1.net_insitu.png", "net-1.md"]
     for png in first[:2]:
         data = png.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 10_000
+    # No in situ run in this file: the third plot is a small placeholder that says so.
+    assert first[2].read_bytes().startswith(PNG_SIGNATURE)
     assert [p.read_bytes() for p in first] == [p.read_bytes() for p in again]
-    md = first[2].read_text()
-    for png in first[:2]:
+    md = first[3].read_text()
+    for png in first[:3]:
         assert f"]({png.name})" in md
+    assert section_text(md, "In situ observer overhead").strip().splitlines()[0] == "No in situ runs in this file."
     # By default beside the results file.
     beside = nr.render(br.load(net_path))
     assert all(p.parent == net_path.parent for p in beside)
@@ -437,9 +451,10 @@ def test_render_with_no_runs_and_other_suite(net_doc, write_doc, tmp_path):
     net_doc["benchmarks"] = []
     net_doc["btcbench"]["forms"] = {}
     outputs = nr.render(br.load(write_doc(net_doc, "empty.json")), tmp_path / "empty")
-    assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in outputs[:2])
-    md = outputs[2].read_text()
+    assert all(p.read_bytes().startswith(PNG_SIGNATURE) for p in outputs[:3])
+    md = outputs[3].read_text()
     assert "No net run in this file." in md and "No per-layer breakdown in this file." in md
+    assert "No in situ runs in this file." in md
     net_doc["btcbench"]["suite"] = "bconv"
     with pytest.raises(br.ResultsError, match="suite is 'bconv', not 'net'"):
         nr.render(br.load(write_doc(net_doc, "other.json")), tmp_path / "other")
@@ -456,12 +471,13 @@ def test_off_grammar_name_is_a_results_error(net_doc, write_doc):
 def test_composer_and_rebuild_all(net_path, capsys):
     assert report.RENDERERS["net"] is nr.render
     outputs = report.render(br.load(net_path))
-    assert [p.name for p in outputs] == ["net-1.net_throughput.png", "net-1.net_layers.png", "net-1.md"]
-    assert outputs[2].read_text() == _markdown(net_path).replace("t.png", "net-1.net_throughput.png") \
-        .replace("l.png", "net-1.net_layers.png")
+    assert [p.name for p in outputs] == ["net-1.net_throughput.png", "net-1.net_layers.png",
+                                         "net-1.net_insitu.png", "net-1.md"]
+    assert outputs[3].read_text() == _markdown(net_path).replace("t.png", "net-1.net_throughput.png") \
+        .replace("l.png", "net-1.net_layers.png").replace("i.png", "net-1.net_insitu.png")
     assert rebuild_all.main(["--results-dir", str(net_path.parent)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == \
-        f"ok      {net_path} -> net-1.net_throughput.png, net-1.net_layers.png, net-1.md"
+        f"ok      {net_path} -> net-1.net_throughput.png, net-1.net_layers.png, net-1.net_insitu.png, net-1.md"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -489,12 +505,305 @@ def test_cli(net_path, tmp_path):
     ok = _run(str(gpu / "net-2.json"))
     assert (ok.returncode, ok.stderr) == (0, "")
     assert ok.stdout.splitlines() == [f"wrote {gpu / n}" for n in
-                                      ("net-2.net_throughput.png", "net-2.net_layers.png", "net-2.md")]
+                                      ("net-2.net_throughput.png", "net-2.net_layers.png",
+                                       "net-2.net_insitu.png", "net-2.md")]
 
 
 def test_goal_without_a_popc_run(net_doc, write_doc):
     net_doc["benchmarks"] = [e for e in net_doc["benchmarks"] if f"/{_bench_model(MNIST)}/" not in e["run_name"]
                              or "/impl:btc/" in e["run_name"]]
     found = nr.goals(nr.collect(br.load(write_doc(net_doc))))
-    assert (found[2].point, found[2].verdict) == (f"`{MNIST}`", "not measured")
-    assert found[2].cell == "not measured: no batch with both btc and popc measured"
+    assert (found[4].point, found[4].verdict) == (f"`{MNIST}`", "not measured")
+    assert found[4].cell == "not measured: no batch with both btc and popc measured"
+
+
+# ------------------------------------------------------------ net_small.json: resnet18-bireal and in situ
+
+NET_SMALL = FIXTURES / "net_small.json"
+MAKE_NET_SMALL = FIXTURES / "make_net_small.py"
+BIREAL = "resnet18-bireal"
+# make_net_small.py's numbers: resnet18-bireal's median forward µs per (batch, impl), and per in situ
+# model (µs without the observer, µs with it, ring slot bytes, per repetition (forwards, due, captured,
+# dropped)).
+SMALL_FORWARD_US = {(1, "btc"): 80.0, (1, "popc"): 300.0, (256, "btc"): 400.0, (256, "popc"): 4000.0}
+SMALL_REAL_MACS = 1.4e8
+SMALL_INSITU = {
+    BIREAL: (400.0, 412.0, 22.5 * MIB, [(760, 76, 75, 0), (1510, 151, 150, 0), (2260, 226, 226, 0)]),
+    RESNET: (3200.0, 3264.0, 39.0 * MIB, [(100, 10, 9, 0), (190, 19, 17, 1), (280, 28, 24, 3)]),
+}
+INSITU_BATCH = 256
+EVERY = "every10"
+
+
+@pytest.fixture
+def small_doc() -> dict[str, Any]:
+    return json.loads(NET_SMALL.read_text())
+
+
+def _insitu_name(model: str, observer: str) -> str:
+    return f"insitu/{_bench_model(model)}/batch:{INSITU_BATCH}/observer:{observer}/manual_time"
+
+
+def _small_md(doc: dict[str, Any] | None = None, write_doc: Any = None) -> str:
+    path = NET_SMALL if doc is None else write_doc(doc, "small.json")
+    results = br.load(path)
+    return nr.markdown_report(results, nr.collect(results), ["t.png", "l.png", "i.png"])
+
+
+def _overhead(model: str) -> float:
+    plain_us, observed_us, _, _ = SMALL_INSITU[model]
+    plain, observed = INSITU_BATCH / (plain_us * 1e-6), INSITU_BATCH / (observed_us * 1e-6)
+    return (plain / observed - 1) * 100
+
+
+def _scale_run(doc: dict[str, Any], run_name: str, time_factor: float) -> None:
+    """Every entry of run_name `time_factor` x slower (times, forward_us, latencies; images/s down)."""
+    for e in doc["benchmarks"]:
+        if e["run_name"] != run_name or e.get("aggregate_name") == "stddev":
+            continue
+        for key in ("real_time", "cpu_time", "forward_us", "latency_median_us", "latency_p99_us"):
+            if key in e:
+                e[key] *= time_factor
+        e["images_per_s"] /= time_factor
+
+
+def test_net_small_is_what_its_script_writes(tmp_path):
+    out = tmp_path / "net_small.json"
+    p = subprocess.run([sys.executable, str(MAKE_NET_SMALL), str(out)], cwd=REPO, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert out.read_bytes() == NET_SMALL.read_bytes()
+    assert "SYNTHETIC" in json.loads(NET_SMALL.read_text())["btcbench"]["_comment"]
+
+
+def test_net_small_loads_the_insitu_runs_apart():
+    data = nr.collect(br.load(NET_SMALL))
+    assert nr.MODELS[0] == BIREAL and BIREAL not in nr.PAPER_BATCH
+    assert all(model != BIREAL for _, model in nr.PUBLISHED)   # Bi-Real Net publishes accuracy, not speed
+    # resnet18-tcbnn has in situ runs only: it is no model of the net tables, goals or plots.
+    assert data.models == [BIREAL] and data.batches(BIREAL) == [1, 256]
+    assert data.insitu_points == [(BIREAL, INSITU_BATCH), (RESNET, INSITU_BATCH)]
+    assert data.insitu_observers(BIREAL, INSITU_BATCH) == ["none", EVERY]
+    plain, observed = data.insitu_run(BIREAL, INSITU_BATCH, "none"), data.insitu_run(BIREAL, INSITU_BATCH, EVERY)
+    assert (plain.every, observed.every) == (0, 10)
+    assert plain.images_per_s == pytest.approx(INSITU_BATCH / 400e-6) and plain.forward_us == pytest.approx(400.0)
+    assert plain.counts == {} and plain.ring_slot_bytes is None
+    # The observer's counts are cumulative: the run's are the last (largest) repetition's, not the median's.
+    tcbnn = data.insitu_run(RESNET, INSITU_BATCH, EVERY)
+    assert tcbnn.counts == {"forwards": 280, "due": 28, "captured": 24, "dropped": 3}
+    assert tcbnn.run.counter("dropped") == 1
+    assert data.insitu_overhead_pct(BIREAL, INSITU_BATCH, EVERY) == pytest.approx(_overhead(BIREAL))
+    assert data.insitu_overhead_pct(BIREAL, INSITU_BATCH, "none") is None
+
+
+def test_parse_insitu_names():
+    assert nr.parse_insitu_name("insitu/resnet18_bireal/batch:256/observer:every10/manual_time") == \
+        nr.InsituName(BIREAL, 256, EVERY)
+    assert nr.parse_insitu_name("insitu/resnet18_tcbnn/batch:256/observer:none") == nr.InsituName(RESNET, 256, "none")
+    assert nr.parse_run_name("insitu/resnet18_bireal/batch:1/observer:every3/manual_time").batch == 1
+    assert nr.parse_run_name("net/resnet18_bireal/batch:1/impl:btc/manual_time") == nr.NetName(BIREAL, 1, "btc", False)
+    for bad in ("insitu/resnet18_bireal/batch:256/observer:every0", "insitu/resnet18_bireal/batch:256/observer:some",
+                "insitu/resnet18_bireal/batch:256", "insitu/resnet18_bireal/observer:none",
+                "insitu/resnet18_bireal/batch:0/observer:none", "insitu/resnet18_bireal/batch:256/observer:none/x"):
+        with pytest.raises(ValueError, match="does not match 'insitu/<model>/batch:<N>/observer:<none|every<K>>"):
+            nr.parse_run_name(bad)
+    with pytest.raises(ValueError, match="does not match 'net\\|layers/.*' nor 'insitu/"):
+        nr.parse_run_name("observer/resnet18_bireal/batch:256/observer:none")
+
+
+@pytest.mark.parametrize("name, grammar", [
+    ("insitu/resnet18_bireal/batch:256/observer:sometimes/manual_time", "'insitu/<model>"),
+    ("insitu/resnet18_bireal/observer:every10/manual_time", "'insitu/<model>"),
+    ("overhead/resnet18_bireal/batch:256/observer:none/manual_time", "nor 'insitu/<model>"),
+])
+def test_off_grammar_insitu_names_are_results_errors(small_doc, write_doc, name, grammar):
+    old = _insitu_name(BIREAL, EVERY)
+    for e in small_doc["benchmarks"]:
+        if e["run_name"] == old:
+            e["run_name"] = name
+    with pytest.raises(br.ResultsError, match="does not match") as info:
+        nr.collect(br.load(write_doc(small_doc)))
+    assert grammar in str(info.value) and "\n" not in str(info.value)
+
+
+def test_insitu_table():
+    md = _small_md()
+    for model in (BIREAL, RESNET):
+        plain_us, observed_us, slot, counts = SMALL_INSITU[model]
+        rows = {r["Observer"]: r for r in _tables(md, "Observer", f"### `{model}`, batch {INSITU_BATCH}")}
+        assert list(rows) == ["`none`", f"`{EVERY}`"]
+        for label, us in (("none", plain_us), (EVERY, observed_us)):
+            row = rows[f"`{label}`"]
+            v = INSITU_BATCH / (us * 1e-6)
+            assert row["Images/s, median [min–max]"] == f"{v:,.0f} [{v / 1.03:,.0f}–{v / 0.98:,.0f}]"
+            assert row["Forward µs, median"] == f"{us:,.1f}"
+        plain, observed = rows["`none`"], rows[f"`{EVERY}`"]
+        assert [plain[k] for k in ("Overhead %", "Forwards", "Due", "Captured", "Dropped", "Ring slot MiB")] == \
+            ["—"] * 6
+        forwards, due, captured, dropped = counts[-1]
+        assert observed["Overhead %"] == f"{_overhead(model):,.2f}"
+        assert (observed["Forwards"], observed["Due"], observed["Captured"], observed["Dropped"]) == \
+            (f"{forwards:,}", f"{due:,}", f"{captured:,}", f"{dropped:,}")
+        assert observed["Ring slot MiB"] == f"{slot / MIB:,.2f}"
+    assert f"{_overhead(BIREAL):.2f}" == "3.00" and f"{_overhead(RESNET):.2f}" == "2.00"
+
+
+def test_insitu_verdicts(small_doc, write_doc):
+    found = nr.insitu_goals(nr.collect(br.load(NET_SMALL)))
+    assert [(g.point, g.verdict) for g in found] == [(f"`{BIREAL}`, batch 256", "met"),
+                                                      (f"`{RESNET}`, batch 256", "not met")]
+    assert found[0].value == pytest.approx(_overhead(BIREAL))
+    assert found[0].cell == "overhead 3.00% (≤ 5%), 0 dropped: met"
+    # Within 5 %, but the ring was full 3 times: not met.
+    assert found[1].cell == "overhead 2.00% (≤ 5%), 3 dropped: not met"
+    text = section_text(_small_md(), "In situ observer overhead")
+    assert f"Goal: {nr.INSITU_GOAL}; met only if both hold." in text
+    assert nr.INSITU_GOAL == ("within 5% with every layer of one image every 10th batch and the ring never full "
+                              "(dropped = 0)")
+    assert "Verdict (observer every 10): overhead 3.00% (≤ 5%), 0 dropped: met." in text
+    assert "Verdict (observer every 10): overhead 2.00% (≤ 5%), 3 dropped: not met." in text
+    assert "1 of 2 in situ goals met." in text
+    assert "![Images/s with and without the in situ observer](i.png)" in text
+
+    # resnet18-bireal observed 1.06 x slower than unobserved: overhead 6 %, not met though nothing dropped.
+    slow = json.loads(json.dumps(small_doc))
+    _scale_run(slow, _insitu_name(BIREAL, EVERY), 1.06 * 400.0 / 412.0)
+    found = nr.insitu_goals(nr.collect(br.load(write_doc(slow, "slow.json"))))
+    assert found[0].value == pytest.approx(6.0) and found[0].verdict == "not met"
+    assert found[0].cell == "overhead 6.00% (> 5%), 0 dropped: not met"
+    # 4.9 %: still within.
+    edge = json.loads(json.dumps(small_doc))
+    _scale_run(edge, _insitu_name(BIREAL, EVERY), 1.049 * 400.0 / 412.0)
+    found = nr.insitu_goals(nr.collect(br.load(write_doc(edge, "edge.json"))))
+    assert found[0].value == pytest.approx(4.9) and found[0].verdict == "met"
+    # No dropped count: not measured within the goal; over it, not met all the same.
+    uncounted = json.loads(json.dumps(small_doc))
+    for e in uncounted["benchmarks"]:
+        e.pop("dropped", None)
+    found = nr.insitu_goals(nr.collect(br.load(write_doc(uncounted, "uncounted.json"))))
+    assert [g.verdict for g in found] == ["not measured", "not measured"]
+    assert found[0].cell == "overhead 3.00% (≤ 5%), no dropped count: not measured"
+    _scale_run(uncounted, _insitu_name(BIREAL, EVERY), 1.2)
+    assert nr.insitu_goals(nr.collect(br.load(write_doc(uncounted, "over.json"))))[0].verdict == "not met"
+
+
+def test_insitu_errored_and_missing_runs(small_doc, write_doc):
+    why = "not planned: CUDA error: out of memory (cudaHostAlloc of the ring)"
+    observed = _insitu_name(BIREAL, EVERY)
+    entries = [e for e in small_doc["benchmarks"] if e["run_name"] != observed]
+    entries.append(_entry(observed, run_type="iteration", repetitions=3, repetition_index=0, iterations=0,
+                          real_time=0, cpu_time=0, error_occurred=True, error_message=why))
+    small_doc["benchmarks"] = [e for e in entries if e["run_name"] != _insitu_name(RESNET, "none")]
+    path = write_doc(small_doc)
+    data = nr.collect(br.load(path))
+    assert data.insitu_run(BIREAL, INSITU_BATCH, EVERY).error == why
+    found = nr.insitu_goals(data)
+    assert [g.verdict for g in found] == ["not measured", "not measured"]
+    assert found[0].cell == f"not measured: the observer:{EVERY} run reported an error ({why})"
+    assert found[1].cell == "not measured: no observer:none run"
+    md = _small_md(small_doc, write_doc)
+    rows = {r["Observer"]: r for r in _tables(md, "Observer", f"### `{BIREAL}`, batch {INSITU_BATCH}")}
+    assert rows[f"`{EVERY}`"]["Images/s, median [min–max]"] == f"not run: {why}"
+    assert rows[f"`{EVERY}`"]["Overhead %"] == "—" and rows["`none`"]["Overhead %"] == "—"
+    assert list({r["Observer"] for r in _tables(md, "Observer", f"### `{RESNET}`, batch {INSITU_BATCH}")}) == \
+        [f"`{EVERY}`"]
+    assert "0 of 2 in situ goals met." in md
+    assert f"- `{observed}`: {why}" in section_text(md, "Skipped")
+    assert nr.render(br.load(path), path.parent / "out")[2].read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_bireal_goals(small_doc, write_doc):
+    found = nr.goals(nr.collect(br.load(NET_SMALL)))
+    rows = [(g.goal, g.point, g.verdict) for g in found]
+    assert rows == [
+        ("`resnet18-tcbnn` btc images/s ≥ 50 × TCBNN's 5,600", "`resnet18-tcbnn`, batch 512", "not measured"),
+        ("`resnet18-bireal` btc images/s ≥ 500,000", "`resnet18-bireal`, batch 256", "met"),
+        ("`resnet18-bireal` btc batch-1 latency ≤ 100 µs (median)", "`resnet18-bireal`, batch 1", "met"),
+        ("btc ≥ 20 × popc images/s", "`resnet18-bireal`, batch 256 (no paper batch: the largest measured)",
+         "not met"),
+    ]
+    images_256 = 256 / (SMALL_FORWARD_US[(256, "btc")] * 1e-6)
+    assert found[1].value == pytest.approx(images_256)
+    assert found[1].cell == f"{images_256:,.0f} = {images_256 / 500_000:,.2f}× the target met"
+    assert found[2].value == pytest.approx(80.0) and found[2].cell == "80.0 µs (limit 100 µs) met"
+    assert found[3].value == pytest.approx(10.0)
+    text = section_text(_small_md(), "Goals")
+    assert "`resnet18-bireal` (no published speed) at ≥ 500,000 images/s at batch 256 and ≤ 100 µs median " \
+           "latency at batch 1" in text
+    assert "| `resnet18-bireal` btc batch-1 latency ≤ 100 µs (median) | `resnet18-bireal`, batch 1 | " \
+           "80.0 µs (limit 100 µs) met | met |" in text
+    assert "2 of 4 goals met." in text
+
+    # Slower: 400,000 images/s at batch 256 and 125 µs at batch 1; neither is met.
+    slow = json.loads(json.dumps(small_doc))
+    _scale_run(slow, f"net/{_bench_model(BIREAL)}/batch:256/impl:btc/manual_time", 1.6)
+    _scale_run(slow, f"net/{_bench_model(BIREAL)}/batch:1/impl:btc/manual_time", 125.0 / 80.0)
+    found = nr.goals(nr.collect(br.load(write_doc(slow, "slow.json"))))
+    assert (found[1].value, found[1].verdict) == (pytest.approx(400_000), "not met")
+    assert (found[2].value, found[2].verdict) == (pytest.approx(125.0), "not met")
+    assert found[2].cell == "125.0 µs (limit 100 µs) not met"
+    # The batch-1 btc run could not be planned: not measured, with why.
+    gone = json.loads(json.dumps(small_doc))
+    name = f"net/{_bench_model(BIREAL)}/batch:1/impl:btc/manual_time"
+    gone["benchmarks"] = [e for e in gone["benchmarks"] if e["run_name"] != name] + [_error_entry(name)]
+    found = nr.goals(nr.collect(br.load(write_doc(gone, "gone.json"))))
+    assert found[2].verdict == "not measured"
+    assert found[2].cell == f"not measured: `{BIREAL}` batch-1 btc reported an error ({OOM})"
+
+
+def test_bireal_tables_and_breakdown(small_doc, write_doc):
+    md = _small_md()
+    text = section_text(md, "Throughput and latency")
+    assert f"### `{BIREAL}`\n\n3.300 G binary ops per image; {SMALL_REAL_MACS / 1e9:,.3f} G real-valued (conv, fc) " \
+           "MACs per image.\n" in text   # no stem MACs (a half-precision stem), no paper batch
+    row = _model_row(md, BIREAL, 256, "btc")
+    assert row["Images/s, median [min–max]"].startswith("640,000 [") and row["btc / popc"] == "10.00×"
+    # No published figure of Bi-Real's speed: the published table is unchanged.
+    assert len(_tables(md, "Model", "## Published figures")) == len(nr.PUBLISHED)
+    heading = f"### `{BIREAL}`, batch 256 (no paper batch: the largest measured batch)"
+    assert heading in section_text(md, "Per-layer breakdown")
+    layers = {r["Layer"]: r for r in _tables(md, "Layer", heading)}
+    # The half-precision input step is the input's own segment, like input/quantize.
+    assert layers["`input/to_half`"]["Op"] == "input" and layers["`input/to_half`"]["btc µs"] == "12.0"
+    assert layers["`l1b1a`"]["btc µs"] == f"{8.0 + 40.0 + 14.0:,.1f}"   # binarize + bconv + bn_shortcut
+    assert layers["`fc`"]["Op"] == "fc" and layers["`conv1`"]["Op"] == "conv"
+    # Forms without real_macs_per_image (the files before the half-precision layers): no such fact.
+    for f in small_doc["btcbench"]["forms"].values():
+        f.pop("real_macs_per_image", None)
+    assert "real-valued" not in _small_md(small_doc, write_doc)
+
+
+def test_render_net_small(tmp_path):
+    first = nr.render(br.load(NET_SMALL), tmp_path / "a")
+    again = nr.render(br.load(NET_SMALL), tmp_path / "b")
+    assert nr.PLOT_SUFFIXES == ("net_throughput", "net_layers", "net_insitu")
+    assert [p.name for p in first] == ["net_small.net_throughput.png", "net_small.net_layers.png",
+                                       "net_small.net_insitu.png", "net_small.md"]
+    insitu = first[2].read_bytes()
+    assert insitu.startswith(PNG_SIGNATURE) and len(insitu) > 10_000
+    assert [p.read_bytes() for p in first] == [p.read_bytes() for p in again]
+    md = first[3].read_text()
+    assert f"![Images/s with and without the in situ observer]({first[2].name})" in \
+        section_text(md, "In situ observer overhead")
+    # The placeholder of a file without in situ runs is a different, smaller picture.
+    empty = nr.render(br.load(_without_insitu(tmp_path)), tmp_path / "c")[2].read_bytes()
+    assert empty.startswith(PNG_SIGNATURE) and empty != insitu and len(empty) < len(insitu)
+
+
+def _without_insitu(tmp_path: Path) -> Path:
+    doc = json.loads(NET_SMALL.read_text())
+    doc["benchmarks"] = [e for e in doc["benchmarks"] if not e["run_name"].startswith("insitu/")]
+    path = tmp_path / "no-insitu" / "net_small.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_composer_and_rebuild_all_on_net_small(tmp_path, capsys):
+    gpu = tmp_path / "gpu"
+    gpu.mkdir()
+    shutil.copy(NET_SMALL, gpu / "net-3.json")
+    names = [f"net-3.{suffix}.png" for suffix in nr.PLOT_SUFFIXES] + ["net-3.md"]
+    assert [p.name for p in report.render(br.load(gpu / "net-3.json"))] == names
+    assert rebuild_all.main(["--results-dir", str(gpu)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"ok      {gpu / 'net-3.json'} -> {', '.join(names)}"
