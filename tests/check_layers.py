@@ -29,11 +29,12 @@ LAYERS = [
     "kernels/baselines",  # software popcount, cuBLAS
     "kernels",            # the registry listing every design
     "net",                # network runner: models, weights, CPU reference forward, planner
+    "insitu",             # in situ capture: VTK files and capture.json of captured layer tensors, the GPU observer
     "microbench",         # characterization microkernels and their suites
     "harness/suites",     # production sweeps
     "harness/app",        # the btcbench command: lists every suite
 ]
-SOURCE_DIRS = ("harness", "formats", "kernels", "net", "microbench")
+SOURCE_DIRS = ("harness", "formats", "kernels", "net", "insitu", "microbench")
 EXTS = {".h", ".cuh", ".cu", ".cpp"}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
