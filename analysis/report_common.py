@@ -242,8 +242,11 @@ def figure(figsize: tuple[float, float]) -> Iterator[Figure]:
         yield fig
 
 
-def png_bytes(fig: Figure) -> bytes:
-    fig.tight_layout()
+def png_bytes(fig: Figure, tight: bool = True) -> bytes:
+    """The figure as PNG bytes; tight=False keeps the figure's own layout
+    engine (a constrained layout, which places shared colorbars)."""
+    if tight:
+        fig.tight_layout()
     buf = io.BytesIO()
     # No Software tag: the bytes must not depend on the matplotlib build.
     fig.savefig(buf, format="png", metadata={"Software": None})

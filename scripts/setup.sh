@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debs=(cmake g++ make python3 python3-pip libbenchmark-dev libfmt-dev libgtest-dev libgmock-dev)
+# chromium: headless screenshots of the in situ view (python3 -m analysis.insitu_view --screenshot).
+debs=(cmake g++ make python3 python3-pip libbenchmark-dev libfmt-dev libgtest-dev libgmock-dev chromium)
 missing=()
 for p in "${debs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

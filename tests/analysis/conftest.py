@@ -4,13 +4,15 @@ imported from the repo root (pytest.ini puts it on the path).
 Each results fixture under fixtures/ comes as <suite>_path (the read-only
 file) and <suite>_doc (a private, mutable copy of its JSON); write_doc writes
 a modified copy under tmp_path. The plain helpers below (table_rows, section_text,
-counters_off, rename_run) are imported by the test modules:
-`from conftest import table_rows`.
+counters_off, rename_run, run_module, assert_one_line_error) are imported by
+the test modules: `from conftest import table_rows`.
 """
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -110,3 +112,19 @@ def table_rows(markdown: str, header_cell: str, after: str | None = None) -> dic
 def section_text(markdown: str, title: str) -> str:
     """The body of the '## title' section, up to the next '## ' heading."""
     return markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+# ---------------------------------------------------------------- commands
+
+def run_module(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """python3 -m <args> from the repo root, as a user runs the analysis commands."""
+    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess[str], rc: int, text: str) -> None:
+    """p exited rc with one line on stderr (no traceback) that contains text."""
+    assert p.returncode == rc, (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert text in lines[0], lines[0]

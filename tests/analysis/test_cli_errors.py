@@ -7,26 +7,10 @@ from __future__ import annotations
 
 import gzip
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
-
-
-def assert_one_line_error(p: subprocess.CompletedProcess[str], rc: int, text: str) -> None:
-    assert p.returncode == rc, (p.returncode, p.stdout, p.stderr)
-    assert "Traceback" not in p.stderr, p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1, p.stderr
-    assert text in lines[0], lines[0]
-
+from conftest import assert_one_line_error
+from conftest import run_module as run
 
 # ---------------------------------------------------------------- rebuild_all
 

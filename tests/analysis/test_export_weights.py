@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 
 from analysis import export_weights as ew
 
@@ -338,14 +339,6 @@ def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(tmp_path)])}
     return subprocess.run([sys.executable, "-m", "analysis.export_weights", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
-
-
-def assert_one_line_error(p: subprocess.CompletedProcess[str], rc: int, text: str) -> None:
-    assert p.returncode == rc, (p.returncode, p.stdout, p.stderr)
-    assert "Traceback" not in p.stderr, p.stderr
-    lines = p.stderr.strip().splitlines()
-    assert len(lines) == 1, p.stderr
-    assert text in lines[0], lines[0]
 
 
 def test_cli_exports_with_a_map(tmp_path):

@@ -7,7 +7,8 @@
 // Two layers of different shapes, 2 images (batch indices 1 and 3 of a batch
 // of 4), 3 steps (every 2nd forward: batches 0, 2, 4):
 //   conv1 (bconv): input int8 +-1 5x7x3, pre int32 5x7x10, output int8 +-1
-//                  5x7x10 (H != W, odd, C = 10 not a multiple of 8);
+//                  5x7x10 (H != W, odd, C = 10 not a multiple of 8; output
+//                  channel 0 always +1, channel 1 all -1 at step 2: saturated);
 //                  thresholds with halves, some flipped; int8 +-1 weights 10x9x3
 //   conv2 (bconv out=half, max-pooled): pre int32 6x6x12, output float32
 //                  3x3x12 (negative and fractional values); thresholds 0;
@@ -163,6 +164,14 @@ int run(const fs::path& out_dir, const fs::path& expected) {
       for (const auto& t : s.tensors) {
         const std::string base = s.info.name + "/" + insitu::tensor_name(t.kind) + "/step" + std::to_string(step);
         held.push_back(make(base, t.kind, t.dtype, t.h, t.w, t.c, images));
+        if (li == 0 && t.kind == K::kOutput) {
+          // Saturated channels for the view's saturation figure: c0 always +1, c1 -1 at step 2.
+          auto* v = reinterpret_cast<int8_t*>(held.back().bytes.data());
+          for (size_t p = 0; p < size_t(images) * size_t(t.h) * size_t(t.w); ++p) {
+            v[p * size_t(t.c)] = 1;
+            if (step == 2) v[p * size_t(t.c) + 1] = -1;
+          }
+        }
         for (int b = 0; b < images; ++b)
           all.emplace_back(base + "/img" + std::to_string(cfg.images[size_t(b)]), block(held.back(), b));
       }
