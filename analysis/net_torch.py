@@ -50,7 +50,8 @@ WEIGHTS_FORMAT = "btcbench.weights.v1"
 FORWARD_FORMAT = "btcbench.forward.v1"
 BN_KEYS = ("weight", "bias", "running_mean", "running_var")  # gamma, beta, mean, var
 TORCH_MISSING = "torch is not importable: the forward needs PyTorch (it is on the lent GPU machine)"
-OPS = ("stem", "bconv", "bfc")
+OPS = ("stem", "bconv", "bfc", "conv", "fc")
+HALF_OPS = ("conv", "fc")  # real-valued, fp16 (docs/models.md "Half-precision layers")
 HEADER_KEYS = ("model", "description", "input", "input_scale", "batch", "bn_eps")
 
 
@@ -87,9 +88,14 @@ class Layer:
     save: str = ""
     maxpool2: bool = False
     float_out: bool = False
+    half_out: bool = False   # conv and fc always, a bconv with out=half
+    shortcut: str = ""       # bconv out=half: the half layer added to BN(z)
+    prepool: str = ""        # conv: "avg2", fc: "avg"
+    maxpool3: bool = False   # conv: pool=max3 (3x3, stride 2, pad 1)
     line: int = 0
     # derived (as net/model.h's LayerShapes)
     shape_in: Shape = Shape()
+    pooled_in: Shape = Shape()
     conv_out: Shape = Shape()
     shape_out: Shape = Shape()
     dot_bits: int = 0
@@ -139,16 +145,38 @@ def _apply_option(layer: Layer, key: str, val: str, where: str) -> None:
         if tail and tail != "pool2":
             raise NetError(f"{where}: add=R takes only ':pool2', got '{val}'")
         layer.add_pool2 = tail == "pool2"
-    elif key == "save" and layer.op != "bfc":
+    elif key == "save" and layer.op in ("stem", "bconv"):
         layer.save = val
-    elif key == "pool" and layer.op != "bfc" and val == "max2":
+    elif key == "pool" and layer.op in ("stem", "bconv") and val == "max2":
         layer.maxpool2 = True
+    elif key == "pool" and layer.op == "conv" and val == "max3":
+        layer.maxpool3 = True
     elif key == "padval" and layer.op == "bconv" and val in ("zero", "+1", "-1"):
         layer.pad_value = {"zero": 0, "+1": 1, "-1": -1}[val]
     elif key == "out" and layer.op == "bfc" and val in ("bits", "float"):
         layer.float_out = val == "float"
+    elif key == "out" and layer.op == "bconv" and val in ("bits", "half"):
+        layer.half_out = val == "half"
+    elif key == "out" and layer.op == "fc" and val == "float":
+        layer.float_out = True
+    elif key == "shortcut" and layer.op == "bconv":
+        layer.shortcut = val
+    elif key == "prepool" and (layer.op, val) in (("conv", "avg2"), ("fc", "avg")):
+        layer.prepool = val
     else:
         raise NetError(f"{where}: option '{key}={val}' does not apply to a {layer.op}")
+
+
+def _check_half_row(layer: Layer, where: str) -> None:
+    """The half-precision rules of one row (net/model.cpp's, whatever the option order)."""
+    if layer.op in HALF_OPS:
+        layer.half_out = True
+    if layer.shortcut and not layer.half_out:
+        raise NetError(f"{where}: shortcut= needs out=half")
+    if layer.op == "bconv" and layer.half_out and (layer.add or layer.save or layer.maxpool2):
+        raise NetError(f"{where}: a bconv with out=half has no add=, save= or pool=max2")
+    if layer.op == "fc" and not layer.float_out:
+        raise NetError(f"{where}: an fc writes the logits: write out=float")
 
 
 def _infer_shapes(m: Model, source: str) -> None:
@@ -158,27 +186,40 @@ def _infer_shapes(m: Model, source: str) -> None:
     saver = {l.save: i for i, l in enumerate(m.layers) if l.save}
     for i, layer in enumerate(m.layers):
         where = f"{source}:{layer.line}"
-        if (layer.input == "input") != (layer.op == "stem") and layer.op != "bfc":
-            raise NetError(f"{where}: a stem reads 'input' and a bconv an earlier layer's bits")
-        if layer.input == "input":
+        from_image = layer.input == "input"
+        if from_image != (layer.op == "stem") and layer.op not in ("bfc", "conv"):
+            raise NetError(f"{where}: a stem reads 'input', a bconv or fc an earlier layer")
+        src = None
+        if from_image:
             layer.shape_in = m.input
         else:
             src = m.layers[position[layer.input]] if position.get(layer.input, i) < i else None
             if src is None:
                 raise NetError(f"{where}: '{layer.name}' reads '{layer.input}', which is not an earlier layer")
             layer.shape_in = src.shape_out
-        if layer.op == "bfc":
+        if layer.op in HALF_OPS and src is not None and not src.half_out:
+            raise NetError(f"{where}: a {layer.op} reads fp16 values: '{layer.input}' writes bits")
+        s = layer.shape_in
+        layer.pooled_in = (Shape(s.h // 2, s.w // 2, s.c) if layer.prepool == "avg2" else
+                           Shape(1, 1, s.c) if layer.prepool == "avg" else s)
+        if layer.op in ("bfc", "fc"):
             layer.conv_out = Shape(1, 1, layer.out)
-            layer.dot_bits = layer.shape_in.elements
+            layer.dot_bits = layer.pooled_in.elements
         else:
-            p = (layer.shape_in.h + 2 * layer.pad - layer.kernel) // layer.stride + 1
-            q = (layer.shape_in.w + 2 * layer.pad - layer.kernel) // layer.stride + 1
+            pin = layer.pooled_in
+            p = (pin.h + 2 * layer.pad - layer.kernel) // layer.stride + 1
+            q = (pin.w + 2 * layer.pad - layer.kernel) // layer.stride + 1
             layer.conv_out = Shape(p, q, layer.out)
-            layer.dot_bits = layer.kernel * layer.kernel * layer.shape_in.c
+            layer.dot_bits = layer.kernel * layer.kernel * pin.c
         c = layer.conv_out
-        layer.shape_out = Shape(c.h // 2, c.w // 2, c.c) if layer.maxpool2 else c
+        layer.shape_out = (Shape(c.h // 2, c.w // 2, c.c) if layer.maxpool2 else
+                           Shape((c.h - 1) // 2 + 1, (c.w - 1) // 2 + 1, c.c) if layer.maxpool3 else c)
         if layer.add and saver.get(layer.add, i) >= i:
             raise NetError(f"{where}: '{layer.name}' adds residual '{layer.add}', which no earlier layer saves")
+        if layer.shortcut:
+            sc = m.layers[position[layer.shortcut]] if position.get(layer.shortcut, i) < i else None
+            if sc is None or not sc.half_out or sc.shape_out != layer.conv_out:
+                raise NetError(f"{where}: shortcut '{layer.shortcut}' is not an earlier half layer of the output's shape")
 
 
 def parse_model_text(text: str, source: str) -> Model:
@@ -214,11 +255,11 @@ def parse_model_text(text: str, source: str) -> Model:
             raise NetError(f"{where}: a layer row is 'name op from out kernel stride pad [options]', "
                            f"got {len(w)} fields")
         if w[1] not in OPS:
-            raise NetError(f"{where}: unknown op '{w[1]}' (stem, bconv, bfc)")
+            raise NetError(f"{where}: unknown op '{w[1]}' ({', '.join(OPS)})")
         if m.find(w[0]):
             raise NetError(f"{where}: layer '{w[0]}' is defined twice")
         layer = Layer(w[0], w[1], w[2], _int(w[3], "out", where), line=number)
-        if layer.op != "bfc":
+        if layer.op not in ("bfc", "fc"):
             layer.kernel, layer.stride, layer.pad = (_int(v, k, where) for v, k in
                                                      zip(w[4:7], ("kernel", "stride", "pad")))
         for opt in w[7:]:
@@ -226,12 +267,15 @@ def parse_model_text(text: str, source: str) -> Model:
             if not eq:
                 raise NetError(f"{where}: option '{opt}' is not key=value")
             _apply_option(layer, key, val, where)
+        _check_half_row(layer, where)
         m.layers.append(layer)
     missing = "model NAME line" if not m.name else "input C H W line" if not have_input else "layers"
     if not m.name or not have_input or not m.layers:
         raise NetError(f"{source}: no {missing}")
-    if m.layers[-1].op != "bfc" or not m.layers[-1].float_out:
-        raise NetError(f"{source}:{m.layers[-1].line}: the last layer must be a bfc with out=float (the logits)")
+    if not m.layers[-1].float_out:
+        raise NetError(f"{source}:{m.layers[-1].line}: the last layer must be a bfc with out=float or an fc (the logits)")
+    if any(l.float_out for l in m.layers[:-1]):
+        raise NetError(f"{source}: only the last layer may have out=float")
     _infer_shapes(m, source)
     return m
 
@@ -258,12 +302,17 @@ def parse_model(path: str | Path) -> Model:
 
 def weight_shapes(model: Model) -> dict[str, tuple[int, ...]]:
     """Every tensor a weights file holds for model, by name (docs/weights.md):
-    NAME.weight [out, in, k, k] (stem, bconv) or [out, in] (bfc, `in` in
-    PyTorch's flatten of the NCHW input: (c, h, w)), NAME.bn.* [out]."""
+    NAME.weight [out, in, k, k] (stem, bconv, conv) or [out, in] (bfc, fc;
+    `in` in PyTorch's flatten of the NCHW input: (c, h, w), after an fc's
+    prepool=avg just C), NAME.bn.* [out]; an fc has NAME.bias [out] and no
+    batch norm."""
     shapes: dict[str, tuple[int, ...]] = {}
     for l in model.layers:
-        shapes[f"{l.name}.weight"] = ((l.out, l.shape_in.elements) if l.op == "bfc"
-                                      else (l.out, l.shape_in.c, l.kernel, l.kernel))
+        shapes[f"{l.name}.weight"] = ((l.out, l.pooled_in.elements) if l.op in ("bfc", "fc")
+                                      else (l.out, l.pooled_in.c, l.kernel, l.kernel))
+        if l.op == "fc":
+            shapes[f"{l.name}.bias"] = (l.out,)
+            continue
         for key in BN_KEYS:
             shapes[f"{l.name}.bn.{key}"] = (l.out,)
     return shapes
@@ -274,19 +323,29 @@ def random_weights(model: Model, seed: int) -> dict[str, np.ndarray]:
     value scale, so outputs are neither all +1 nor all -1; one channel in
     eight has gamma < 0 (the flipped comparison). Each layer draws from a
     generator seeded by seed and its name, so adding a layer changes no other.
-    Not the values of the C++ random_weights (net/weights.h): files carry them."""
+    Not the values of the C++ random_weights (net/weights.h): files carry them.
+    The real-valued layers (conv, fc) get fp16-representable weights uniform
+    with E[w^2] = 1/K (and an fc a small bias), their batch norm on a value
+    scale of 1."""
     out: dict[str, np.ndarray] = {}
     std_by_residual: dict[str, float] = {}
     shapes = weight_shapes(model)
     for l in model.layers:
         rng = np.random.default_rng([seed, zlib.crc32(l.name.encode())])
         w_shape = shapes[f"{l.name}.weight"]
-        out[f"{l.name}.weight"] = np.where(rng.integers(0, 2, w_shape, dtype=np.int8) == 1,
-                                           np.float32(1), np.float32(-1))
+        if l.op in HALF_OPS:
+            bound = np.sqrt(3.0 / l.dot_bits)
+            out[f"{l.name}.weight"] = rng.uniform(-bound, bound, w_shape).astype(np.float16).astype(np.float32)
+            if l.op == "fc":
+                out[f"{l.name}.bias"] = rng.uniform(-0.05, 0.05, l.out).astype(np.float16).astype(np.float32)
+                continue
+        else:
+            out[f"{l.name}.weight"] = np.where(rng.integers(0, 2, w_shape, dtype=np.int8) == 1,
+                                               np.float32(1), np.float32(-1))
         # std of y: a +-1 dot of K terms is about sqrt(K); the stem's terms
         # are int8 pixels, about 48 steps in size for an N(0, 1) image at a
         # scale of 1/32 to 1/64; a residual adds its own variance (in quadrature)
-        std_y = np.sqrt(l.dot_bits) * (48.0 if l.op == "stem" else 1.0)
+        std_y = 1.0 if l.op == "conv" else np.sqrt(l.dot_bits) * (48.0 if l.op == "stem" else 1.0)
         if l.add:
             std_y = float(np.hypot(std_y, std_by_residual[l.add]))
         if l.save:
@@ -364,6 +423,11 @@ class TorchBNN(torch.nn.Module if torch is not None else object):  # type: ignor
         if torch is None:
             raise NetError(TORCH_MISSING)
         super().__init__()
+        half = [l.name for l in model.layers if l.half_out]
+        if half:
+            raise NetError(f"model {model.name}: the PyTorch forward has no half-precision layers "
+                           f"(conv, fc, bconv out=half: {', '.join(half[:3])}{', ...' if len(half) > 3 else ''}); "
+                           "the C++ reference (net/reference.h) is their ground truth")
         check_weights(model, weights, {}, "weights")
         self.model = model
         self.dev = torch.device(device)
@@ -578,7 +642,8 @@ def _cmd_weights(args: argparse.Namespace) -> int:
     model = parse_model(args.model)
     weights = random_weights(model, args.seed)
     if args.weight_dtype == "i8":  # +-1 as int8: a quarter of the bytes, for small fixtures
-        weights.update({f"{l.name}.weight": weights[f"{l.name}.weight"].astype(np.int8) for l in model.layers})
+        weights.update({f"{l.name}.weight": weights[f"{l.name}.weight"].astype(np.int8) for l in model.layers
+                        if l.op not in HALF_OPS})  # real weights stay float
     write_safetensors(args.out, weights,
                       weights_metadata(model, f"analysis.net_torch random_weights(seed={args.seed})"))
     print(f"wrote {args.out}")
@@ -646,7 +711,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--model", required=True, help="a name from models/ or a model file")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--weight-dtype", choices=("f32", "i8"), default="f32",
-                   help="dtype of NAME.weight (+-1 either way; bn.* are always f32)")
+                   help="dtype of the +-1 NAME.weight (bn.* and the real conv/fc weights are always f32)")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=_cmd_weights)
     p = sub.add_parser("images", help="a batch of float32 NCHW normal(0, 1) images (.npy)")

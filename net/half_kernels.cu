@@ -117,7 +117,7 @@ __global__ void maxpool3_kernel(const __half* __restrict__ in, int n, int h, int
         const int x = 2 * qx - 1 + dx;
         if (x < 0 || x >= w) continue;
         const float v = __half2float(in[((img * h + y) * w + x) * c + ch]);
-        if (v > m) m = v;
+        if (v > m || (v == m && signbit(m) && !signbit(v))) m = v;  // +0 above -0, as the reference
       }
     }
     const __half hm = __float2half_rn(m);  // exact: m is a half value

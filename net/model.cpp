@@ -48,6 +48,22 @@ bool is_header_key(const std::string& w) {
   return std::find(std::begin(kHeaderKeys), std::end(kHeaderKeys), w) != std::end(kHeaderKeys);
 }
 
+std::string shape_str(const Shape& s) {
+  return std::to_string(s.h) + "x" + std::to_string(s.w) + "x" + std::to_string(s.c);
+}
+
+// P x Q of a k x k, stride, pad filter over `in`; fails where it does not fit.
+Shape conv_shape(const Layer& l, const Shape& in, const std::string& source) {
+  const int p = (in.h + 2 * l.pad - l.kernel) / l.stride + 1;
+  const int q = (in.w + 2 * l.pad - l.kernel) / l.stride + 1;
+  if (in.h + 2 * l.pad < l.kernel || in.w + 2 * l.pad < l.kernel || p < 1 || q < 1)
+    fail(source, l.line, "'" + l.name + "': a " + std::to_string(l.kernel) + "x" + std::to_string(l.kernel) +
+                             " filter does not fit the " + std::to_string(in.h) + "x" + std::to_string(in.w) +
+                             " input with padding " + std::to_string(l.pad));
+  if (l.pad >= l.kernel) fail(source, l.line, "'" + l.name + "': padding must be smaller than the filter");
+  return {p, q, l.out};
+}
+
 // Shapes, in file order, with every cross-row rule checked.
 void infer_shapes(Model& m, const std::string& source) {
   m.shapes.clear();
@@ -55,34 +71,31 @@ void infer_shapes(Model& m, const std::string& source) {
     const Layer& l = m.layers[i];
     LayerShapes s;
     const bool from_image = l.input == "input";
+    bool reads_half = false;  // the input holds fp16 values (a half-output layer)
     if (!from_image) {
       const int j = m.index_of(l.input);
       if (j < 0 || j >= static_cast<int>(i))
         fail(source, l.line, "layer '" + l.name + "' reads '" + l.input + "', which is not an earlier layer");
       if (m.layers[j].float_out) fail(source, l.line, "layer '" + l.name + "' reads the float logits of '" + l.input + "'");
       s.in = m.shapes[j].out;
+      reads_half = m.layers[j].half_out;
     } else {
       s.in = m.input;
     }
+    s.pooled_in = s.in;
     switch (l.op) {
       case Op::kStem:
       case Op::kBconv: {
         if (l.op == Op::kStem && !from_image) fail(source, l.line, "a stem reads the image: write 'input'");
         if (l.op == Op::kBconv && from_image)
-          fail(source, l.line, "a bconv reads bits: the image goes through a stem (or a bfc, which binarizes it)");
+          fail(source, l.line,
+               "a bconv reads bits: the image goes through a stem or a conv (or a bfc, which binarizes it)");
         if (l.op == Op::kBconv && s.in.c % 32 != 0)
           fail(source, l.line, "bconv '" + l.name + "': input channels " + std::to_string(s.in.c) +
                                    " are not a multiple of 32 (bits are packed 32 channels per word)");
         if (l.out % 32 != 0)
           fail(source, l.line, "'" + l.name + "': out " + std::to_string(l.out) + " is not a multiple of 32");
-        const int p = (s.in.h + 2 * l.pad - l.kernel) / l.stride + 1;
-        const int q = (s.in.w + 2 * l.pad - l.kernel) / l.stride + 1;
-        if (s.in.h + 2 * l.pad < l.kernel || s.in.w + 2 * l.pad < l.kernel || p < 1 || q < 1)
-          fail(source, l.line, "'" + l.name + "': a " + std::to_string(l.kernel) + "x" + std::to_string(l.kernel) +
-                                   " filter does not fit the " + std::to_string(s.in.h) + "x" + std::to_string(s.in.w) +
-                                   " input with padding " + std::to_string(l.pad));
-        if (l.pad >= l.kernel) fail(source, l.line, "'" + l.name + "': padding must be smaller than the filter");
-        s.conv_out = {p, q, l.out};
+        s.conv_out = conv_shape(l, s.in, source);
         s.dot_bits = static_cast<int64_t>(l.kernel) * l.kernel * s.in.c;
         s.value_bound = l.op == Op::kStem ? s.dot_bits * 127 : s.dot_bits;
         break;
@@ -92,12 +105,54 @@ void infer_shapes(Model& m, const std::string& source) {
         s.dot_bits = s.in.elements();
         s.value_bound = s.dot_bits;
         break;
+      case Op::kConv: {
+        if (!from_image && !reads_half)
+          fail(source, l.line, "'" + l.name + "': a conv reads fp16 values: '" + l.input + "' writes bits");
+        if (l.out % 32 != 0)
+          fail(source, l.line, "'" + l.name + "': out " + std::to_string(l.out) +
+                                   " is not a multiple of 32 (its bits feed bconvs, 32 channels per word)");
+        if (l.prepool == Layer::Prepool::kAvg2) {
+          if (s.in.h % 2 != 0 || s.in.w % 2 != 0)
+            fail(source, l.line, "'" + l.name + "': prepool=avg2 needs an even input height and width, got " +
+                                     std::to_string(s.in.h) + "x" + std::to_string(s.in.w));
+          s.pooled_in = {s.in.h / 2, s.in.w / 2, s.in.c};
+        }
+        s.conv_out = conv_shape(l, s.pooled_in, source);
+        s.dot_bits = static_cast<int64_t>(l.kernel) * l.kernel * s.pooled_in.c;
+        s.value_bound = 0;  // real-valued: no integer bound
+        break;
+      }
+      case Op::kFc:
+        if (!reads_half)
+          fail(source, l.line, "'" + l.name + "': an fc reads fp16 values: '" + l.input + "' " +
+                                   (from_image ? "is the image (a conv reads it)" : "writes bits"));
+        if (l.prepool == Layer::Prepool::kGlobalAvg) s.pooled_in = {1, 1, s.in.c};
+        s.conv_out = {1, 1, l.out};
+        s.dot_bits = s.pooled_in.elements();
+        s.value_bound = 0;
+        break;
     }
+    if (l.half_out && l.op == Op::kBconv) s.value_bound = s.dot_bits;  // |z| <= K; y is fp16
     s.out = s.conv_out;
     if (l.maxpool2) {
       if (s.conv_out.h < 2 || s.conv_out.w < 2) fail(source, l.line, "'" + l.name + "': pool=max2 needs at least 2x2");
       s.out.h /= 2;
       s.out.w /= 2;
+    }
+    if (l.maxpool3) {  // 3x3, stride 2, pad 1: (P + 2 - 3) / 2 + 1
+      s.out.h = (s.conv_out.h - 1) / 2 + 1;
+      s.out.w = (s.conv_out.w - 1) / 2 + 1;
+    }
+    if (!l.shortcut.empty()) {
+      const int j = m.index_of(l.shortcut);
+      if (j < 0 || j >= static_cast<int>(i))
+        fail(source, l.line, "'" + l.name + "': shortcut '" + l.shortcut + "' is not an earlier layer");
+      if (!m.layers[j].half_out || m.layers[j].float_out)
+        fail(source, l.line, "'" + l.name + "': shortcut '" + l.shortcut + "' writes " +
+                                 (m.layers[j].float_out ? "logits" : "bits") + ", not fp16 values");
+      if (!(m.shapes[j].out == s.conv_out))
+        fail(source, l.line, "'" + l.name + "': shortcut '" + l.shortcut + "' is " + shape_str(m.shapes[j].out) +
+                                 ", the output " + shape_str(s.conv_out) + " (they must be equal)");
     }
     if (!l.add.empty()) {
       const int j = m.saver_of(l.add);
@@ -128,6 +183,8 @@ const char* op_name(Op op) {
     case Op::kStem: return "stem";
     case Op::kBconv: return "bconv";
     case Op::kBfc: return "bfc";
+    case Op::kConv: return "conv";
+    case Op::kFc: return "fc";
   }
   return "?";
 }
@@ -152,7 +209,7 @@ int Model::saver_of(const std::string& residual) const {
 double Model::binary_ops_per_image() const {
   double ops = 0;
   for (size_t i = 0; i < layers.size(); ++i)
-    if (layers[i].op != Op::kStem)
+    if (layers[i].op == Op::kBconv || layers[i].op == Op::kBfc)
       ops += 2.0 * static_cast<double>(shapes[i].dot_bits) * static_cast<double>(shapes[i].conv_out.elements());
   return ops;
 }
@@ -161,6 +218,14 @@ double Model::stem_macs_per_image() const {
   double macs = 0;
   for (size_t i = 0; i < layers.size(); ++i)
     if (layers[i].op == Op::kStem)
+      macs += static_cast<double>(shapes[i].dot_bits) * static_cast<double>(shapes[i].conv_out.elements());
+  return macs;
+}
+
+double Model::real_macs_per_image() const {
+  double macs = 0;
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].op == Op::kConv || layers[i].op == Op::kFc)
       macs += static_cast<double>(shapes[i].dot_bits) * static_cast<double>(shapes[i].conv_out.elements());
   return macs;
 }
@@ -225,16 +290,19 @@ Model parse_model(const std::string& text, const std::string& source) {
     if (w[1] == "stem") l.op = Op::kStem;
     else if (w[1] == "bconv") l.op = Op::kBconv;
     else if (w[1] == "bfc") l.op = Op::kBfc;
-    else fail(source, line, "unknown op '" + w[1] + "' (stem, bconv, bfc)");
+    else if (w[1] == "conv") l.op = Op::kConv;
+    else if (w[1] == "fc") l.op = Op::kFc;
+    else fail(source, line, "unknown op '" + w[1] + "' (stem, bconv, bfc, conv, fc)");
     l.input = w[2];
     l.out = parse_int(w[3], "out", source, line, 1, 1 << 16);
-    const bool spatial = l.op != Op::kBfc;
+    const bool spatial = l.op != Op::kBfc && l.op != Op::kFc;
     if (spatial) {
       l.kernel = parse_int(w[4], "kernel", source, line, 1, 15);
       l.stride = parse_int(w[5], "stride", source, line, 1, 8);
       l.pad = parse_int(w[6], "pad", source, line, 0, 7);
     } else if (w[4] != "-" || w[5] != "-" || w[6] != "-") {
-      fail(source, line, "a bfc has no kernel, stride or pad: write '-'");
+      fail(source, line, std::string("a") + (l.op == Op::kFc ? "n " : " ") + op_name(l.op) +
+                             " has no kernel, stride or pad: write '-'");
     }
     std::set<std::string> keys;  // a repeated option would silently win
     for (size_t k = 7; k < w.size(); ++k) {
@@ -250,13 +318,16 @@ Model parse_model(const std::string& text, const std::string& source) {
           l.add_pool2 = true;
         }
         if (!valid_name(l.add)) fail(source, line, "bad residual name '" + l.add + "'");
-      } else if (key == "save" && l.op != Op::kBfc) {
+      } else if (key == "save" && (l.op == Op::kStem || l.op == Op::kBconv)) {
         if (!valid_name(val)) fail(source, line, "bad residual name '" + val + "'");
         if (m.saver_of(val) >= 0) fail(source, line, "residual '" + val + "' is saved twice");
         l.save = val;
-      } else if (key == "pool" && l.op != Op::kBfc) {
+      } else if (key == "pool" && (l.op == Op::kStem || l.op == Op::kBconv)) {
         if (val != "max2") fail(source, line, "pool takes 'max2', got '" + val + "'");
         l.maxpool2 = true;
+      } else if (key == "pool" && l.op == Op::kConv) {
+        if (val != "max3") fail(source, line, "a conv's pool takes 'max3', got '" + val + "'");
+        l.maxpool3 = true;
       } else if (key == "padval" && l.op == Op::kBconv) {
         if (val == "zero") l.pad_value = Pad::kZero;
         else if (val == "+1") l.pad_value = Pad::kPlusOne;
@@ -265,11 +336,39 @@ Model parse_model(const std::string& text, const std::string& source) {
       } else if (key == "out" && l.op == Op::kBfc) {
         if (val != "bits" && val != "float") fail(source, line, "out takes bits or float, got '" + val + "'");
         l.float_out = val == "float";
+      } else if (key == "out" && l.op == Op::kBconv) {
+        if (val != "bits" && val != "half") fail(source, line, "a bconv's out takes bits or half, got '" + val + "'");
+        l.half_out = val == "half";
+      } else if (key == "out" && l.op == Op::kFc) {
+        if (val != "float") fail(source, line, "an fc's out takes float (its logits), got '" + val + "'");
+        l.float_out = true;
+      } else if (key == "shortcut" && l.op == Op::kBconv) {
+        if (!valid_name(val)) fail(source, line, "bad shortcut layer name '" + val + "'");
+        l.shortcut = val;
+      } else if (key == "prepool" && l.op == Op::kConv) {
+        if (val != "avg2") fail(source, line, "a conv's prepool takes 'avg2', got '" + val + "'");
+        l.prepool = Layer::Prepool::kAvg2;
+      } else if (key == "prepool" && l.op == Op::kFc) {
+        if (val != "avg") fail(source, line, "an fc's prepool takes 'avg', got '" + val + "'");
+        l.prepool = Layer::Prepool::kGlobalAvg;
       } else {
-        fail(source, line, "option '" + key + "' does not apply to a " + op_name(l.op) +
-                               " (stem: save pool; bconv: add save pool padval; bfc: out)");
+        fail(source, line, "option '" + key + "' does not apply to a" + (l.op == Op::kFc ? "n " : " ") +
+                               op_name(l.op) +
+                               " (stem: save pool; bconv: add save pool padval out shortcut; bfc: out; "
+                               "conv: prepool pool; fc: prepool out)");
       }
     }
+    // The half-precision rules of a row, whatever the order of its options.
+    if (l.op == Op::kConv || l.op == Op::kFc) l.half_out = true;
+    if (l.op == Op::kBconv && !l.half_out && !l.shortcut.empty())
+      fail(source, line, "shortcut= needs out=half (it adds a layer's fp16 values to BN(z))");
+    if (l.op == Op::kBconv && l.half_out) {
+      const char* bad = !l.add.empty() ? "add=" : !l.save.empty() ? "save=" : l.maxpool2 ? "pool=max2" : nullptr;
+      if (bad)
+        fail(source, line, std::string("a bconv with out=half has no ") + bad +
+                               " (its residual is shortcut=, a half layer's values)");
+    }
+    if (l.op == Op::kFc && !l.float_out) fail(source, line, "an fc writes the logits: write out=float");
     m.layers.push_back(l);
   }
   const int last = static_cast<int>(m.layers.size()) - 1;
@@ -277,9 +376,11 @@ Model parse_model(const std::string& text, const std::string& source) {
   if (!have_input) fail(source, 1, "no 'input C H W' line");
   if (last < 0) fail(source, line, "no layers");
   for (int i = 0; i < last; ++i)
-    if (m.layers[i].float_out) fail(source, m.layers[i].line, "only the last layer may have out=float");
-  if (m.layers[last].op != Op::kBfc || !m.layers[last].float_out)
-    fail(source, m.layers[last].line, "the last layer must be a bfc with out=float (the logits)");
+    if (m.layers[i].float_out)
+      fail(source, m.layers[i].line, m.layers[i].op == Op::kFc ? "an fc must be the last layer (it writes the logits)"
+                                                              : "only the last layer may have out=float");
+  if (!m.layers[last].float_out)
+    fail(source, m.layers[last].line, "the last layer must be a bfc with out=float or an fc (the logits)");
   infer_shapes(m, source);
   m.classes = m.layers[last].out;
   return m;

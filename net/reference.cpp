@@ -15,6 +15,8 @@ size_t nhwc(const Shape& s, int n, int h, int w, int c) {
   return ((static_cast<size_t>(n) * s.h + h) * s.w + w) * s.c + c;
 }
 
+bool is_half_value(float v) { return std::isfinite(v) && round_half(v) == v; }
+
 void check_weights(const Model& m, const Weights& w) {
   if (w.layers.size() != m.layers.size())
     throw std::invalid_argument("weights " + w.source + ": " + std::to_string(w.layers.size()) + " layers, model " +
@@ -23,6 +25,20 @@ void check_weights(const Model& m, const Weights& w) {
     const Layer& l = m.layers[i];
     const LayerWeights& lw = w.layers[i];
     const size_t want = static_cast<size_t>(l.out) * static_cast<size_t>(m.shapes[i].dot_bits);
+    if (l.op == Op::kConv || l.op == Op::kFc) {
+      if (lw.wf.size() != want || !lw.w.empty())
+        throw std::invalid_argument("weights " + w.source + ": layer '" + l.name + "' has " +
+                                    std::to_string(lw.wf.size()) + " real weights (and " + std::to_string(lw.w.size()) +
+                                    " +-1 ones), the model needs " + std::to_string(want) + " real weights");
+      if (!std::all_of(lw.wf.begin(), lw.wf.end(), is_half_value))
+        throw std::invalid_argument("weights " + w.source + ": layer '" + l.name +
+                                    "' has a weight that is not a finite fp16 value");
+      if (l.op == Op::kFc && (lw.bias.size() != static_cast<size_t>(l.out) ||
+                              !std::all_of(lw.bias.begin(), lw.bias.end(), is_half_value)))
+        throw std::invalid_argument("weights " + w.source + ": fc '" + l.name + "' needs " + std::to_string(l.out) +
+                                    " finite fp16 biases, has " + std::to_string(lw.bias.size()));
+      continue;
+    }
     if (lw.w.size() != want)
       throw std::invalid_argument("weights " + w.source + ": layer '" + l.name + "' has " + std::to_string(lw.w.size()) +
                                   " weights, the model needs " + std::to_string(want));
@@ -156,6 +172,144 @@ std::vector<int8_t> threshold_and_pool(const Layer& l, const LayerShapes& sh, co
   return pooled;
 }
 
+// ---- the half-precision layers (docs/models.md "Half-precision layers")
+
+// The sign of a half value: +1 iff v >= 0 (so -0 is +1).
+std::vector<int8_t> signs(const std::vector<float>& v) {
+  std::vector<int8_t> a(v.size());
+  for (size_t e = 0; e < v.size(); ++e) a[e] = v[e] >= 0.0f ? 1 : -1;
+  return a;
+}
+
+// The image as a conv reads it: each fp32 pixel rounded to half, NCHW -> NHWC.
+std::vector<float> image_as_half(const Shape& in, const std::vector<float>& images, int batch) {
+  std::vector<float> x(images.size());
+  for (int n = 0; n < batch; ++n)
+    for (int c = 0; c < in.c; ++c)
+      for (int h = 0; h < in.h; ++h)
+        for (int w = 0; w < in.w; ++w)
+          x[nhwc(in, n, h, w, c)] = round_half(images[((static_cast<size_t>(n) * in.c + c) * in.h + h) * in.w + w]);
+  return x;
+}
+
+// prepool=avg2: half((((a + b) + c) + d) * 0.25f) over each 2x2 block, in fp32,
+// a = (2i, 2j), b = (2i, 2j+1), c = (2i+1, 2j), d = (2i+1, 2j+1).
+std::vector<float> avg2(const Shape& in, const Shape& out, const std::vector<float>& x, int batch) {
+  std::vector<float> p(static_cast<size_t>(batch) * out.elements());
+  for (int n = 0; n < batch; ++n)
+    for (int i = 0; i < out.h; ++i)
+      for (int j = 0; j < out.w; ++j)
+        for (int c = 0; c < out.c; ++c) {
+          const float a = x[nhwc(in, n, 2 * i, 2 * j, c)], b = x[nhwc(in, n, 2 * i, 2 * j + 1, c)];
+          const float cc = x[nhwc(in, n, 2 * i + 1, 2 * j, c)], d = x[nhwc(in, n, 2 * i + 1, 2 * j + 1, c)];
+          float sum = a + b;
+          sum = sum + cc;
+          sum = sum + d;
+          p[nhwc(out, n, i, j, c)] = round_half(sum * 0.25f);
+        }
+  return p;
+}
+
+// conv: acc = 0; for r, for s (out-of-image taps skipped: zero padding), for
+// c ascending: acc = fmaf(x, w, acc); y = half(fmaf(scale, acc, shift)).
+std::vector<float> conv(const Layer& l, const LayerShapes& sh, const std::vector<float>& wf, const AffineLayer& a,
+                        const std::vector<float>& x, int batch) {
+  const Shape& in = sh.pooled_in;
+  const int k = l.kernel;
+  std::vector<float> y(static_cast<size_t>(batch) * sh.conv_out.elements());
+  for (int n = 0; n < batch; ++n)
+    for (int p = 0; p < sh.conv_out.h; ++p)
+      for (int q = 0; q < sh.conv_out.w; ++q)
+        for (int o = 0; o < l.out; ++o) {
+          float acc = 0.0f;
+          for (int r = 0; r < k; ++r) {
+            const int h = p * l.stride - l.pad + r;
+            if (h < 0 || h >= in.h) continue;
+            for (int s = 0; s < k; ++s) {
+              const int w = q * l.stride - l.pad + s;
+              if (w < 0 || w >= in.w) continue;
+              const float* xv = &x[nhwc(in, n, h, w, 0)];
+              const float* wo = &wf[((static_cast<size_t>(o) * k + r) * k + s) * in.c];
+              for (int c = 0; c < in.c; ++c) acc = std::fma(xv[c], wo[c], acc);
+            }
+          }
+          y[nhwc(sh.conv_out, n, p, q, o)] = round_half(std::fma(a.scale[o], acc, a.shift[o]));
+        }
+  return y;
+}
+
+// The larger of two half values, +0 above -0 (as CUDA's __hmax).
+float max_half(float v, float x) {
+  if (x > v || (x == v && std::signbit(v) && !std::signbit(x))) return x;
+  return v;
+}
+
+// pool=max3: a 3x3 stride-2 pad-1 max over the in-image positions of each window.
+std::vector<float> maxpool3(const Shape& in, const Shape& out, const std::vector<float>& y, int batch) {
+  std::vector<float> p(static_cast<size_t>(batch) * out.elements());
+  for (int n = 0; n < batch; ++n)
+    for (int i = 0; i < out.h; ++i)
+      for (int j = 0; j < out.w; ++j)
+        for (int c = 0; c < out.c; ++c) {
+          bool first = true;
+          float v = 0.0f;
+          for (int h = 2 * i - 1; h <= 2 * i + 1; ++h)
+            for (int w = 2 * j - 1; w <= 2 * j + 1; ++w) {
+              if (h < 0 || h >= in.h || w < 0 || w >= in.w) continue;
+              const float x = y[nhwc(in, n, h, w, c)];
+              v = first ? x : max_half(v, x);
+              first = false;
+            }
+          p[nhwc(out, n, i, j, c)] = v;
+        }
+  return p;
+}
+
+// bconv out=half: half(fmaf(scale, float(z), shift) + shortcut), the shortcut
+// layer's value at the same (n, p, q, k); half(fmaf(...)) without one.
+std::vector<float> half_bconv_output(const Layer& l, const AffineLayer& a, const std::vector<int32_t>& z,
+                                     const std::vector<float>* shortcut) {
+  std::vector<float> v(z.size());
+  const size_t out = static_cast<size_t>(l.out);
+  for (size_t e = 0; e < z.size(); ++e) {
+    const size_t c = e % out;
+    const float bn = std::fma(a.scale[c], static_cast<float>(z[e]), a.shift[c]);
+    v[e] = round_half(shortcut ? bn + (*shortcut)[e] : bn);
+  }
+  return v;
+}
+
+// fc: x = the input's half values in (h, w, c) order, or with prepool=avg
+// per channel half(sum / float(H W)), the sum in fp32 over h, then w; then
+// acc = 0; for i ascending acc = fmaf(x_i, w_i, acc); logit = half(acc + bias).
+std::vector<float> fc(const Layer& l, const LayerShapes& sh, const LayerWeights& lw, const std::vector<float>& in,
+                      int batch) {
+  const size_t d = static_cast<size_t>(sh.dot_bits);
+  const size_t per_image = static_cast<size_t>(sh.in.elements());
+  std::vector<float> x(d), logits(static_cast<size_t>(batch) * l.out);
+  for (int n = 0; n < batch; ++n) {
+    const float* v = &in[static_cast<size_t>(n) * per_image];
+    if (l.prepool == Layer::Prepool::kGlobalAvg) {
+      const float count = static_cast<float>(sh.in.h * sh.in.w);
+      for (int c = 0; c < sh.in.c; ++c) {
+        float sum = 0.0f;
+        for (int h = 0; h < sh.in.h; ++h)
+          for (int w = 0; w < sh.in.w; ++w) sum += v[(static_cast<size_t>(h) * sh.in.w + w) * sh.in.c + c];
+        x[c] = round_half(sum / count);
+      }
+    } else {
+      std::copy(v, v + d, x.begin());
+    }
+    for (int o = 0; o < l.out; ++o) {
+      const float* wo = &lw.wf[static_cast<size_t>(o) * d];
+      float acc = 0.0f;
+      for (size_t e = 0; e < d; ++e) acc = std::fma(x[e], wo[e], acc);
+      logits[static_cast<size_t>(n) * l.out + o] = round_half(acc + lw.bias[o]);
+    }
+  }
+  return logits;
+}
+
 }  // namespace
 
 int8_t quantize_input(float x, float input_scale) {
@@ -175,18 +329,42 @@ std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, 
                                 std::to_string(batch) + " images of " + std::to_string(image_elements));
   check_weights(m, w);
   std::vector<ReferenceLayer> out(m.layers.size());
+  std::vector<float> image_half;  // the image as a conv reads it, made on first use
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const Layer& l = m.layers[i];
     const LayerShapes& sh = m.shapes[i];
     const LayerWeights& lw = w.layers[i];
     ReferenceLayer& r = out[i];
     const bool from_image = l.input == "input";
-    const std::vector<int8_t>* act = from_image ? nullptr : &out[m.index_of(l.input)].act;
+    const int src = from_image ? -1 : m.index_of(l.input);
+    const std::vector<int8_t>* act = from_image ? nullptr : &out[src].act;
+    if (l.op == Op::kConv) {
+      if (from_image && image_half.empty()) image_half = image_as_half(m.input, images, batch);
+      const std::vector<float>& x = from_image ? image_half : out[src].half;
+      const std::vector<float> y =
+          conv(l, sh, lw.wf, fold_affine(m, w, static_cast<int>(i)),
+               l.prepool == Layer::Prepool::kAvg2 ? avg2(sh.in, sh.pooled_in, x, batch) : x, batch);
+      r.half = l.maxpool3 ? maxpool3(sh.conv_out, sh.out, y, batch) : y;
+      r.act = signs(r.half);
+      continue;
+    }
+    if (l.op == Op::kFc) {
+      r.logits = fc(l, sh, lw, out[src].half, batch);
+      continue;
+    }
     r.y.assign(static_cast<size_t>(batch) * sh.conv_out.elements(), 0);
     switch (l.op) {
       case Op::kStem: stem(m, l, sh, lw.w, images, batch, r.y); break;
       case Op::kBconv: bconv(l, sh, lw.w, *act, batch, r.y); break;
       case Op::kBfc: bfc(l, sh, lw.w, from_image ? &images : nullptr, act, batch, r.y); break;
+      case Op::kConv:
+      case Op::kFc: break;  // above
+    }
+    if (l.half_out) {  // bconv out=half
+      const std::vector<float>* shortcut = l.shortcut.empty() ? nullptr : &out[m.index_of(l.shortcut)].half;
+      r.half = half_bconv_output(l, fold_affine(m, w, static_cast<int>(i)), r.y, shortcut);
+      r.act = signs(r.half);
+      continue;
     }
     if (!l.add.empty()) add_residual(l, sh, out[m.saver_of(l.add)].y, batch, r.y);
     if (l.float_out) {

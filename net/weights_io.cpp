@@ -4,6 +4,7 @@
 #include <string>
 
 #include "net/safetensors.h"
+#include "net/weights.h"
 
 namespace btc::net {
 namespace {
@@ -43,7 +44,46 @@ Weights load_weights(const Model& m, const std::string& path) {
     LayerWeights lw;
     const int cin = sh.in.c;
     std::vector<float> raw;
-    if (l.op == Op::kBfc) {
+    // Real weights (conv, fc) are rounded to half on load, and must stay finite.
+    auto to_half = [&](float v, const char* what, size_t at) {
+      const float h = round_half(v);
+      if (!std::isfinite(h))
+        throw SafetensorsError(path + ": layer '" + l.name + "' " + what + " [" + std::to_string(at) + "] = " +
+                               std::to_string(v) + " is not finite in fp16 (NaN, inf, or |v| >= 65520)");
+      return h;
+    };
+    if (l.op == Op::kFc) {
+      // PyTorch's Linear on the flattened NCHW input, (c, h, w); we read the
+      // NHWC values in (h, w, c) order. With prepool=avg the input is C values.
+      const Shape& pin = sh.pooled_in;
+      raw = f.to_f32(need(f, l.name + ".weight", {l.out, sh.dot_bits}));
+      lw.wf.resize(raw.size());
+      const int H = pin.h, W = pin.w, C = pin.c;
+      for (int o = 0; o < l.out; ++o)
+        for (int c = 0; c < C; ++c)
+          for (int y = 0; y < H; ++y)
+            for (int x = 0; x < W; ++x) {
+              const size_t from = size_t(o) * sh.dot_bits + (size_t(c) * H + y) * W + x;
+              lw.wf[size_t(o) * sh.dot_bits + (size_t(y) * W + x) * C + c] = to_half(raw[from], "weight", from);
+            }
+      const std::vector<float> bias = f.to_f32(need(f, l.name + ".bias", {l.out}));
+      for (size_t k = 0; k < bias.size(); ++k) lw.bias.push_back(to_half(bias[k], "bias", k));
+      w.layers.push_back(std::move(lw));
+      continue;
+    }
+    if (l.op == Op::kConv) {
+      const int r = l.kernel;
+      const int pc = sh.pooled_in.c;  // = cin: prepool=avg2 keeps the channels
+      raw = f.to_f32(need(f, l.name + ".weight", {l.out, pc, r, r}));  // PyTorch OIHW
+      lw.wf.resize(raw.size());
+      for (int o = 0; o < l.out; ++o)
+        for (int c = 0; c < pc; ++c)
+          for (int y = 0; y < r; ++y)
+            for (int x = 0; x < r; ++x) {
+              const size_t from = ((size_t(o) * pc + c) * r + y) * r + x;
+              lw.wf[((size_t(o) * r + y) * r + x) * pc + c] = to_half(raw[from], "weight", from);
+            }
+    } else if (l.op == Op::kBfc) {
       raw = f.to_f32(need(f, l.name + ".weight", {l.out, sh.dot_bits}, true));
       lw.w.resize(raw.size());
       if (l.input == "input") {

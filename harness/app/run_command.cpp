@@ -97,8 +97,11 @@ int run_network(const RunOptions& o) {
   } else {
     images = net::random_images(m, use_batch, o.seed);
   }
-  std::cout << fmt::format("btcbench run {}: {} layers, batch {}, {:.3g} G binary ops/image, weights {}\n", m.name,
-                           m.layers.size(), use_batch, m.binary_ops_per_image() / 1e9, w.source);
+  // The real-valued (fp16) conv and fc MACs, for models that have them.
+  const std::string real_macs =
+      m.real_macs_per_image() > 0 ? fmt::format(", {:.3g} G real MACs/image", m.real_macs_per_image() / 1e9) : "";
+  std::cout << fmt::format("btcbench run {}: {} layers, batch {}, {:.3g} G binary ops/image{}, weights {}\n", m.name,
+                           m.layers.size(), use_batch, m.binary_ops_per_image() / 1e9, real_macs, w.source);
   const bool insitu = !o.insitu_dir.empty();
   // Checked before any work: an unknown layer or image fails now.
   const insitu::ObserverOptions io = insitu ? observer_options(o, m, use_batch) : insitu::ObserverOptions{};

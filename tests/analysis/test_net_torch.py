@@ -43,12 +43,14 @@ def test_every_model_file_is_found():
 def test_parse_every_model(path):
     m = nt.parse_model(path)
     assert m.name == path.stem
-    assert m.layers[-1].op == "bfc" and m.layers[-1].float_out
+    assert m.layers[-1].op in ("bfc", "fc") and m.layers[-1].float_out
     assert not any(l.float_out for l in m.layers[:-1])
     for l in m.layers:
         assert l.conv_out.elements > 0 and l.dot_bits > 0
         if l.op == "bconv":
             assert l.shape_in.c % 32 == 0
+        if l.shortcut:  # an earlier half layer of the output's shape, as net/model.cpp checks
+            assert m.find(l.shortcut).half_out and m.find(l.shortcut).shape_out == l.conv_out
         if l.add:  # the residual's size works out, as net/model.cpp checks
             r = m.saver_of(l.add).conv_out
             assert (r.h, r.w) == ((2 * l.conv_out.h, 2 * l.conv_out.w) if l.add_pool2 else (l.conv_out.h, l.conv_out.w))
@@ -76,7 +78,11 @@ def test_parse_shapes_and_options():
 @pytest.mark.parametrize("text, message", [
     ("input 3 8 8\nfc bfc input 10 - - - out=float\n", "no model NAME line"),
     ("model m\nfc bfc input 10 - - - out=float\n", "no input C H W line"),
-    ("model m\ninput 3 8 8\nc1 conv input 32 3 1 1\n", ":3: unknown op 'conv'"),
+    ("model m\ninput 3 8 8\nc1 dwconv input 32 3 1 1\n", ":3: unknown op 'dwconv'"),
+    ("model m\ninput 3 8 8\nc1 stem input 32 3 1 1\nc2 conv c1 32 3 1 1\nfc fc c2 10 - - - out=float\n",
+     ":4: a conv reads fp16 values: 'c1' writes bits"),
+    ("model m\ninput 3 8 8\nc1 conv input 32 3 1 1\nb bconv c1 32 3 1 1 shortcut=c1\n", ":4: shortcut= needs out=half"),
+    ("model m\ninput 3 8 8\nc1 conv input 32 3 1 1\nfc fc c1 10 - - - prepool=avg\n", ":4: an fc writes the logits"),
     ("model m\ninput 3 8 8\nc1 stem input 32 3 1\n", ":3: a layer row is"),
     ("model m\ninput 3 8 8\nc1 stem input 32 3 1 1 pool=avg\n", ":3: option 'pool=avg' does not apply"),
     ("model m\ninput 3 8 8\nc1 stem input 32 3 1 1\n", "the last layer must be a bfc with out=float"),
@@ -94,19 +100,44 @@ def test_parse_errors(text, message):
 def test_random_weights_follow_the_naming(path):
     m = nt.parse_model(path)
     w = nt.random_weights(m, seed=3)
-    assert set(w) == {f"{l.name}.{k}" for l in m.layers for k in ("weight", "bn.weight", "bn.bias",
-                                                                    "bn.running_mean", "bn.running_var")}
+    assert set(w) == {f"{l.name}.{k}" for l in m.layers
+                      for k in (("weight", "bias") if l.op == "fc" else
+                                ("weight", "bn.weight", "bn.bias", "bn.running_mean", "bn.running_var"))}
     for l in m.layers:
-        want = (l.out, l.shape_in.c * l.shape_in.h * l.shape_in.w) if l.op == "bfc" else \
-            (l.out, l.shape_in.c, l.kernel, l.kernel)
+        p = l.pooled_in
+        want = (l.out, p.c * p.h * p.w) if l.op in ("bfc", "fc") else (l.out, p.c, l.kernel, l.kernel)
         assert w[f"{l.name}.weight"].shape == want and w[f"{l.name}.weight"].dtype == np.float32
-        assert set(np.unique(w[f"{l.name}.weight"])) <= {-1.0, 1.0}
+        if l.op in nt.HALF_OPS:  # real weights, fp16 values
+            assert np.array_equal(w[f"{l.name}.weight"].astype(np.float16).astype(np.float32), w[f"{l.name}.weight"])
+            if l.op == "fc":
+                assert w[f"{l.name}.bias"].shape == (l.out,)
+                continue
+        else:
+            assert set(np.unique(w[f"{l.name}.weight"])) <= {-1.0, 1.0}
         for k in nt.BN_KEYS:
             assert w[f"{l.name}.bn.{k}"].shape == (l.out,) and w[f"{l.name}.bn.{k}"].dtype == np.float32
         assert (w[f"{l.name}.bn.running_var"] > 0).all()
         gamma = w[f"{l.name}.bn.weight"]
         assert (np.abs(gamma) >= 0.5).all() and (gamma < 0).sum() == round(l.out / 8)
     nt.check_weights(m, w, nt.weights_metadata(m, "test"), "w")
+
+
+def test_parse_half_layers():
+    m = nt.parse_model("resnet18-bireal")
+    by = {l.name: l for l in m.layers}
+    assert by["conv1"].conv_out == nt.Shape(112, 112, 64) and by["conv1"].shape_out == nt.Shape(56, 56, 64)
+    assert by["l2down"].pooled_in == nt.Shape(28, 28, 64) and by["l2down"].conv_out == nt.Shape(28, 28, 128)
+    assert by["l2b1a"].shortcut == "l2down" and by["l2b1a"].half_out and by["l2b1a"].conv_out == nt.Shape(28, 28, 128)
+    assert by["fc"].pooled_in == nt.Shape(1, 1, 512) and by["fc"].dot_bits == 512 and m.classes == 1000
+    t = {l.name: l for l in nt.parse_model("tiny-bireal").layers}
+    assert not t["bits"].half_out and t["b2c"].half_out and t["mix"].dot_bits == 9 * 64
+
+
+@needs_torch
+def test_torch_forward_refuses_half_layers():
+    m = nt.parse_model("tiny-bireal")
+    with pytest.raises(nt.NetError, match="no half-precision layers"):
+        nt.TorchBNN(m, nt.random_weights(m, 1))
 
 
 def test_random_weights_seeded_per_layer():
@@ -289,7 +320,7 @@ def test_cli_i8_weights(tmp_path):
 def test_cli_errors(tmp_path):
     out = str(tmp_path / "w.safetensors")
     assert_one_line_error(run("weights", "--model", "nope", "--out", out), "cannot read model file")
-    (tmp_path / "bad.model").write_text("model bad\ninput 3 8 8\nc1 conv input 32 3 1 1\n")
+    (tmp_path / "bad.model").write_text("model bad\ninput 3 8 8\nc1 dwconv input 32 3 1 1\n")
     assert_one_line_error(run("weights", "--model", str(tmp_path / "bad.model"), "--out", out), ":3: unknown op")
     assert_one_line_error(run("weights", "--model", "tiny-resnet", "--out", str(tmp_path / "no" / "w")),
                           "cannot write")

@@ -4,8 +4,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <random>
 #include <set>
 #include <string>
@@ -13,7 +16,9 @@
 #include "kernels/bconv/bn_threshold.h"
 #include "net/model.h"
 #include "net/reference.h"
+#include "net/safetensors.h"
 #include "net/weights.h"
+#include "net/weights_io.h"
 #include "tests/common/test_random.h"
 
 namespace btc::net {
@@ -449,6 +454,757 @@ INSTANTIATE_TEST_SUITE_P(Models, NetRandomForwardShipped,
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
+
+
+// ---- half precision (net/weights.h): IEEE binary16, round to nearest even
+
+uint32_t float_bits(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof u);
+  return u;
+}
+float bits_float(uint32_t u) {
+  float x;
+  std::memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// The value of a half bit pattern, from the definition (double arithmetic).
+double half_value(uint16_t h) {
+  const int e = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  const double mag = e == 0 ? std::ldexp(mant, -24) : std::ldexp(1024 + mant, e - 25);
+  return (h & 0x8000) ? -mag : mag;
+}
+
+TEST(NetHalf, EveryHalfRoundTrips) {
+  for (uint32_t b = 0; b < 65536; ++b) {
+    const uint16_t h = static_cast<uint16_t>(b);
+    const float f = half_bits_to_float(h);
+    const int e = (h >> 10) & 0x1f;
+    SCOPED_TRACE(::testing::Message() << "half 0x" << std::hex << b);
+    // The independent decoder of the safetensors reader agrees bit for bit.
+    ASSERT_EQ(float_bits(f), float_bits(f16_to_f32(h)));
+    if (e == 0x1f && (h & 0x3ff) != 0) {  // NaN stays NaN, and comes back a quiet NaN
+      ASSERT_TRUE(std::isnan(f));
+      const uint16_t back = float_to_half_bits(f);
+      ASSERT_EQ(back & 0x7c00, 0x7c00);
+      ASSERT_NE(back & 0x3ff, 0);
+      ASSERT_NE(back & 0x200, 0);  // quiet
+      ASSERT_EQ(back & 0x8000, h & 0x8000);
+      continue;
+    }
+    if (e == 0x1f) {
+      ASSERT_TRUE(std::isinf(f));
+    } else {
+      ASSERT_EQ(static_cast<double>(f), half_value(h));
+    }
+    ASSERT_EQ(float_to_half_bits(f), h);  // -0 too
+    ASSERT_EQ(float_bits(round_half(f)), float_bits(f));
+  }
+}
+
+// Every midpoint between neighbouring halves goes to the even one, and the
+// floats just either side of it to the nearer one: the whole rounding rule,
+// normals and subnormals, and the overflow at 65520 (halfway from 65504 to 2^16).
+TEST(NetHalf, RoundToNearestEvenAtEveryMidpoint) {
+  for (uint32_t b = 0; b < 0x7c00; ++b) {
+    const uint16_t lo = static_cast<uint16_t>(b), hi = static_cast<uint16_t>(b + 1);
+    const double vlo = half_value(lo), vhi = b + 1 == 0x7c00 ? 65536.0 : half_value(hi);
+    const float mid = static_cast<float>((vlo + vhi) / 2);  // exact: 12 significant bits
+    ASSERT_EQ(static_cast<double>(mid), (vlo + vhi) / 2);
+    SCOPED_TRACE(::testing::Message() << "between 0x" << std::hex << b << " and 0x" << b + 1);
+    const uint16_t even = (b & 1) ? hi : lo;
+    for (const float sign : {1.0f, -1.0f}) {
+      const uint16_t s = sign < 0 ? 0x8000 : 0;
+      ASSERT_EQ(float_to_half_bits(sign * mid), s | even);
+      ASSERT_EQ(float_to_half_bits(sign * std::nextafter(mid, INFINITY)), s | hi);
+      ASSERT_EQ(float_to_half_bits(sign * std::nextafter(mid, 0.0f)), s | lo);
+    }
+  }
+}
+
+TEST(NetHalf, NamedCases) {
+  EXPECT_EQ(float_to_half_bits(1.0f), 0x3c00);
+  EXPECT_EQ(float_to_half_bits(-2.0f), 0xc000);
+  EXPECT_EQ(float_to_half_bits(0.0f), 0x0000);
+  EXPECT_EQ(float_to_half_bits(-0.0f), 0x8000);
+  EXPECT_EQ(float_to_half_bits(1.0f + 0x1p-11f), 0x3c00);         // a tie: to even (1)
+  EXPECT_EQ(float_to_half_bits(1.0f + 3 * 0x1p-11f), 0x3c02);     // a tie: to even (1 + 2^-9)
+  EXPECT_EQ(float_to_half_bits(1.0f + 0x1p-11f + 0x1p-23f), 0x3c01);  // past the tie
+  EXPECT_EQ(float_to_half_bits(0.1f), 0x2e66);
+  EXPECT_EQ(float_to_half_bits(65504.0f), 0x7bff);   // the largest half
+  EXPECT_EQ(float_to_half_bits(65519.996f), 0x7bff);
+  EXPECT_EQ(float_to_half_bits(65520.0f), 0x7c00);   // overflow: a tie, to even = inf
+  EXPECT_EQ(float_to_half_bits(1e9f), 0x7c00);
+  EXPECT_EQ(float_to_half_bits(-1e30f), 0xfc00);
+  EXPECT_EQ(float_to_half_bits(INFINITY), 0x7c00);
+  EXPECT_EQ(float_to_half_bits(-INFINITY), 0xfc00);
+  EXPECT_EQ(float_to_half_bits(0x1p-14f), 0x0400);   // the smallest normal
+  EXPECT_EQ(float_to_half_bits(0x1p-24f), 0x0001);   // the smallest subnormal
+  EXPECT_EQ(float_to_half_bits(0x1p-25f), 0x0000);   // half of it: a tie, to even = 0
+  EXPECT_EQ(float_to_half_bits(-0x1p-25f), 0x8000);
+  EXPECT_EQ(float_to_half_bits(std::nextafter(0x1p-25f, 1.0f)), 0x0001);
+  EXPECT_EQ(float_to_half_bits(3 * 0x1p-25f), 0x0002);  // 1.5 units: to even (2)
+  EXPECT_EQ(float_to_half_bits(5 * 0x1p-25f), 0x0002);  // 2.5 units: to even (2)
+  EXPECT_EQ(float_to_half_bits(1023.5f * 0x1p-24f), 0x0400);  // the largest subnormal's tie rounds up to a normal
+  EXPECT_EQ(float_to_half_bits(1e-30f), 0x0000);
+  EXPECT_EQ(float_to_half_bits(0x1p-149f), 0x0000);  // the smallest float subnormal
+  EXPECT_EQ(float_to_half_bits(bits_float(0x7fc00000u)), 0x7e00);   // quiet NaN
+  EXPECT_EQ(float_to_half_bits(bits_float(0x7f800001u)), 0x7e00);   // signalling NaN: quieted
+  EXPECT_EQ(float_to_half_bits(bits_float(0xffc02000u)), 0xfe01);   // sign and top payload kept
+  EXPECT_TRUE(std::isnan(round_half(NAN)));
+  EXPECT_EQ(round_half(0.1f), 0.0999755859375f);
+  EXPECT_EQ(half_bits_to_float(0x0001), 0x1p-24f);
+  EXPECT_EQ(half_bits_to_float(0x03ff), 1023 * 0x1p-24f);
+  EXPECT_EQ(half_bits_to_float(0x7bff), 65504.0f);
+  EXPECT_EQ(half_bits_to_float(0xfc00), -INFINITY);
+}
+
+// Random floats against the compiler's own conversion where it has one
+// (_Float16: libgcc's RNE __truncsfhf2), or against the nearest half by value.
+TEST(NetHalf, RandomFloatsRoundToTheNearest) {
+  BTC_SEEDED_RNG(rng);
+  std::uniform_int_distribution<uint32_t> bits;
+  for (int t = 0; t < 2000000; ++t) {
+    uint32_t u = bits(rng);
+    if (t % 2) u = (u & 0x807fffffu) | ((100u + u % 45u) << 23);  // half the draws near the half range
+    const float x = bits_float(u);
+    if (std::isnan(x)) continue;
+    const uint16_t h = float_to_half_bits(x);
+#if defined(__FLT16_MAX__)
+    const _Float16 c = static_cast<_Float16>(x);
+    uint16_t want;
+    std::memcpy(&want, &c, sizeof want);
+    ASSERT_EQ(h, want) << "x = " << x << " (0x" << std::hex << u << ")";
+#endif
+    // No half is nearer (ties: the even one).
+    const double v = static_cast<double>(x);
+    if (std::fabs(v) >= 65520.0) {
+      ASSERT_EQ(h & 0x7fff, 0x7c00) << x;
+      continue;
+    }
+    const double got = std::fabs(half_value(h) - v);
+    for (const int d : {-1, 1}) {
+      const int nb = static_cast<int>(h & 0x7fff) + d;
+      if (nb < 0 || nb > 0x7bff) continue;
+      const double other = std::fabs(half_value(static_cast<uint16_t>((h & 0x8000) | nb)) - v);
+      ASSERT_TRUE(got < other || (got == other && (h & 1) == 0)) << "x = " << x;
+    }
+  }
+}
+
+// scale = gamma / sqrtf(var + eps), shift = beta - mean * scale, in fp32.
+TEST(NetHalf, FoldAffine) {
+  const Model m = parse("model t\ninput 3 4 4\nbn_eps 1\nc conv input 32 1 1 0\nfc fc c 10 - - - out=float\n");
+  Weights w = random_weights(m, 3);
+  LayerWeights& lw = w.layers[0];
+  lw.gamma[0] = 2.0f, lw.var[0] = 3.0f, lw.mean[0] = 0.5f, lw.beta[0] = 0.25f;  // sqrt(4) = 2: scale 1
+  lw.gamma[1] = -3.0f, lw.var[1] = 8.0f, lw.mean[1] = -1.0f, lw.beta[1] = 0.0f;  // sqrt(9) = 3: scale -1
+  const AffineLayer a = fold_affine(m, w, 0);
+  ASSERT_EQ(a.scale.size(), 32u);
+  EXPECT_EQ(a.scale[0], 1.0f);
+  EXPECT_EQ(a.shift[0], -0.25f);
+  EXPECT_EQ(a.scale[1], -1.0f);
+  EXPECT_EQ(a.shift[1], -1.0f);
+  for (int c = 0; c < 32; ++c) {
+    const float scale = lw.gamma[c] / std::sqrt(lw.var[c] + 1.0f);
+    const float prod = lw.mean[c] * scale;
+    EXPECT_EQ(a.scale[c], scale) << c;
+    EXPECT_EQ(a.shift[c], lw.beta[c] - prod) << c;
+  }
+  EXPECT_THROW(fold_affine(m, w, 1), std::invalid_argument);  // an fc has no batch norm
+  EXPECT_THROW(fold_affine(m, w, 2), std::invalid_argument);
+}
+
+// ---- the half-precision layers in the reference (docs/models.md)
+
+// A 1x1 image of 2 channels into a 1x1 conv of +1 weights, scale 1 and
+// shift 0 (gamma 1, var 1 - eps is not exact: set var and eps so sqrt is 1).
+Weights identity_conv_weights(const Model& m) {
+  Weights w = random_weights(m, 1);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    LayerWeights& lw = w.layers[i];
+    std::fill(lw.wf.begin(), lw.wf.end(), 1.0f);
+    std::fill(lw.bias.begin(), lw.bias.end(), 0.0f);
+    std::fill(lw.gamma.begin(), lw.gamma.end(), 1.0f);
+    std::fill(lw.beta.begin(), lw.beta.end(), 0.0f);
+    std::fill(lw.mean.begin(), lw.mean.end(), 0.0f);
+    std::fill(lw.var.begin(), lw.var.end(), 0.75f);  // + eps 0.25: sqrt(1) = 1
+  }
+  return w;
+}
+
+// The image is rounded to half before the conv: 1 + 2^-11 is 1 in half, so
+// acc = 1 + 2^-11 and y = half(1 + 2^-11) = 1 (a tie, to even); from the
+// unrounded pixels acc would be 1 + 2^-10, a half of its own.
+TEST(NetHalfReference, TheImageIsRoundedToHalf) {
+  const Model m = parse("model t\ninput 2 1 1\nbn_eps 0.25\nc conv input 32 1 1 0\nfc fc c 1 - - - out=float\n");
+  const Weights w = identity_conv_weights(m);
+  const auto out = reference_forward(m, w, {1.0f + 0x1p-11f, 0x1p-11f}, 1);
+  ASSERT_EQ(out[0].half.size(), 32u);
+  EXPECT_EQ(out[0].half[0], 1.0f);
+  EXPECT_TRUE(out[0].y.empty());
+  EXPECT_EQ(out[0].act, std::vector<int8_t>(32, 1));
+  // fc: the mean of one value is itself; logit = half(32 * 1 + 0).
+  EXPECT_EQ(out[1].logits, std::vector<float>{32.0f});
+}
+
+// prepool=avg2: half((((a + b) + c) + d) * 0.25f); the 2x2 image holds
+// 1, 1, 1, 1 + 3 * 2^-10: the mean 1 + 3 * 2^-12 rounds to 1 + 2^-10.
+// pool=max3 keeps the larger of +0 and -0 as +0 (as __hmax), and a window
+// of -0 only stays -0 (its sign bit still reads +1).
+TEST(NetHalfReference, Avg2AndMax3) {
+  const Model a = parse("model t\ninput 1 2 2\nbn_eps 0.25\nc conv input 32 1 1 0 prepool=avg2\nfc fc c 1 - - - out=float\n");
+  const auto oa = reference_forward(a, identity_conv_weights(a), {1.0f, 1.0f, 1.0f, 1.0f + 3 * 0x1p-10f}, 1);
+  EXPECT_EQ(oa[0].half[0], 1.0f + 0x1p-10f);
+  // y = half(fma(scale, x, shift)) with scale ~ 2e-10, shift = -1e-10: x = 1
+  // gives +1e-10 -> +0, x = 0 gives -1e-10 -> -0. A 5x5 map pools to 3x3.
+  const Model m = parse("model t\ninput 1 5 5\nc conv input 32 1 1 0 pool=max3\nfc fc c 1 - - - out=float\n");
+  Weights w = identity_conv_weights(m);
+  LayerWeights& lw = w.layers[0];
+  std::fill(lw.var.begin(), lw.var.end(), 1.0f);
+  std::fill(lw.gamma.begin(), lw.gamma.end(), 2e-10f);
+  std::fill(lw.beta.begin(), lw.beta.end(), -1e-10f);
+  std::vector<float> image(25, 0.0f);
+  image[0] = 1.0f;           // (0, 0): in windows (0, 0) only
+  image[2 * 5 + 4] = 5.0f;  // (2, 4): in window (1, 2) only (rows 1-3, columns 3-4)
+  const auto out = reference_forward(m, w, image, 1);
+  ASSERT_EQ(out[0].half.size(), 9u * 32);
+  auto at = [&](int i, int j) { return out[0].half[(static_cast<size_t>(i) * 3 + j) * 32]; };
+  EXPECT_EQ(float_bits(at(0, 0)), float_bits(0.0f));  // +0 beats -0
+  EXPECT_EQ(float_bits(at(1, 1)), float_bits(-0.0f));  // rows 1-3, cols 1-3: all -0
+  EXPECT_EQ(float_bits(at(2, 0)), float_bits(-0.0f));
+  // Output (i, j) pools rows 2i-1..2i+1 and columns 2j-1..2j+1 that are in the map.
+  const float big = round_half(std::fma(fold_affine(m, w, 0).scale[0], 5.0f, -1e-10f));
+  EXPECT_EQ(big, 0.0f);  // still below half's range: +0
+  EXPECT_EQ(float_bits(at(1, 2)), float_bits(0.0f));
+  EXPECT_EQ(float_bits(at(2, 2)), float_bits(-0.0f));  // rows 3-4
+  EXPECT_EQ(float_bits(at(0, 2)), float_bits(-0.0f));  // rows 0-1
+  for (const int8_t v : out[0].act) EXPECT_EQ(v, 1);  // -0 >= 0
+}
+
+const std::string kModelsDir = std::string(BTC_SOURCE_DIR) + "/models";
+
+// Every value of tiny-bireal's forward recomputed here, naively, from the
+// formulas of docs/models.md "Half-precision layers", from each layer's
+// input as the reference gives it: the conv (its 3x3 max-pool too), the
+// avg2 downsample, the 3x3 conv on half values, each half bconv (with and
+// without a shortcut, +1 and -1 padding), the bit bconv on a half layer's
+// signs, and the fc logits.
+class TinyBireal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    m = load_model("tiny-bireal", kModelsDir);
+    seed = rng();
+    w = random_weights(m, seed);
+    images = random_images(m, batch, seed + 1);
+    out = reference_forward(m, w, images, batch);
+  }
+  const std::vector<float>& half_of(const std::string& layer) { return out[m.index_of(layer)].half; }
+  size_t idx(const Shape& s, int n, int h, int x, int c) const {
+    return ((static_cast<size_t>(n) * s.h + h) * s.w + x) * s.c + c;
+  }
+  // One conv output before any pool, from x (the pooled input, NHWC half values).
+  float conv_at(int li, const std::vector<float>& x, int n, int p, int q, int k) const {
+    const Layer& l = m.layers[li];
+    const LayerShapes& sh = m.shapes[li];
+    const Shape& in = sh.pooled_in;
+    const AffineLayer a = fold_affine(m, w, li);
+    float acc = 0.0f;
+    for (int r = 0; r < l.kernel; ++r)
+      for (int s = 0; s < l.kernel; ++s) {
+        const int h = p * l.stride - l.pad + r, wx = q * l.stride - l.pad + s;
+        if (h < 0 || h >= in.h || wx < 0 || wx >= in.w) continue;
+        for (int c = 0; c < in.c; ++c)
+          acc = std::fma(x[idx(in, n, h, wx, c)],
+                         w.layers[li].wf[((static_cast<size_t>(k) * l.kernel + r) * l.kernel + s) * in.c + c], acc);
+      }
+    return round_half(std::fma(a.scale[k], acc, a.shift[k]));
+  }
+  // z of a bconv from its input's +-1 act, with its padding value.
+  int32_t z_at(int li, const std::vector<int8_t>& act, int n, int p, int q, int k) const {
+    const Layer& l = m.layers[li];
+    const Shape& in = m.shapes[li].in;
+    const int pad = l.pad_value == Pad::kPlusOne ? 1 : l.pad_value == Pad::kMinusOne ? -1 : 0;
+    int32_t z = 0;
+    for (int r = 0; r < l.kernel; ++r)
+      for (int s = 0; s < l.kernel; ++s) {
+        const int h = p * l.stride - l.pad + r, wx = q * l.stride - l.pad + s;
+        const bool inside = h >= 0 && h < in.h && wx >= 0 && wx < in.w;
+        for (int c = 0; c < in.c; ++c)
+          z += w.layers[li].w[((static_cast<size_t>(k) * l.kernel + r) * l.kernel + s) * in.c + c] *
+               (inside ? act[idx(in, n, h, wx, c)] : pad);
+      }
+    return z;
+  }
+
+  std::mt19937 rng{::btc::test::fresh_seed()};
+  Model m;
+  uint64_t seed = 0;
+  Weights w;
+  const int batch = 3;
+  std::vector<float> images;
+  std::vector<ReferenceLayer> out;
+};
+
+TEST_F(TinyBireal, ConvWithMaxPool3) {
+  SCOPED_TRACE("weights seed " + std::to_string(seed));
+  const int li = m.index_of("conv1");
+  const LayerShapes& sh = m.shapes[li];
+  // The image as half NHWC, by hand.
+  std::vector<float> x(static_cast<size_t>(batch) * m.input.elements());
+  for (int n = 0; n < batch; ++n)
+    for (int c = 0; c < 3; ++c)
+      for (int h = 0; h < 16; ++h)
+        for (int wx = 0; wx < 16; ++wx)
+          x[idx(m.input, n, h, wx, c)] = round_half(images[((static_cast<size_t>(n) * 3 + c) * 16 + h) * 16 + wx]);
+  const auto& got = out[li].half;
+  ASSERT_EQ(got.size(), static_cast<size_t>(batch) * sh.out.elements());
+  for (int n = 0; n < batch; ++n)
+    for (int i = 0; i < sh.out.h; ++i)
+      for (int j = 0; j < sh.out.w; ++j)
+        for (int k = 0; k < 32; ++k) {
+          float v = -INFINITY;
+          for (int h = std::max(0, 2 * i - 1); h <= std::min(sh.conv_out.h - 1, 2 * i + 1); ++h)
+            for (int wx = std::max(0, 2 * j - 1); wx <= std::min(sh.conv_out.w - 1, 2 * j + 1); ++wx) {
+              const float y = conv_at(li, x, n, h, wx, k);
+              if (y > v || (y == v && !std::signbit(y))) v = y;
+            }
+          ASSERT_EQ(float_bits(got[idx(sh.out, n, i, j, k)]), float_bits(v)) << n << " " << i << " " << j << " " << k;
+          ASSERT_EQ(out[li].act[idx(sh.out, n, i, j, k)], v >= 0.0f ? 1 : -1);
+        }
+  EXPECT_TRUE(out[li].y.empty());
+}
+
+TEST_F(TinyBireal, DownsampleAndConvOnHalfValues) {
+  SCOPED_TRACE("weights seed " + std::to_string(seed));
+  // down2: the 2x2 average of b1b (8x8x32 -> 4x4x32), then a 1x1 conv to 64.
+  const int di = m.index_of("down2");
+  const auto& b1b = half_of("b1b");
+  const Shape& in = m.shapes[di].in;
+  const Shape& pooled = m.shapes[di].pooled_in;
+  std::vector<float> p(static_cast<size_t>(batch) * pooled.elements());
+  for (int n = 0; n < batch; ++n)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int c = 0; c < 32; ++c) {
+          const float a = b1b[idx(in, n, 2 * i, 2 * j, c)], b = b1b[idx(in, n, 2 * i, 2 * j + 1, c)];
+          const float cc = b1b[idx(in, n, 2 * i + 1, 2 * j, c)], d = b1b[idx(in, n, 2 * i + 1, 2 * j + 1, c)];
+          p[idx(pooled, n, i, j, c)] = round_half((((a + b) + cc) + d) * 0.25f);
+        }
+  for (int n = 0; n < batch; ++n)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int k = 0; k < 64; ++k)
+          ASSERT_EQ(float_bits(half_of("down2")[idx(m.shapes[di].out, n, i, j, k)]), float_bits(conv_at(di, p, n, i, j, k)));
+  // mix: a 3x3 pad-1 conv on b2c's values (borders skip their outside taps).
+  const int xi = m.index_of("mix");
+  for (int n = 0; n < batch; ++n)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j)
+        for (int k = 0; k < 64; ++k)
+          ASSERT_EQ(float_bits(half_of("mix")[idx(m.shapes[xi].out, n, i, j, k)]),
+                    float_bits(conv_at(xi, half_of("b2c"), n, i, j, k)));
+}
+
+TEST_F(TinyBireal, HalfBconvs) {
+  SCOPED_TRACE("weights seed " + std::to_string(seed));
+  for (const char* name : {"b1a", "b1b", "b2a", "b2b", "b2c"}) {
+    SCOPED_TRACE(name);
+    const int li = m.index_of(name);
+    const Layer& l = m.layers[li];
+    const LayerShapes& sh = m.shapes[li];
+    const auto& in_act = out[m.index_of(l.input)].act;
+    const AffineLayer a = fold_affine(m, w, li);
+    const std::vector<float>* shortcut = l.shortcut.empty() ? nullptr : &half_of(l.shortcut);
+    ASSERT_EQ(out[li].y.size(), static_cast<size_t>(batch) * sh.conv_out.elements());
+    ASSERT_EQ(out[li].half.size(), out[li].y.size());
+    for (int n = 0; n < batch; ++n)
+      for (int p = 0; p < sh.conv_out.h; ++p)
+        for (int q = 0; q < sh.conv_out.w; ++q)
+          for (int k = 0; k < l.out; ++k) {
+            const size_t e = idx(sh.conv_out, n, p, q, k);
+            const int32_t z = z_at(li, in_act, n, p, q, k);
+            ASSERT_EQ(out[li].y[e], z);
+            const float bn = std::fma(a.scale[k], static_cast<float>(z), a.shift[k]);
+            const float want = round_half(shortcut ? bn + (*shortcut)[e] : bn);
+            ASSERT_EQ(float_bits(out[li].half[e]), float_bits(want));
+            ASSERT_EQ(out[li].act[e], want >= 0.0f ? 1 : -1);
+          }
+  }
+  // The bit layer on b2b's signs: the usual threshold on z.
+  const int bi = m.index_of("bits");
+  const FoldedLayer f = fold_layer(m, w, bi);
+  const LayerShapes& sh = m.shapes[bi];
+  EXPECT_TRUE(out[bi].half.empty());
+  for (int n = 0; n < batch; ++n)
+    for (int p = 0; p < 4; ++p)
+      for (int q = 0; q < 4; ++q)
+        for (int k = 0; k < 64; ++k) {
+          const size_t e = idx(sh.conv_out, n, p, q, k);
+          const int32_t z = z_at(bi, out[m.index_of("b2b")].act, n, p, q, k);
+          ASSERT_EQ(out[bi].y[e], z);
+          ASSERT_EQ(out[bi].act[e], (f.flip[k] ? z <= f.threshold[k] : z >= f.threshold[k]) ? 1 : -1);
+        }
+}
+
+TEST_F(TinyBireal, FcLogits) {
+  SCOPED_TRACE("weights seed " + std::to_string(seed));
+  const int fi = m.index_of("fc");
+  const auto& mix = half_of("mix");  // 4x4x64
+  const LayerWeights& lw = w.layers[fi];
+  ASSERT_EQ(out[fi].logits.size(), static_cast<size_t>(batch) * 10);
+  EXPECT_TRUE(out[fi].act.empty());
+  EXPECT_TRUE(out[fi].y.empty());
+  for (int n = 0; n < batch; ++n) {
+    float avg[64];
+    for (int c = 0; c < 64; ++c) {
+      float sum = 0.0f;
+      for (int h = 0; h < 4; ++h)
+        for (int x = 0; x < 4; ++x) sum += mix[idx(m.shapes[fi].in, n, h, x, c)];
+      avg[c] = round_half(sum / 16.0f);
+    }
+    for (int k = 0; k < 10; ++k) {
+      float acc = 0.0f;
+      for (int c = 0; c < 64; ++c) acc = std::fma(avg[c], lw.wf[static_cast<size_t>(k) * 64 + c], acc);
+      EXPECT_EQ(float_bits(out[fi].logits[static_cast<size_t>(n) * 10 + k]), float_bits(round_half(acc + lw.bias[k])));
+    }
+  }
+  for (const auto& best : top5(out[fi].logits, batch, 10)) EXPECT_EQ(std::set<int>(best.begin(), best.end()).size(), 5u);
+}
+
+// fc without prepool: the half input flattened in (h, w, c) order.
+TEST(NetHalfReference, FcFlattensHwc) {
+  const Model m = parse("model t\ninput 1 1 2\nbn_eps 0.25\nc conv input 32 1 1 0\nfc fc c 2 - - - out=float\n");
+  Weights w = identity_conv_weights(m);
+  auto& fw = w.layers[1].wf;  // 2 x 64
+  std::fill(fw.begin(), fw.end(), 0.0f);
+  fw[0] = 1.0f;        // output 0: (w 0, c 0)
+  fw[32 + 5] = 0.5f;   // and (w 1, c 5)
+  fw[64 + 1] = -2.0f;  // output 1: (w 0, c 1)
+  w.layers[1].bias = {0.25f, 0.0f};
+  const auto out = reference_forward(m, w, {3.0f, -1.0f}, 1);  // conv: every channel = the pixel
+  EXPECT_EQ(out[1].logits, (std::vector<float>{3.0f - 0.5f + 0.25f, -6.0f}));
+}
+
+TEST(NetHalfReference, RefusesWeightsItCannotMean) {
+  const Model m = parse("model t\ninput 3 2 2\nc conv input 32 1 1 0\nfc fc c 2 - - - out=float\n");
+  const std::vector<float> image(12, 1.0f);
+  Weights w = random_weights(m, 1);
+  EXPECT_NO_THROW(reference_forward(m, w, image, 1));
+  Weights bad = w;
+  bad.layers[0].wf[3] = 0.1f;  // not a half
+  EXPECT_THROW(reference_forward(m, bad, image, 1), std::invalid_argument);
+  bad = w;
+  bad.layers[0].wf.pop_back();
+  EXPECT_THROW(reference_forward(m, bad, image, 1), std::invalid_argument);
+  bad = w;
+  bad.layers[1].bias.pop_back();
+  EXPECT_THROW(reference_forward(m, bad, image, 1), std::invalid_argument);
+  bad = w;
+  bad.layers[1].bias[0] = INFINITY;
+  EXPECT_THROW(reference_forward(m, bad, image, 1), std::invalid_argument);
+  bad = w;
+  bad.layers[0].w.assign(32 * 3, 1);  // a conv has real weights only
+  EXPECT_THROW(reference_forward(m, bad, image, 1), std::invalid_argument);
+  bad = w;
+  bad.layers[0].gamma.pop_back();
+  EXPECT_THROW(reference_forward(m, bad, image, 1), std::invalid_argument);
+}
+
+// ---- seeded weights of the half layers, and whole forwards
+
+TEST(NetRandomWeights, HalfLayers) {
+  const Model m = load_model("resnet18-bireal", kModelsDir);
+  const Weights w = random_weights(m, 5), again = random_weights(m, 5), other = random_weights(m, 6);
+  size_t negative = 0, channels = 0;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const Layer& l = m.layers[i];
+    const LayerWeights& lw = w.layers[i];
+    SCOPED_TRACE(l.name);
+    EXPECT_EQ(lw.wf, again.layers[i].wf);
+    EXPECT_EQ(lw.gamma, again.layers[i].gamma);
+    EXPECT_EQ(lw.bias, again.layers[i].bias);
+    const size_t n = static_cast<size_t>(l.out) * static_cast<size_t>(m.shapes[i].dot_bits);
+    if (l.op == Op::kConv || l.op == Op::kFc) {
+      EXPECT_NE(lw.wf, other.layers[i].wf);
+      ASSERT_EQ(lw.wf.size(), n);
+      EXPECT_TRUE(lw.w.empty());
+      const float range = std::sqrt(3.0f / static_cast<float>(m.shapes[i].dot_bits));
+      double sq = 0;
+      for (const float v : lw.wf) {
+        ASSERT_EQ(round_half(v), v);
+        ASSERT_LE(std::fabs(v), range * 1.001f);
+        sq += static_cast<double>(v) * v;
+      }
+      EXPECT_NEAR(sq / static_cast<double>(n) * static_cast<double>(m.shapes[i].dot_bits), 1.0, 0.1);  // E[w^2] = 1/K
+    } else {
+      ASSERT_EQ(lw.w.size(), n);
+      EXPECT_TRUE(lw.wf.empty());
+    }
+    if (l.op == Op::kFc) {
+      ASSERT_EQ(lw.bias.size(), static_cast<size_t>(l.out));
+      EXPECT_TRUE(lw.gamma.empty());
+      for (const float b : lw.bias) {
+        EXPECT_EQ(round_half(b), b);
+        EXPECT_LE(std::fabs(b), 0.05f);
+      }
+      continue;
+    }
+    ASSERT_EQ(lw.gamma.size(), static_cast<size_t>(l.out));
+    for (int c = 0; c < l.out; ++c) {
+      EXPECT_GE(std::fabs(lw.gamma[c]), 0.5f);
+      EXPECT_LE(std::fabs(lw.gamma[c]), 1.5f);
+      EXPECT_LE(std::fabs(lw.beta[c]), 0.5f);
+      EXPECT_GT(lw.var[c], 0.0f);
+      if (l.op == Op::kConv) {
+        EXPECT_GT(lw.gamma[c], 0.0f);  // no flips on the real convs
+      }
+      if (l.op == Op::kBconv) {
+        negative += lw.gamma[c] < 0;
+        ++channels;
+        // s = sqrt(K): the mean within 0.1 s of 0, the spread 0.7..1.3 s
+        const float s = std::sqrt(static_cast<float>(m.shapes[i].dot_bits));
+        EXPECT_LE(std::fabs(lw.mean[c]), 0.1f * s * 1.0001f);
+        EXPECT_GE(std::sqrt(lw.var[c]), 0.7f * s * 0.9999f);
+        EXPECT_LE(std::sqrt(lw.var[c]), 1.3f * s * 1.0001f);
+      }
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(negative) / static_cast<double>(channels), 1.0 / 8, 0.02);
+}
+
+// Adding a half layer changes no other layer's draws.
+TEST(NetRandomWeights, AddingAHalfLayerChangesNoOther) {
+  const std::string head = "model t\ninput 3 8 8\nc1 conv input 32 3 1 1\n";
+  const std::string tail = "b1 bconv c1 32 3 1 1 out=half shortcut=c1\nfc fc b1 10 - - - prepool=avg out=float\n";
+  const Model a = parse(head + tail);
+  const Model b = parse(head + "side conv c1 64 1 1 0 prepool=avg2\nside2 bconv c1 32 3 1 1 out=half\n" + tail);
+  const Weights wa = random_weights(a, 99), wb = random_weights(b, 99);
+  for (size_t i = 0; i < a.layers.size(); ++i) {
+    const int j = b.index_of(a.layers[i].name);
+    SCOPED_TRACE(a.layers[i].name);
+    EXPECT_EQ(wa.layers[i].w, wb.layers[j].w);
+    EXPECT_EQ(wa.layers[i].wf, wb.layers[j].wf);
+    EXPECT_EQ(wa.layers[i].bias, wb.layers[j].bias);
+    EXPECT_EQ(wa.layers[i].gamma, wb.layers[j].gamma);
+    EXPECT_EQ(wa.layers[i].mean, wb.layers[j].mean);
+    EXPECT_EQ(wa.layers[i].var, wb.layers[j].var);
+  }
+}
+
+// Every layer's +1 fraction, and each half layer's values: half and finite,
+// of order 1, its signs its act. `fractions`: the +1 fraction per layer (-1: the logits).
+void expect_half_forward_sane(const Model& m, const std::vector<ReferenceLayer>& out, int batch, uint64_t seed,
+                              std::vector<double>* fractions = nullptr) {
+  std::vector<double> frac_of;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const Layer& l = m.layers[i];
+    const LayerShapes& sh = m.shapes[i];
+    SCOPED_TRACE(l.name + ", weights seed " + std::to_string(seed));
+    if (l.float_out) {
+      EXPECT_EQ(out[i].logits.size(), static_cast<size_t>(batch) * m.classes);
+      for (const float v : out[i].logits) EXPECT_TRUE(std::isfinite(v) && round_half(v) == v);
+      frac_of.push_back(-1);
+      continue;
+    }
+    const auto& act = out[i].act;
+    EXPECT_EQ(act.size(), static_cast<size_t>(batch) * sh.out.elements());
+    if (l.half_out) {
+      EXPECT_EQ(out[i].half.size(), act.size());
+      EXPECT_EQ(out[i].y.size(), l.op == Op::kBconv ? static_cast<size_t>(batch) * sh.conv_out.elements() : 0u);
+      double sq = 0;
+      for (size_t e = 0; e < act.size(); ++e) {
+        const float v = out[i].half[e];
+        ASSERT_TRUE(std::isfinite(v) && round_half(v) == v) << e;
+        ASSERT_EQ(act[e], v >= 0.0f ? 1 : -1) << e;
+        sq += static_cast<double>(v) * v;
+      }
+      const double rms = std::sqrt(sq / static_cast<double>(act.size()));
+      EXPECT_GT(rms, 0.2);
+      EXPECT_LT(rms, 8.0);
+    } else {
+      EXPECT_TRUE(out[i].half.empty());
+    }
+    const double frac = static_cast<double>(std::count(act.begin(), act.end(), int8_t{1})) / static_cast<double>(act.size());
+    EXPECT_GE(frac, 0.1);
+    EXPECT_LE(frac, 0.9);
+    frac_of.push_back(frac);
+  }
+  if (fractions) *fractions = frac_of;
+}
+
+TEST(NetRandomForward, TinyBireal) {
+  BTC_SEEDED_RNG(rng);
+  const Model m = load_model("tiny-bireal", kModelsDir);
+  const int batch = 8;
+  const uint64_t seed = rng();
+  const Weights w = random_weights(m, seed);
+  const auto images = normal_images(rng, m, batch);
+  const auto a = reference_forward(m, w, images, batch);
+  const auto b = reference_forward(m, w, images, batch);
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    EXPECT_EQ(a[i].y, b[i].y);
+    EXPECT_EQ(a[i].act, b[i].act);
+    EXPECT_EQ(a[i].half, b[i].half);
+    EXPECT_EQ(a[i].logits, b[i].logits);
+  }
+  expect_half_forward_sane(m, a, batch, seed);
+  const auto c = reference_forward(m, random_weights(m, seed + 1), images, batch);
+  EXPECT_NE(a.back().logits, c.back().logits);
+}
+
+TEST(NetRandomForward, Resnet18BirealOneImage) {
+  BTC_SEEDED_RNG(rng);
+  const Model m = load_model("resnet18-bireal", kModelsDir);
+  const uint64_t seed = rng();
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto out = reference_forward(m, random_weights(m, seed), normal_images(rng, m, 1), 1);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::vector<double> fractions;
+  expect_half_forward_sane(m, out, 1, seed, &fractions);
+  std::string line;
+  for (size_t i = 0; i < m.layers.size(); ++i)
+    if (fractions[i] >= 0) line += " " + m.layers[i].name + " " + std::to_string(fractions[i]).substr(0, 5);
+  std::printf("resnet18-bireal, one image: %.2f s; +1 fractions:%s\n", s, line.c_str());
+}
+
+// ---- weights files: tiny-bireal through the safetensors writer and back
+
+// The tensors a PyTorch export of w holds (docs/weights.md): OIHW conv
+// weights, fc weights in (c, h, w) order, each layer's batch norm; conv
+// weights as F16 (what a half checkpoint holds), the rest F32.
+std::vector<std::pair<std::string, OwnedTensor>> torch_tensors(const Model& m, const Weights& w) {
+  std::vector<std::pair<std::string, OwnedTensor>> t;
+  for (size_t i = 0; i < m.layers.size(); ++i) {
+    const Layer& l = m.layers[i];
+    const LayerShapes& sh = m.shapes[i];
+    const LayerWeights& lw = w.layers[i];
+    if (l.op == Op::kFc) {
+      const Shape& p = sh.pooled_in;
+      std::vector<float> v(lw.wf.size());
+      for (int o = 0; o < l.out; ++o)
+        for (int c = 0; c < p.c; ++c)
+          for (int h = 0; h < p.h; ++h)
+            for (int x = 0; x < p.w; ++x)
+              v[static_cast<size_t>(o) * sh.dot_bits + (static_cast<size_t>(c) * p.h + h) * p.w + x] =
+                  lw.wf[static_cast<size_t>(o) * sh.dot_bits + (static_cast<size_t>(h) * p.w + x) * p.c + c];
+      t.emplace_back(l.name + ".weight", f32_tensor({l.out, sh.dot_bits}, v));
+      t.emplace_back(l.name + ".bias", f32_tensor({l.out}, lw.bias));
+      continue;
+    }
+    const int k = l.kernel, cin = sh.pooled_in.c;
+    std::vector<float> v(static_cast<size_t>(l.out) * cin * k * k);
+    for (int o = 0; o < l.out; ++o)
+      for (int c = 0; c < cin; ++c)
+        for (int r = 0; r < k; ++r)
+          for (int s = 0; s < k; ++s) {
+            const size_t krsc_at = ((static_cast<size_t>(o) * k + r) * k + s) * cin + c;
+            v[((static_cast<size_t>(o) * cin + c) * k + r) * k + s] =
+                l.op == Op::kConv ? lw.wf[krsc_at] : static_cast<float>(lw.w[krsc_at]) * 0.5f;  // any +- value
+          }
+    if (l.op == Op::kConv) {
+      OwnedTensor h{Dtype::F16, {l.out, cin, k, k}, {}};
+      for (const float x : v) {
+        const uint16_t b = float_to_half_bits(x);
+        h.bytes.push_back(static_cast<uint8_t>(b & 0xff));
+        h.bytes.push_back(static_cast<uint8_t>(b >> 8));
+      }
+      t.emplace_back(l.name + ".weight", h);
+    } else {
+      t.emplace_back(l.name + ".weight", f32_tensor({l.out, cin, k, k}, v));
+    }
+    t.emplace_back(l.name + ".bn.weight", f32_tensor({l.out}, lw.gamma));
+    t.emplace_back(l.name + ".bn.bias", f32_tensor({l.out}, lw.beta));
+    t.emplace_back(l.name + ".bn.running_mean", f32_tensor({l.out}, lw.mean));
+    t.emplace_back(l.name + ".bn.running_var", f32_tensor({l.out}, lw.var));
+  }
+  return t;
+}
+
+std::string temp_file(const std::string& name) {
+  const auto dir = std::filesystem::temp_directory_path() / ("btc_net_test_" + std::to_string(::btc::test::fresh_seed()));
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+void expect_same_weights(const Weights& a, const Weights& b) {
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  for (size_t i = 0; i < a.layers.size(); ++i) {
+    SCOPED_TRACE("layer " + std::to_string(i));
+    EXPECT_EQ(a.layers[i].w, b.layers[i].w);
+    EXPECT_EQ(a.layers[i].wf, b.layers[i].wf);
+    EXPECT_EQ(a.layers[i].bias, b.layers[i].bias);
+    EXPECT_EQ(a.layers[i].gamma, b.layers[i].gamma);
+    EXPECT_EQ(a.layers[i].beta, b.layers[i].beta);
+    EXPECT_EQ(a.layers[i].mean, b.layers[i].mean);
+    EXPECT_EQ(a.layers[i].var, b.layers[i].var);
+  }
+}
+
+TEST(NetWeightsFile, TinyBirealRoundTrip) {
+  const Model m = load_model("tiny-bireal", kModelsDir);
+  const Weights w = random_weights(m, 17);
+  const std::string path = temp_file("tiny-bireal.safetensors");
+  write_safetensors(path, torch_tensors(m, w), {{"btcbench_model", "tiny-bireal"}});
+  const Weights back = load_weights(m, path);
+  expect_same_weights(w, back);
+  const auto images = random_images(m, 2, 3);
+  const auto a = reference_forward(m, w, images, 2), b = reference_forward(m, back, images, 2);
+  EXPECT_EQ(a.back().logits, b.back().logits);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+// An fc without prepool reads its input's (h, w, c) values; the file is in
+// PyTorch's (c, h, w) flatten order.
+TEST(NetWeightsFile, FcColumnsReordered) {
+  const Model m = parse("model t\ninput 3 4 4\nc conv input 32 3 2 1\nfc fc c 5 - - - out=float\n");  // fc on 2x2x32
+  const Weights w = random_weights(m, 4);
+  const std::string path = temp_file("fc.safetensors");
+  write_safetensors(path, torch_tensors(m, w));
+  expect_same_weights(w, load_weights(m, path));
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST(NetWeightsFile, HalfLayerErrors) {
+  const Model m = load_model("tiny-bireal", kModelsDir);
+  const Weights w = random_weights(m, 17);
+  const std::string path = temp_file("bad.safetensors");
+  auto message = [&](std::vector<std::pair<std::string, OwnedTensor>> t) {
+    write_safetensors(path, t);
+    try {
+      load_weights(m, path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("loaded");
+  };
+  auto without = [&](const std::string& name) {
+    auto t = torch_tensors(m, w);
+    t.erase(std::remove_if(t.begin(), t.end(), [&](const auto& p) { return p.first == name; }), t.end());
+    return t;
+  };
+  auto replaced = [&](const std::string& name, OwnedTensor x) {
+    auto t = without(name);
+    t.emplace_back(name, std::move(x));
+    return t;
+  };
+  EXPECT_NE(message(without("fc.bias")).find("no tensor 'fc.bias' (shape [10])"), std::string::npos);
+  EXPECT_NE(message(without("down2.bn.running_var")).find("no tensor 'down2.bn.running_var'"), std::string::npos);
+  EXPECT_NE(message(replaced("conv1.weight", f32_tensor({32, 3, 3, 1}, std::vector<float>(288, 0.5f))))
+                .find("tensor 'conv1.weight' is [32, 3, 3, 1], the model needs [32, 3, 3, 3]"),
+            std::string::npos);
+  EXPECT_NE(message(replaced("fc.weight", f32_tensor({10, 1024}, std::vector<float>(10240, 0.5f))))
+                .find("tensor 'fc.weight' is [10, 1024], the model needs [10, 64]"),
+            std::string::npos);
+  std::vector<float> big(10 * 64, 0.5f);
+  big[7] = 70000.0f;  // past fp16
+  EXPECT_NE(message(replaced("fc.weight", f32_tensor({10, 64}, big))).find("layer 'fc' weight [7]"), std::string::npos);
+  EXPECT_NE(message(replaced("fc.bias", OwnedTensor{Dtype::I32, {10}, std::vector<uint8_t>(40, 0)}))
+                .find("tensor 'fc.bias' has dtype I32, a float"),
+            std::string::npos);
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
 
 }  // namespace
 }  // namespace btc::net
