@@ -178,7 +178,7 @@ int run_network(const RunOptions& o) {
       float t = 0;
       BTC_CUDA_CHECK(cudaEventElapsedTime(&t, a, b));
       std::cout << fmt::format("observed: {} back-to-back replays, {:.3f} ms each, {:.0f} images/s\n", forwards,
-                               t / forwards, use_batch * forwards / (t * 1e-3));
+                               double(t) / forwards, double(use_batch) * forwards / (double(t) * 1e-3));
       print_capture(o.insitu_dir, observer->finish());
     }
     BTC_CUDA_CHECK(cudaEventDestroy(a));

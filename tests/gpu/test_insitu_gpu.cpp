@@ -158,8 +158,8 @@ TEST_P(InsituGpu, CapturedTensorsEqualTheRunnersBuffers) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, InsituGpu, ::testing::Values("tiny-resnet", "tiny-bireal", "resnet18-tcbnn", "mnist-mlp"),
-                         [](const auto& info) {
-                           std::string n = info.param;
+                         [](const auto& param_info) {
+                           std::string n = param_info.param;
                            for (char& c : n) if (c == '-') c = '_';
                            return n;
                          });
