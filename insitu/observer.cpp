@@ -300,9 +300,9 @@ Observer::~Observer() {
   }
   if (side_) cudaStreamDestroy(side_);
   if (forward_done_) cudaEventDestroy(forward_done_);
-  if (staging_free_) cudaEventDestroy(staging_free_);
   for (cudaEvent_t e : slot_ready_) cudaEventDestroy(e);
   if (staging_) cudaFree(staging_);
+  if (slot_dev_) cudaFree(slot_dev_);
   if (ring_) cudaFreeHost(ring_);
 }
 
@@ -338,11 +338,11 @@ std::vector<std::vector<net::TapKind>> Observer::plan(const std::vector<net::Lay
   summary_.ring_slot_bytes = slot_bytes_;
   if (slot_bytes_ > 0) {
     BTC_CUDA_CHECK(cudaMalloc(&staging_, size_t(slot_bytes_)));
+    BTC_CUDA_CHECK(cudaMalloc(&slot_dev_, size_t(slot_bytes_) * o_.ring_slots));
     BTC_CUDA_CHECK(cudaHostAlloc(&ring_, size_t(slot_bytes_) * o_.ring_slots, cudaHostAllocDefault));
   }
   BTC_CUDA_CHECK(cudaStreamCreateWithFlags(&side_, cudaStreamNonBlocking));
   BTC_CUDA_CHECK(cudaEventCreateWithFlags(&forward_done_, cudaEventDisableTiming));
-  BTC_CUDA_CHECK(cudaEventCreateWithFlags(&staging_free_, cudaEventDisableTiming));
   slot_ready_.resize(o_.ring_slots);
   for (cudaEvent_t& e : slot_ready_) BTC_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
   slot_busy_.assign(o_.ring_slots, false);
@@ -369,11 +369,8 @@ bool Observer::begin_batch(int64_t batch_index) {
   ++summary_.batches;
   if (!planned_ || finished_ || batch_index % o_.every != 0) return false;
   ++summary_.due;
-  // The staging buffer is free once the last step's copy out of it is done.
-  const cudaError_t e = cudaEventQuery(staging_free_);
-  if (e != cudaSuccess && e != cudaErrorNotReady) BTC_CUDA_CHECK(e);
   int slot = -1;
-  if (e == cudaSuccess && !writer_error_)
+  if (!writer_error_)
     for (int k = 0; k < o_.ring_slots && slot < 0; ++k)
       if (!slot_busy_[k]) slot = k;
   if (slot < 0) {
@@ -393,12 +390,14 @@ void Observer::end_batch(int64_t batch_index, cudaStream_t s) {
     reserved_slot_ = -1;
   }
   if (slot < 0) throw std::logic_error("Observer::end_batch without begin_batch");
+  unsigned char* dev = slot_dev_ + int64_t(slot) * slot_bytes_;
+  if (slot_bytes_ > 0)
+    BTC_CUDA_CHECK(cudaMemcpyAsync(dev, staging_, size_t(slot_bytes_), cudaMemcpyDeviceToDevice, s));
   BTC_CUDA_CHECK(cudaEventRecord(forward_done_, s));
   BTC_CUDA_CHECK(cudaStreamWaitEvent(side_, forward_done_, 0));
   if (slot_bytes_ > 0)
-    BTC_CUDA_CHECK(cudaMemcpyAsync(ring_ + int64_t(slot) * slot_bytes_, staging_, size_t(slot_bytes_),
+    BTC_CUDA_CHECK(cudaMemcpyAsync(ring_ + int64_t(slot) * slot_bytes_, dev, size_t(slot_bytes_),
                                    cudaMemcpyDeviceToHost, side_));
-  BTC_CUDA_CHECK(cudaEventRecord(staging_free_, side_));
   BTC_CUDA_CHECK(cudaEventRecord(slot_ready_[slot], side_));
   std::lock_guard<std::mutex> lock(mu_);
   jobs_.push_back({slot, int(summary_.captured), batch_index});
