@@ -1,6 +1,7 @@
 #include "insitu/observer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <sstream>
 
@@ -417,7 +418,11 @@ void Observer::writer_loop() {
     }
     try {
       BTC_CUDA_CHECK(cudaEventSynchronize(slot_ready_[j.slot]));
+      const auto t0 = std::chrono::steady_clock::now();
       write_job(j);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::lock_guard<std::mutex> lock(mu_);
+      writer_seconds_ += s;
     } catch (...) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!writer_error_) writer_error_ = std::current_exception();
@@ -456,6 +461,11 @@ void Observer::write_job(const Job& j) {
     for (size_t k = 0; k < views.size(); ++k) views[k].data = data[k].bytes.data();
     if (!views.empty()) sink_.step(j.step, j.batch_index, int(info), views);
   }
+}
+
+double Observer::writer_seconds() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return writer_seconds_;
 }
 
 CaptureSummary Observer::summary() const {

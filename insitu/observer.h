@@ -93,6 +93,9 @@ class Observer final : public net::LayerObserver {
   // Rethrows the writer thread's first error. Idempotent.
   CaptureSummary finish();
   CaptureSummary summary() const;
+  // Seconds the writer thread spent turning steps into files (a writer
+  // slower than the cadence fills the ring and drops steps).
+  double writer_seconds() const;
   // The layers observed and, per layer, the tensors captured, in the
   // manifest's words (after plan()).
   const std::vector<LayerInfo>& layer_infos() const { return infos_; }
@@ -135,6 +138,7 @@ class Observer final : public net::LayerObserver {
   std::vector<bool> slot_busy_;
   bool stopping_ = false, finished_ = false, planned_ = false;
   std::exception_ptr writer_error_;
+  double writer_seconds_ = 0;
   CaptureSummary summary_;
   std::thread writer_;
 };

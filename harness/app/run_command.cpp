@@ -180,6 +180,8 @@ int run_network(const RunOptions& o) {
       std::cout << fmt::format("observed: {} back-to-back replays, {:.3f} ms each, {:.0f} images/s\n", forwards,
                                double(t) / forwards, double(use_batch) * forwards / (double(t) * 1e-3));
       print_capture(o.insitu_dir, observer->finish());
+      std::cout << fmt::format("in situ writer: {:.1f} ms of files per captured step\n",
+                               observer->writer_seconds() * 1e3 / std::max<double>(1.0, double(observer->summary().captured)));
     }
     BTC_CUDA_CHECK(cudaEventDestroy(a));
     BTC_CUDA_CHECK(cudaEventDestroy(b));

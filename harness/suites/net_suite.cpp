@@ -326,6 +326,7 @@ void run_insitu(benchmark::State& st, const std::string& model_name, bool observ
     st.counters["captured"] = static_cast<double>(c.captured);
     st.counters["dropped"] = static_cast<double>(c.dropped);
     st.counters["ring_slot_bytes"] = static_cast<double>(c.ring_slot_bytes);
+    if (c.captured > 0) st.counters["writer_ms_per_step"] = s.observer->writer_seconds() * 1e3 / double(c.captured);
   }
 }
 
