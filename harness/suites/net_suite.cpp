@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <unistd.h>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -195,6 +196,29 @@ double percentile(std::vector<double> v, double q) {
   return v[i];
 }
 
+// Per iteration, `per_window` launches back to back between one pair of
+// events; the iteration's time and the returned seconds are per launch.
+std::vector<double> time_forwards(benchmark::State& st, cudaStream_t stream, int per_window,
+                                  const std::function<void()>& launch) {
+  cudaEvent_t a, b;
+  BTC_CUDA_CHECK(cudaEventCreate(&a));
+  BTC_CUDA_CHECK(cudaEventCreate(&b));
+  std::vector<double> secs;
+  for (auto _ : st) {
+    BTC_CUDA_CHECK(cudaEventRecord(a, stream));
+    for (int i = 0; i < per_window; ++i) launch();
+    BTC_CUDA_CHECK(cudaEventRecord(b, stream));
+    BTC_CUDA_CHECK(cudaEventSynchronize(b));
+    float ms = 0;
+    BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+    st.SetIterationTime(ms * 1e-3 / per_window);
+    secs.push_back(ms * 1e-3 / per_window);
+  }
+  BTC_CUDA_CHECK(cudaEventDestroy(a));
+  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  return secs;
+}
+
 // The whole forward: a graph replay per iteration (stream launches when
 // counters are on; see bconv_suite.cpp on CUPTI after graph replays).
 void run_forward(benchmark::State& st, const std::string& model_name, int batch, const Impl& impl,
@@ -210,22 +234,7 @@ void run_forward(benchmark::State& st, const std::string& model_name, int batch,
   auto launch = [&] { graph ? r.replay() : r.forward(); };
   launch();
   r.sync();
-  cudaEvent_t a, b;
-  BTC_CUDA_CHECK(cudaEventCreate(&a));
-  BTC_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> secs;
-  for (auto _ : st) {
-    BTC_CUDA_CHECK(cudaEventRecord(a, s.stream));
-    launch();
-    BTC_CUDA_CHECK(cudaEventRecord(b, s.stream));
-    BTC_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    st.SetIterationTime(ms * 1e-3);
-    secs.push_back(ms * 1e-3);
-  }
-  BTC_CUDA_CHECK(cudaEventDestroy(a));
-  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  const std::vector<double> secs = time_forwards(st, s.stream, 1, launch);
   record_gpu_conditions(st);
   const double med = percentile(secs, 0.5);
   st.counters["images_per_s"] = batch / med;
@@ -297,22 +306,7 @@ void run_insitu(benchmark::State& st, const std::string& model_name, bool observ
   net::Runner& r = *s.runner;
   for (int i = 0; i < kObserveEvery; ++i) r.replay();  // warm, and the observer's first step
   r.sync();
-  cudaEvent_t a, b;
-  BTC_CUDA_CHECK(cudaEventCreate(&a));
-  BTC_CUDA_CHECK(cudaEventCreate(&b));
-  std::vector<double> secs;
-  for (auto _ : st) {
-    BTC_CUDA_CHECK(cudaEventRecord(a, s.stream));
-    for (int i = 0; i < kObserveEvery; ++i) r.replay();
-    BTC_CUDA_CHECK(cudaEventRecord(b, s.stream));
-    BTC_CUDA_CHECK(cudaEventSynchronize(b));
-    float ms = 0;
-    BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
-    st.SetIterationTime(ms * 1e-3 / kObserveEvery);
-    secs.push_back(ms * 1e-3 / kObserveEvery);
-  }
-  BTC_CUDA_CHECK(cudaEventDestroy(a));
-  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  const std::vector<double> secs = time_forwards(st, s.stream, kObserveEvery, [&] { r.replay(); });
   record_gpu_conditions(st);
   const double med = percentile(secs, 0.5);
   st.counters["images_per_s"] = kInsituBatch / med;
