@@ -14,30 +14,16 @@
 #include <sstream>
 
 #include "harness/core/json.h"
+#include "tests/common/temp_dir.h"
 
 namespace btc::insitu {
 namespace {
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "btc_insitu_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+using test::slurp;
 
- private:
-  std::string path_;
-};
+using test::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 std::vector<uint8_t> base64_decode(const std::string& text) {
   auto value = [](char ch) -> int {

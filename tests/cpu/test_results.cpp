@@ -9,29 +9,16 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/common/temp_dir.h"
+
 namespace btc {
 namespace {
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "btc_results_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
+using test::slurp;
 
- private:
-  std::string path_;
-};
+using test::TempDir;
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // A minimal valid results tree, as the harness builds it.
 json::Value valid_results() {

@@ -17,28 +17,13 @@
 #include <optional>
 #include <sstream>
 
+#include "tests/common/temp_dir.h"
+
 namespace btc::net {
 namespace {
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "btc_safetensors_XXXXXX").string();
-    path_ = mkdtemp(tmpl.data());
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (fs::path(path_) / name).string(); }
-  std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& e : fs::directory_iterator(path_)) out.push_back(e.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 std::vector<uint8_t> le64(uint64_t n) {
   std::vector<uint8_t> out(8);
