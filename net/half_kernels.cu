@@ -15,14 +15,15 @@ __device__ __forceinline__ uint32_t sign_bit(__half v, int j) {
   return __half2float(v) >= 0.0f ? 1u << j : 0u;  // -0 is +1, as the reference
 }
 
-__global__ void images_to_half_kernel(const float* __restrict__ x, int n, int c, int h, int w, __half* __restrict__ out) {
-  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*h*w*c, NHWC order
-  const int64_t total = int64_t(n) * h * w * c;
+__global__ void images_to_half_kernel(const float* __restrict__ x, int n, int c, int h, int w, int c_out,
+                                      __half* __restrict__ out) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*h*w*c_out, NHWC order
+  const int64_t total = int64_t(n) * h * w * c_out;
   if (e >= total) return;
-  const int ch = int(e % c);
-  const int64_t pix = e / c, plane = int64_t(h) * w;
+  const int ch = int(e % c_out);
+  const int64_t pix = e / c_out, plane = int64_t(h) * w;
   const int64_t img = pix / plane, at = pix - img * plane;
-  out[e] = __float2half_rn(x[(img * c + ch) * plane + at]);
+  out[e] = ch < c ? __float2half_rn(x[(img * c + ch) * plane + at]) : __float2half_rn(0.0f);
 }
 
 __global__ void avgpool2_kernel(const __half* __restrict__ in, int n, int h, int w, int c, __half* __restrict__ out) {
@@ -87,7 +88,10 @@ __global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a)
   uint32_t word = 0;
 #pragma unroll
   for (int j = 0; j < 32; ++j) {
-    out[j] = __float2half_rn(__fmaf_rn(a.scale[k0 + j], acc[j], a.shift[k0 + j]));
+    float v = __fmaf_rn(a.scale[k0 + j], acc[j], a.shift[k0 + j]);
+    if (a.shortcut) v = __fadd_rn(v, __half2float(a.shortcut[pix * a.k + k0 + j]));
+    out[j] = __float2half_rn(v);
+    if (a.relu && !(__half2float(out[j]) > 0.0f)) out[j] = __float2half_rn(0.0f);
     word |= sign_bit(out[j], j);
   }
   uint4* dst = reinterpret_cast<uint4*>(a.y + pix * a.k + k0);
@@ -151,12 +155,15 @@ __global__ void maxpool3_kernel(const __half* __restrict__ in, int n, int h, int
   if (valid && (t & 3) == 0) bits[t / 4] = word;  // 4 groups = one word; pixel rows are whole words
 }
 
-// One thread per row and 8 channels: two 16-byte loads of z, one of the
-// shortcut, one 16-byte store (a thread per 32 channels with scalar loads
-// took 0.67 ms a stage-1 layer at batch 256 on the H200, 6x its DRAM floor).
-__global__ void bn_shortcut_kernel(const int32_t* __restrict__ z, int64_t rows, int k, const float* __restrict__ scale,
-                                   const float* __restrict__ shift, const __half* __restrict__ shortcut,
-                                   __half* __restrict__ y, uint32_t* __restrict__ bits) {
+// One thread per row and 8 channels: 16-byte loads of z (two for int32 or
+// fp32), one of the shortcut, one 16-byte store (a thread per 32 channels
+// with scalar loads took 0.67 ms a stage-1 layer at batch 256 on the H200,
+// 6x its DRAM floor). T: int32 (a bconv's z) or float (a conv's acc).
+template <typename T>
+__global__ void affine_shortcut_kernel(const T* __restrict__ z, int64_t rows, int k, const float* __restrict__ scale,
+                                       const float* __restrict__ shift, const __half* __restrict__ shortcut, bool relu,
+                                       __half* __restrict__ y, uint32_t* __restrict__ bits) {
+  static_assert(sizeof(T) == 4, "two 16-byte loads of 4-byte values");
   const int groups = k / 8;
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over rows*groups
   const bool valid = t < rows * groups;
@@ -164,8 +171,9 @@ __global__ void bn_shortcut_kernel(const int32_t* __restrict__ z, int64_t rows, 
   if (valid) {
     const int g = int(t % groups);
     const int64_t base = t * 8;  // = row * k + 8 g
-    const int4 z0 = *reinterpret_cast<const int4*>(z + base), z1 = *reinterpret_cast<const int4*>(z + base + 4);
-    const int zv[8] = {z0.x, z0.y, z0.z, z0.w, z1.x, z1.y, z1.z, z1.w};
+    __align__(16) T zv[8];
+    *reinterpret_cast<uint4*>(zv) = *reinterpret_cast<const uint4*>(z + base);
+    *reinterpret_cast<uint4*>(zv + 4) = *reinterpret_cast<const uint4*>(z + base + 4);
     uint4 s4 = make_uint4(0, 0, 0, 0);
     if (shortcut) s4 = *reinterpret_cast<const uint4*>(shortcut + base);
     const __half* sv = reinterpret_cast<const __half*>(&s4);
@@ -175,9 +183,25 @@ __global__ void bn_shortcut_kernel(const int32_t* __restrict__ z, int64_t rows, 
       float v = __fmaf_rn(scale[8 * g + j], static_cast<float>(zv[j]), shift[8 * g + j]);
       if (shortcut) v = __fadd_rn(v, __half2float(sv[j]));
       o[j] = __float2half_rn(v);
+      if (relu && !(__half2float(o[j]) > 0.0f)) o[j] = __float2half_rn(0.0f);
       byte |= sign_bit(o[j], j);
     }
     *reinterpret_cast<uint4*>(y + base) = *reinterpret_cast<const uint4*>(o);
+  }
+  const uint32_t word = word_of_bytes(byte);
+  if (valid && bits && (t & 3) == 0) bits[t / 4] = word;
+}
+
+// The bits (v >= 0) of an fp16 tensor, rows x k: one thread per 8 channels.
+__global__ void half_signs_kernel(const __half* __restrict__ y, int64_t rows, int k, uint32_t* __restrict__ bits) {
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  const bool valid = t < rows * (k / 8);
+  uint32_t byte = 0;
+  if (valid) {
+    const uint4 v4 = *reinterpret_cast<const uint4*>(y + t * 8);
+    const __half* v = reinterpret_cast<const __half*>(&v4);
+#pragma unroll
+    for (int j = 0; j < 8; ++j) byte |= sign_bit(v[j], j);
   }
   const uint32_t word = word_of_bytes(byte);
   if (valid && (t & 3) == 0) bits[t / 4] = word;
@@ -206,9 +230,10 @@ __global__ void fc_half_kernel(const __half* __restrict__ x, int n, int in, int 
 
 }  // namespace
 
-void images_to_half(const float* x, int n, int c, int h, int w, __half* out, cudaStream_t s) {
-  const int64_t total = int64_t(n) * c * h * w;
-  images_to_half_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, out);
+void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s) {
+  if (c_out < c) throw std::invalid_argument("images_to_half: c_out < c");
+  const int64_t total = int64_t(n) * c_out * h * w;
+  images_to_half_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, c_out, out);
   BTC_CUDA_CHECK(cudaGetLastError());
 }
 
@@ -239,7 +264,22 @@ void maxpool3_half(const __half* in, int n, int h, int w, int c, int p, int q, _
 void bn_shortcut_half(const int32_t* z, int64_t rows, int k, const float* scale, const float* shift,
                       const __half* shortcut, __half* y, uint32_t* bits, cudaStream_t s) {
   const int64_t total = rows * (k / 8);
-  bn_shortcut_kernel<<<blocks_for(total, 256), 256, 0, s>>>(z, rows, k, scale, shift, shortcut, y, bits);
+  affine_shortcut_kernel<int32_t><<<blocks_for(total, 256), 256, 0, s>>>(z, rows, k, scale, shift, shortcut, false, y, bits);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void affine_half(const float* acc, int64_t rows, int k, const float* scale, const float* shift, const __half* shortcut,
+                 bool relu, __half* y, uint32_t* bits, cudaStream_t s) {
+  if (k % 32 != 0) throw std::invalid_argument("affine_half: channels must be a multiple of 32");
+  const int64_t total = rows * (k / 8);
+  affine_shortcut_kernel<float><<<blocks_for(total, 256), 256, 0, s>>>(acc, rows, k, scale, shift, shortcut, relu, y, bits);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void half_signs(const __half* y, int64_t rows, int k, uint32_t* bits, cudaStream_t s) {
+  if (k % 32 != 0) throw std::invalid_argument("half_signs: channels must be a multiple of 32");
+  const int64_t total = rows * (k / 8);
+  half_signs_kernel<<<blocks_for(total, 256), 256, 0, s>>>(y, rows, k, bits);
   BTC_CUDA_CHECK(cudaGetLastError());
 }
 

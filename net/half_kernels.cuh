@@ -12,20 +12,24 @@
 
 namespace btc::net {
 
-// fp32 NCHW images -> fp16 NHWC, round to nearest even.
-void images_to_half(const float* x, int n, int c, int h, int w, __half* out, cudaStream_t s);
+// fp32 NCHW images -> fp16 NHWC with c_out >= c channels, round to nearest
+// even; channels past c are +0 (cuDNN's tensor-core kernels want 8).
+void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s);
 
 // 2x2 stride-2 average: half(((a + b) + c + d) * 0.25f); h, w even.
 void avgpool2_half(const __half* in, int n, int h, int w, int c, __half* out, cudaStream_t s);
 
 // A real-valued convolution (fp32 accumulation over r, s, c in order, zero
-// padding), then y = half(fmaf(scale, acc, shift)); bits where bits != nullptr.
+// padding), then y = half(fmaf(scale, acc, shift) [+ shortcut]), relu: y > 0
+// ? y : +0; bits where bits != nullptr.
 // w: K x R x R x C fp32 (half values). k a multiple of 32.
 struct ConvHalfArgs {
   const __half* x = nullptr;
   const float* w = nullptr;
   const float* scale = nullptr;
   const float* shift = nullptr;
+  const __half* shortcut = nullptr;  // n x p x q x k, or nullptr
+  bool relu = false;
   __half* y = nullptr;
   uint32_t* bits = nullptr;
   int n = 0, h = 0, wd = 0, c = 0, k = 0, r = 1, stride = 1, pad = 0, p = 0, q = 0;
@@ -43,6 +47,15 @@ void maxpool3_half(const __half* in, int n, int h, int w, int c, int p, int q, _
 // shortcut) (shortcut nullptr: without the add), rows x k, and its bits.
 void bn_shortcut_half(const int32_t* z, int64_t rows, int k, const float* scale, const float* shift,
                       const __half* shortcut, __half* y, uint32_t* bits, cudaStream_t s);
+
+// A conv's epilogue on another conv's fp32 acc (rows x k, e.g. cuDNN's):
+// y = half(fmaf(scale, acc, shift) [+ shortcut]), relu as conv_half; bits
+// where bits != nullptr. k a multiple of 32.
+void affine_half(const float* acc, int64_t rows, int k, const float* scale, const float* shift, const __half* shortcut,
+                 bool relu, __half* y, uint32_t* bits, cudaStream_t s);
+
+// The bits (v >= 0) of y, rows x k fp16 (k a multiple of 32).
+void half_signs(const __half* y, int64_t rows, int k, uint32_t* bits, cudaStream_t s);
 
 // Global average: out[n][c] = half(sum over (h, w) in order / float(h * w)).
 void global_avg_half(const __half* in, int n, int hw, int c, __half* out, cudaStream_t s);

@@ -342,7 +342,10 @@ Model parse_model(const std::string& text, const std::string& source) {
       } else if (key == "out" && l.op == Op::kFc) {
         if (val != "float") fail(source, line, "an fc's out takes float (its logits), got '" + val + "'");
         l.float_out = true;
-      } else if (key == "shortcut" && l.op == Op::kBconv) {
+      } else if (key == "act" && l.op == Op::kConv) {
+        if (val != "relu") fail(source, line, "a conv's act takes 'relu', got '" + val + "'");
+        l.relu = true;
+      } else if (key == "shortcut" && (l.op == Op::kBconv || l.op == Op::kConv)) {
         if (!valid_name(val)) fail(source, line, "bad shortcut layer name '" + val + "'");
         l.shortcut = val;
       } else if (key == "prepool" && l.op == Op::kConv) {
@@ -355,7 +358,7 @@ Model parse_model(const std::string& text, const std::string& source) {
         fail(source, line, "option '" + key + "' does not apply to a" + (l.op == Op::kFc ? "n " : " ") +
                                op_name(l.op) +
                                " (stem: save pool; bconv: add save pool padval out shortcut; bfc: out; "
-                               "conv: prepool pool; fc: prepool out)");
+                               "conv: prepool pool shortcut act; fc: prepool out)");
       }
     }
     // The half-precision rules of a row, whatever the order of its options.

@@ -27,7 +27,9 @@
 //     order r, s, c (fmaf), then y = half(fmaf(scale, acc, shift)) with the
 //     batch norm as one per-channel affine (net::fold_affine). Options
 //     prepool=avg2 (the input's 2x2 average first) and pool=max3 (a 3x3
-//     stride-2 pad-1 max-pool of y).
+//     stride-2 pad-1 max-pool of y), shortcut=L (y = half(fmaf(scale, acc,
+//     shift) + L's value), as a bconv's) and act=relu (y = y > 0 ? y : +0,
+//     after the shortcut, before the pool: torchvision's ResNet block).
 //   - bconv out=half: z as for any bconv (its input: a layer's bits), then
 //     y = half(fmaf(scale, z, shift) + shortcut), shortcut=L the half output
 //     of layer L (0 without it).
@@ -65,10 +67,11 @@ struct Layer {
   bool float_out = false;  // bfc, fc: fp32 logits instead of bits
   // Half-precision layers (conv and fc always; bconv with out=half).
   bool half_out = false;   // y is fp16 (its bits: v >= 0)
-  std::string shortcut;    // bconv out=half: the half layer added to BN(z)
+  std::string shortcut;    // bconv out=half, conv: the half layer added to BN(z) / BN(acc)
   enum class Prepool { kNone, kAvg2, kGlobalAvg };
   Prepool prepool = Prepool::kNone;  // conv: prepool=avg2; fc: prepool=avg
   bool maxpool3 = false;   // conv: pool=max3 (3x3, stride 2, pad 1)
+  bool relu = false;       // conv: act=relu (after the shortcut add, before the pool)
   int line = 0;            // in the model file, for messages
 };
 

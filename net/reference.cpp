@@ -210,18 +210,33 @@ std::vector<float> avg2(const Shape& in, const Shape& out, const std::vector<flo
   return p;
 }
 
+// One fp16 ulp at |x| (2^-24 below the normal range, inf past the largest half).
+double ulp_half(double x) {
+  x = std::fabs(x);
+  if (x < 0x1p-14) return 0x1p-24;
+  if (x >= 65520.0) return INFINITY;
+  return std::ldexp(1.0, std::ilogb(x) - 10);
+}
+
 // conv: acc = 0; for r, for s (out-of-image taps skipped: zero padding), for
-// c ascending: acc = fmaf(x, w, acc); y = half(fmaf(scale, acc, shift)).
+// c ascending: acc = fmaf(x, w, acc); v = fmaf(scale, acc, shift), plus the
+// shortcut's value s; y = half(v); act=relu: y > 0 ? y : +0. `bound` gets,
+// per element, how far an fp32-accumulating implementation in another order
+// may be from y (docs/models.md "Tolerance of reordered real layers").
 std::vector<float> conv(const Layer& l, const LayerShapes& sh, const std::vector<float>& wf, const AffineLayer& a,
-                        const std::vector<float>& x, int batch) {
+                        const std::vector<float>& x, const std::vector<float>* shortcut, int batch,
+                        std::vector<float>& bound) {
   const Shape& in = sh.pooled_in;
   const int k = l.kernel;
+  const double terms = static_cast<double>(sh.dot_bits);
   std::vector<float> y(static_cast<size_t>(batch) * sh.conv_out.elements());
+  bound.assign(y.size(), 0.0f);
   for (int n = 0; n < batch; ++n)
     for (int p = 0; p < sh.conv_out.h; ++p)
       for (int q = 0; q < sh.conv_out.w; ++q)
         for (int o = 0; o < l.out; ++o) {
           float acc = 0.0f;
+          double magnitude = 0;  // sum of |x w|
           for (int r = 0; r < k; ++r) {
             const int h = p * l.stride - l.pad + r;
             if (h < 0 || h >= in.h) continue;
@@ -230,10 +245,27 @@ std::vector<float> conv(const Layer& l, const LayerShapes& sh, const std::vector
               if (w < 0 || w >= in.w) continue;
               const float* xv = &x[nhwc(in, n, h, w, 0)];
               const float* wo = &wf[((static_cast<size_t>(o) * k + r) * k + s) * in.c];
-              for (int c = 0; c < in.c; ++c) acc = std::fma(xv[c], wo[c], acc);
+              for (int c = 0; c < in.c; ++c) {
+                acc = std::fma(xv[c], wo[c], acc);
+                magnitude += std::fabs(static_cast<double>(xv[c]) * wo[c]);
+              }
             }
           }
-          y[nhwc(sh.conv_out, n, p, q, o)] = round_half(std::fma(a.scale[o], acc, a.shift[o]));
+          const size_t e = nhwc(sh.conv_out, n, p, q, o);
+          const float bn = std::fma(a.scale[o], acc, a.shift[o]);
+          const float sc = shortcut ? (*shortcut)[e] : 0.0f;
+          float v = round_half(shortcut ? bn + sc : bn);
+          if (l.relu && !(v > 0.0f)) v = 0.0f;
+          y[e] = v;
+          // Two fp32 sums of the same terms in any order, each add allowed an
+          // error of 2^-22 of the terms' magnitude (covers tensor-core
+          // accumulation that truncates), then the affine and shortcut adds
+          // in fp32 (4 roundings), then one fp16 rounding on each side.
+          const double d_acc = 2.0 * terms * 0x1p-22 * magnitude;
+          const double d_pre = std::fabs(a.scale[o]) * d_acc +
+                               4 * 0x1p-24 * (std::fabs(double(a.scale[o]) * acc) + std::fabs(a.shift[o]) + std::fabs(sc));
+          const double pre = std::fabs(static_cast<double>(bn) + sc) + d_pre;
+          bound[e] = static_cast<float>(d_pre + ulp_half(pre));
         }
   return y;
 }
@@ -321,7 +353,7 @@ int8_t quantize_input(float x, float input_scale) {
 }
 
 std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, const std::vector<float>& images,
-                                              int batch) {
+                                              int batch, const LayerHook& after_layer) {
   if (batch < 1) throw std::invalid_argument("reference_forward: batch " + std::to_string(batch));
   const size_t image_elements = static_cast<size_t>(m.input.elements());
   if (images.size() != static_cast<size_t>(batch) * image_elements)
@@ -341,15 +373,21 @@ std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, 
     if (l.op == Op::kConv) {
       if (from_image && image_half.empty()) image_half = image_as_half(m.input, images, batch);
       const std::vector<float>& x = from_image ? image_half : out[src].half;
+      const std::vector<float>* shortcut = l.shortcut.empty() ? nullptr : &out[m.index_of(l.shortcut)].half;
+      std::vector<float> bound;
       const std::vector<float> y =
           conv(l, sh, lw.wf, fold_affine(m, w, static_cast<int>(i)),
-               l.prepool == Layer::Prepool::kAvg2 ? avg2(sh.in, sh.pooled_in, x, batch) : x, batch);
+               l.prepool == Layer::Prepool::kAvg2 ? avg2(sh.in, sh.pooled_in, x, batch) : x, shortcut, batch, bound);
+      // The max is 1-Lipschitz: a pooled value is off by at most its window's largest bound.
       r.half = l.maxpool3 ? maxpool3(sh.conv_out, sh.out, y, batch) : y;
+      r.half_bound = l.maxpool3 ? maxpool3(sh.conv_out, sh.out, bound, batch) : bound;
       r.act = signs(r.half);
+      if (after_layer) after_layer(static_cast<int>(i), r);
       continue;
     }
     if (l.op == Op::kFc) {
       r.logits = fc(l, sh, lw, out[src].half, batch);
+      if (after_layer) after_layer(static_cast<int>(i), r);
       continue;
     }
     r.y.assign(static_cast<size_t>(batch) * sh.conv_out.elements(), 0);
@@ -364,6 +402,7 @@ std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, 
       const std::vector<float>* shortcut = l.shortcut.empty() ? nullptr : &out[m.index_of(l.shortcut)].half;
       r.half = half_bconv_output(l, fold_affine(m, w, static_cast<int>(i)), r.y, shortcut);
       r.act = signs(r.half);
+      if (after_layer) after_layer(static_cast<int>(i), r);
       continue;
     }
     if (!l.add.empty()) add_residual(l, sh, out[m.saver_of(l.add)].y, batch, r.y);
@@ -377,6 +416,7 @@ std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, 
     } else {
       r.act = threshold_and_pool(l, sh, fold_layer(m, w, static_cast<int>(i)), r.y, batch);
     }
+    if (after_layer) after_layer(static_cast<int>(i), r);
   }
   return out;
 }

@@ -8,6 +8,7 @@
 #include "formats/pack_cpu.h"
 #include "formats/pack_gpu.cuh"
 #include "harness/core/check.h"
+#include "kernels/baselines/cudnn_conv_half.h"
 #include "kernels/bconv/bconv.h"
 #include "kernels/bmm/bmm.h"
 #include "kernels/bmm/bmm_generated.h"
@@ -55,16 +56,17 @@ bmm::Output bits_output(uint32_t* bits, const BitMatrix& shape, const int32_t* t
   return o;
 }
 
-// "auto", a family, or "bconv=NAME,bfc=NAME" (net/runner.h).
+// "auto", a family, and op=NAME items, comma-separated (net/runner.h).
 struct DesignWish {
   std::string family = "auto";
   std::string bconv, bfc;
+  std::string conv;  // "", conv_half or conv_cudnn
 };
 
 // The cuBLAS and cuDNN baselines unpack both operands to int8/fp16 once,
 // in prepare() (a microbenchmark's static inputs): inside a network their
-// activations would be the previous batch's. The full-precision network is
-// its own baseline, not these designs.
+// activations would be the previous batch's. The full-precision network
+// (resnet18-fp16) is the baseline that runs: its real layers on conv_cudnn.
 void refuse_static_operand_family(const std::string& family) {
   if (family == "cublas" || family == "cudnn")
     throw std::invalid_argument("--designs " + family + ": the " + family +
@@ -72,28 +74,39 @@ void refuse_static_operand_family(const std::string& family) {
                                 "(use auto, btc_wmma, mma_and, wgmma_and or popc)");
 }
 
+// The real layers' designs: conv_half (CUDA cores, the reference's order,
+// exact) and conv_cudnn (cuDNN's fused conv, within half_bound).
+const char* kConvDesigns[] = {"conv_half", "conv_cudnn"};
+
 DesignWish parse_wish(const std::string& s) {
   DesignWish w;
-  if (s.find('=') == std::string::npos) {
-    w.family = s.empty() ? "auto" : s;
-    refuse_static_operand_family(w.family);
-    static const char* known[] = {"auto", "btc_wmma", "mma_and", "wgmma_and", "popc"};
-    if (std::find(std::begin(known), std::end(known), w.family) == std::end(known))
-      throw std::invalid_argument("--designs: unknown family '" + w.family +
-                                  "' (auto, btc_wmma, mma_and, wgmma_and, popc, or bconv=NAME,bfc=NAME)");
-    return w;
-  }
+  bool have_family = false;
   size_t at = 0;
   while (at <= s.size()) {
     const size_t comma = std::min(s.find(',', at), s.size());
     const std::string item = s.substr(at, comma - at);
+    at = comma + 1;
     const size_t eq = item.find('=');
-    if (eq == std::string::npos) throw std::invalid_argument("--designs: '" + item + "' is not op=NAME");
+    if (eq == std::string::npos) {
+      if (have_family) throw std::invalid_argument("--designs: two families ('" + w.family + "', '" + item + "')");
+      have_family = true;
+      w.family = item.empty() ? "auto" : item;
+      refuse_static_operand_family(w.family);
+      static const char* known[] = {"auto", "btc_wmma", "mma_and", "wgmma_and", "popc"};
+      if (std::find(std::begin(known), std::end(known), w.family) == std::end(known))
+        throw std::invalid_argument("--designs: unknown family '" + w.family +
+                                    "' (auto, btc_wmma, mma_and, wgmma_and, popc; then bconv=, bfc=, conv=NAME)");
+      continue;
+    }
     const std::string op = item.substr(0, eq), name = item.substr(eq + 1);
     if (op == "bconv") w.bconv = name;
     else if (op == "bfc") w.bfc = name;
-    else throw std::invalid_argument("--designs: unknown op '" + op + "' (bconv, bfc)");
-    at = comma + 1;
+    else if (op == "conv") {
+      if (std::find_if(std::begin(kConvDesigns), std::end(kConvDesigns), [&](const char* d) { return name == d; }) ==
+          std::end(kConvDesigns))
+        throw std::invalid_argument("--designs: no conv design '" + name + "' (conv_half, conv_cudnn)");
+      w.conv = name;
+    } else throw std::invalid_argument("--designs: unknown op '" + op + "' (bconv, bfc, conv)");
   }
   return w;
 }
@@ -212,6 +225,8 @@ struct Runner::Impl {
   std::vector<BitMatrix> act_shape;
   std::vector<__half*> half;       // half-output layers: fp16 y NHWC (after any pool)
   __half* image_half = nullptr;    // the image as fp16 NHWC, for a conv on "input"
+  int image_half_c = 0;            // its channels: the image's, or padded to 8 for cuDNN
+  std::vector<std::unique_ptr<cudnn::ConvHalf>> cudnn_convs;  // the conv_cudnn layers' plans
   // What a fused bconv needs to rerun one image with int32 output, for an
   // observer that asks for its pre-activation.
   struct ConvPlan {
@@ -261,6 +276,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   im.half.assign(L, nullptr);
   im.threshold_keeping_y.assign(L, nullptr);
   layer_designs_.assign(L, "");
+  reordered_.assign(L, false);
   int64_t& total = device_bytes_;
 
   im.image_floats = int64_t(n) * m.input.elements();
@@ -310,29 +326,51 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     if (!m.layers[i].float_out) im.act[i] = im.alloc<uint32_t>(act_words[i], total);
   im.logits = im.alloc<float>(int64_t(n) * m.classes, total);
 
-  // A real-valued layer (conv, fc): fp16 in and out on the CUDA cores, in
-  // the reference's order (net/half_kernels.cuh).
+  // Which layers' bits a binary layer reads (a real layer writes them only then
+  // where its kernel does not anyway).
+  std::vector<bool> bits_read(L, false);
+  for (size_t i = 0; i < L; ++i)
+    if ((m.layers[i].op == Op::kBconv || m.layers[i].op == Op::kBfc) && m.layers[i].input != "input")
+      bits_read[m.index_of(m.layers[i].input)] = true;
+
+  // The real convs' design: conv=NAME, else cuDNN where it loads (fused, fp16
+  // tensor cores), else conv_half (CUDA cores, exact).
+  const std::string cudnn_unavailable = cudnn::ConvHalf::unavailable_reason();
+  if (wish.conv == "conv_cudnn" && !cudnn_unavailable.empty())
+    throw std::invalid_argument("--designs conv=conv_cudnn: " + cudnn_unavailable);
+  const bool want_cudnn = wish.conv.empty() ? cudnn_unavailable.empty() : wish.conv == "conv_cudnn";
+  // The image as the real layers read it: cuDNN's fp16 tensor-core convs
+  // want 8 channels (zero channels add 0, exactly, in conv_half too).
+  const int image_c = want_cudnn ? (m.input.c + 7) / 8 * 8 : m.input.c;
+
+  // A real-valued layer (conv, fc): fp16 in and out, on cuDNN (conv) or the
+  // CUDA cores in the reference's order (net/half_kernels.cuh).
   auto plan_real = [&](int i) {
     const Layer& l = m.layers[i];
     const LayerShapes& sh = m.shapes[i];
     const __half* src = nullptr;
+    Shape in = sh.in;
     if (l.input == "input") {
       if (im.image_half == nullptr) {
-        im.image_half = im.alloc<__half>(im.image_floats, total);
+        im.image_half_c = image_c;
+        const int64_t elements = int64_t(n) * m.input.h * m.input.w * image_c;
+        im.image_half = im.alloc<__half>(elements, total);
         const float* x = im.images;
         __half* dst = im.image_half;
-        const Shape in = m.input;
-        steps_.push_back({-1, "input/to_half", "images_to_half", double(im.image_floats) * 6, 0,
-                          [=](cudaStream_t st) { images_to_half(x, n, in.c, in.h, in.w, dst, st); }});
+        const Shape img = m.input;
+        steps_.push_back({-1, "input/to_half", "images_to_half", double(im.image_floats) * 4 + double(elements) * 2, 0,
+                          [=](cudaStream_t st) { images_to_half(x, n, img.c, img.h, img.w, image_c, dst, st); }});
       }
       src = im.image_half;
+      in.c = im.image_half_c;
     } else {
       src = im.half[m.index_of(l.input)];
     }
-    const Shape in = sh.in;
+    Shape pin = sh.pooled_in;
+    pin.c = in.c;
     if (l.prepool != Layer::Prepool::kNone) {
-      __half* pooled = im.alloc<__half>(int64_t(n) * sh.pooled_in.elements(), total);
-      const double bytes = double(n) * (in.elements() + sh.pooled_in.elements()) * 2;
+      __half* pooled = im.alloc<__half>(int64_t(n) * pin.elements(), total);
+      const double bytes = double(n) * double(in.elements() + pin.elements()) * 2;
       if (l.prepool == Layer::Prepool::kAvg2)
         steps_.push_back({i, l.name + "/avgpool2", "avgpool2_half", bytes, 0,
                           [=](cudaStream_t st) { avgpool2_half(src, n, in.h, in.w, in.c, pooled, st); }});
@@ -341,7 +379,6 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
                           [=](cudaStream_t st) { global_avg_half(src, n, in.h * in.w, in.c, pooled, st); }});
       src = pooled;
     }
-    const Shape pin = sh.pooled_in;
     const LayerWeights& lw = w.layers[i];
     if (l.op == Op::kFc) {
       const int k_in = static_cast<int>(sh.dot_bits), k_out = l.out;
@@ -357,36 +394,85 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       layer_designs_[i] = "fc_half (fp32 accumulation, CUDA cores) -> float";
       return;
     }
-    if (conv_half_smem_bytes(l.kernel, pin.c) > 227 * 1024)
-      throw std::invalid_argument(l.name + ": conv_half holds 32 filters in shared memory: " +
-                                  std::to_string(conv_half_smem_bytes(l.kernel, pin.c)) + " bytes is past 227 KiB");
-    const AffineLayer af = fold_affine(m, w, i);
-    ConvHalfArgs a;
-    a.x = src;
-    a.w = im.upload(lw.wf, total);
-    a.scale = im.upload(af.scale, total);
-    a.shift = im.upload(af.shift, total);
-    a.n = n, a.h = pin.h, a.wd = pin.w, a.c = pin.c, a.k = l.out, a.r = l.kernel, a.stride = l.stride, a.pad = l.pad;
-    a.p = sh.conv_out.h, a.q = sh.conv_out.w;
-    im.half[i] = im.alloc<__half>(int64_t(n) * sh.out.elements(), total);
-    const double conv_out = double(n) * sh.conv_out.elements();
-    if (l.maxpool3) {
-      a.y = im.alloc<__half>(int64_t(conv_out), total);
-      a.bits = nullptr;
-    } else {
-      a.y = im.half[i];
-      a.bits = im.act[i];
+    // KRSC weights with the input's channel count (the image's padded ones 0).
+    std::vector<float> wf = lw.wf;
+    if (pin.c != sh.pooled_in.c) {
+      const int c0 = sh.pooled_in.c, taps = l.out * l.kernel * l.kernel;
+      wf.assign(size_t(taps) * pin.c, 0.0f);
+      for (int t = 0; t < taps; ++t)
+        std::copy(&lw.wf[size_t(t) * c0], &lw.wf[size_t(t) * c0] + c0, &wf[size_t(t) * pin.c]);
     }
-    steps_.push_back({i, l.name, "conv_half", double(n) * pin.elements() * 2 + double(lw.wf.size()) * 4 + conv_out * 2.125,
-                      2.0 * conv_out * double(sh.dot_bits), [=](cudaStream_t st) { conv_half(a, st); }});
-    layer_designs_[i] = "conv_half (fp32 accumulation, CUDA cores) -> fp16";
+    const AffineLayer af = fold_affine(m, w, i);
+    const float* scale = im.upload(af.scale, total);
+    const float* shift = im.upload(af.shift, total);
+    const __half* shortcut = l.shortcut.empty() ? nullptr : im.half[m.index_of(l.shortcut)];
+    im.half[i] = im.alloc<__half>(int64_t(n) * sh.out.elements(), total);
+    const int64_t rows = int64_t(n) * sh.conv_out.h * sh.conv_out.w;
+    const double conv_out = double(rows) * l.out;
+    __half* y = l.maxpool3 ? im.alloc<__half>(int64_t(conv_out), total) : im.half[i];
+    // The pool writes the bits; without one the conv's kernel or a signs step does.
+    uint32_t* bits = l.maxpool3 ? nullptr : im.act[i];
+    const double in_bytes = double(n) * double(pin.elements()) * 2 + (shortcut ? conv_out * 2 : 0);
+    const double ops = 2.0 * conv_out * double(sh.dot_bits);
+    std::string why_not_cudnn;
+    if (want_cudnn) {
+      cudnn::ConvHalfProblem p;
+      p.n = n, p.h = pin.h, p.w = pin.w, p.c = pin.c, p.k = l.out, p.r = l.kernel, p.stride = l.stride, p.pad = l.pad;
+      p.shortcut = shortcut != nullptr, p.relu = l.relu;
+      std::vector<uint16_t> wh(wf.size());
+      for (size_t e = 0; e < wf.size(); ++e) wh[e] = float_to_half_bits(wf[e]);
+      cudnn::ConvHalfBuffers b;
+      b.x = src, b.w = im.upload(wh, total), b.scale = scale, b.shift = shift, b.shortcut = shortcut, b.y = y;
+      try {
+        im.cudnn_convs.push_back(std::make_unique<cudnn::ConvHalf>(p, b, s_));
+      } catch (const std::invalid_argument& e) {
+        if (wish.conv == "conv_cudnn") throw std::invalid_argument(l.name + ": " + e.what());
+        why_not_cudnn = e.what();
+      }
+    }
+    if (want_cudnn && why_not_cudnn.empty()) {
+      const cudnn::ConvHalf* c = im.cudnn_convs.back().get();
+      total += int64_t(c->device_bytes());
+      const float* acc = c->unfused_acc();
+      steps_.push_back({i, l.name, "conv_cudnn", in_bytes + double(wf.size()) * 2 + conv_out * 2, ops,
+                        [=](cudaStream_t st) { c->run(st); }});
+      layer_designs_[i] = "conv_cudnn (" + c->algorithm() + ") -> fp16";
+      reordered_[i] = true;
+      if (acc != nullptr) {  // cuDNN fused nothing: the epilogue on its fp32 result
+        const int k = l.out;
+        const bool relu = l.relu;
+        steps_.push_back({i, l.name + "/affine", "affine_half", conv_out * 6 + (shortcut ? conv_out * 2 : 0), 0,
+                          [=](cudaStream_t st) { affine_half(acc, rows, k, scale, shift, shortcut, relu, y, bits, st); }});
+        layer_designs_[i] += " + affine_half";
+      } else if (bits != nullptr && (bits_read[i] || o_.keep_outputs)) {
+        const int k = l.out;
+        steps_.push_back({i, l.name + "/signs", "half_signs", conv_out * 2.125, 0,
+                          [=](cudaStream_t st) { half_signs(y, rows, k, bits, st); }});
+        layer_designs_[i] += " + half_signs";
+      }
+    } else {
+      if (conv_half_smem_bytes(l.kernel, pin.c) > 227 * 1024)
+        throw std::invalid_argument(l.name + ": conv_half holds 32 filters in shared memory: " +
+                                    std::to_string(conv_half_smem_bytes(l.kernel, pin.c)) + " bytes is past 227 KiB");
+      ConvHalfArgs a;
+      a.x = src;
+      a.w = im.upload(wf, total);
+      a.scale = scale, a.shift = shift, a.shortcut = shortcut, a.relu = l.relu;
+      a.n = n, a.h = pin.h, a.wd = pin.w, a.c = pin.c, a.k = l.out, a.r = l.kernel, a.stride = l.stride, a.pad = l.pad;
+      a.p = sh.conv_out.h, a.q = sh.conv_out.w;
+      a.y = y;
+      a.bits = bits;
+      steps_.push_back({i, l.name, "conv_half", in_bytes + double(wf.size()) * 4 + conv_out * 2.125, ops,
+                        [=](cudaStream_t st) { conv_half(a, st); }});
+      layer_designs_[i] = "conv_half (fp32 accumulation, CUDA cores) -> fp16";
+      if (!why_not_cudnn.empty()) layer_designs_[i] += " [cuDNN refused: " + why_not_cudnn + "]";
+    }
     if (l.maxpool3) {
-      const __half* y = a.y;
       __half* out = im.half[i];
-      uint32_t* bits = im.act[i];
-      const Shape co = sh.conv_out, o = sh.out;
-      steps_.push_back({i, l.name + "/maxpool3", "maxpool3_half", conv_out * 2 + double(n) * o.elements() * 2.125, 0,
-                        [=](cudaStream_t st) { maxpool3_half(y, n, co.h, co.w, co.c, o.h, o.w, out, bits, st); }});
+      uint32_t* pool_bits = im.act[i];
+      const Shape co = sh.conv_out, po = sh.out;
+      steps_.push_back({i, l.name + "/maxpool3", "maxpool3_half", conv_out * 2 + double(n) * double(po.elements()) * 2.125, 0,
+                        [=](cudaStream_t st) { maxpool3_half(y, n, co.h, co.w, co.c, po.h, po.w, out, pool_bits, st); }});
       layer_designs_[i] += " + maxpool3_half";
     }
   };

@@ -24,7 +24,10 @@ namespace btc::net {
 //           the code target (tensor cores);
 //   a family (btc_wmma, mma_and, wgmma_and, popc, cudnn, cublas): that
 //           family's design for every layer it runs, "auto" for the rest;
-//   "bconv=NAME,bfc=NAME": those designs.
+//   then, comma-separated, op=NAME items: bconv=NAME, bfc=NAME (those
+//   designs), conv=conv_half|conv_cudnn (the real convs: CUDA cores in the
+//   reference's order, or cuDNN; "auto" takes cuDNN where it loads).
+//   E.g. "mma_and,conv=conv_half".
 struct RunnerOptions {
   int batch = 1;
   std::string designs = "auto";
@@ -79,6 +82,9 @@ class Runner {
   const std::vector<Step>& steps() const { return steps_; }
   // Per layer: the design it runs and how (for `btcbench run` and the results).
   const std::vector<std::string>& layer_designs() const { return layer_designs_; }
+  // Layer i sums its real products in another order than the reference
+  // (conv_cudnn): its fp16 values are within ReferenceLayer::half_bound, not equal.
+  bool layer_reordered(int i) const { return reordered_.at(static_cast<size_t>(i)); }
   int64_t device_bytes() const { return device_bytes_; }
   int batch() const { return o_.batch; }
   const Model& model() const { return m_; }
@@ -90,6 +96,7 @@ class Runner {
   cudaStream_t s_;
   std::vector<Step> steps_;
   std::vector<std::string> layer_designs_;
+  std::vector<bool> reordered_;
   int64_t device_bytes_ = 0;
   int64_t forwards_ = 0;
   LayerObserver* observer_ = nullptr;

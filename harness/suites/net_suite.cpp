@@ -32,13 +32,17 @@ struct Impl {
   const char* designs;  // RunnerOptions::designs
 };
 // The tensor-core network (the generated configuration's designs) and the
-// software-popcount one (SBNN's BConv-64 / BMM-64) on the same model.
+// software-popcount one (SBNN's BConv-64 / BMM-64) on the same model; the
+// real layers of either on cuDNN (conv_cudnn) where it loads.
 constexpr Impl kImpls[] = {{"btc", "auto"}, {"popc", "popc"}};
+// A model with no binary layer (resnet18-fp16, the full-precision
+// baseline): one network, its convs on cuDNN and its FC on the CUDA cores.
+constexpr Impl kFullPrecision[] = {{"cudnn", "auto,conv=conv_cudnn"}};
 
 const std::vector<std::string>& sweep_models(bool quick) {
-  static const std::vector<std::string> all = {"resnet18-bireal", "resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg",
-                                               "cifar10-resnet14", "mnist-mlp"};
-  static const std::vector<std::string> few = {"resnet18-bireal", "resnet18-tcbnn", "mnist-mlp"};
+  static const std::vector<std::string> all = {"resnet18-bireal", "resnet18-fp16", "resnet18-tcbnn", "alexnet",
+                                               "vgg16",           "cifar10-vgg",   "cifar10-resnet14", "mnist-mlp"};
+  static const std::vector<std::string> few = {"resnet18-bireal", "resnet18-fp16", "resnet18-tcbnn", "mnist-mlp"};
   return quick ? few : all;
 }
 std::vector<int> sweep_batches(bool quick) {
@@ -327,16 +331,24 @@ void run_insitu(benchmark::State& st, const std::string& model_name, bool observ
 void register_net(SuiteContext& ctx) {
   state().ctx = &ctx;
   const bool quick = ctx.options.quick;
-  for (const auto& model : sweep_models(quick))
+  for (const auto& model : sweep_models(quick)) {
+    // The implementations a model has: binary layers or not (read from its file).
+    bool binary = true;
+    try {
+      binary = net::load_model(model, state().models_dir).binary_ops_per_image() > 0;
+    } catch (const net::ModelError&) {
+      // planned per point, where the error is recorded
+    }
+    const Impl* impls_begin = binary ? std::begin(kImpls) : std::begin(kFullPrecision);
+    const Impl* impls_end = binary ? std::end(kImpls) : std::end(kFullPrecision);
     for (int batch : sweep_batches(quick))
-      for (const Impl& impl : kImpls) {
+      for (const Impl* ip = impls_begin; ip != impls_end; ++ip) {
         // The naming grammar's form is [a-z0-9_]: the model name with '_'
         // for '-' (the label and the forms key keep the model's own name).
         std::string form = model;
         std::replace(form.begin(), form.end(), '-', '_');
-        const std::string point = fmt::format("{}/batch:{}/impl:{}", form, batch, impl.label);
+        const std::string point = fmt::format("{}/batch:{}/impl:{}", form, batch, ip->label);
         const std::string base = "net/" + point;
-        const Impl* ip = &impl;
         benchmark::RegisterBenchmark(base.c_str(),
                                      [model, batch, ip, base](benchmark::State& st) {
                                        st.SetLabel(model);
@@ -359,6 +371,7 @@ void register_net(SuiteContext& ctx) {
             ->Iterations(kStepLaunches)
             ->Repetitions(1);
       }
+  }
   for (const auto& model : insitu_models(quick))
     for (const bool observed : {false, true}) {
       std::string form = model;

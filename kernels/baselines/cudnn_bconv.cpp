@@ -17,7 +17,7 @@
 //
 // The algorithm ("best found by cuDNN"): heuristics mode A's first
 // kPlansPerGraph configurations of each graph that build into an execution
-// plan with a workspace <= kMaxCudnnWorkspaceBytes (mode FALLBACK when none
+// plan with a workspace <= cudnn::kMaxWorkspaceBytes (mode FALLBACK when none
 // does), engines noted Winograd / FFT / reduced-precision reduction / int8x32
 // reorder left out (their transforms or accumulators are not exact for z, or
 // they need filters this file does not reorder). prepare() times every plan
@@ -34,21 +34,8 @@
 // matrix is BMM's M x N); bconv_cudnn_s8 with kInt32 writes z straight into
 // the output when K_pad = K and the output is 16-byte aligned.
 //
-// Loading: libcudnn.so.9 is opened at run time (dlopen: the loader's path,
-// then the library CMake found), so the binary starts on a machine without
-// cuDNN and the designs skip there with the reason. One handle per device,
-// created on first use; handles, plans and descriptors are destroyed at exit.
-#ifndef BTC_HAVE_CUDNN
-#define BTC_HAVE_CUDNN 0  // CMake sets 1 when it finds cuDNN 9 (kernels/CMakeLists.txt)
-#endif
-#ifndef BTC_CUDNN_LIBRARY_PATH
-#define BTC_CUDNN_LIBRARY_PATH "libcudnn.so.9"  // CMake: the library it found
-#endif
-
-#if BTC_HAVE_CUDNN
-#include <cudnn.h>
-#include <dlfcn.h>
-#endif
+// Loading, handles and plan building: kernels/baselines/cudnn_graph.h.
+#include "kernels/baselines/cudnn_graph.h"
 
 #include <algorithm>
 #include <array>
@@ -78,155 +65,19 @@ size_t round_up(size_t x, size_t mult) { return (x + mult - 1) / mult * mult; }
 
 #if BTC_HAVE_CUDNN
 
-// ---- the cuDNN entry points, from dlopen ------------------------------------
-
-struct CudnnApi {
-#define BTC_CUDNN_FN(f) decltype(&::f) f = nullptr;
-  BTC_CUDNN_FN(cudnnGetVersion)
-  BTC_CUDNN_FN(cudnnGetErrorString)
-  BTC_CUDNN_FN(cudnnGetLastErrorString)
-  BTC_CUDNN_FN(cudnnCreate)
-  BTC_CUDNN_FN(cudnnDestroy)
-  BTC_CUDNN_FN(cudnnSetStream)
-  BTC_CUDNN_FN(cudnnBackendCreateDescriptor)
-  BTC_CUDNN_FN(cudnnBackendDestroyDescriptor)
-  BTC_CUDNN_FN(cudnnBackendSetAttribute)
-  BTC_CUDNN_FN(cudnnBackendGetAttribute)
-  BTC_CUDNN_FN(cudnnBackendFinalize)
-  BTC_CUDNN_FN(cudnnBackendExecute)
-#undef BTC_CUDNN_FN
-};
-
-// The loaded API, or nullptr with *why set. Loaded once, never unloaded.
-const CudnnApi* load_cudnn(std::string* why) {
-  static std::once_flag once;
-  static CudnnApi api;                               // trivially destructible: usable during exit
-  static const std::string* error = nullptr;        // leaked on purpose, as api
-  std::call_once(once, [] {
-    std::string tried;
-    void* lib = nullptr;
-    for (const char* path : {"libcudnn.so.9", BTC_CUDNN_LIBRARY_PATH}) {
-      lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-      if (lib != nullptr) break;
-      const char* e = dlerror();
-      tried += std::string(tried.empty() ? "" : "; ") + (e != nullptr ? e : path);
-    }
-    if (lib == nullptr) {
-      error = new std::string("cannot load libcudnn.so.9 (" + tried + ")");
-      return;
-    }
-    std::string missing;
-    auto sym = [&](auto& fn, const char* name) {
-      fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(lib, name));
-      if (fn == nullptr) missing += std::string(missing.empty() ? "" : ", ") + name;
-    };
-#define BTC_CUDNN_SYM(f) sym(api.f, #f);
-    BTC_CUDNN_SYM(cudnnGetVersion)
-    BTC_CUDNN_SYM(cudnnGetErrorString)
-    BTC_CUDNN_SYM(cudnnGetLastErrorString)
-    BTC_CUDNN_SYM(cudnnCreate)
-    BTC_CUDNN_SYM(cudnnDestroy)
-    BTC_CUDNN_SYM(cudnnSetStream)
-    BTC_CUDNN_SYM(cudnnBackendCreateDescriptor)
-    BTC_CUDNN_SYM(cudnnBackendDestroyDescriptor)
-    BTC_CUDNN_SYM(cudnnBackendSetAttribute)
-    BTC_CUDNN_SYM(cudnnBackendGetAttribute)
-    BTC_CUDNN_SYM(cudnnBackendFinalize)
-    BTC_CUDNN_SYM(cudnnBackendExecute)
-#undef BTC_CUDNN_SYM
-    if (!missing.empty()) {
-      error = new std::string("libcudnn.so.9 lacks " + missing);
-      return;
-    }
-    const size_t version = api.cudnnGetVersion();
-    if (version / 10000 != CUDNN_MAJOR) {
-      error = new std::string("runtime cuDNN " + std::to_string(version) + " is not the major version built against (" +
-                              std::to_string(CUDNN_VERSION) + ")");
-      return;
-    }
-  });
-  if (error != nullptr) {
-    if (why != nullptr) *why = *error;
-    return nullptr;
-  }
-  return &api;
-}
-
-const CudnnApi& api() {
-  std::string why;
-  const CudnnApi* a = load_cudnn(&why);
-  if (a == nullptr) throw std::runtime_error("cuDNN: " + why);
-  return *a;
-}
-
-struct CudnnError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-std::string status_text(cudnnStatus_t st) {
-  const CudnnApi& a = api();
-  std::array<char, 512> last{};
-  a.cudnnGetLastErrorString(last.data(), last.size());
-  std::string s = a.cudnnGetErrorString(st);
-  if (last[0] != '\0') s += std::string(": ") + last.data();
-  return s;
-}
-
-void cudnn_check(cudnnStatus_t st, const std::string& what, const char* file, int line) {
-  if (st != CUDNN_STATUS_SUCCESS)
-    throw CudnnError(what + " failed: " + status_text(st) + " at " + file + ":" + std::to_string(line));
-}
-
-// Every cuDNN call is checked; a failure names the call, cuDNN's reason, file and line.
-#define BTC_CUDNN_CHECK(call) ::btc::bconv::cudnn_check((call), #call, __FILE__, __LINE__)
-
-// ---- backend descriptors ----------------------------------------------------
-
-// One backend descriptor, destroyed with its owner.
-class Desc {
- public:
-  Desc() = default;
-  explicit Desc(cudnnBackendDescriptorType_t type) {
-    BTC_CUDNN_CHECK(api().cudnnBackendCreateDescriptor(type, &d_));
-  }
-  Desc(Desc&& o) noexcept : d_(std::exchange(o.d_, nullptr)) {}
-  Desc& operator=(Desc&& o) noexcept {
-    if (this != &o) {
-      reset();
-      d_ = std::exchange(o.d_, nullptr);
-    }
-    return *this;
-  }
-  Desc(const Desc&) = delete;
-  Desc& operator=(const Desc&) = delete;
-  ~Desc() { reset(); }
-
-  cudnnBackendDescriptor_t get() const { return d_; }
-  void set(cudnnBackendAttributeName_t name, cudnnBackendAttributeType_t type, int64_t count, const void* values) {
-    cudnn_check(api().cudnnBackendSetAttribute(d_, name, type, count, values),
-                "cudnnBackendSetAttribute(attribute " + std::to_string(static_cast<int>(name)) + ")", __FILE__,
-                __LINE__);
-  }
-  void set(cudnnBackendAttributeName_t name, const Desc& value) {
-    const cudnnBackendDescriptor_t raw = value.get();
-    set(name, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &raw);
-  }
-  void finalize() { BTC_CUDNN_CHECK(api().cudnnBackendFinalize(d_)); }
-
- private:
-  void reset() {
-    // The status is dropped: a destructor has no one to report it to.
-    if (d_ != nullptr) api().cudnnBackendDestroyDescriptor(d_);
-    d_ = nullptr;
-  }
-  cudnnBackendDescriptor_t d_ = nullptr;
-};
+using cudnn::Desc;
+using cudnn::make_tensor;
+using cudnn::OpGraph;
+using cudnn::PlanSet;
+using cudnn::Registry;
+using cudnn::registry;
+using cudnn::current_device;
+using cudnn::handle_locked;
+using cudnn::register_exit_cleanup;
 
 // ---- the problem as cuDNN tensors -------------------------------------------
 
 constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3, kUidConvOut = 4;
-constexpr int64_t kAlignmentBytes = 16;               // every tensor's declared alignment
-constexpr size_t kMaxCudnnWorkspaceBytes = size_t{256} << 20;  // the cap for cuDNN's scratch (fixed, reported)
 constexpr int kPlansPerGraph = 4;  // heuristic configurations built per graph: plan builds may compile kernels
 constexpr int kTimedRuns = 3;
 
@@ -263,30 +114,6 @@ struct Layout {
 
 #if BTC_HAVE_CUDNN
 
-// One operation graph and every descriptor it references, kept alive as long
-// as the plans built from it.
-struct OpGraph {
-  std::string pattern;  // "conv" | "conv+identity"
-  std::vector<Desc> parts;
-  Desc graph;
-};
-
-Desc make_tensor(int64_t uid, cudnnDataType_t type, const std::array<int64_t, 4>& dims,
-                 const std::array<int64_t, 4>& strides, bool is_virtual) {
-  Desc t(CUDNN_BACKEND_TENSOR_DESCRIPTOR);
-  t.set(CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &type);
-  t.set(CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims.data());
-  t.set(CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides.data());
-  t.set(CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid);
-  t.set(CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &kAlignmentBytes);
-  if (is_virtual) {
-    const bool v = true;
-    t.set(CUDNN_ATTR_TENSOR_IS_VIRTUAL, CUDNN_TYPE_BOOLEAN, 1, &v);
-  }
-  t.finalize();
-  return t;
-}
-
 // Dimensions are cuDNN's logical [N, C, H, W] (filters [K, C, R, S]); the
 // strides make every tensor channels-last.
 std::shared_ptr<OpGraph> build_graph(cudnnHandle_t handle, const Problem& p, const Layout& l, const PrecisionInfo& pr,
@@ -299,339 +126,47 @@ std::shared_ptr<OpGraph> build_graph(cudnnHandle_t handle, const Problem& p, con
   const std::array<int64_t, 4> y_dims{n, k, pp, q}, y_strides{pp * q * k, 1, q * k, k};
   Desc y = make_tensor(kUidY, pr.acc, y_dims, y_strides, false);
 
-  Desc conv(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
-  conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &pr.acc);
-  const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;  // tap (r, s) reads pixel (p stride - pad + r, ...)
-  conv.set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
-  const int64_t spatial = 2, pads[2] = {p.pad, p.pad}, dilations[2] = {1, 1}, strides[2] = {p.stride, p.stride};
-  conv.set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
-  conv.set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pads);
-  conv.set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pads);
-  conv.set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilations);
-  conv.set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, strides);
-  conv.finalize();
-
+  Desc conv = cudnn::make_conv(pr.acc, p.stride, p.pad);
   Desc conv_out = with_identity ? make_tensor(kUidConvOut, pr.acc, y_dims, y_strides, true) : Desc();
-  Desc fprop(CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR);
-  fprop.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X, x);
-  fprop.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, wt);
-  fprop.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y, with_identity ? conv_out : y);
-  fprop.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, conv);
-  const float one = 1.f, zero = 0.f;
-  fprop.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_TYPE_FLOAT, 1, &one);
-  fprop.set(CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA, CUDNN_TYPE_FLOAT, 1, &zero);
-  fprop.finalize();
-
-  std::vector<cudnnBackendDescriptor_t> ops{fprop.get()};
-  Desc pw, pw_op;
+  Desc fprop = cudnn::make_conv_fprop(x, wt, with_identity ? conv_out : y, conv);
+  std::vector<const Desc*> ops{&fprop};
+  Desc pw_op;
   if (with_identity) {
-    pw = Desc(CUDNN_BACKEND_POINTWISE_DESCRIPTOR);
-    const cudnnPointwiseMode_t identity = CUDNN_POINTWISE_IDENTITY;
-    pw.set(CUDNN_ATTR_POINTWISE_MODE, CUDNN_TYPE_POINTWISE_MODE, 1, &identity);
-    pw.set(CUDNN_ATTR_POINTWISE_MATH_PREC, CUDNN_TYPE_DATA_TYPE, 1, &pr.acc);
-    pw.finalize();
-    pw_op = Desc(CUDNN_BACKEND_OPERATION_POINTWISE_DESCRIPTOR);
-    pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_PW_DESCRIPTOR, pw);
-    pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_XDESC, conv_out);
-    pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_YDESC, y);
-    pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_ALPHA1, CUDNN_TYPE_FLOAT, 1, &one);
-    pw_op.set(CUDNN_ATTR_OPERATION_POINTWISE_ALPHA2, CUDNN_TYPE_FLOAT, 1, &one);
-    pw_op.finalize();
-    ops.push_back(pw_op.get());
+    pw_op = cudnn::make_pointwise_op(g->parts, CUDNN_POINTWISE_IDENTITY, conv_out, nullptr, y, pr.acc);
+    ops.push_back(&pw_op);
   }
-
-  g->graph = Desc(CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR);
-  g->graph.set(CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, static_cast<int64_t>(ops.size()),
-               ops.data());
-  g->graph.set(CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);  // optional from cuDNN 9.8
-  g->graph.finalize();
-  for (Desc* d : {&x, &wt, &y, &conv, &conv_out, &fprop, &pw, &pw_op})
+  g->uids = {kUidX, kUidW, kUidY};
+  cudnn::finalize_graph(*g, handle, ops);
+  for (Desc* d : {&x, &wt, &y, &conv, &conv_out, &fprop, &pw_op})
     if (d->get() != nullptr) g->parts.push_back(std::move(*d));
   return g;
 }
-
-// Heuristics' engine configurations for the graph, best predicted first;
-// empty when cuDNN has none (a NOT_SUPPORTED status, recorded in *why).
-std::vector<Desc> engine_configs(const OpGraph& g, cudnnBackendHeurMode_t mode, std::string* why) {
-  Desc heur(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR);
-  heur.set(CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, g.graph);
-  heur.set(CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode);
-  if (const cudnnStatus_t st = api().cudnnBackendFinalize(heur.get()); st != CUDNN_STATUS_SUCCESS) {
-    *why += g.pattern + ": heuristics: " + status_text(st) + "; ";
-    return {};
-  }
-  int64_t count = 0;
-  BTC_CUDNN_CHECK(api().cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 0, &count, nullptr));
-  std::vector<Desc> configs;
-  std::vector<cudnnBackendDescriptor_t> raw;
-  for (int64_t i = 0; i < count; ++i) {
-    configs.emplace_back(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR);
-    raw.push_back(configs.back().get());
-  }
-  int64_t got = 0;
-  BTC_CUDNN_CHECK(api().cudnnBackendGetAttribute(heur.get(), CUDNN_ATTR_ENGINEHEUR_RESULTS,
-                                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, raw.data()));
-  configs.resize(static_cast<size_t>(std::clamp<int64_t>(got, 0, count)));
-  return configs;
-}
-
-// "eng<global index>{k<knob type>=<value>,...}", and why the engine is left
-// out ("" when it is usable).
-struct EngineInfo {
-  std::string name, excluded;
-};
-EngineInfo engine_info(const Desc& config) {
-  const CudnnApi& a = api();
-  EngineInfo info;
-  Desc engine(CUDNN_BACKEND_ENGINE_DESCRIPTOR);
-  cudnnBackendDescriptor_t raw = engine.get();
-  int64_t n = 0;
-  BTC_CUDNN_CHECK(
-      a.cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n, &raw));
-  int64_t index = -1;
-  BTC_CUDNN_CHECK(a.cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n,
-                                             &index));
-  info.name = "eng" + std::to_string(index);
-
-  std::array<cudnnBackendNumericalNote_t, CUDNN_NUMERICAL_NOTE_TYPE_COUNT> numerical{};
-  BTC_CUDNN_CHECK(a.cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
-                                             CUDNN_TYPE_NUMERICAL_NOTE, numerical.size(), &n, numerical.data()));
-  for (int64_t i = 0; i < std::min<int64_t>(n, numerical.size()); ++i)
-    switch (numerical[static_cast<size_t>(i)]) {
-      case CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION: info.excluded = "reduced-precision reduction"; break;
-      case CUDNN_NUMERICAL_NOTE_FFT: info.excluded = "FFT"; break;
-      case CUDNN_NUMERICAL_NOTE_WINOGRAD:
-      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4:
-      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6:
-      case CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13: info.excluded = "Winograd"; break;
-      default: break;
-    }
-  std::array<cudnnBackendBehaviorNote_t, CUDNN_BEHAVIOR_NOTE_TYPE_COUNT> behavior{};
-  BTC_CUDNN_CHECK(a.cudnnBackendGetAttribute(engine.get(), CUDNN_ATTR_ENGINE_BEHAVIOR_NOTE, CUDNN_TYPE_BEHAVIOR_NOTE,
-                                             behavior.size(), &n, behavior.data()));
-  for (int64_t i = 0; i < std::min<int64_t>(n, behavior.size()); ++i) {
-    const cudnnBackendBehaviorNote_t b = behavior[static_cast<size_t>(i)];
-    if (b == CUDNN_BEHAVIOR_NOTE_REQUIRES_FILTER_INT8x32_REORDER || b == CUDNN_BEHAVIOR_NOTE_REQUIRES_BIAS_INT8x32_REORDER)
-      info.excluded = "int8x32 reorder";
-  }
-
-  std::vector<Desc> knobs;
-  std::vector<cudnnBackendDescriptor_t> knobs_raw;
-  for (int i = 0; i < CUDNN_KNOB_TYPE_COUNTS; ++i) {
-    knobs.emplace_back(CUDNN_BACKEND_KNOB_CHOICE_DESCRIPTOR);
-    knobs_raw.push_back(knobs.back().get());
-  }
-  BTC_CUDNN_CHECK(a.cudnnBackendGetAttribute(config.get(), CUDNN_ATTR_ENGINECFG_KNOB_CHOICES,
-                                             CUDNN_TYPE_BACKEND_DESCRIPTOR, CUDNN_KNOB_TYPE_COUNTS, &n,
-                                             knobs_raw.data()));
-  std::string k;
-  for (int64_t i = 0; i < std::min<int64_t>(n, CUDNN_KNOB_TYPE_COUNTS); ++i) {
-    cudnnBackendKnobType_t type = CUDNN_KNOB_TYPE_COUNTS;
-    int64_t value = 0, m = 0;
-    BTC_CUDNN_CHECK(a.cudnnBackendGetAttribute(knobs_raw[static_cast<size_t>(i)], CUDNN_ATTR_KNOB_CHOICE_KNOB_TYPE,
-                                               CUDNN_TYPE_KNOB_TYPE, 1, &m, &type));
-    BTC_CUDNN_CHECK(a.cudnnBackendGetAttribute(knobs_raw[static_cast<size_t>(i)], CUDNN_ATTR_KNOB_CHOICE_KNOB_VALUE,
-                                               CUDNN_TYPE_INT64, 1, &m, &value));
-    k += (k.empty() ? "k" : ",k") + std::to_string(static_cast<int>(type)) + "=" + std::to_string(value);
-  }
-  info.name += "{" + k + "}";
-  return info;
-}
-
 // ---- plans per (problem, device) -------------------------------------------
 
-struct Candidate {
-  std::shared_ptr<const OpGraph> graph;  // what the plan was built from, kept as long as it
-  Desc config;                           // the engine configuration, likewise
-  Desc plan;
-  size_t workspace_bytes = 0;
-  std::string name;  // "<pattern>/eng<i>{knobs}"
-};
-
-struct Selection {
-  std::vector<Candidate> candidates;  // heuristics' order
-  size_t max_workspace_bytes = 0;
-  size_t chosen = 0;  // the fastest once tuned; heuristics' first until then
-  bool tuned = false;
-  double chosen_ms = 0;
-  // The last variant pack, rebuilt when the plan or a pointer changes.
-  Desc pack;
-  std::array<void*, 4> pack_ptrs{};
-  size_t pack_plan = SIZE_MAX;
-  bool executed = false;  // run() has executed a plan (exit cleanup registered after it)
-};
-
-using SelectionKey = std::tuple<int /*device*/, int /*precision*/, int, int, int, int, int, int, int, int, int>;
-SelectionKey key_of(int device, Precision prec, const Problem& p) {
-  return {device, static_cast<int>(prec), p.n, p.h, p.w, p.c, p.k, p.r, p.s, p.stride, p.pad};
-}
-
-// Handles and plans of every device. Heap-allocated and never destroyed by
-// static destruction: exit_cleanup() destroys its contents from an atexit
-// handler registered after cuDNN last loaded code, so it runs before the
-// static destructors of the libraries cuDNN opens lazily (its sublibraries,
-// engines) and while the CUDA runtime is still up.
-struct Registry {
-  std::mutex mu;  // held from cudnnSetStream through the (asynchronous) execute, as the cuBLAS baseline does
-  std::map<int, cudnnHandle_t> handles;
-  std::map<int, std::string> handle_errors;  // devices where cudnnCreate failed: the skip reason
-  std::map<SelectionKey, std::unique_ptr<Selection>> selections;
-};
-Registry& registry() {
-  static Registry* r = new Registry;
-  return *r;
-}
-void exit_cleanup() {
-  Registry& r = registry();
-  // A thread still inside a cuDNN call (or exit() called from one) keeps
-  // everything: a leak at exit, not a deadlock.
-  std::unique_lock<std::mutex> lock(r.mu, std::try_to_lock);
-  if (!lock.owns_lock()) return;
-  r.selections.clear();  // plans and descriptors before the handles they were made with
-  for (auto& [device, h] : r.handles) api().cudnnDestroy(h);  // status dropped: exiting
-  r.handles.clear();
-}
-// Called after cuDNN may have loaded more code; the last registered runs
-// first and does the work, the others find nothing left. A failed
-// registration only leaves that cleanup undone.
-void register_exit_cleanup() { (void)std::atexit(exit_cleanup); }
-
-int current_device() {
-  int dev = 0;
-  BTC_CUDA_CHECK(cudaGetDevice(&dev));
-  return dev;
-}
-
-// The current device's handle (r.mu held); throws the cudnnCreate error.
-cudnnHandle_t handle_locked(Registry& r, int device) {
-  if (auto it = r.handles.find(device); it != r.handles.end()) return it->second;
-  if (auto it = r.handle_errors.find(device); it != r.handle_errors.end()) throw std::runtime_error(it->second);
-  cudnnHandle_t h = nullptr;
-  try {
-    BTC_CUDNN_CHECK(api().cudnnCreate(&h));
-  } catch (const std::exception& e) {
-    r.handle_errors[device] = e.what();
-    throw;
-  }
-  r.handles[device] = h;
-  register_exit_cleanup();
-  return h;
+std::string key_of(int device, Precision prec, const Problem& p) {
+  return "bconv/" + std::to_string(device) + "/" + std::to_string(static_cast<int>(prec)) + "/" +
+         std::to_string(p.n) + "x" + std::to_string(p.h) + "x" + std::to_string(p.w) + "x" + std::to_string(p.c) +
+         "/" + std::to_string(p.k) + "x" + std::to_string(p.r) + "x" + std::to_string(p.s) + "/" +
+         std::to_string(p.stride) + "/" + std::to_string(p.pad);
 }
 
 // Builds every candidate plan for p; std::invalid_argument when none builds.
-std::unique_ptr<Selection> build_selection(cudnnHandle_t handle, const Problem& p, Precision prec,
-                                           const std::string& who) {
+std::unique_ptr<PlanSet> build_selection(cudnnHandle_t handle, const Problem& p, Precision prec,
+                                         const std::string& who) {
   const PrecisionInfo pr = precision_info(prec);
   const Layout l = layout_of(p, prec);
-  auto sel = std::make_unique<Selection>();
   std::string why;
   std::vector<std::shared_ptr<const OpGraph>> graphs;
   for (bool with_identity : {false, true}) {
     try {
       graphs.push_back(build_graph(handle, p, l, pr, with_identity));
-    } catch (const CudnnError& e) {  // this graph is not expressible here; the other may be
+    } catch (const cudnn::Error& e) {  // this graph is not expressible here; the other may be
       why += std::string(with_identity ? "conv+identity" : "conv") + ": " + e.what() + "; ";
     }
   }
-  for (cudnnBackendHeurMode_t mode : {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK}) {
-    for (const auto& g : graphs) {
-      int built = 0;
-      for (Desc& config : engine_configs(*g, mode, &why)) {
-        if (built == kPlansPerGraph) break;
-        const EngineInfo e = engine_info(config);
-        if (!e.excluded.empty()) continue;
-        Candidate c;
-        c.graph = g;
-        c.config = std::move(config);
-        c.name = g->pattern + "/" + e.name;
-        c.plan = Desc(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR);
-        c.plan.set(CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, c.config);
-        c.plan.set(CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1, &handle);
-        if (const cudnnStatus_t st = api().cudnnBackendFinalize(c.plan.get()); st != CUDNN_STATUS_SUCCESS) {
-          why += c.name + ": " + status_text(st) + "; ";  // the engine refuses this shape
-          continue;
-        }
-        int64_t ws = 0, n = 0;
-        BTC_CUDNN_CHECK(api().cudnnBackendGetAttribute(c.plan.get(), CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-                                                       CUDNN_TYPE_INT64, 1, &n, &ws));
-        if (ws < 0 || static_cast<size_t>(ws) > kMaxCudnnWorkspaceBytes) {
-          why += c.name + ": workspace " + std::to_string(ws) + " bytes is over the cap; ";
-          continue;
-        }
-        c.workspace_bytes = static_cast<size_t>(ws);
-        sel->max_workspace_bytes = std::max(sel->max_workspace_bytes, c.workspace_bytes);
-        sel->candidates.push_back(std::move(c));
-        ++built;
-      }
-    }
-    if (!sel->candidates.empty()) break;  // FALLBACK only when mode A gave nothing usable
-  }
-  register_exit_cleanup();  // plan building loads cuDNN's engine libraries
-  if (sel->candidates.empty())
-    throw std::invalid_argument(who + ": cuDNN has no engine for this convolution (" + pr.what + ", NHWC, C_pad " +
-                                std::to_string(l.c_pad) + ", K_pad " + std::to_string(l.k_pad) + "): " + why);
-  return sel;
-}
-
-// Executes candidate i of sel on stream s (r.mu held): x, w, y and scratch device pointers.
-cudnnStatus_t execute_locked(cudnnHandle_t h, Selection& sel, size_t i, const std::array<void*, 4>& ptrs,
-                             cudaStream_t s) {
-  if (sel.pack_plan != i || sel.pack_ptrs != ptrs) {
-    Desc pack(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR);
-    const int64_t uids[3] = {kUidX, kUidW, kUidY};
-    void* data[3] = {ptrs[0], ptrs[1], ptrs[2]};
-    void* scratch = ptrs[3];
-    pack.set(CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uids);
-    pack.set(CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, data);
-    pack.set(CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &scratch);
-    pack.finalize();
-    sel.pack = std::move(pack);
-    sel.pack_ptrs = ptrs;
-    sel.pack_plan = i;
-  }
-  BTC_CUDNN_CHECK(api().cudnnSetStream(h, s));
-  return api().cudnnBackendExecute(h, sel.candidates[i].plan.get(), sel.pack.get());
-}
-
-struct Event {
-  Event() { BTC_CUDA_CHECK(cudaEventCreate(&e)); }
-  ~Event() { (void)cudaEventDestroy(e); }  // nothing to report to in a destructor
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  cudaEvent_t e = nullptr;
-};
-
-// Times every candidate on the operands in ptrs and keeps the fastest (r.mu held).
-void tune_locked(cudnnHandle_t h, Selection& sel, const std::array<void*, 4>& ptrs, cudaStream_t s,
-                 const std::string& who) {
-  Event start, stop;
-  std::string why;
-  double best_ms = -1;
-  for (size_t i = 0; i < sel.candidates.size(); ++i) {
-    // The warm-up also pays the first call's one-time costs (module loads).
-    if (const cudnnStatus_t st = execute_locked(h, sel, i, ptrs, s); st != CUDNN_STATUS_SUCCESS) {
-      why += sel.candidates[i].name + ": " + status_text(st) + "; ";
-      continue;
-    }
-    BTC_CUDA_CHECK(cudaEventRecord(start.e, s));
-    for (int run = 0; run < kTimedRuns; ++run)
-      if (const cudnnStatus_t st = execute_locked(h, sel, i, ptrs, s); st != CUDNN_STATUS_SUCCESS)
-        cudnn_check(st, who + ": executing " + sel.candidates[i].name, __FILE__, __LINE__);
-    BTC_CUDA_CHECK(cudaEventRecord(stop.e, s));
-    BTC_CUDA_CHECK(cudaEventSynchronize(stop.e));
-    float ms = 0;
-    BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, start.e, stop.e));
-    const double per_run_ms = static_cast<double>(ms) / kTimedRuns;
-    if (best_ms < 0 || per_run_ms < best_ms) {
-      best_ms = per_run_ms;
-      sel.chosen = i;
-    }
-  }
-  register_exit_cleanup();  // executing may load more of cuDNN
-  if (best_ms < 0) throw std::runtime_error(who + ": every cuDNN plan failed to execute: " + why);
-  sel.tuned = true;
-  sel.chosen_ms = best_ms;
+  return cudnn::build_plans(handle, graphs, kPlansPerGraph, who,
+                            std::string("this convolution (") + pr.what + ", NHWC, C_pad " + std::to_string(l.c_pad) +
+                                ", K_pad " + std::to_string(l.k_pad) + ")" + (why.empty() ? "" : " [" + why + "]"));
 }
 
 #endif  // BTC_HAVE_CUDNN
@@ -649,15 +184,7 @@ class CudnnBconvDesign final : public Design {
     // cudnn-frontend's int8 convolution sample: "Int8 datatype convolutions require Ampere and later".
     if (prec_ == Precision::kS8 && code.device_sm < 80)
       return "cuDNN int8 convolution (graph API) needs sm_80+; device is sm_" + std::to_string(code.device_sm);
-    try {
-      Registry& r = registry();
-      std::lock_guard<std::mutex> lock(r.mu);
-      handle_locked(r, current_device());
-    } catch (const std::exception& e) {
-      const std::string what = e.what();
-      return what.rfind("cuDNN", 0) == 0 ? what : "cuDNN: " + what;
-    }
-    return "";
+    return cudnn::unavailable_reason();
 #else
     return "built without cuDNN";
 #endif
@@ -705,8 +232,8 @@ class CudnnBconvDesign final : public Design {
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mu);
     const int device = current_device();
-    Selection& sel = selection_locked(r, device, p);
-    if (!sel.tuned) tune_locked(handle_locked(r, device), sel, pointers(ws, l, ws + l.y), s, name_);
+    PlanSet& sel = selection_locked(r, device, p);
+    if (!sel.tuned) cudnn::tune(handle_locked(r, device), sel, pointers(ws, l, ws + l.y), ws + l.scratch, s, name_, kTimedRuns);
 #else
     (void)workspace;
     (void)s;
@@ -720,15 +247,16 @@ class CudnnBconvDesign final : public Design {
     char* ws = need_workspace(workspace);
     const Layout l = layout_of(p, prec_);
     const bool direct = prec_ == Precision::kS8 && out.epilogue == Epilogue::kInt32 && l.k_pad == p.k &&
-                        reinterpret_cast<uintptr_t>(out.c) % kAlignmentBytes == 0;
+                        reinterpret_cast<uintptr_t>(out.c) % cudnn::kAlignmentBytes == 0;
     void* y = direct ? static_cast<void*>(out.c) : static_cast<void*>(ws + l.y);
     {
       Registry& r = registry();
       std::lock_guard<std::mutex> lock(r.mu);
       const int device = current_device();
-      Selection& sel = selection_locked(r, device, p);
-      const cudnnStatus_t st = execute_locked(handle_locked(r, device), sel, sel.chosen, pointers(ws, l, y), s);
-      cudnn_check(st, name_ + ": executing " + sel.candidates[sel.chosen].name, __FILE__, __LINE__);
+      PlanSet& sel = selection_locked(r, device, p);
+      const cudnnStatus_t st =
+          cudnn::execute(handle_locked(r, device), sel, sel.chosen, pointers(ws, l, y), ws + l.scratch, s);
+      cudnn::check(st, name_ + ": executing " + sel.candidates[sel.chosen].name, __FILE__, __LINE__);
       if (!sel.executed) register_exit_cleanup();  // an untuned plan's first execution may load more of cuDNN
       sel.executed = true;
     }
@@ -753,11 +281,8 @@ class CudnnBconvDesign final : public Design {
 #if BTC_HAVE_CUDNN
     Registry& r = registry();
     std::lock_guard<std::mutex> lock(r.mu);
-    const auto it = r.selections.find(key_of(current_device(), prec_, p));
-    if (it == r.selections.end()) return "";
-    const Selection& sel = *it->second;
-    return sel.candidates[sel.chosen].name +
-           (sel.tuned ? " (tuned: " + std::to_string(sel.chosen_ms) + " ms)" : " (heuristics' first, not tuned)");
+    const auto it = r.plans.find(key_of(current_device(), prec_, p));
+    return it == r.plans.end() ? "" : it->second->algorithm();
 #else
     (void)p;
     return "";
@@ -774,15 +299,13 @@ class CudnnBconvDesign final : public Design {
     return static_cast<char*>(workspace);
   }
 #if BTC_HAVE_CUDNN
-  static std::array<void*, 4> pointers(char* ws, const Layout& l, void* y) {
-    return {ws + l.x, ws + l.w, y, ws + l.scratch};
-  }
+  static std::vector<void*> pointers(char* ws, const Layout& l, void* y) { return {ws + l.x, ws + l.w, y}; }
   // The plans for p on `device`, built on first use (r.mu held).
-  Selection& selection_locked(Registry& r, int device, const Problem& p) const {
-    const SelectionKey key = key_of(device, prec_, p);
-    auto it = r.selections.find(key);
-    if (it == r.selections.end())
-      it = r.selections.emplace(key, build_selection(handle_locked(r, device), p, prec_, name_)).first;
+  PlanSet& selection_locked(Registry& r, int device, const Problem& p) const {
+    const std::string key = key_of(device, prec_, p);
+    auto it = r.plans.find(key);
+    if (it == r.plans.end())
+      it = r.plans.emplace(key, build_selection(handle_locked(r, device), p, prec_, name_)).first;
     return *it->second;
   }
 #endif

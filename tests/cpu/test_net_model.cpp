@@ -46,8 +46,8 @@ const std::string kLogits = "fc bfc c1 10 - - - out=float\n";
 TEST(NetModel, EveryShippedModelParses) {
   const auto names = model_names(kModels);
   const std::vector<std::string> want = {"alexnet",        "cifar10-resnet14", "cifar10-vgg", "mnist-mlp",
-                                         "resnet18-bireal", "resnet18-tcbnn",   "tiny-bireal", "tiny-resnet",
-                                         "vgg16"};
+                                         "resnet18-bireal", "resnet18-fp16",    "resnet18-tcbnn", "tiny-bireal",
+                                         "tiny-resnet",    "vgg16"};
   EXPECT_EQ(names, want);
   for (const auto& name : names) {
     SCOPED_TRACE(name);
@@ -435,7 +435,11 @@ TEST(NetModelErrors, HalfLayerOptions) {
   expect_error(kHead + "c1 conv input 32 3 1 1 padval=+1\n" + kFcLogits, 3, "option 'padval' does not apply to a conv");
   expect_error(kHead + "c1 conv input 32 3 1 1 out=half\n" + kFcLogits, 3, "option 'out' does not apply to a conv");
   expect_error(kHead + "c1 conv input 32 3 1 1 shortcut=c0\n" + kFcLogits, 3,
-               "option 'shortcut' does not apply to a conv");
+               "'c1': shortcut 'c0' is not an earlier layer");
+  expect_error(kHead + "c1 conv input 32 3 1 1 act=sigmoid\n" + kFcLogits, 3, "a conv's act takes 'relu', got 'sigmoid'");
+  expect_error(kConvHead + "b bconv c1 32 3 1 1 act=relu\n" + kFcLogits, 4, "option 'act' does not apply to a bconv");
+  expect_error(kConvHead + "fc fc c1 10 - - - out=float act=relu\n", 4, "option 'act' does not apply to an fc");
+  expect_error(kHead + "c1 stem input 32 3 1 1 act=relu\n" + kLogits, 3, "option 'act' does not apply to a stem");
   expect_error(kHead + "c1 stem input 32 3 1 1 prepool=avg2\n" + kLogits, 3, "option 'prepool' does not apply to a stem");
   expect_error(kHead + "c1 stem input 32 3 1 1 shortcut=c0\n" + kLogits, 3, "option 'shortcut' does not apply to a stem");
   expect_error(kConvHead + "f bfc c1 64 - - - shortcut=c1\n" + kLogits, 4, "option 'shortcut' does not apply to a bfc");
@@ -450,6 +454,31 @@ TEST(NetModelErrors, HalfLayerOptions) {
   expect_error(kConvHead + "fc fc c1 10 - - - out=float\nfc2 bfc c1 10 - - - out=float\n", 4,
                "an fc must be the last layer (it writes the logits)");
   expect_error(kConvHead + "b bconv c1 32 3 1 1 out=float\n" + kFcLogits, 4, "a bconv's out takes bits or half, got 'float'");
+}
+
+// torchvision's ResNet-18 topology in fp16: every layer real, ReLU after each
+// block's shortcut add, 1x1/2 conv downsamples.
+TEST(NetModel, Resnet18Fp16Shapes) {
+  const Model m = load_model("resnet18-fp16", std::string(BTC_SOURCE_DIR) + "/models");
+  ASSERT_EQ(m.layers.size(), 21u);
+  EXPECT_EQ(m.classes, 1000);
+  EXPECT_EQ(m.binary_ops_per_image(), 0.0);
+  // 1.81 G MACs: torchvision's count for resnet18 (1.814 GMACs).
+  EXPECT_NEAR(m.real_macs_per_image(), 1.814e9, 0.005e9);
+  const Layer* c1 = m.find("conv1");
+  EXPECT_TRUE(c1->relu && c1->maxpool3);
+  EXPECT_EQ(m.shapes[0].out, (Shape{56, 56, 64}));
+  const int down = m.index_of("l2down");
+  EXPECT_FALSE(m.layers[down].relu);
+  EXPECT_EQ(m.shapes[down].conv_out, (Shape{28, 28, 128}));
+  EXPECT_EQ(m.shapes[down].dot_bits, 64);
+  const Layer* b = m.find("l2b1b");
+  EXPECT_EQ(b->shortcut, "l2down");
+  EXPECT_TRUE(b->relu);
+  EXPECT_TRUE(m.find("l2b2b")->shortcut == "l2b1b");
+  EXPECT_FALSE(m.find("l2b1a")->relu == false);
+  EXPECT_TRUE(m.find("l4b2a")->shortcut.empty());
+  EXPECT_EQ(m.shapes.back().dot_bits, 512);
 }
 
 TEST(NetModelErrors, HalfBconvRules) {

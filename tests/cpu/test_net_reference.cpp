@@ -683,6 +683,100 @@ TEST(NetHalfReference, Avg2AndMax3) {
   for (const int8_t v : out[0].act) EXPECT_EQ(v, 1);  // -0 >= 0
 }
 
+// Layer i of identity_conv_weights reading only input channel 0: acc = x_0.
+void read_channel_0(Weights& w, int i, int c) {
+  LayerWeights& lw = w.layers[static_cast<size_t>(i)];
+  std::fill(lw.wf.begin(), lw.wf.end(), 0.0f);
+  for (size_t o = 0; o < lw.wf.size() / static_cast<size_t>(c); ++o) lw.wf[o * static_cast<size_t>(c)] = 1.0f;
+}
+
+// A conv's shortcut and ReLU: v = half(fma(scale, acc, shift) + s), then
+// v > 0 ? v : +0 (so -0 and a negative value become +0).
+TEST(NetHalfReference, ConvShortcutAndRelu) {
+  const std::string head = "model t\ninput 1 2 1\nbn_eps 0.25\na conv input 32 1 1 0\n";
+  const std::string tail = "fc fc b 1 - - - out=float\n";
+  const Model m = parse(head + "b conv a 32 1 1 0 shortcut=a act=relu\n" + tail);
+  Weights w = identity_conv_weights(m);
+  read_channel_0(w, 1, 32);
+  // b: scale 1, shift -3: from a = x, v = (x - 3) + x.
+  std::fill(w.layers[1].beta.begin(), w.layers[1].beta.end(), -3.0f);
+  const auto out = reference_forward(m, w, {2.5f, 1.0f}, 1);
+  ASSERT_EQ(out[1].half.size(), 2u * 32);
+  EXPECT_EQ(out[1].half[0], 2.0f);                           // (2.5 - 3) + 2.5
+  EXPECT_EQ(float_bits(out[1].half[32]), float_bits(0.0f));  // (1 - 3) + 1 = -1 -> +0
+  // Without the ReLU the same layer keeps the sign.
+  const Model n = parse(head + "b conv a 32 1 1 0 shortcut=a\n" + tail);
+  Weights wn = identity_conv_weights(n);
+  read_channel_0(wn, 1, 32);
+  std::fill(wn.layers[1].beta.begin(), wn.layers[1].beta.end(), -3.0f);
+  EXPECT_EQ(reference_forward(n, wn, {2.5f, 1.0f}, 1)[1].half[32], -1.0f);
+  // A -0 becomes +0: scale -1 and shift -0 (beta -0 - mean -0 * -1) on acc
+  // = +0 give fma = -0.
+  const Model z = parse(head + "b conv a 32 1 1 0 act=relu\n" + tail);
+  const Model zn = parse(head + "b conv a 32 1 1 0\n" + tail);
+  for (const Model* mm : {&z, &zn}) {
+    Weights wz = identity_conv_weights(*mm);
+    read_channel_0(wz, 1, 32);
+    std::fill(wz.layers[1].gamma.begin(), wz.layers[1].gamma.end(), -1.0f);
+    std::fill(wz.layers[1].beta.begin(), wz.layers[1].beta.end(), -0.0f);
+    std::fill(wz.layers[1].mean.begin(), wz.layers[1].mean.end(), -0.0f);
+    const auto oz = reference_forward(*mm, wz, {0.0f, 0.0f}, 1);
+    EXPECT_EQ(float_bits(oz[1].half[0]), float_bits(mm == &z ? 0.0f : -0.0f));
+  }
+}
+
+// half_bound covers the same products summed in another order: the
+// reference's conv against the reversed-order sum of every output, for a
+// conv with a long K (3x3x256) on random half inputs.
+TEST(NetHalfReference, HalfBoundCoversAReorderedSum) {
+  const Model m = parse("model t\ninput 256 5 5\nc conv input 32 3 1 1 act=relu\nfc fc c 1 - - - out=float\n");
+  const Weights w = random_weights(m, 3);
+  const std::vector<float> images = random_images(m, 1, 4);
+  const auto out = reference_forward(m, w, images, 1);
+  const AffineLayer a = fold_affine(m, w, 0);
+  ASSERT_EQ(out[0].half_bound.size(), out[0].half.size());
+  int64_t equal = 0;
+  for (int p = 0; p < 5; ++p)
+    for (int q = 0; q < 5; ++q)
+      for (int o = 0; o < 32; ++o) {
+        float acc = 0.0f;  // c descending, then s, then r: the reverse order
+        for (int r = 2; r >= 0; --r)
+          for (int s2 = 2; s2 >= 0; --s2) {
+            const int h = p - 1 + r, x = q - 1 + s2;
+            if (h < 0 || h >= 5 || x < 0 || x >= 5) continue;
+            for (int c = 255; c >= 0; --c) {
+              const float xv = round_half(images[(static_cast<size_t>(c) * 5 + h) * 5 + x]);
+              acc += xv * w.layers[0].wf[((static_cast<size_t>(o) * 3 + r) * 3 + s2) * 256 + c];
+            }
+          }
+        float v = round_half(a.scale[o] * acc + a.shift[o]);
+        if (!(v > 0.0f)) v = 0.0f;
+        const size_t e = (static_cast<size_t>(p) * 5 + q) * 32 + o;
+        EXPECT_LE(std::fabs(v - out[0].half[e]), out[0].half_bound[e]) << e;
+        EXPECT_GT(out[0].half_bound[e], 0.0f);
+        equal += v == out[0].half[e];
+      }
+  EXPECT_GT(equal, 5 * 5 * 32 * 9 / 10);  // the check's bit-equal floor holds for a mere reordering
+  EXPECT_TRUE(out[1].half_bound.empty());  // an fc has none
+}
+
+// The hook sees each layer's result and what it writes is what the next
+// layer reads (the GPU check feeds the runner's outputs forward this way).
+TEST(NetHalfReference, HookFeedsItsValuesForward) {
+  const Model m = parse(
+      "model t\ninput 1 1 1\nbn_eps 0.25\na conv input 32 1 1 0\nb conv a 32 1 1 0\nfc fc b 1 - - - out=float\n");
+  Weights w = identity_conv_weights(m);
+  read_channel_0(w, 1, 32);
+  std::vector<int> seen;
+  const auto out = reference_forward(m, w, {1.0f}, 1, [&](int i, ReferenceLayer& r) {
+    seen.push_back(i);
+    if (i == 0) std::fill(r.half.begin(), r.half.end(), 3.0f);
+  });
+  EXPECT_EQ(seen, (std::vector<int>{0, 1, 2}));
+  EXPECT_EQ(out[0].half[0], 3.0f);
+  EXPECT_EQ(out[1].half[0], 3.0f);  // b = a, read after the hook
+}
+
 const std::string kModelsDir = std::string(BTC_SOURCE_DIR) + "/models";
 
 // Every value of tiny-bireal's forward recomputed here, naively, from the

@@ -1,5 +1,5 @@
 // The GPU runner against the CPU reference forward, every shipped model and
-// design family, layer by layer, exactly: each layer's int32 y (where the
+// design family (the real convs on conv_half), layer by layer, exactly: each layer's int32 y (where the
 // layer has one) and its output bits, and the logits bit for bit (the head's
 // batch norm is evaluated in the same float operations on both sides), and
 // the fp16 outputs of the half-precision layers bit for bit.
@@ -8,12 +8,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 #include <string>
 #include <tuple>
 
 #include "harness/core/check.h"
 #include "harness/core/code_target.h"
+#include "kernels/baselines/cudnn_conv_half.h"
+#include "net/check.h"
 #include "net/reference.h"
 #include "net/runner.h"
 #include "tests/common/gpu_test.h"
@@ -21,9 +24,13 @@
 namespace btc {
 namespace {
 
-const char* kModels[] = {"tiny-resnet", "tiny-bireal", "resnet18-bireal", "resnet18-tcbnn", "mnist-mlp", "cifar10-vgg", "cifar10-resnet14", "alexnet", "vgg16"};
+const char* kModels[] = {"tiny-resnet", "tiny-bireal", "resnet18-bireal", "resnet18-tcbnn", "mnist-mlp",
+                         "cifar10-vgg", "cifar10-resnet14", "alexnet", "vgg16", "resnet18-fp16"};
 // Families the runner takes for every layer it can; "auto" for the rest.
+// The real convs on conv_half, in the reference's order: exact.
 const char* kDesigns[] = {"auto", "btc_wmma", "mma_and", "wgmma_and", "popc"};
+// Models with real convs, for conv_cudnn (within half_bound, net/check.h).
+const char* kRealModels[] = {"tiny-bireal", "resnet18-bireal", "resnet18-fp16"};
 constexpr int kBatch = 2;
 constexpr uint64_t kSeed = 20261202;
 
@@ -66,7 +73,7 @@ TEST_P(NetGpu, EveryLayerEqualsCpuReference) {
   {
     net::RunnerOptions o;
     o.batch = kBatch;
-    o.designs = designs;
+    o.designs = std::string(designs) + ",conv=conv_half";
     o.keep_outputs = true;
     net::Runner r(m, c.weights, o, code_target(0), s);
     r.set_input(c.images);
@@ -107,12 +114,59 @@ INSTANTIATE_TEST_SUITE_P(Models, NetGpu, ::testing::Combine(::testing::ValuesIn(
                            return n;
                          });
 
+// The real convs on cuDNN: each layer on the GPU's own inputs (teacher
+// forcing, net/check.h), the cuDNN layers within the reference's half_bound
+// with at least 90% of their values bit-equal, every other layer exact.
+class NetGpuCudnn : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(NetGpuCudnn, EveryLayerMatchesTheReferenceOnItsInputs) {
+  BTC_SKIP_WITHOUT_GPU();
+  if (const std::string why = cudnn::ConvHalf::unavailable_reason(); !why.empty()) GTEST_SKIP() << why;
+  const Case& c = reference_case(GetParam());
+  cudaStream_t s = nullptr;
+  BTC_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+  {
+    net::RunnerOptions o;
+    o.batch = kBatch;
+    o.designs = "auto,conv=conv_cudnn";
+    o.keep_outputs = true;
+    net::Runner r(c.model, c.weights, o, code_target(0), s);
+    r.set_input(c.images);
+    r.poison();
+    r.forward();
+    r.sync();
+    int cudnn_layers = 0;
+    for (const net::LayerCheck& lc : net::check_against_reference(r, c.weights, c.images)) {
+      SCOPED_TRACE(lc.layer + " on " + lc.design);
+      EXPECT_EQ(lc.differs, "");
+      cudnn_layers += lc.tolerance ? 1 : 0;
+      if (lc.tolerance) std::cout << "  " << lc.layer << ": " << net::describe(lc) << "\n";
+    }
+    EXPECT_GT(cudnn_layers, 0);
+    const std::vector<float> logits = r.logits();
+    r.poison();
+    r.capture_graph();
+    r.replay();
+    r.sync();
+    EXPECT_EQ(r.logits(), logits) << "graph replay";
+  }
+  BTC_CUDA_CHECK(cudaStreamDestroy(s));
+}
+
+INSTANTIATE_TEST_SUITE_P(Models, NetGpuCudnn, ::testing::ValuesIn(kRealModels), [](const auto& param_info) {
+  std::string n = param_info.param;
+  for (char& ch : n)
+    if (ch == '-') ch = '_';
+  return n;
+});
+
 // The cuBLAS / cuDNN baselines unpack their operands in prepare(): a network
 // on them would read stale activations, so the runner refuses them by name.
 TEST(NetGpuDesigns, RefusesStaticOperandBaselines) {
   BTC_SKIP_WITHOUT_GPU();
   const Case& c = reference_case("tiny-resnet");
-  for (const char* d : {"cublas", "cudnn", "bconv=bconv_cudnn_f16", "bfc=cublas_s8", "no_such_family"}) {
+  for (const char* d : {"cublas", "cudnn", "bconv=bconv_cudnn_f16", "bfc=cublas_s8", "no_such_family", "auto,popc",
+                        "conv=no_such_conv", "fc=fc_half"}) {
     net::RunnerOptions o;
     o.batch = kBatch;
     o.designs = d;
