@@ -1,5 +1,6 @@
 #include "net/half_kernels.cuh"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "harness/core/check.h"
@@ -44,33 +45,44 @@ __global__ void avgpool2_kernel(const __half* __restrict__ in, int n, int h, int
 
 // One thread per output pixel and 32-channel group (blockIdx.y): 32 fp32
 // accumulators, and the group's filters in shared memory as [tap][c][32]
-// so each input value meets 32 broadcast weights (8 float4 loads).
+// so each input value meets 32 broadcast weights (8 float4 loads). The
+// filters go through shared memory `chunk` taps at a time (all of a 3x3x256
+// group is 288 KiB, past the 227 KiB an SM has); taps stay in (r, s) order,
+// so the sums keep the reference's order.
 constexpr int kConvThreads = 128;
+constexpr size_t kConvSmemLimitBytes = 200 * 1024;
 
-__global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a) {
+int conv_taps_per_chunk(int r, int c) {
+  const size_t per_tap = size_t(c) * 32 * sizeof(float);
+  return int(std::max<size_t>(1, std::min<size_t>(size_t(r) * r, kConvSmemLimitBytes / per_tap)));
+}
+
+__global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a, int chunk) {
   extern __shared__ float4 smem4[];
   float* sw = reinterpret_cast<float*>(smem4);
-  const int k0 = 32 * blockIdx.y, tc = a.r * a.r * a.c;
-  for (int i = threadIdx.x; i < 32 * tc; i += kConvThreads) {
-    const int j = i % 32, t = i / 32;  // t = tap * c + channel
-    sw[i] = a.w[int64_t(k0 + j) * tc + t];
-  }
-  __syncthreads();
+  const int k0 = 32 * blockIdx.y, taps = a.r * a.r, tc = taps * a.c;
   const int64_t pix = blockIdx.x * int64_t(kConvThreads) + threadIdx.x;
-  if (pix >= int64_t(a.n) * a.p * a.q) return;
-  const int qx = int(pix % a.q), py = int((pix / a.q) % a.p);
-  const int64_t img = pix / (int64_t(a.p) * a.q);
+  const bool valid = pix < int64_t(a.n) * a.p * a.q;
+  const int qx = valid ? int(pix % a.q) : 0, py = valid ? int((pix / a.q) % a.p) : 0;
+  const int64_t img = valid ? pix / (int64_t(a.p) * a.q) : 0;
   float acc[32];
 #pragma unroll
   for (int j = 0; j < 32; ++j) acc[j] = 0.0f;
-  for (int r = 0; r < a.r; ++r) {
-    const int ih = py * a.stride - a.pad + r;
-    if (ih < 0 || ih >= a.h) continue;
-    for (int s = 0; s < a.r; ++s) {
-      const int iw = qx * a.stride - a.pad + s;
-      if (iw < 0 || iw >= a.wd) continue;
+  for (int t0 = 0; t0 < taps; t0 += chunk) {
+    const int t1 = min(taps, t0 + chunk);
+    __syncthreads();  // the previous chunk's reads are done
+    for (int i = threadIdx.x; i < 32 * (t1 - t0) * a.c; i += kConvThreads) {
+      const int j = i % 32, t = i / 32;  // t = (tap - t0) * c + channel
+      sw[i] = a.w[int64_t(k0 + j) * tc + int64_t(t0) * a.c + t];
+    }
+    __syncthreads();
+    if (!valid) continue;
+    for (int tap = t0; tap < t1; ++tap) {
+      const int r = tap / a.r, s = tap % a.r;
+      const int ih = py * a.stride - a.pad + r, iw = qx * a.stride - a.pad + s;
+      if (ih < 0 || ih >= a.h || iw < 0 || iw >= a.wd) continue;
       const __half* xp = a.x + ((img * a.h + ih) * a.wd + iw) * a.c;
-      const float4* wt = reinterpret_cast<const float4*>(sw + (r * a.r + s) * a.c * 32);
+      const float4* wt = reinterpret_cast<const float4*>(sw + (tap - t0) * a.c * 32);
       for (int c = 0; c < a.c; ++c) {
         const float xv = __half2float(xp[c]);
 #pragma unroll
@@ -84,6 +96,7 @@ __global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a)
       }
     }
   }
+  if (!valid) return;
   __align__(16) __half out[32];
   uint32_t word = 0;
 #pragma unroll
@@ -243,14 +256,15 @@ void avgpool2_half(const __half* in, int n, int h, int w, int c, __half* out, cu
   BTC_CUDA_CHECK(cudaGetLastError());
 }
 
-size_t conv_half_smem_bytes(int r, int c) { return size_t(r) * r * c * 32 * sizeof(float); }
+size_t conv_half_smem_bytes(int r, int c) { return size_t(conv_taps_per_chunk(r, c)) * c * 32 * sizeof(float); }
 
 void conv_half(const ConvHalfArgs& a, cudaStream_t s) {
   if (a.k % 32 != 0) throw std::invalid_argument("conv_half: output channels must be a multiple of 32");
+  const int chunk = conv_taps_per_chunk(a.r, a.c);
   const size_t smem = conv_half_smem_bytes(a.r, a.c);
   if (smem > 48 * 1024) BTC_CUDA_CHECK(cudaFuncSetAttribute(conv_half_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const dim3 grid(blocks_for(int64_t(a.n) * a.p * a.q, kConvThreads), a.k / 32);
-  conv_half_kernel<<<grid, kConvThreads, smem, s>>>(a);
+  conv_half_kernel<<<grid, kConvThreads, smem, s>>>(a, chunk);
   BTC_CUDA_CHECK(cudaGetLastError());
 }
 

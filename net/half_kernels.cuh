@@ -35,8 +35,9 @@ struct ConvHalfArgs {
   int n = 0, h = 0, wd = 0, c = 0, k = 0, r = 1, stride = 1, pad = 0, p = 0, q = 0;
 };
 void conv_half(const ConvHalfArgs& a, cudaStream_t s);
-// Shared memory the conv needs for a block's 32 filters (a layer the runner
-// cannot run when this passes the device's limit).
+// Shared memory the conv takes for a block's 32 filters, as many taps at a
+// time as fit in 200 KiB (a layer the runner cannot run when one tap passes
+// the device's limit).
 size_t conv_half_smem_bytes(int r, int c);
 
 // 3x3 stride-2 pad-1 max of y (n x h x w x c), out n x p x q x c and its bits.

@@ -423,8 +423,16 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       for (size_t e = 0; e < wf.size(); ++e) wh[e] = float_to_half_bits(wf[e]);
       cudnn::ConvHalfBuffers b;
       b.x = src, b.w = im.upload(wh, total), b.scale = scale, b.shift = shift, b.shortcut = shortcut, b.y = y;
+      // The unfused path's epilogue (it competes with the fused graph); it
+      // writes the bits where they are wanted, as the fused path's signs step.
+      const int k = l.out;
+      const bool relu = l.relu;
+      uint32_t* epilogue_bits = bits != nullptr && (bits_read[i] || o_.keep_outputs) ? bits : nullptr;
+      auto epilogue = [=](const float* acc, cudaStream_t st) {
+        affine_half(acc, rows, k, scale, shift, shortcut, relu, y, epilogue_bits, st);
+      };
       try {
-        im.cudnn_convs.push_back(std::make_unique<cudnn::ConvHalf>(p, b, s_));
+        im.cudnn_convs.push_back(std::make_unique<cudnn::ConvHalf>(p, b, epilogue, s_));
       } catch (const std::invalid_argument& e) {
         if (wish.conv == "conv_cudnn") throw std::invalid_argument(l.name + ": " + e.what());
         why_not_cudnn = e.what();
@@ -433,18 +441,13 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     if (want_cudnn && why_not_cudnn.empty()) {
       const cudnn::ConvHalf* c = im.cudnn_convs.back().get();
       total += int64_t(c->device_bytes());
-      const float* acc = c->unfused_acc();
-      steps_.push_back({i, l.name, "conv_cudnn", in_bytes + double(wf.size()) * 2 + conv_out * 2, ops,
+      steps_.push_back({i, l.name, "conv_cudnn",
+                        in_bytes + double(wf.size()) * 2 + conv_out * (c->fused() ? 2 : 2 + 8), ops,
                         [=](cudaStream_t st) { c->run(st); }});
-      layer_designs_[i] = "conv_cudnn (" + c->algorithm() + ") -> fp16";
+      layer_designs_[i] = std::string("conv_cudnn (") + c->algorithm() + ") -> fp16" +
+                          (c->fused() ? "" : " (unfused: conv -> fp32, affine_half)");
       reordered_[i] = true;
-      if (acc != nullptr) {  // cuDNN fused nothing: the epilogue on its fp32 result
-        const int k = l.out;
-        const bool relu = l.relu;
-        steps_.push_back({i, l.name + "/affine", "affine_half", conv_out * 6 + (shortcut ? conv_out * 2 : 0), 0,
-                          [=](cudaStream_t st) { affine_half(acc, rows, k, scale, shift, shortcut, relu, y, bits, st); }});
-        layer_designs_[i] += " + affine_half";
-      } else if (bits != nullptr && (bits_read[i] || o_.keep_outputs)) {
+      if (c->fused() && bits != nullptr && (bits_read[i] || o_.keep_outputs)) {
         const int k = l.out;
         steps_.push_back({i, l.name + "/signs", "half_signs", conv_out * 2.125, 0,
                           [=](cudaStream_t st) { half_signs(y, rows, k, bits, st); }});
@@ -452,7 +455,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       }
     } else {
       if (conv_half_smem_bytes(l.kernel, pin.c) > 227 * 1024)
-        throw std::invalid_argument(l.name + ": conv_half holds 32 filters in shared memory: " +
+        throw std::invalid_argument(l.name + ": conv_half holds a tap of 32 filters in shared memory: " +
                                     std::to_string(conv_half_smem_bytes(l.kernel, pin.c)) + " bytes is past 227 KiB");
       ConvHalfArgs a;
       a.x = src;

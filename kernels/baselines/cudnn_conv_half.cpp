@@ -1,6 +1,7 @@
 // kernels/baselines/cudnn_conv_half.h on cuDNN's graph API (cudnn_graph.h).
 #include "kernels/baselines/cudnn_conv_half.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <vector>
 
@@ -14,7 +15,7 @@ namespace {
 
 constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3, kUidScale = 4, kUidShift = 5, kUidShortcut = 6, kUidAcc = 7;
 constexpr int64_t kUidVirtual = 100;  // the fused graph's fp32 intermediates from here
-constexpr int kPlansPerGraph = 3;     // plan builds may compile kernels (runtime fusion)
+constexpr int kPlansPerGraph = 6;     // plan builds may compile kernels (runtime fusion): seconds per layer
 
 std::string key_of(int device, const ConvHalfProblem& p, bool fused) {
   return "conv_half/" + std::to_string(device) + "/" + std::to_string(p.n) + "x" + std::to_string(p.h) + "x" +
@@ -92,59 +93,90 @@ struct ConvHalf::Impl {
   std::string key;
   std::vector<void*> ptrs;
   void* workspace = nullptr;
+  double epilogue_ms = 0;
 };
 
 std::string ConvHalf::unavailable_reason() { return cudnn::unavailable_reason(); }
 
-ConvHalf::ConvHalf(const ConvHalfProblem& p, const ConvHalfBuffers& b, cudaStream_t s) : impl_(std::make_unique<Impl>()) {
+namespace {
+
+// The plans of one graph for p (cached by key); nullptr with *why when cuDNN has none.
+PlanSet* plans_for(Registry& r, cudnnHandle_t h, const ConvHalfProblem& p, bool fused, const std::string& key,
+                   std::string* why) {
+  auto it = r.plans.find(key);
+  if (it != r.plans.end()) return it->second.get();
+  try {
+    std::vector<std::shared_ptr<const OpGraph>> graphs{build_graph(h, p, fused)};
+    return r.plans.emplace(key, build_plans(h, graphs, kPlansPerGraph, "cudnn conv_half", fused ? "the fused conv" : "the conv"))
+        .first->second.get();
+  } catch (const std::invalid_argument& e) {  // no engine
+    *why += std::string(e.what()) + "; ";
+  } catch (const Error& e) {  // the graph is not expressible
+    *why += std::string(e.what()) + "; ";
+  }
+  return nullptr;
+}
+
+double time_ms(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int runs) {
+  cudaEvent_t a = nullptr, b = nullptr;
+  BTC_CUDA_CHECK(cudaEventCreate(&a));
+  BTC_CUDA_CHECK(cudaEventCreate(&b));
+  f(s);  // warm-up
+  BTC_CUDA_CHECK(cudaEventRecord(a, s));
+  for (int i = 0; i < runs; ++i) f(s);
+  BTC_CUDA_CHECK(cudaEventRecord(b, s));
+  BTC_CUDA_CHECK(cudaEventSynchronize(b));
+  float ms = 0;
+  BTC_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
+  BTC_CUDA_CHECK(cudaEventDestroy(a));
+  BTC_CUDA_CHECK(cudaEventDestroy(b));
+  return double(ms) / runs;
+}
+
+}  // namespace
+
+ConvHalf::ConvHalf(const ConvHalfProblem& p, const ConvHalfBuffers& b, ConvHalfEpilogue epilogue, cudaStream_t s)
+    : impl_(std::make_unique<Impl>()), epilogue_(std::move(epilogue)) {
   if (p.n < 1 || p.h < 1 || p.w < 1 || p.c % 8 != 0 || p.c < 8 || p.k % 8 != 0 || p.k < 8 || p.r < 1 || p.stride < 1 ||
       p.pad < 0 || p.p() < 1 || p.q() < 1)
     throw std::invalid_argument("cudnn conv_half: bad problem (c and k multiples of 8, a filter that fits)");
-  if (!b.x || !b.w || !b.scale || !b.shift || !b.y || (p.shortcut && !b.shortcut))
-    throw std::invalid_argument("cudnn conv_half: a null buffer");
+  if (!b.x || !b.w || !b.scale || !b.shift || !b.y || (p.shortcut && !b.shortcut) || !epilogue_)
+    throw std::invalid_argument("cudnn conv_half: a null buffer or epilogue");
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   impl_->device = current_device();
   cudnnHandle_t h = handle_locked(r, impl_->device);
-  PlanSet* set = nullptr;
   std::string why;
-  for (bool fused : {true, false}) {
-    const std::string key = key_of(impl_->device, p, fused);
-    auto it = r.plans.find(key);
-    if (it == r.plans.end()) {
-      try {
-        std::vector<std::shared_ptr<const OpGraph>> graphs{build_graph(h, p, fused)};
-        it = r.plans.emplace(key, build_plans(h, graphs, kPlansPerGraph, "cudnn conv_half",
-                                              fused ? "the fused conv" : "the conv"))
-                 .first;
-      } catch (const std::invalid_argument& e) {  // no engine: try the next graph
-        why += std::string(e.what()) + "; ";
-        continue;
-      } catch (const Error& e) {  // the graph is not expressible
-        why += std::string(e.what()) + "; ";
-        continue;
-      }
-    }
-    impl_->key = key;
-    set = it->second.get();
-    if (!fused) {
-      const size_t bytes = size_t(p.n) * p.p() * p.q() * p.k * sizeof(float);
-      BTC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&acc_), bytes));
+  const std::string fused_key = key_of(impl_->device, p, true), conv_key = key_of(impl_->device, p, false);
+  PlanSet* fused = plans_for(r, h, p, true, fused_key, &why);
+  PlanSet* conv = plans_for(r, h, p, false, conv_key, &why);
+  if (!fused && !conv) throw std::invalid_argument("cudnn conv_half: " + why);
+  std::vector<void*> fused_ptrs{const_cast<void*>(b.x), const_cast<void*>(b.w), b.y, const_cast<float*>(b.scale),
+                                const_cast<float*>(b.shift)};
+  if (p.shortcut) fused_ptrs.push_back(const_cast<void*>(b.shortcut));
+  const size_t ws = std::max(fused ? fused->max_workspace_bytes : 0, conv ? conv->max_workspace_bytes : 0);
+  if (ws > 0) BTC_CUDA_CHECK(cudaMalloc(&impl_->workspace, ws));
+  device_bytes_ = ws;
+  if (fused && !fused->tuned) tune(h, *fused, fused_ptrs, impl_->workspace, s, "cudnn conv_half");
+  double conv_total_ms = -1;
+  if (conv) {
+    const size_t bytes = size_t(p.n) * p.p() * p.q() * p.k * sizeof(float);
+    BTC_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&acc_), bytes));
+    const std::vector<void*> conv_ptrs{const_cast<void*>(b.x), const_cast<void*>(b.w), acc_};
+    if (!conv->tuned) tune(h, *conv, conv_ptrs, impl_->workspace, s, "cudnn conv_half");
+    impl_->epilogue_ms = time_ms([&](cudaStream_t st) { epilogue_(acc_, st); }, s, 3);
+    conv_total_ms = conv->chosen_ms + impl_->epilogue_ms;
+    if (!fused || conv_total_ms < fused->chosen_ms) {
+      impl_->key = conv_key;
+      impl_->ptrs = conv_ptrs;
       device_bytes_ += bytes;
-      impl_->ptrs = {const_cast<void*>(b.x), const_cast<void*>(b.w), acc_};
-    } else {
-      impl_->ptrs = {const_cast<void*>(b.x), const_cast<void*>(b.w), b.y, const_cast<float*>(b.scale),
-                     const_cast<float*>(b.shift)};
-      if (p.shortcut) impl_->ptrs.push_back(const_cast<void*>(b.shortcut));
+      return;
     }
-    break;
+    BTC_CUDA_CHECK(cudaFree(acc_));  // the fused graph is faster: no fp32 buffer
+    acc_ = nullptr;
   }
-  if (set == nullptr) throw std::invalid_argument("cudnn conv_half: " + why);
-  if (set->max_workspace_bytes > 0) {
-    BTC_CUDA_CHECK(cudaMalloc(&impl_->workspace, set->max_workspace_bytes));
-    device_bytes_ += set->max_workspace_bytes;
-  }
-  if (!set->tuned) tune(h, *set, impl_->ptrs, impl_->workspace, s, "cudnn conv_half");
+  impl_->key = fused_key;
+  impl_->ptrs = std::move(fused_ptrs);
 }
 
 ConvHalf::~ConvHalf() {
@@ -154,27 +186,32 @@ ConvHalf::~ConvHalf() {
 }
 
 void ConvHalf::run(cudaStream_t s) const {
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  PlanSet& set = *r.plans.at(impl_->key);
-  const cudnnStatus_t st =
-      execute(handle_locked(r, impl_->device), set, set.chosen, impl_->ptrs, impl_->workspace, s);
-  check(st, "cudnn conv_half: executing " + set.candidates[set.chosen].name, __FILE__, __LINE__);
-  if (!set.executed) register_exit_cleanup();
-  set.executed = true;
+  {
+    Registry& r = registry();
+    std::lock_guard<std::mutex> lock(r.mu);
+    PlanSet& set = *r.plans.at(impl_->key);
+    const cudnnStatus_t st =
+        execute(handle_locked(r, impl_->device), set, set.chosen, impl_->ptrs, impl_->workspace, s);
+    check(st, "cudnn conv_half: executing " + set.candidates[set.chosen].name, __FILE__, __LINE__);
+    if (!set.executed) register_exit_cleanup();
+    set.executed = true;
+  }
+  if (acc_ != nullptr) epilogue_(acc_, s);
 }
 
 std::string ConvHalf::algorithm() const {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
-  return r.plans.at(impl_->key)->algorithm();
+  std::string a = r.plans.at(impl_->key)->algorithm();
+  if (acc_ != nullptr) a += " + epilogue " + std::to_string(impl_->epilogue_ms) + " ms";
+  return a;
 }
 
 #else  // built without cuDNN
 
 struct ConvHalf::Impl {};
 std::string ConvHalf::unavailable_reason() { return "built without cuDNN"; }
-ConvHalf::ConvHalf(const ConvHalfProblem&, const ConvHalfBuffers&, cudaStream_t) {
+ConvHalf::ConvHalf(const ConvHalfProblem&, const ConvHalfBuffers&, ConvHalfEpilogue, cudaStream_t) {
   throw std::runtime_error("cudnn conv_half: built without cuDNN");
 }
 ConvHalf::~ConvHalf() = default;

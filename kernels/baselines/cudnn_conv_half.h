@@ -8,9 +8,11 @@
 // steps into one FMA), so y is within net::ReferenceLayer::half_bound of the
 // CPU reference, not equal to it (docs/models.md "Tolerance of reordered real
 // layers"). Engines with Winograd, FFT or reduced-precision reductions are
-// left out, so that bound holds. Where cuDNN fuses no pointwise step on this
-// GPU, the convolution alone writes fp32 into unfused_acc() and the caller
-// runs the epilogue (net::affine_half).
+// left out, so that bound holds. Two paths compete when it is built: the
+// fused graph, and the convolution alone into an fp32 buffer followed by the
+// caller's epilogue (net::affine_half); each is timed on the real buffers
+// (the second with its epilogue) and the faster kept. The unfused path also
+// serves a GPU where cuDNN fuses nothing.
 //
 // No cuDNN header here: this compiles everywhere, and without cuDNN
 // unavailable_reason() says so.
@@ -18,6 +20,7 @@
 #include <cuda_runtime.h>
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,6 +44,10 @@ struct ConvHalfBuffers {
   void* y = nullptr;               // __half n x p x q x k
 };
 
+// The unfused path's epilogue: y from the convolution's fp32 result (n x p x
+// q x k NHWC), asynchronous on the stream.
+using ConvHalfEpilogue = std::function<void(const float* acc, cudaStream_t)>;
+
 class ConvHalf {
  public:
   // "" when cuDNN loads and has a handle on the current device; else why not.
@@ -49,21 +56,22 @@ class ConvHalf {
   // buffers and keeps the fastest. Throws std::invalid_argument when cuDNN
   // has no engine for the problem, std::runtime_error on any cuDNN or CUDA
   // failure.
-  ConvHalf(const ConvHalfProblem& p, const ConvHalfBuffers& b, cudaStream_t s);
+  ConvHalf(const ConvHalfProblem& p, const ConvHalfBuffers& b, ConvHalfEpilogue epilogue, cudaStream_t s);
   ~ConvHalf();
   ConvHalf(const ConvHalf&) = delete;
   ConvHalf& operator=(const ConvHalf&) = delete;
 
-  void run(cudaStream_t s) const;  // asynchronous; capturable in a CUDA graph
-  // The fp32 n x p x q x k result when cuDNN fused nothing (run the epilogue
-  // on it after run()); nullptr when fused.
-  const float* unfused_acc() const { return acc_; }
-  size_t device_bytes() const { return device_bytes_; }  // workspace + any unfused acc
-  std::string algorithm() const;  // e.g. "conv+mul+add+relu/eng42{k2=1} (tuned: 0.041 ms)"
+  void run(cudaStream_t s) const;  // asynchronous (the epilogue too); capturable in a CUDA graph
+  bool fused() const { return acc_ == nullptr; }
+  size_t device_bytes() const { return device_bytes_; }  // workspace + the unfused path's fp32 buffer
+  // e.g. "conv+mul+add+relu/eng42{k2=1} (tuned: 0.041 ms)"; the unfused
+  // path "conv/eng0{...} (...) + epilogue 0.010 ms".
+  std::string algorithm() const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+  ConvHalfEpilogue epilogue_;
   float* acc_ = nullptr;
   size_t device_bytes_ = 0;
 };
