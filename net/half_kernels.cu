@@ -27,6 +27,24 @@ __global__ void images_to_half_kernel(const float* __restrict__ x, int n, int c,
   out[e] = ch < c ? __float2half_rn(x[(img * c + ch) * plane + at]) : __float2half_rn(0.0f);
 }
 
+// Space-to-depth by 2: out[n][i][j][(sh * 2 + sw) * c + ch] = x[n][ch][2i + sh][2j + sw].
+__global__ void images_to_half_s2d_kernel(const float* __restrict__ x, int n, int c, int h, int w, int c_out,
+                                          __half* __restrict__ out) {
+  const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*(h/2)*(w/2)*c_out
+  const int ho = h / 2, wo = w / 2;
+  if (e >= int64_t(n) * ho * wo * c_out) return;
+  const int co = int(e % c_out);
+  const int64_t pix = e / c_out;
+  const int j = int(pix % wo), i = int((pix / wo) % ho);
+  const int64_t img = pix / (int64_t(ho) * wo);
+  if (co >= 4 * c) {
+    out[e] = __float2half_rn(0.0f);
+    return;
+  }
+  const int sub = co / c, ch = co % c, y = 2 * i + sub / 2, xx = 2 * j + sub % 2;
+  out[e] = __float2half_rn(x[((img * c + ch) * h + y) * w + xx]);
+}
+
 __global__ void avgpool2_kernel(const __half* __restrict__ in, int n, int h, int w, int c, __half* __restrict__ out) {
   const int ph = h / 2, pw = w / 2;
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
@@ -247,6 +265,13 @@ void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __hal
   if (c_out < c) throw std::invalid_argument("images_to_half: c_out < c");
   const int64_t total = int64_t(n) * c_out * h * w;
   images_to_half_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, c_out, out);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
+
+void images_to_half_s2d(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s) {
+  if (h % 2 != 0 || w % 2 != 0 || c_out < 4 * c) throw std::invalid_argument("images_to_half_s2d: odd image or c_out < 4c");
+  const int64_t total = int64_t(n) * (h / 2) * (w / 2) * c_out;
+  images_to_half_s2d_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, c_out, out);
   BTC_CUDA_CHECK(cudaGetLastError());
 }
 

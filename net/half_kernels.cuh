@@ -16,6 +16,12 @@ namespace btc::net {
 // even; channels past c are +0 (cuDNN's tensor-core kernels want 8).
 void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s);
 
+// The same, space-to-depth by 2 (h, w even): n x h/2 x w/2 x c_out, channel
+// (sh * 2 + sw) * c + ch holding pixel (2i + sh, 2j + sw) of channel ch; channels
+// past 4c +0. A stride-2 conv on the image becomes a stride-1 conv on this
+// with 4x the channels (cuDNN's fp16 kernels run a 3-channel input slowly).
+void images_to_half_s2d(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s);
+
 // 2x2 stride-2 average: half(((a + b) + c + d) * 0.25f); h, w even.
 void avgpool2_half(const __half* in, int n, int h, int w, int c, __half* out, cudaStream_t s);
 

@@ -15,12 +15,12 @@ namespace {
 
 constexpr int64_t kUidX = 1, kUidW = 2, kUidY = 3, kUidScale = 4, kUidShift = 5, kUidShortcut = 6, kUidAcc = 7;
 constexpr int64_t kUidVirtual = 100;  // the fused graph's fp32 intermediates from here
-constexpr int kPlansPerGraph = 6;     // plan builds may compile kernels (runtime fusion): seconds per layer
+constexpr int kPlansPerGraph = 3;     // plan builds compile kernels (runtime fusion): about a second each
 
 std::string key_of(int device, const ConvHalfProblem& p, bool fused) {
   return "conv_half/" + std::to_string(device) + "/" + std::to_string(p.n) + "x" + std::to_string(p.h) + "x" +
          std::to_string(p.w) + "x" + std::to_string(p.c) + "/" + std::to_string(p.k) + "x" + std::to_string(p.r) +
-         "/" + std::to_string(p.stride) + "/" + std::to_string(p.pad) + (p.shortcut ? "/shortcut" : "") +
+         "/" + std::to_string(p.stride) + "/" + std::to_string(p.pad) + "," + std::to_string(p.after()) + (p.shortcut ? "/shortcut" : "") +
          (p.relu ? "/relu" : "") + (fused ? "/fused" : "/conv");
 }
 
@@ -34,7 +34,7 @@ std::shared_ptr<OpGraph> build_graph(cudnnHandle_t handle, const ConvHalfProblem
   std::vector<Desc> keep;
   Desc x = make_tensor(kUidX, CUDNN_DATA_HALF, x_dims, nhwc_strides(x_dims), false);
   Desc w = make_tensor(kUidW, CUDNN_DATA_HALF, w_dims, nhwc_strides(w_dims), false);
-  Desc conv = make_conv(CUDNN_DATA_FLOAT, p.stride, p.pad);
+  Desc conv = make_conv(CUDNN_DATA_FLOAT, p.stride, p.pad, p.after());
   std::vector<Desc> ops;
   if (!fused) {
     g->pattern = "conv";
@@ -138,7 +138,7 @@ double time_ms(const std::function<void(cudaStream_t)>& f, cudaStream_t s, int r
 ConvHalf::ConvHalf(const ConvHalfProblem& p, const ConvHalfBuffers& b, ConvHalfEpilogue epilogue, cudaStream_t s)
     : impl_(std::make_unique<Impl>()), epilogue_(std::move(epilogue)) {
   if (p.n < 1 || p.h < 1 || p.w < 1 || p.c % 8 != 0 || p.c < 8 || p.k % 8 != 0 || p.k < 8 || p.r < 1 || p.stride < 1 ||
-      p.pad < 0 || p.p() < 1 || p.q() < 1)
+      p.pad < 0 || p.after() < 0 || p.p() < 1 || p.q() < 1)
     throw std::invalid_argument("cudnn conv_half: bad problem (c and k multiples of 8, a filter that fits)");
   if (!b.x || !b.w || !b.scale || !b.shift || !b.y || (p.shortcut && !b.shortcut) || !epilogue_)
     throw std::invalid_argument("cudnn conv_half: a null buffer or epilogue");

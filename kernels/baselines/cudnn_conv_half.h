@@ -29,9 +29,11 @@ namespace btc::cudnn {
 struct ConvHalfProblem {
   int n = 0, h = 0, w = 0, c = 0;         // x: n x h x w x c (c a multiple of 8)
   int k = 0, r = 1, stride = 1, pad = 0;  // w: k x r x r x c (k a multiple of 8); zero padding
+  int pad_after = -1;                     // the bottom / right padding; -1: pad
   bool shortcut = false, relu = false;
-  int p() const { return (h + 2 * pad - r) / stride + 1; }
-  int q() const { return (w + 2 * pad - r) / stride + 1; }
+  int after() const { return pad_after < 0 ? pad : pad_after; }
+  int p() const { return (h + pad + after() - r) / stride + 1; }
+  int q() const { return (w + pad + after() - r) / stride + 1; }
 };
 
 // Device pointers, fixed for the object's life (a network's planned buffers).

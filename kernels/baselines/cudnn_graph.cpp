@@ -141,15 +141,17 @@ std::array<int64_t, 4> nhwc_strides(const std::array<int64_t, 4>& d) {
   return {d[1] * d[2] * d[3], 1, d[3] * d[1], d[1]};
 }
 
-Desc make_conv(cudnnDataType_t compute, int64_t stride, int64_t pad) {
+Desc make_conv(cudnnDataType_t compute, int64_t stride, int64_t pad, int64_t pad_after) {
   Desc conv(CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR);
   conv.set(CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &compute);
   const cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;  // tap (r, s) reads pixel (p stride - pad + r, ...)
   conv.set(CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1, &mode);
-  const int64_t spatial = 2, pads[2] = {pad, pad}, dilations[2] = {1, 1}, strides[2] = {stride, stride};
+  const int64_t after = pad_after < 0 ? pad : pad_after;
+  const int64_t spatial = 2, pads[2] = {pad, pad}, posts[2] = {after, after}, dilations[2] = {1, 1},
+                strides[2] = {stride, stride};
   conv.set(CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &spatial);
   conv.set(CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pads);
-  conv.set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pads);
+  conv.set(CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, posts);
   conv.set(CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dilations);
   conv.set(CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, strides);
   conv.finalize();

@@ -92,8 +92,9 @@ Desc make_tensor(int64_t uid, cudnnDataType_t type, const std::array<int64_t, 4>
                  const std::array<int64_t, 4>& strides, bool is_virtual);
 // Channels-last strides of [N, C, H, W] dims.
 std::array<int64_t, 4> nhwc_strides(const std::array<int64_t, 4>& dims);
-// A cross-correlation (PyTorch's conv2d) with square stride and padding, computing in `compute`.
-Desc make_conv(cudnnDataType_t compute, int64_t stride, int64_t pad);
+// A cross-correlation (PyTorch's conv2d) with square stride and padding (pad_after
+// >= 0: that bottom / right padding instead), computing in `compute`.
+Desc make_conv(cudnnDataType_t compute, int64_t stride, int64_t pad, int64_t pad_after = -1);
 // The convolution-forward operation y = conv(x, w).
 Desc make_conv_fprop(const Desc& x, const Desc& w, const Desc& y, const Desc& conv);
 // A pointwise operation y = mode(x[, b]) computing in math_prec (b: nullptr for a

@@ -94,7 +94,9 @@ TEST_P(NetGpu, EveryLayerEqualsCpuReference) {
       // fp16 layers: the same rounding steps in the same order, so exact too.
       EXPECT_EQ(r.layer_half(static_cast<int>(i)), c.ref[i].half);
     }
-    EXPECT_GT(layers_with_y, 0);
+    if (m.binary_ops_per_image() > 0) {
+      EXPECT_GT(layers_with_y, 0);
+    }
     const std::vector<float> logits = r.logits();
     EXPECT_EQ(logits, c.ref.back().logits);
     r.poison();
