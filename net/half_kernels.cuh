@@ -18,7 +18,7 @@ void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __hal
 
 // The same, space-to-depth by 2 (h, w even): n x h/2 x w/2 x c_out, channel
 // (sh * 2 + sw) * c + ch holding pixel (2i + sh, 2j + sw) of channel ch; channels
-// past 4c +0. A stride-2 conv on the image becomes a stride-1 conv on this
+// past 4c +0 (c_out a multiple of 8, at most 32). A stride-2 conv on the image becomes a stride-1 conv on this
 // with 4x the channels (cuDNN's fp16 kernels run a 3-channel input slowly).
 void images_to_half_s2d(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s);
 
