@@ -89,7 +89,8 @@ class Layer:
     maxpool2: bool = False
     float_out: bool = False
     half_out: bool = False   # conv and fc always, a bconv with out=half
-    shortcut: str = ""       # bconv out=half: the half layer added to BN(z)
+    shortcut: str = ""       # bconv out=half, conv: the half layer added to BN(z)
+    relu: bool = False       # conv act=relu: max(0, .) after the shortcut
     prepool: str = ""        # conv: "avg2", fc: "avg"
     maxpool3: bool = False   # conv: pool=max3 (3x3, stride 2, pad 1)
     line: int = 0
@@ -159,8 +160,12 @@ def _apply_option(layer: Layer, key: str, val: str, where: str) -> None:
         layer.half_out = val == "half"
     elif key == "out" and layer.op == "fc" and val == "float":
         layer.float_out = True
-    elif key == "shortcut" and layer.op == "bconv":
+    elif key == "shortcut" and layer.op in ("bconv", "conv"):
         layer.shortcut = val
+    elif key == "act" and layer.op == "conv":
+        if val != "relu":
+            raise NetError(f"{where}: a conv's act takes 'relu', got '{val}'")
+        layer.relu = True
     elif key == "prepool" and (layer.op, val) in (("conv", "avg2"), ("fc", "avg")):
         layer.prepool = val
     else:

@@ -88,6 +88,8 @@ def test_parse_shapes_and_options():
     ("model m\ninput 3 8 8\nc1 stem input 32 3 1 1\n", "the last layer must be a bfc with out=float"),
     ("model m\ninput 3 8 8\nfc bfc c0 10 - - - out=float\n", "reads 'c0', which is not an earlier layer"),
     ("model m\ninput 3 8 x\n", ":2: input W must be an integer"),
+    ("model m\ninput 3 8 8\nc1 conv input 32 3 1 1 act=tanh\n", ":3: a conv's act takes 'relu'"),
+    ("model m\ninput 3 8 8\nc1 stem input 32 3 1 1 act=relu\n", ":3: option 'act=relu' does not apply"),
 ])
 def test_parse_errors(text, message):
     with pytest.raises(nt.NetError, match=message):
@@ -131,6 +133,9 @@ def test_parse_half_layers():
     assert by["fc"].pooled_in == nt.Shape(1, 1, 512) and by["fc"].dot_bits == 512 and m.classes == 1000
     t = {l.name: l for l in nt.parse_model("tiny-bireal").layers}
     assert not t["bits"].half_out and t["b2c"].half_out and t["mix"].dot_bits == 9 * 64
+    r = {l.name: l for l in nt.parse_model("resnet18-fp16").layers}  # act=relu, a conv's shortcut=
+    assert r["conv1"].relu and r["conv1"].shape_out == nt.Shape(56, 56, 64) and not r["l2down"].relu
+    assert (r["l2b1b"].shortcut, r["l2b1b"].relu) == ("l2down", True) and r["l2down"].conv_out == nt.Shape(28, 28, 128)
 
 
 @needs_torch
