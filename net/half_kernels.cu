@@ -265,7 +265,20 @@ __global__ void fc_half_kernel(const __half* __restrict__ x, int n, int in, int 
   logits[t] = __half2float(__float2half_rn(__fadd_rn(acc, bias[k])));
 }
 
+__global__ void bias_logits_kernel(const float* __restrict__ acc, int64_t total, int out, const float* __restrict__ bias,
+                                   float* __restrict__ logits) {
+  const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
+  if (t >= total) return;
+  logits[t] = __half2float(__float2half_rn(__fadd_rn(acc[t], bias[t % out])));
+}
+
 }  // namespace
+
+void bias_logits(const float* acc, int n, int out, const float* bias, float* logits, cudaStream_t s) {
+  const int64_t total = int64_t(n) * out;
+  bias_logits_kernel<<<blocks_for(total, 256), 256, 0, s>>>(acc, total, out, bias, logits);
+  BTC_CUDA_CHECK(cudaGetLastError());
+}
 
 void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s) {
   if (c_out < c) throw std::invalid_argument("images_to_half: c_out < c");

@@ -73,4 +73,8 @@ void global_avg_half(const __half* in, int n, int hw, int c, __half* out, cudaSt
 void fc_half(const __half* x, int n, int in, int out, const float* wt, const float* bias, float* logits,
              cudaStream_t s);
 
+// An fc's epilogue on another GEMM's fp32 acc (n x out, e.g. cuBLAS's):
+// logits = float(half(acc + bias[k])).
+void bias_logits(const float* acc, int n, int out, const float* bias, float* logits, cudaStream_t s);
+
 }  // namespace btc::net

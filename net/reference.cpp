@@ -315,10 +315,11 @@ std::vector<float> half_bconv_output(const Layer& l, const AffineLayer& a, const
 // per channel half(sum / float(H W)), the sum in fp32 over h, then w; then
 // acc = 0; for i ascending acc = fmaf(x_i, w_i, acc); logit = half(acc + bias).
 std::vector<float> fc(const Layer& l, const LayerShapes& sh, const LayerWeights& lw, const std::vector<float>& in,
-                      int batch) {
+                      int batch, std::vector<float>& bound) {
   const size_t d = static_cast<size_t>(sh.dot_bits);
   const size_t per_image = static_cast<size_t>(sh.in.elements());
   std::vector<float> x(d), logits(static_cast<size_t>(batch) * l.out);
+  bound.assign(logits.size(), 0.0f);
   for (int n = 0; n < batch; ++n) {
     const float* v = &in[static_cast<size_t>(n) * per_image];
     if (l.prepool == Layer::Prepool::kGlobalAvg) {
@@ -335,8 +336,17 @@ std::vector<float> fc(const Layer& l, const LayerShapes& sh, const LayerWeights&
     for (int o = 0; o < l.out; ++o) {
       const float* wo = &lw.wf[static_cast<size_t>(o) * d];
       float acc = 0.0f;
-      for (size_t e = 0; e < d; ++e) acc = std::fma(x[e], wo[e], acc);
-      logits[static_cast<size_t>(n) * l.out + o] = round_half(acc + lw.bias[o]);
+      double magnitude = 0;  // sum of |x w|
+      for (size_t e = 0; e < d; ++e) {
+        acc = std::fma(x[e], wo[e], acc);
+        magnitude += std::fabs(static_cast<double>(x[e]) * wo[e]);
+      }
+      const size_t at = static_cast<size_t>(n) * l.out + o;
+      logits[at] = round_half(acc + lw.bias[o]);
+      // As a conv's half_bound: two sums of the terms, then the bias add, then fp16.
+      const double d_pre = 2.0 * static_cast<double>(d) * 0x1p-22 * magnitude +
+                           2 * 0x1p-24 * (std::fabs(acc) + std::fabs(lw.bias[o]));
+      bound[at] = static_cast<float>(d_pre + ulp_half(std::fabs(double(acc) + lw.bias[o]) + d_pre));
     }
   }
   return logits;
@@ -386,7 +396,7 @@ std::vector<ReferenceLayer> reference_forward(const Model& m, const Weights& w, 
       continue;
     }
     if (l.op == Op::kFc) {
-      r.logits = fc(l, sh, lw, out[src].half, batch);
+      r.logits = fc(l, sh, lw, out[src].half, batch, r.logits_bound);
       if (after_layer) after_layer(static_cast<int>(i), r);
       continue;
     }

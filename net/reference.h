@@ -30,6 +30,8 @@ struct ReferenceLayer {
   // from it (docs/models.md "Tolerance of reordered real layers"); empty
   // for every other op.
   std::vector<float> half_bound;
+  // an fc: per logit, the same bound for a GEMM that sums in another order (cuBLAS).
+  std::vector<float> logits_bound;
 };
 
 // Called after each layer with its result, which it may overwrite: a test

@@ -8,6 +8,7 @@
 #include "formats/pack_cpu.h"
 #include "formats/pack_gpu.cuh"
 #include "harness/core/check.h"
+#include "kernels/baselines/cublas_fc_half.h"
 #include "kernels/baselines/cudnn_conv_half.h"
 #include "kernels/bconv/bconv.h"
 #include "kernels/bmm/bmm.h"
@@ -61,6 +62,7 @@ struct DesignWish {
   std::string family = "auto";
   std::string bconv, bfc;
   std::string conv;  // "", conv_half or conv_cudnn
+  std::string fc;    // "", fc_half or fc_cublas
 };
 
 // The cuBLAS and cuDNN baselines unpack both operands to int8/fp16 once,
@@ -77,6 +79,9 @@ void refuse_static_operand_family(const std::string& family) {
 // The real layers' designs: conv_half (CUDA cores, the reference's order,
 // exact) and conv_cudnn (cuDNN's fused conv, within half_bound).
 const char* kConvDesigns[] = {"conv_half", "conv_cudnn"};
+// The real fc's: fc_half (CUDA cores, the reference's order) and fc_cublas
+// (cuBLAS, within logits_bound).
+const char* kFcDesigns[] = {"fc_half", "fc_cublas"};
 
 DesignWish parse_wish(const std::string& s) {
   DesignWish w;
@@ -95,7 +100,7 @@ DesignWish parse_wish(const std::string& s) {
       static const char* known[] = {"auto", "btc_wmma", "mma_and", "wgmma_and", "popc"};
       if (std::find(std::begin(known), std::end(known), w.family) == std::end(known))
         throw std::invalid_argument("--designs: unknown family '" + w.family +
-                                    "' (auto, btc_wmma, mma_and, wgmma_and, popc; then bconv=, bfc=, conv=NAME)");
+                                    "' (auto, btc_wmma, mma_and, wgmma_and, popc; then bconv=, bfc=, conv=, fc=NAME)");
       continue;
     }
     const std::string op = item.substr(0, eq), name = item.substr(eq + 1);
@@ -106,7 +111,12 @@ DesignWish parse_wish(const std::string& s) {
           std::end(kConvDesigns))
         throw std::invalid_argument("--designs: no conv design '" + name + "' (conv_half, conv_cudnn)");
       w.conv = name;
-    } else throw std::invalid_argument("--designs: unknown op '" + op + "' (bconv, bfc, conv)");
+    } else if (op == "fc") {
+      if (std::find_if(std::begin(kFcDesigns), std::end(kFcDesigns), [&](const char* d) { return name == d; }) ==
+          std::end(kFcDesigns))
+        throw std::invalid_argument("--designs: no fc design '" + name + "' (fc_half, fc_cublas)");
+      w.fc = name;
+    } else throw std::invalid_argument("--designs: unknown op '" + op + "' (bconv, bfc, conv, fc)");
   }
   return w;
 }
@@ -228,6 +238,7 @@ struct Runner::Impl {
   int image_half_c = 0;            // its channels: the image's, or padded to 8 for cuDNN
   __half* image_s2d = nullptr;     // the image space-to-depth by 2, 16 channels (cuDNN's stride-2 stem)
   std::vector<std::unique_ptr<cudnn::ConvHalf>> cudnn_convs;  // the conv_cudnn layers' plans
+  std::vector<std::unique_ptr<cublas::FcHalf>> cublas_fcs;    // the fc_cublas layers' GEMMs
   // What a fused bconv needs to rerun one image with int32 output, for an
   // observer that asks for its pre-activation.
   struct ConvPlan {
@@ -343,6 +354,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   // The image as the real layers read it: cuDNN's fp16 tensor-core convs
   // want 8 channels (zero channels add 0, exactly, in conv_half too).
   const int image_c = want_cudnn ? (m.input.c + 7) / 8 * 8 : m.input.c;
+  const bool want_cublas = wish.fc != "fc_half";  // cuBLAS comes with every CUDA install
 
   // A real-valued layer (conv, fc): fp16 in and out, on cuDNN (conv) or the
   // CUDA cores in the reference's order (net/half_kernels.cuh).
@@ -425,11 +437,29 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       std::vector<float> wt(size_t(k_in) * k_out);
       for (int k = 0; k < k_out; ++k)
         for (int e = 0; e < k_in; ++e) wt[size_t(e) * k_out + k] = lw.wf[size_t(k) * k_in + e];
-      const float* d_wt = im.upload(wt, total);
       const float* d_bias = im.upload(lw.bias, total);
       float* lg = im.logits;
-      steps_.push_back({i, l.name, "fc_half", double(n) * k_in * 2 + double(wt.size()) * 4 + double(n) * k_out * 4,
-                        2.0 * double(n) * k_in * k_out,
+      const double ops = 2.0 * double(n) * k_in * k_out;
+      if (want_cublas) {
+        std::vector<uint16_t> wt_half(wt.size());
+        for (size_t e = 0; e < wt.size(); ++e) wt_half[e] = float_to_half_bits(wt[e]);
+        const uint16_t* d_wt = im.upload(wt_half, total);
+        float* acc = im.alloc<float>(int64_t(n) * k_out, total);
+        im.cublas_fcs.push_back(std::make_unique<cublas::FcHalf>(n, k_in, k_out, src, d_wt, acc));
+        const cublas::FcHalf* f = im.cublas_fcs.back().get();
+        total += int64_t(f->device_bytes());
+        steps_.push_back({i, l.name, "fc_cublas",
+                          double(n) * k_in * 2 + double(wt.size()) * 2 + double(n) * k_out * 12, ops,
+                          [=](cudaStream_t st) {
+                            f->run(st);
+                            bias_logits(acc, n, k_out, d_bias, lg, st);
+                          }});
+        layer_designs_[i] = "fc_cublas (fp16 GEMM, fp32 accumulation) + bias_logits -> float";
+        reordered_[i] = true;
+        return true;
+      }
+      const float* d_wt = im.upload(wt, total);
+      steps_.push_back({i, l.name, "fc_half", double(n) * k_in * 2 + double(wt.size()) * 4 + double(n) * k_out * 4, ops,
                         [=](cudaStream_t st) { fc_half(src, n, k_in, k_out, d_wt, d_bias, lg, st); }});
       layer_designs_[i] = "fc_half (fp32 accumulation, CUDA cores) -> float";
       return true;

@@ -26,8 +26,9 @@ namespace btc::net {
 //           family's design for every layer it runs, "auto" for the rest;
 //   then, comma-separated, op=NAME items: bconv=NAME, bfc=NAME (those
 //   designs), conv=conv_half|conv_cudnn (the real convs: CUDA cores in the
-//   reference's order, or cuDNN; "auto" takes cuDNN where it loads).
-//   E.g. "mma_and,conv=conv_half".
+//   reference's order, or cuDNN; "auto" takes cuDNN where it loads),
+//   fc=fc_half|fc_cublas (the real fc: likewise; "auto" takes cuBLAS).
+//   E.g. "mma_and,conv=conv_half,fc=fc_half" (every layer exact).
 struct RunnerOptions {
   int batch = 1;
   std::string designs = "auto";
@@ -83,7 +84,8 @@ class Runner {
   // Per layer: the design it runs and how (for `btcbench run` and the results).
   const std::vector<std::string>& layer_designs() const { return layer_designs_; }
   // Layer i sums its real products in another order than the reference
-  // (conv_cudnn): its fp16 values are within ReferenceLayer::half_bound, not equal.
+  // (conv_cudnn, fc_cublas): its fp16 values are within
+  // ReferenceLayer::half_bound (logits: logits_bound), not equal.
   bool layer_reordered(int i) const { return reordered_.at(static_cast<size_t>(i)); }
   int64_t device_bytes() const { return device_bytes_; }
   int batch() const { return o_.batch; }

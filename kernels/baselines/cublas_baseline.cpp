@@ -35,24 +35,9 @@
 #include <string>
 #include <utility>
 
-#include "kernels/bmm/bmm_designs.h"
 #include "harness/core/check.h"
-
-namespace btc {
-
-struct CublasError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-inline void cublas_check(cublasStatus_t st, const char* what, const char* file, int line) {
-  if (st != CUBLAS_STATUS_SUCCESS)
-    throw CublasError(std::string(what) + " failed: " + cublasGetStatusName(st) + " (" + cublasGetStatusString(st) +
-                      ") at " + file + ":" + std::to_string(line));
-}
-
-}  // namespace btc
-
-#define CUBLAS_CHECK(call) ::btc::cublas_check((call), #call, __FILE__, __LINE__)
+#include "kernels/baselines/cublas_check.h"
+#include "kernels/bmm/bmm_designs.h"
 
 namespace btc::bmm {
 

@@ -757,7 +757,14 @@ TEST(NetHalfReference, HalfBoundCoversAReorderedSum) {
         equal += v == out[0].half[e];
       }
   EXPECT_GT(equal, 5 * 5 * 32 * 9 / 10);  // the check's bit-equal floor holds for a mere reordering
-  EXPECT_TRUE(out[1].half_bound.empty());  // an fc has none
+  EXPECT_TRUE(out[1].half_bound.empty());  // an fc has logits_bound instead
+  // The fc (K = 800 = 5 x 5 x 32, flattened h, w, c) summed backwards.
+  ASSERT_EQ(out[1].logits_bound.size(), 1u);
+  float acc = 0.0f;
+  for (int e = 5 * 5 * 32 - 1; e >= 0; --e) acc += out[0].half[static_cast<size_t>(e)] * w.layers[1].wf[static_cast<size_t>(e)];
+  const float logit = round_half(acc + w.layers[1].bias[0]);
+  EXPECT_LE(std::fabs(logit - out[1].logits[0]), out[1].logits_bound[0]);
+  EXPECT_GT(out[1].logits_bound[0], 0.0f);
 }
 
 // The hook sees each layer's result and what it writes is what the next

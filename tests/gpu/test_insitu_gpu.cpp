@@ -102,7 +102,7 @@ TEST_P(InsituGpu, CapturedTensorsEqualTheRunnersBuffers) {
   {
     net::RunnerOptions ro;
     ro.batch = kBatch;
-    ro.designs = "auto,conv=conv_half";  // the real convs in the reference's order: exact
+    ro.designs = "auto,conv=conv_half,fc=fc_half";  // the real layers in the reference's order: exact
     net::Runner r(m, w, ro, code_target(0), s);
     insitu::ObserverOptions oo;
     oo.images = {3, 1};

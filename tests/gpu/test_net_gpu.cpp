@@ -1,5 +1,5 @@
 // The GPU runner against the CPU reference forward, every shipped model and
-// design family (the real convs on conv_half), layer by layer, exactly: each layer's int32 y (where the
+// design family (the real layers on conv_half and fc_half), layer by layer, exactly: each layer's int32 y (where the
 // layer has one) and its output bits, and the logits bit for bit (the head's
 // batch norm is evaluated in the same float operations on both sides), and
 // the fp16 outputs of the half-precision layers bit for bit.
@@ -73,7 +73,7 @@ TEST_P(NetGpu, EveryLayerEqualsCpuReference) {
   {
     net::RunnerOptions o;
     o.batch = kBatch;
-    o.designs = std::string(designs) + ",conv=conv_half";
+    o.designs = std::string(designs) + ",conv=conv_half,fc=fc_half";
     o.keep_outputs = true;
     net::Runner r(m, c.weights, o, code_target(0), s);
     r.set_input(c.images);
@@ -116,8 +116,9 @@ INSTANTIATE_TEST_SUITE_P(Models, NetGpu, ::testing::Combine(::testing::ValuesIn(
                            return n;
                          });
 
-// The real convs on cuDNN: each layer on the GPU's own inputs (teacher
-// forcing, net/check.h), the cuDNN layers within the reference's half_bound
+// The real convs on cuDNN and the fc on cuBLAS: each layer on the GPU's own
+// inputs (teacher forcing, net/check.h), those layers within the reference's
+// half_bound (the fc: logits_bound)
 // with at least 90% of their values bit-equal, every other layer exact.
 class NetGpuCudnn : public ::testing::TestWithParam<const char*> {};
 
@@ -130,7 +131,7 @@ TEST_P(NetGpuCudnn, EveryLayerMatchesTheReferenceOnItsInputs) {
   {
     net::RunnerOptions o;
     o.batch = kBatch;
-    o.designs = "auto,conv=conv_cudnn";
+    o.designs = "auto,conv=conv_cudnn,fc=fc_cublas";
     o.keep_outputs = true;
     net::Runner r(c.model, c.weights, o, code_target(0), s);
     r.set_input(c.images);
@@ -168,7 +169,7 @@ TEST(NetGpuDesigns, RefusesStaticOperandBaselines) {
   BTC_SKIP_WITHOUT_GPU();
   const Case& c = reference_case("tiny-resnet");
   for (const char* d : {"cublas", "cudnn", "bconv=bconv_cudnn_f16", "bfc=cublas_s8", "no_such_family", "auto,popc",
-                        "conv=no_such_conv", "fc=fc_half"}) {
+                        "conv=no_such_conv", "fc=no_such_fc", "pool=x"}) {
     net::RunnerOptions o;
     o.batch = kBatch;
     o.designs = d;
