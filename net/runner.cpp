@@ -11,6 +11,7 @@
 #include "kernels/baselines/cublas_fc_half.h"
 #include "kernels/baselines/cudnn_conv_half.h"
 #include "kernels/bconv/bconv.h"
+#include "kernels/bconv/bconv_selection.h"
 #include "kernels/bmm/bmm.h"
 #include "kernels/bmm/bmm_generated.h"
 #include "net/half_kernels.cuh"
@@ -135,7 +136,14 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, const DesignWish& wish,
     if (const std::string why = d->unsupported(p); !why.empty()) throw std::invalid_argument(wish.bconv + ": " + why);
     return d;
   }
+  // The generated selection's design for this shape and batch first, where
+  // it is of the family asked for (kernels/bconv/bconv_selection.h).
+  const bconv::Selection chosen = bconv::selected_design(p, code.code_arch);
+  const bconv::Design* selected = chosen.design.empty() ? nullptr : bconv::find_design(chosen.design);
+  if (selected && !runs(*selected)) selected = nullptr;
+  if (selected && wish.family == "auto") return selected;  // measured fastest of the tensor-core designs
   auto first_of = [&](const std::string& family) -> const bconv::Design* {
+    if (selected && selected->family() == family) return selected;
     const bconv::Design* any = nullptr;
     for (const auto& d : bconv::designs()) {
       if (d->family() != family || !runs(*d)) continue;
@@ -645,6 +653,8 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
                         p.ops(), [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
       layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
+      if (const bconv::Selection sel = bconv::selected_design(p, code.code_arch); sel.design == d->name())
+        layer_designs_[i] += " (the selection's, batch " + std::to_string(sel.batch) + ")";
     } else {  // bfc
       const bmm::Problem& p = fc_problem[i];
       const bmm::Design* d = fc_design[i];

@@ -35,6 +35,25 @@ def test_main_writes_json_and_table(tmp_path, capsys):
     assert doc["source"]["file"] == FIXTURE.name
     table = (tmp_path / "bconv_selection_sm90.md").read_text()
     assert "`bconv_wgmma_and_sm90`" in table and "2.50×" in table
+    header = (tmp_path / "bconv_selection_sm90.h").read_text()
+    rows = doc["choices"]
+    assert header.count('"bconv_wgmma_and_sm90"}') == len(rows)  # a C++ row per choice
+    r = rows[0]
+    assert f'{{{r["n"]}, {r["hw"]}, {r["c"]}, {r["k"]}, {r["rs"]}, {r["stride"]}, {r["pad"]}, "{r["design"]}"}},' in header
+
+
+def test_committed_selection_is_what_its_source_generates():
+    """kernels/generated/bconv_selection_sm90.{json,md,h} regenerate byte for byte
+    from the results file they name (committed under results/)."""
+    gen = Path(__file__).resolve().parents[2] / "kernels" / "generated"
+    doc = json.loads((gen / "bconv_selection_sm90.json").read_text())
+    source = Path(__file__).resolve().parents[2] / "results" / "nvidia-h200" / doc["source"]["file"]
+    results = br.load(source)
+    rows = sel.choices(results)
+    js, md = sel.render(results, rows)
+    assert (gen / "bconv_selection_sm90.json").read_text() == js
+    assert (gen / "bconv_selection_sm90.md").read_text() == md
+    assert (gen / "bconv_selection_sm90.h").read_text() == sel.render_header(results, rows, 90)
 
 
 def test_errors_are_one_line(tmp_path, capsys):

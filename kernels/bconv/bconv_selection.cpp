@@ -1,0 +1,41 @@
+#include "kernels/bconv/bconv_selection.h"
+
+#include <iterator>
+
+#include "kernels/generated/bconv_selection_sm90.h"
+
+namespace btc::bconv {
+
+namespace {
+
+struct Table {
+  const SelectedDesign* rows = nullptr;
+  size_t count = 0;
+};
+
+// The arches a selection was generated for (a bconv sweep on that GPU).
+Table table_for(int code_arch) {
+  if (code_arch == 90) return {generated::sm90::kSelection, std::size(generated::sm90::kSelection)};
+  return {};
+}
+
+}  // namespace
+
+Selection selected_design(const Problem& p, int code_arch) {
+  const SelectedDesign* below = nullptr;  // the largest batch <= p.n
+  const SelectedDesign* smallest = nullptr;
+  const Table t = table_for(code_arch);
+  for (size_t i = 0; i < t.count; ++i) {
+    const SelectedDesign& row = t.rows[i];
+    if (row.hw != p.h || row.hw != p.w || row.c != p.c || row.k != p.k || row.rs != p.r || row.rs != p.s ||
+        row.stride != p.stride || row.pad != p.pad)
+      continue;
+    if (row.n <= p.n && (below == nullptr || row.n > below->n)) below = &row;
+    if (smallest == nullptr || row.n < smallest->n) smallest = &row;
+  }
+  const SelectedDesign* pick = below != nullptr ? below : smallest;
+  if (pick == nullptr) return {};
+  return {pick->design, pick->n};
+}
+
+}  // namespace btc::bconv
