@@ -42,7 +42,7 @@ struct RunOptions {
   uint64_t seed = 1;                   // --seed N: the random weights and input
   int batch = 0;                       // --batch N (0 = the model's)
   std::string input;                   // --input images.npy ("" = seeded random)
-  std::string designs = "auto";        // --designs auto|FAMILY|bconv=NAME,bfc=NAME
+  std::string designs = "auto";        // --designs FAMILY[,OP=NAME...] (net/runner.h)
   int repetitions = 20;                // --repetitions N: timed graph replays
   bool cpu = false;                    // --cpu: the CPU reference only (no GPU needed)
   bool check = false;                  // --check: every layer against the CPU reference
