@@ -6,15 +6,22 @@ the forward's time per layer at each model's paper batch
 (<stem>.net_layers.png) and the in situ observer's overhead
 (<stem>.net_insitu.png), and a markdown report (<stem>.md) with the published
 figures (TCBNN, SBNN) as reference columns, the goals of issue 11 and the in
-situ overhead goal of issue 13.
+situ overhead goal of issue 13. The full-precision `resnet18-fp16` runs as
+`impl:cudnn` (its convs on cuDNN, in a CUDA graph), the yardstick of the
+binary ResNet-18s.
 
-usage: python3 -m analysis.net_report RESULTS.json [--out DIR]
+usage: python3 -m analysis.net_report RESULTS.json [--out DIR] [--baseline TORCH.json ...]
+
+--baseline (repeatable) sets the forwards of another net file of the same GPU,
+such as a PyTorch baseline (python3 -m analysis.torch_baseline), beside this
+file's: its impls are extra columns of a model's table and extra lines of its
+plot, each marked with the file it comes from.
 
 Also written through analysis.report (python3 -m analysis.report RESULTS.json),
 which is what rebuild_all runs; both add the measurement-conditions section,
 analysis.report the paper's sections too (none for this suite).
-Exit status: 0 ok, 1 a missing, corrupt or other-suite input or an unwritable
-output (one line on stderr), 2 usage.
+Exit status: 0 ok, 1 a missing, corrupt or other-suite input, a baseline of
+another GPU or an unwritable output (one line on stderr), 2 usage.
 
 The file is what harness/suites/net_suite.cpp writes: per (model, batch, impl)
 a timed forward `net/<model>/batch:<N>/impl:<impl>` (repetitions, the time of
@@ -48,10 +55,10 @@ from analysis.report_common import DASH
 
 SUITE = "net"
 PROG = "python3 -m analysis.net_report"
-BTC, POPC = "btc", "popc"
-IMPLS = (BTC, POPC)   # the sweep's (net_suite.cpp: kImpls); others follow in file order
+BTC, POPC, CUDNN = "btc", "popc", "cudnn"
+IMPLS = (BTC, POPC, CUDNN)   # the sweep's (net_suite.cpp: kImpls); others follow in file order
 # The sweep's models in its order (net_suite.cpp: sweep_models); others follow in file order.
-MODELS = ("resnet18-bireal", "resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg", "cifar10-resnet14",
+MODELS = ("resnet18-bireal", "resnet18-fp16", "resnet18-tcbnn", "alexnet", "vgg16", "cifar10-vgg", "cifar10-resnet14",
           "mnist-mlp")
 # The batch of each model's published figures: the `batch` line of models/<model>.model.
 # resnet18-bireal has none (Bi-Real Net publishes accuracy, not speed): its
@@ -107,6 +114,10 @@ GOAL_BIREAL_MODEL = "resnet18-bireal"
 GOAL_BIREAL_BATCH = 256
 GOAL_BIREAL_IMAGES_PER_S = 500_000.0
 GOAL_BIREAL_LATENCY_US = 100.0
+# Bi-Real on the tensor cores at GOAL_FP16_FACTOR x the images/s of the
+# full-precision ResNet-18 on cuDNN, both at GOAL_BIREAL_BATCH, same file.
+GOAL_FP16_MODEL = "resnet18-fp16"
+GOAL_FP16_FACTOR = 7.0
 # Issue 13: the in situ observer (every layer of one image every
 # GOAL_INSITU_EVERY-th forward) costs at most GOAL_INSITU_OVERHEAD_PCT of the
 # images/s without it, and drops nothing (the ring never full).
@@ -582,10 +593,12 @@ class Goal:
     cell: str        # the figure and its verdict, or why there is none
 
 
+def _missing(f: Forward | None, what: str) -> str:
+    return f"{what} reported an error ({f.error})" if f is not None and f.error else f"no {what} run"
+
+
 def _not_measured(f: Forward | None, what: str) -> str:
-    if f is not None and f.error:
-        return f"not measured: {what} reported an error ({f.error})"
-    return f"not measured: no {what} run"
+    return f"not measured: {_missing(f, what)}"
 
 
 def _bireal_goals(data: NetData) -> list[Goal]:
@@ -619,14 +632,37 @@ def _bireal_goals(data: NetData) -> list[Goal]:
     return out
 
 
+def fp16_goal(data: NetData) -> Goal:
+    """`resnet18-bireal` btc images/s over `resnet18-fp16` cudnn images/s at
+    GOAL_BIREAL_BATCH ≥ GOAL_FP16_FACTOR (medians, the same file)."""
+    batch = GOAL_BIREAL_BATCH
+    what = (f"`{GOAL_BIREAL_MODEL}` on {BTC} ÷ `{GOAL_FP16_MODEL}` on {CUDNN}, images/s "
+            f"≥ {GOAL_FP16_FACTOR:g}×")
+    point = f"batch {batch}"
+    binary, full = data.forward(GOAL_BIREAL_MODEL, batch, BTC), data.forward(GOAL_FP16_MODEL, batch, CUDNN)
+    if binary is None or full is None or not binary.measured or not full.measured:
+        missing = [_missing(f, f"`{model}` batch-{batch} {impl}")
+                   for f, model, impl in ((binary, GOAL_BIREAL_MODEL, BTC), (full, GOAL_FP16_MODEL, CUDNN))
+                   if f is None or not f.measured]
+        return Goal(what, point, None, "not measured", "not measured: " + "; ".join(missing))
+    value = binary.images_per_s / full.images_per_s   # type: ignore[operator]
+    verdict = "met" if value >= GOAL_FP16_FACTOR else "not met"
+
+    def figure(f: Forward) -> str:
+        return f"{f.images_per_s:,.0f}" + (f" {STREAM_MARK}" if f.graph is False else "")
+    return Goal(what, point, value, verdict, f"{figure(binary)} ÷ {figure(full)} = {value:,.2f}× {verdict}")
+
+
 def goals(data: NetData) -> list[Goal]:
     """The goals of issue 11, from the data: `resnet18-tcbnn` btc images/s at
     batch GOAL_BATCH ≥ GOAL_TCBNN_FACTOR × TCBNN's published figure,
     `resnet18-bireal` btc images/s at batch GOAL_BIREAL_BATCH ≥
     GOAL_BIREAL_IMAGES_PER_S and its batch-1 median latency ≤
-    GOAL_BIREAL_LATENCY_US, and on every model btc ≥ GOAL_POPC_FACTOR × popc
-    images/s at its paper batch (the largest measured batch where the file
-    lacks it, or the model has none)."""
+    GOAL_BIREAL_LATENCY_US, its btc images/s ≥ GOAL_FP16_FACTOR × those of
+    `resnet18-fp16` on cudnn at GOAL_BIREAL_BATCH, and on every model with a
+    btc or popc run btc ≥ GOAL_POPC_FACTOR × popc images/s at its paper batch
+    (the largest measured batch where the file lacks it, or the model has
+    none)."""
     reference = PUBLISHED[GOAL_REFERENCE]
     target = GOAL_TCBNN_FACTOR * (reference.images_per_s or 0.0)
     out = []
@@ -643,8 +679,10 @@ def goals(data: NetData) -> list[Goal]:
                         f"(target {target:,.0f}) {verdict}"))
     else:
         out.append(Goal(what, point, None, "not measured", _not_measured(f, f"batch-{GOAL_BATCH} btc")))
-    out += _bireal_goals(data)
+    out += [*_bireal_goals(data), fp16_goal(data)]
     for model in data.models:
+        if not any(m == model and impl in (BTC, POPC) for m, _, impl in data.forwards):
+            continue   # a full-precision model (cudnn only): no binary network to set beside popc
         what = f"btc ≥ {GOAL_POPC_FACTOR:g} × popc images/s"
         batch = data.speedup_batch(model)
         if batch is None:
@@ -705,6 +743,69 @@ def insitu_goals(data: NetData) -> list[Goal]:
     return out
 
 
+# ---------------------------------------------------------------- baselines
+
+@dataclass(frozen=True, eq=False)   # eq=False: hashed by identity (the same file twice is two baselines)
+class Baseline:
+    """The forwards of another net file of the same GPU set beside this file's
+    (--baseline), such as a PyTorch baseline (analysis/torch_baseline.py);
+    `mark` ('[1]') cites the file in tables and plot."""
+    results: br.Results
+    data: NetData
+    mark: str
+
+    @property
+    def name(self) -> str:
+        return self.results.path.name
+
+    def impls(self, model: str) -> list[str]:
+        """The impls with a forward of the model in the file, in the file's order."""
+        return [i for i in self.data.impls if any(m == model and impl == i for m, _, impl in self.data.forwards)]
+
+    def source(self) -> str:
+        """What wrote the file, with what, and when."""
+        meta = self.results.meta
+        software = meta.get("software") if isinstance(meta.get("software"), dict) else {}
+        parts = [f"written by {meta.get('writer') or 'btcbench sweep net'}"]
+        parts += [f"{label} {software[key]}" for key, label in (("torch", "torch"), ("cudnn", "cuDNN"),
+                                                                 ("model", "model")) if software.get(key)]
+        return ", ".join([*parts, f"git {rc.short_commit(self.results)}",
+                          f"created {meta.get('created_utc') or DASH}"])
+
+
+def load_baselines(results: br.Results, paths: Sequence[str | Path]) -> list[Baseline]:
+    """Each path as a Baseline of `results`, marked [1], [2], ... in order;
+    ResultsError for a file that does not load, is not of the net suite or
+    is of another GPU (device name or slug) than `results`."""
+    out = []
+    for i, path in enumerate(paths, 1):
+        other = br.load(path)
+        rc.check_suite(other, SUITE)
+        mine, theirs = results.device, other.device
+        if (theirs.get("name"), theirs.get("slug")) != (mine.get("name"), mine.get("slug")):
+            raise br.ResultsError(
+                f"{other.path}: a baseline of {theirs.get('name')} (`{theirs.get('slug')}`), not of "
+                f"{mine.get('name')} (`{mine.get('slug')}`) as {results.path.name}; a baseline must be of the "
+                "same GPU")
+        out.append(Baseline(other, collect(other), f"[{i}]"))
+    return out
+
+
+def report_models(data: NetData, baselines: Sequence[Baseline]) -> list[str]:
+    """The models of the tables and plot: this file's and the baselines', MODELS order first."""
+    return _ordered([*data.models, *(m for b in baselines for m in b.data.models)], MODELS)
+
+
+def _series(data: NetData, model: str, baselines: Sequence[Baseline]) -> list[tuple[str, Baseline | None]]:
+    """(impl, None) for this file's impls with a forward of the model, then (impl, baseline) for the baselines'."""
+    own = [(i, None) for i in data.impls if any(m == model and impl == i for m, _, impl in data.forwards)]
+    return [*own, *((i, b) for b in baselines for i in b.impls(model))]
+
+
+BASELINE_STYLES = (("tab:orange", ":", "P"), ("tab:olive", "--", "X"), ("tab:cyan", "-.", "*"),
+                   ("tab:pink", ":", "h"))
+
+
 # ---------------------------------------------------------------- plots
 
 def _style(impl: str, impls: Sequence[str]) -> tuple[str, str, str]:
@@ -724,32 +825,38 @@ def _grid(n: int, ncols: int = 3) -> tuple[int, int]:
     return max(1, math.ceil(n / cols)), cols
 
 
-def plot_throughput(results: br.Results, data: NetData) -> bytes:
+def plot_throughput(results: br.Results, data: NetData, baselines: Sequence[Baseline] = ()) -> bytes:
     """PNG bytes: median images/s over the batch per model (log-log), a line
     per impl with its spread over repetitions shaded, stream-timed points
-    hollow, and the published images/s as dotted lines."""
-    rows, cols = _grid(len(data.models))
+    hollow, and the published images/s as dotted lines; the baselines' impls
+    as more lines, labelled with their file."""
+    models = report_models(data, baselines)
+    rows, cols = _grid(len(models))
     with rc.figure((5.0 * cols, 4.2 * rows + 0.8)) as fig:
         axes = fig.subplots(rows, cols, squeeze=False).flatten()
-        for ax in axes[len(data.models):]:
+        for ax in axes[len(models):]:
             ax.set_visible(False)
-        if not data.models:
+        if not models:
             axes[0].set_visible(True)
             rc.no_data(axes[0], "no net runs in this file", fontsize=9)
         stream = False
-        for ax, model in zip(axes, data.models):
+        for ax, model in zip(axes, models):
             measured: set[int] = set()
-            for impl in data.impls:
-                pts = [(b, f) for b in data.batches(model) if (f := data.forward(model, b, impl)) and f.measured]
+            others = [s for s in _series(data, model, baselines) if s[1] is not None]
+            for impl, base in [*((i, None) for i in data.impls), *others]:
+                source = base.data if base else data
+                pts = [(b, f) for b in source.batches(model) if (f := source.forward(model, b, impl)) and f.measured]
                 if not pts:
                     continue
-                colour, line, marker = _style(impl, data.impls)
+                colour, line, marker = (BASELINE_STYLES[others.index((impl, base)) % len(BASELINE_STYLES)] if base
+                                        else _style(impl, data.impls))
+                label = f"{impl} {base.mark} {base.name}" if base else impl
                 xs = [b for b, _ in pts]
                 spreads = [f.images_spread() for _, f in pts]
                 ax.fill_between(xs, [s[0] for s in spreads], [s[2] for s in spreads],  # type: ignore[index]
                                 color=colour, alpha=0.15, linewidth=0)
                 ax.plot(xs, [f.images_per_s for _, f in pts], color=colour, linestyle=line, marker=marker,
-                        markersize=5, linewidth=1.3, label=impl)
+                        markersize=5, linewidth=1.3, label=label)
                 hollow = [(b, f.images_per_s) for b, f in pts if f.graph is False]
                 if hollow:
                     stream = True
@@ -785,6 +892,8 @@ def plot_throughput(results: br.Results, data: NetData) -> bytes:
             ax.grid(alpha=0.3, which="both")
             ax.set_axisbelow(True)
         what = "images/s over the batch, tensor cores (btc) and software popcount (popc)"
+        if CUDNN in data.impls:
+            what += f", full precision on cuDNN ({CUDNN})"
         if stream:
             what += "\nhollow: timed from stream launches (counters on), not graph replays"
         fig.suptitle(rc.plot_title(results, SUITE, what), fontsize=10)
@@ -813,14 +922,17 @@ def plot_layers(results: br.Results, data: NetData) -> bytes:
         for ax, model in zip(axes, models):
             batch = data.layer_batch(model)
             assert batch is not None
-            found = [data.breakdown(model, batch, impl) for impl in data.impls]
+            # The impls the model runs (resnet18-fp16: cudnn only; the binary models: btc, popc).
+            impls = [i for i in data.impls if any(m == model and impl == i
+                                                  for m, _, impl in (*data.forwards, *data.breakdowns))]
+            found = [data.breakdown(model, batch, impl) for impl in impls]
             order: dict[str, None] = {}
             for d in found:
                 for layer, _ in d.layers() if d else ():
                     order.setdefault(layer, None)
             colours = _layer_colours(list(order))
             ticks, labels, handles = [], [], {}
-            for y, (impl, d) in enumerate(zip(reversed(data.impls), reversed(found))):
+            for y, (impl, d) in enumerate(zip(reversed(impls), reversed(found))):
                 ticks.append(y)
                 if d is None or not d.measured:
                     labels.append(f"{impl}\nnot measured")
@@ -836,7 +948,7 @@ def plot_layers(results: br.Results, data: NetData) -> bytes:
                     left += share
             ax.set_yticks(ticks, labels, fontsize=8)
             ax.set_xlim(0, 100)
-            ax.set_ylim(-0.6, len(data.impls) - 0.4)
+            ax.set_ylim(-0.6, len(impls) - 0.4)
             ax.set_xlabel("share of the Σ of the step medians (%)", fontsize=8)
             paper = PAPER_BATCH.get(model)
             note = (" (no paper batch: the largest)" if paper is None
@@ -959,7 +1071,7 @@ def _model_facts(data: NetData, model: str) -> str:
     form = next((f.form for (m, _, _), f in data.forwards.items() if m == model and f.form), {})
     ops, macs = _number(form.get("binary_ops_per_image")), _number(form.get("stem_macs_per_image"))
     facts = []
-    if ops is not None:
+    if ops:   # none in a full-precision model
         facts.append(f"{ops / 1e9:,.3f} G binary ops per image")
     if macs:
         facts.append(f"{macs / 1e9:,.3f} G stem MACs per image")
@@ -972,11 +1084,40 @@ def _model_facts(data: NetData, model: str) -> str:
     return "; ".join(facts) + "." if facts else ""
 
 
-def _model_sections(data: NetData) -> list[str]:
-    if not data.models:
+def _beside_lines(data: NetData, model: str, baselines: Sequence[Baseline]) -> list[str]:
+    """The model's images/s beside the baselines' (a column per impl and file), where a baseline has the model."""
+    series = _series(data, model, baselines)
+    cited = list(dict.fromkeys(b for _, b in series if b is not None))
+    if not cited:
+        return []
+    label = {(impl, b): f"{impl} {b.mark}" if b else impl for impl, b in series}
+    batches = sorted({*data.batches(model), *(x for b in cited for x in b.data.batches(model))})
+    rows: list[list[object]] = []
+    for batch in batches:
+        cells, best = [], None
+        for impl, b in series:
+            f = (b.data if b else data).forward(model, batch, impl)
+            if f is None:
+                cells.append(DASH)
+            elif f.run is None:
+                cells.append(f"not run: {f.error}")
+            else:
+                cells.append(rc.rate_cell(f.images_spread(), ",.0f"))
+                if f.measured and (best is None or f.images_per_s > best[0]):   # type: ignore[operator]
+                    best = (f.images_per_s, label[(impl, b)])
+        rows.append([batch, *cells, best[1] if best else DASH])
+    return [f"Beside other files of this GPU (`--baseline`): images/s, median [min–max] over repetitions, "
+            "this file's impls first; [n] names the file a column comes from.", "",
+            *rc.table(["Batch", *label.values(), "Fastest"], rows), "",
+            *(f"{b.mark} `{b.name}`: {b.source()}." for b in cited), ""]
+
+
+def _model_sections(data: NetData, baselines: Sequence[Baseline] = ()) -> list[str]:
+    models = report_models(data, baselines)
+    if not models:
         return ["No net run in this file.", ""]
     lines: list[str] = []
-    for model in data.models:
+    for model in models:
         rows = _model_rows(data, model)
         lines += [f"### `{model}`", ""]
         if facts := _model_facts(data, model):
@@ -986,6 +1127,7 @@ def _model_sections(data: NetData) -> list[str]:
             lines += [f"{STREAM_MARK} Timed from stream launches, not CUDA-graph replays (counters were on, and "
                       "CUPTI does not profile graph replays): the launch gaps between steps are in these times, "
                       "so they read slower than graph-replay rows would.", ""]
+        lines += _beside_lines(data, model, baselines)
     return lines
 
 
@@ -1014,7 +1156,10 @@ def _goal_lines(data: NetData) -> list[str]:
             f"at batch {GOAL_BIREAL_BATCH} and ≤ {GOAL_BIREAL_LATENCY_US:g} µs median latency at batch 1; "
             f"and the tensor-core network ≥ {GOAL_POPC_FACTOR:g}× software popcount on the same model "
             "and batch in this file, each model at its paper batch (the largest measured batch where this file "
-            "lacks it, or the model has none). Median images/s; every verdict is computed from this file.", "",
+            "lacks it, or the model has none). Beside full precision: "
+            f"`{GOAL_BIREAL_MODEL}` on {BTC} at ≥ {GOAL_FP16_FACTOR:g}× the images/s of `{GOAL_FP16_MODEL}` on "
+            f"{CUDNN}, both at batch {GOAL_BIREAL_BATCH}. Median images/s; every verdict is "
+            "computed from this file.", "",
             *rc.table(header, rows), "", f"{met} of {len(found)} goals met."]
 
 
@@ -1164,21 +1309,36 @@ def _insitu_lines(data: NetData, png_name: str) -> list[str]:
     return [*lines, f"{met} of {len(found)} in situ goals met.", ""]
 
 
+def _writer_lines(results: br.Results) -> list[str]:
+    """For a file another program wrote (btcbench.writer), such as a PyTorch baseline: which, and how to use it."""
+    writer = results.meta.get("writer")
+    if not writer:
+        return []
+    return [f"This file was written by `{writer}`, not by `btcbench sweep net`: its impls are that program's "
+            "(see its docstring), and the sweep's figures below (floors, breakdowns, in situ runs) are not in "
+            f"it. Set it beside a sweep's file of this GPU with `{PROG} NET.json --baseline {results.path.name}`.",
+            ""]
+
+
 def markdown_report(results: br.Results, data: NetData, png_names: Sequence[str],
-                    extra_sections: Sequence[rc.Section] = ()) -> str:
-    """The report; extra_sections (from the composer) go before Skipped."""
+                    extra_sections: Sequence[rc.Section] = (), baselines: Sequence[Baseline] = ()) -> str:
+    """The report; extra_sections (from the composer) go before Skipped;
+    baselines add columns beside a model's table (--baseline)."""
     counters_note = []
     if not (results.meta.get("counters") or {}).get("enabled"):
         counters_note = ["", f"The DRAM bytes column is empty: {rc.counters_off_text(results)}."]
+    cited = [("Baselines", "; ".join(f"{b.mark} `{b.name}`" for b in baselines))] if baselines else []
     lines = [*rc.title_lines(results, SUITE),
-             *rc.header_lines(results, extra=[("DRAM bandwidth (floors)", _bandwidth_text(results))]),
+             *rc.header_lines(results, extra=[("DRAM bandwidth (floors)", _bandwidth_text(results)), *cited]),
              "",
              f"![Images/s over the batch per model]({png_names[0]})", "",
              f"![The forward's time by layer]({png_names[1]})", "",
-             "## What this suite measures", "",
+             "## What this suite measures", "", *_writer_lines(results),
              "Each model of models/ (but the test model) end to end on the GPU, at each batch, twice: `btc`, "
              "the tensor-core designs the generated configuration selects for each binary layer, and `popc`, "
-             "software popcount (SBNN's BConv-64 / BMM-64) on the same layers. A repetition times "
+             "software popcount (SBNN's BConv-64 / BMM-64) on the same layers; the full-precision "
+             f"`{GOAL_FP16_MODEL}` (torchvision's ResNet-18 topology in fp16) once, as `{CUDNN}`: its convs on "
+             "cuDNN (the designs per layer below say what runs each layer). A repetition times "
              "one forward of the batch per iteration, from CUDA-graph replays (stream launches where counters "
              "are on); images/s = batch over the median forward of a repetition, shown as the median over "
              "repetitions [slowest–fastest]; latency median and p99 are over a repetition's forwards "
@@ -1194,7 +1354,7 @@ def markdown_report(results: br.Results, data: NetData, png_names: Sequence[str]
              "Published figures beside ours (ours: `btc`, batch-1 median latency and the best median images/s "
              "over the batches measured). Ratios > 1 mean ours is faster; the GPUs differ.", "",
              *rc.table(PUBLISHED_HEADER, _published_rows(data)), "",
-             "## Throughput and latency", "", *_model_sections(data),
+             "## Throughput and latency", "", *_model_sections(data, baselines),
              "## Per-layer breakdown", "", *_breakdown_sections(data),
              "## In situ observer overhead", "", *_insitu_lines(data, png_names[2]),
              *rc.section_lines(extra_sections),
@@ -1206,17 +1366,17 @@ PLOT_SUFFIXES = ("net_throughput", "net_layers", "net_insitu")
 
 
 def render(results: br.Results, out_dir: str | Path | None = None, *,
-           extra_sections: Sequence[rc.Section] = ()) -> list[Path]:
+           extra_sections: Sequence[rc.Section] = (), baselines: Sequence[Baseline] = ()) -> list[Path]:
     """Write <stem>.net_throughput.png, <stem>.net_layers.png,
     <stem>.net_insitu.png and <stem>.md (beside the results file, or in
-    out_dir); returns their paths in that order."""
+    out_dir); returns their paths in that order. baselines: load_baselines'."""
     data = collect(results)   # checks the suite before anything is written
     out = rc.output_dir(results, out_dir)
     stem = results.path.stem
     pngs = [out / f"{stem}.{suffix}.png" for suffix in PLOT_SUFFIXES]
     md = out / f"{stem}.md"
-    markdown = markdown_report(results, data, [p.name for p in pngs], extra_sections)
-    images = (plot_throughput(results, data), plot_layers(results, data), plot_insitu(results, data))
+    markdown = markdown_report(results, data, [p.name for p in pngs], extra_sections, baselines)
+    images = (plot_throughput(results, data, baselines), plot_layers(results, data), plot_insitu(results, data))
     for path, image in zip(pngs, images):
         br.write_atomic(path, image)
     br.write_atomic(md, markdown)
@@ -1229,11 +1389,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("results", help="a btcbench results file of the net suite (btcbench sweep net)")
     parser.add_argument("--out", "--out-dir", dest="out", metavar="DIR",
                         help="output directory (default: beside the results file)")
+    parser.add_argument("--baseline", action="append", default=[], metavar="TORCH.json",
+                        help="a net file of the same GPU whose forwards go beside this file's, such as "
+                             "python3 -m analysis.torch_baseline's (repeatable)")
     args = parser.parse_args(argv)
     try:
         results = br.load(args.results)
+        baselines = load_baselines(results, args.baseline)
         conditions = rc.conditions_section(results)
-        outputs = render(results, args.out, extra_sections=[conditions] if conditions else [])
+        outputs = render(results, args.out, extra_sections=[conditions] if conditions else [],
+                         baselines=baselines)
     except br.ResultsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

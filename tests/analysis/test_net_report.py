@@ -30,6 +30,7 @@ import pytest
 from analysis import btcresults as br
 from analysis import net_report as nr
 from analysis import rebuild_all, report
+from analysis import torch_baseline as tb
 from conftest import BCONV_SMALL, FIXTURES, PNG_SIGNATURE, REPO, section_text
 
 BW = 4.0e12                       # DRAM copy bandwidth, bytes/s: 4e6 bytes per µs
@@ -289,18 +290,20 @@ def test_goals(net_path, net_doc, write_doc):
     data = nr.collect(br.load(net_path))
     found = nr.goals(data)
     target = 50 * 5600
-    # This file has no resnet18-bireal: its two goals (rows 2 and 3) are not measured.
-    assert [g.verdict for g in found] == ["met", "not measured", "not measured", "met", "not met"]
+    # This file has no resnet18-bireal: its two goals (rows 2 and 3) and the fp16 one (row 4) are not measured.
+    assert [g.verdict for g in found] == ["met", "not measured", "not measured", "not measured", "met", "not met"]
     assert found[0].value == pytest.approx(images(RESNET, 512, "btc")) and found[0].value >= target
     assert found[1].cell == "not measured: no `resnet18-bireal` batch-256 btc run"
     assert found[2].cell == "not measured: no `resnet18-bireal` batch-1 btc run"
-    assert found[3].value == pytest.approx(FORWARD_US[(RESNET, 512, "popc")] / FORWARD_US[(RESNET, 512, "btc")])
-    assert found[4].value == pytest.approx(FORWARD_US[(MNIST, 256, "popc")] / FORWARD_US[(MNIST, 256, "btc")])
-    assert found[4].point == "`mnist-mlp`, batch 256 (paper batch 32768 not measured)"
+    assert found[3].cell == ("not measured: no `resnet18-bireal` batch-256 btc run; "
+                             "no `resnet18-fp16` batch-256 cudnn run")
+    assert found[4].value == pytest.approx(FORWARD_US[(RESNET, 512, "popc")] / FORWARD_US[(RESNET, 512, "btc")])
+    assert found[5].value == pytest.approx(FORWARD_US[(MNIST, 256, "popc")] / FORWARD_US[(MNIST, 256, "btc")])
+    assert found[5].point == "`mnist-mlp`, batch 256 (paper batch 32768 not measured)"
     text = section_text(_markdown(net_path), "Goals")
     assert f"| {found[0].goal} | `{RESNET}`, batch 512 | {images(RESNET, 512, 'btc'):,.0f} = " \
            f"{images(RESNET, 512, 'btc') / 5600:,.1f}× (target {target:,}) met | met |" in text
-    assert "2 of 5 goals met." in text
+    assert "2 of 6 goals met." in text
 
     # Slower at batch 512: below 50 x TCBNN and below 20 x popc.
     slow = json.loads(json.dumps(net_doc))
@@ -309,7 +312,7 @@ def test_goals(net_path, net_doc, write_doc):
             e["images_per_s"] /= 1.2
     verdicts = [g.verdict for g in nr.goals(nr.collect(br.load(write_doc(slow, "slow.json"))))]
     # 266,667 < 280,000; 20.8 x popc still meets 20
-    assert verdicts == ["not met", "not measured", "not measured", "met", "not met"]
+    assert verdicts == ["not met", "not measured", "not measured", "not measured", "met", "not met"]
     # Batch 512 btc not run: both resnet goals not measured at 512; the popc goal falls back to batch 1.
     gone = json.loads(json.dumps(net_doc))
     gone["benchmarks"] = [e for e in gone["benchmarks"]
@@ -317,8 +320,8 @@ def test_goals(net_path, net_doc, write_doc):
                           and not e["run_name"].startswith(f"layers/{_bench_model(RESNET)}/batch:512/impl:btc")]
     found = nr.goals(nr.collect(br.load(write_doc(gone, "gone.json"))))
     assert found[0].verdict == "not measured" and "no batch-512 btc run" in found[0].cell
-    assert found[3].point == f"`{RESNET}`, batch 1 (paper batch 512 not measured)"
-    assert found[3].value == pytest.approx(15.0) and found[3].verdict == "not met"
+    assert found[4].point == f"`{RESNET}`, batch 1 (paper batch 512 not measured)"
+    assert found[4].value == pytest.approx(15.0) and found[4].verdict == "not met"
 
 
 def test_published_figures(net_path):
@@ -513,8 +516,8 @@ def test_goal_without_a_popc_run(net_doc, write_doc):
     net_doc["benchmarks"] = [e for e in net_doc["benchmarks"] if f"/{_bench_model(MNIST)}/" not in e["run_name"]
                              or "/impl:btc/" in e["run_name"]]
     found = nr.goals(nr.collect(br.load(write_doc(net_doc))))
-    assert (found[4].point, found[4].verdict) == (f"`{MNIST}`", "not measured")
-    assert found[4].cell == "not measured: no batch with both btc and popc measured"
+    assert (found[5].point, found[5].verdict) == (f"`{MNIST}`", "not measured")
+    assert found[5].cell == "not measured: no batch with both btc and popc measured"
 
 
 # ------------------------------------------------------------ net_small.json: resnet18-bireal and in situ
@@ -719,6 +722,7 @@ def test_bireal_goals(small_doc, write_doc):
         ("`resnet18-tcbnn` btc images/s ≥ 50 × TCBNN's 5,600", "`resnet18-tcbnn`, batch 512", "not measured"),
         ("`resnet18-bireal` btc images/s ≥ 500,000", "`resnet18-bireal`, batch 256", "met"),
         ("`resnet18-bireal` btc batch-1 latency ≤ 100 µs (median)", "`resnet18-bireal`, batch 1", "met"),
+        ("`resnet18-bireal` on btc ÷ `resnet18-fp16` on cudnn, images/s ≥ 7×", "batch 256", "not measured"),
         ("btc ≥ 20 × popc images/s", "`resnet18-bireal`, batch 256 (no paper batch: the largest measured)",
          "not met"),
     ]
@@ -726,13 +730,14 @@ def test_bireal_goals(small_doc, write_doc):
     assert found[1].value == pytest.approx(images_256)
     assert found[1].cell == f"{images_256:,.0f} = {images_256 / 500_000:,.2f}× the target met"
     assert found[2].value == pytest.approx(80.0) and found[2].cell == "80.0 µs (limit 100 µs) met"
-    assert found[3].value == pytest.approx(10.0)
+    assert found[3].cell == "not measured: no `resnet18-fp16` batch-256 cudnn run"
+    assert found[4].value == pytest.approx(10.0)
     text = section_text(_small_md(), "Goals")
     assert "`resnet18-bireal` (no published speed) at ≥ 500,000 images/s at batch 256 and ≤ 100 µs median " \
            "latency at batch 1" in text
     assert "| `resnet18-bireal` btc batch-1 latency ≤ 100 µs (median) | `resnet18-bireal`, batch 1 | " \
            "80.0 µs (limit 100 µs) met | met |" in text
-    assert "2 of 4 goals met." in text
+    assert "2 of 5 goals met." in text
 
     # Slower: 400,000 images/s at batch 256 and 125 µs at batch 1; neither is met.
     slow = json.loads(json.dumps(small_doc))
@@ -807,3 +812,191 @@ def test_composer_and_rebuild_all_on_net_small(tmp_path, capsys):
     assert [p.name for p in report.render(br.load(gpu / "net-3.json"))] == names
     assert rebuild_all.main(["--results-dir", str(gpu)]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == f"ok      {gpu / 'net-3.json'} -> {', '.join(names)}"
+
+
+# ------------------------------------------------------------ resnet18-fp16 on cudnn, and --baseline files
+
+FP16 = "resnet18-fp16"
+REP_SPREAD = (0.99, 1.0, 1.02)   # forward_entries' repetitions: each one's forwards at these x the median
+# A PyTorch baseline (torch_baseline's builders): (batch, impl) -> median forward µs; batch 1024 out of memory.
+TORCH_US = {(1, "torch_eager"): 900.0, (1, "torch_graph"): 400.0, (256, "torch_eager"): 4000.0,
+            (256, "torch_graph"): 3600.0}
+TORCH_OOM = "out of memory: CUDA out of memory. Tried to allocate 6.00 GiB"
+
+
+def _add_forward(doc: dict[str, Any], model: str, batch: int, impl: str, us: float) -> None:
+    """A timed forward of `us` median µs (torch_baseline's entry builder, the sweep's fields), graph-timed."""
+    reps = [tb.Repetition([us * f * 1e-6] * 5, us * 1e-6) for f in REP_SPREAD]
+    doc["benchmarks"] += tb.forward_entries(batch, impl, reps, {"graph": 1.0}, model=model)
+
+
+def _fp16_doc(bireal_us: float | None = 400.0, fp16_us: float | None = 3430.0) -> dict[str, Any]:
+    """build_doc's file plus resnet18-bireal btc and resnet18-fp16 cudnn at batch 256 (None: left out)."""
+    doc = build_doc()
+    if bireal_us is not None:
+        _add_forward(doc, BIREAL, 256, "btc", bireal_us)
+    if fp16_us is not None:
+        _add_forward(doc, FP16, 1, "cudnn", 185.0)
+        _add_forward(doc, FP16, 256, "cudnn", fp16_us)
+    return doc
+
+
+def _torch_doc(**device: Any) -> dict[str, Any]:
+    doc = tb.results_document([], {}, {**build_doc()["btcbench"]["device"], **device},
+                              {"commit": "f5c17dab051e6302ca0b154c67a50024fbc0ed08", "dirty": False},
+                              ["python3", "-m", "analysis.torch_baseline", "--out", "r"], "2026-12-03T11:00:00Z",
+                              {"torch": "2.9.0+cu128", "cudnn": 91002, "model": "torchvision.models.resnet18"})
+    for (batch, impl), us in TORCH_US.items():
+        _add_forward(doc, FP16, batch, impl, us)
+        if impl == "torch_eager":
+            doc["benchmarks"][-7:] = [{k: v for k, v in e.items() if k != "graph"} for e in doc["benchmarks"][-7:]]
+    doc["benchmarks"] += tb.error_entries(1024, "torch_graph", TORCH_OOM, 3)
+    return doc
+
+
+def _fp16_goal(doc: dict[str, Any], write_doc: Any) -> nr.Goal:
+    found = [g for g in nr.goals(nr.collect(br.load(write_doc(doc, "fp16.json")))) if "resnet18-fp16" in g.goal]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_fp16_goal(write_doc):
+    assert nr.GOAL_FP16_FACTOR == 7.0 and nr.IMPLS == ("btc", "popc", "cudnn")
+    assert nr.MODELS.index(FP16) == nr.MODELS.index(BIREAL) + 1
+    met = _fp16_goal(_fp16_doc(400.0, 3430.0), write_doc)   # 640,000 / 74,636 images/s
+    assert met.goal == "`resnet18-bireal` on btc ÷ `resnet18-fp16` on cudnn, images/s ≥ 7×"
+    assert met.point == "batch 256"
+    assert met.value == pytest.approx(3430.0 / 400.0) and met.verdict == "met"
+    assert met.cell == f"640,000 ÷ {256 / 3430e-6:,.0f} = 8.57× met"
+    # The H200 file of 7de0861: 55,772 ÷ 74,621 images/s, 0.75x.
+    slow = _fp16_goal(_fp16_doc(256 / 55_772 * 1e6, 256 / 74_621 * 1e6), write_doc)
+    assert slow.verdict == "not met" and slow.cell == "55,772 ÷ 74,621 = 0.75× not met"
+    edge = _fp16_goal(_fp16_doc(3430.0 / 7, 3430.0), write_doc)
+    assert edge.value == pytest.approx(7.0) and edge.verdict == "met"
+    gone = _fp16_goal(_fp16_doc(400.0, None), write_doc)
+    assert (gone.value, gone.verdict) == (None, "not measured")
+    assert gone.cell == "not measured: no `resnet18-fp16` batch-256 cudnn run"
+    errored = _fp16_doc(None, 3430.0)
+    errored["benchmarks"].append(_error_entry(f"net/{_bench_model(BIREAL)}/batch:256/impl:btc/manual_time"))
+    assert _fp16_goal(errored, write_doc).cell == \
+        f"not measured: `{BIREAL}` batch-256 btc reported an error ({OOM})"
+    md = _markdown(_fp16_doc(), write_doc)
+    assert "| `resnet18-bireal` on btc ÷ `resnet18-fp16` on cudnn, images/s ≥ 7× | batch 256 | 640,000 ÷ " \
+           in section_text(md, "Goals")
+    assert "Beside full precision: `resnet18-bireal` on btc at ≥ 7× the images/s of `resnet18-fp16` on cudnn" in md
+
+
+def test_fp16_model_in_the_tables(write_doc):
+    doc = _fp16_doc()
+    data = nr.collect(br.load(write_doc(doc)))
+    assert data.models == [BIREAL, FP16, RESNET, MNIST] and data.impls == ["btc", "popc", "cudnn"]
+    # No binary network in resnet18-fp16 (nor popc in resnet18-bireal here): no popc goal of the fp16 model.
+    points = [g.point for g in nr.goals(data) if g.goal.startswith("btc ≥ 20")]
+    assert not any(FP16 in p for p in points) and any(BIREAL in p for p in points)
+    md = _markdown(doc, write_doc)
+    row = _model_row(md, FP16, 256, "cudnn")
+    assert row["Images/s, median [min–max]"] == f"{256 / 3430e-6:,.0f} [{256 / 3430e-6 / 1.02:,.0f}–" \
+                                                f"{256 / 3430e-6 / 0.99:,.0f}]"
+    assert row["btc / popc"] == "—" and row["Binary TOPS"] == "—" and row["Timing"] == "graph"
+    assert "binary ops per image" not in section_text(md, "Throughput and latency").split(f"### `{FP16}`")[1] \
+        .split("###")[0]
+    assert "Beside other files" not in md   # no --baseline
+
+
+def test_baseline_columns(write_doc, tmp_path):
+    main = write_doc(_fp16_doc(), "gpu/net-5.json")
+    torch_path = write_doc(_torch_doc(), "gpu/torch-20261203T110000Z-f5c17da.json")
+    results = br.load(main)
+    baselines = nr.load_baselines(results, [torch_path])
+    assert [(b.mark, b.name, b.impls(FP16)) for b in baselines] == \
+        [("[1]", torch_path.name, ["torch_eager", "torch_graph"])]
+    md = nr.markdown_report(results, nr.collect(results), ["t.png", "l.png", "i.png"], baselines=baselines)
+    assert f"- **Baselines:** [1] `{torch_path.name}`" in md.splitlines()
+    text = section_text(md, "Throughput and latency").split(f"### `{FP16}`")[1].split("\n### ")[0]
+    rows = _tables(text, "Batch", "Beside other files of this GPU (`--baseline`): images/s, median [min–max] over "
+                                  "repetitions, this file's impls first; [n] names the file a column comes from.")
+    assert list(rows[0]) == ["Batch", "cudnn", "torch_eager [1]", "torch_graph [1]", "Fastest"]
+    by = {r["Batch"]: r for r in rows}
+    assert list(by) == ["1", "256", "1024"]
+
+    def cell(us: float, batch: int) -> str:
+        v = batch / (us * 1e-6)
+        return f"{v:,.0f} [{v / REP_SPREAD[2]:,.0f}–{v / REP_SPREAD[0]:,.0f}]"
+    assert by["1"] == {"Batch": "1", "cudnn": cell(185.0, 1), "torch_eager [1]": cell(900.0, 1),
+                       "torch_graph [1]": cell(400.0, 1), "Fastest": "cudnn"}
+    assert by["256"]["torch_graph [1]"] == cell(3600.0, 256) and by["256"]["Fastest"] == "cudnn"
+    assert by["1024"] == {"Batch": "1024", "cudnn": "—", "torch_eager [1]": "—",
+                          "torch_graph [1]": f"not run: {TORCH_OOM}", "Fastest": "—"}
+    assert f"[1] `{torch_path.name}`: written by analysis/torch_baseline.py, torch 2.9.0+cu128, cuDNN 91002, " \
+           "model torchvision.models.resnet18, git f5c17da, created 2026-12-03T11:00:00Z." in text
+    # The other models have no baseline: no such table under them; the goals read this file only.
+    assert md.count("Beside other files of this GPU") == 1
+    assert section_text(md, "Goals") == section_text(_markdown(main), "Goals")
+    # A baseline faster than this file's impl is named the fastest.
+    faster = _torch_doc()
+    for e in faster["benchmarks"]:
+        if e["run_name"].startswith("net/resnet18_fp16/batch:256/impl:torch_graph") and "images_per_s" in e:
+            e["images_per_s"] *= 2
+    md = nr.markdown_report(results, nr.collect(results), ["t.png", "l.png", "i.png"],
+                            baselines=nr.load_baselines(results, [write_doc(faster, "gpu/torch-2.json")]))
+    assert _tables(md, "Batch", "Beside other files of this GPU (`--baseline`): images/s, median [min–max] over "
+                                "repetitions, this file's impls first; [n] names the file a column comes from.")[1][
+        "Fastest"] == "torch_graph [1]"
+
+
+def test_baseline_cli_and_plot(write_doc, tmp_path):
+    main = write_doc(_fp16_doc(), "gpu/net-5.json")
+    torch_path = write_doc(_torch_doc(), "gpu/torch-20261203T110000Z-f5c17da.json")
+    plain = nr.render(br.load(main), tmp_path / "plain")
+    ok = _run(str(main), "--out", str(tmp_path / "with"), "--baseline", str(torch_path), "--baseline",
+              str(torch_path))
+    assert (ok.returncode, ok.stderr) == (0, "")
+    md = (tmp_path / "with" / "net-5.md").read_text()
+    assert f"- **Baselines:** [1] `{torch_path.name}`; [2] `{torch_path.name}`" in md
+    assert "| Batch | cudnn | torch_eager [1] | torch_graph [1] | torch_eager [2] | torch_graph [2] | Fastest |" in md
+    # The throughput plot gains the baselines' lines; the other plots are the file's alone.
+    with_pngs = [tmp_path / "with" / p.name for p in plain[:3]]
+    assert with_pngs[0].read_bytes() != plain[0].read_bytes()
+    assert [p.read_bytes() for p in with_pngs[1:]] == [p.read_bytes() for p in plain[1:3]]
+    # A baseline-only model still gets its section and panel.
+    no_fp16 = write_doc(build_doc(), "gpu/net-6.json")
+    results = br.load(no_fp16)
+    baselines = nr.load_baselines(results, [torch_path])
+    assert nr.report_models(nr.collect(results), baselines) == [FP16, RESNET, MNIST]
+    text = section_text(nr.markdown_report(results, nr.collect(results), ["t", "l", "i"], baselines=baselines),
+                        "Throughput and latency")
+    assert f"### `{FP16}`\n\nNo timed forward of this model.\n\nBeside other files" in text
+    assert nr.plot_throughput(results, nr.collect(results), baselines).startswith(PNG_SIGNATURE)
+
+
+def test_baseline_of_another_gpu_or_suite_is_refused(write_doc, tmp_path):
+    main = write_doc(_fp16_doc(), "gpu/net-5.json")
+    h100 = write_doc(_torch_doc(name="NVIDIA H100 80GB HBM3", slug="nvidia-h100-80gb-hbm3"), "h100/torch-1.json")
+    with pytest.raises(br.ResultsError) as info:
+        nr.load_baselines(br.load(main), [h100])
+    assert str(info.value) == (f"{h100}: a baseline of NVIDIA H100 80GB HBM3 (`nvidia-h100-80gb-hbm3`), not of "
+                               "NVIDIA H200 (`nvidia-h200`) as net-5.json; a baseline must be of the same GPU")
+    out = tmp_path / "out"
+    _one_line_error(_run(str(main), "--out", str(out), "--baseline", str(h100)),
+                    "a baseline of NVIDIA H100 80GB HBM3 (`nvidia-h100-80gb-hbm3`), not of NVIDIA H200")
+    # The same name on another slug is another GPU too.
+    renamed = write_doc(_torch_doc(slug="nvidia-h200-nvl"), "h200nvl/torch-1.json")
+    _one_line_error(_run(str(main), "--out", str(out), "--baseline", str(renamed)),
+                    "a baseline must be of the same GPU")
+    _one_line_error(_run(str(main), "--out", str(out), "--baseline", str(BCONV_SMALL)), "suite is 'bconv', not 'net'")
+    _one_line_error(_run(str(main), "--out", str(out), "--baseline", str(tmp_path / "nope.json")), "cannot read")
+    assert not out.exists()
+
+
+def test_rebuild_all_reports_a_torch_file(write_doc, tmp_path, capsys):
+    main = write_doc(_fp16_doc(), "results/gpu/net-5.json")
+    torch_path = write_doc(_torch_doc(), "results/gpu/torch-20261203T110000Z-f5c17da.json")
+    assert rebuild_all.main(["--results-dir", str(tmp_path / "results")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out] == [["ok", str(main)], ["ok", str(torch_path)]]
+    md = (torch_path.parent / "torch-20261203T110000Z-f5c17da.md").read_text()
+    assert "This file was written by `analysis/torch_baseline.py`, not by `btcbench sweep net`" in md
+    assert f"`python3 -m analysis.net_report NET.json --baseline {torch_path.name}`" in md
+    assert _model_row(md, FP16, 256, "torch_graph")["Timing"] == "graph"
+    assert _model_row(md, FP16, 256, "torch_eager")["Timing"] == "—"   # eager: no graph counter, not 'stream ‡'
+    assert "‡ Timed from stream launches" not in md
