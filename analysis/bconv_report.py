@@ -667,21 +667,28 @@ def _paper_lines(data: BconvData) -> list[str]:
     return lines
 
 
-def _every_run_rows(data: BconvData, bandwidth: float | None) -> list[list[object]]:
+def _every_run(data: BconvData) -> list[tuple[Problem, str, Design, BconvRun]]:
+    """(problem, output, design, run) of every run, in the table's order."""
+    return [(p, out, d, r) for p in data.problems for out in OUTPUTS for d in data.designs
+            if (r := data.get(d.name, p, out)) is not None and r.run is not None]
+
+
+def _every_run_table(data: BconvData, bandwidth: float | None) -> list[str]:
+    """The Every run table (EVERY_RUN_HEADER, its L2 column named by what it
+    holds) and the L2 footnote, if any; a line saying so where there is no run."""
+    runs = _every_run(data)
+    if not runs:
+        return ["No run in this file."]
+    l2 = rc.L2HitColumn(r.l2_hit for *_, r in runs)
     rows: list[list[object]] = []
-    for p in data.problems:
-        for out in OUTPUTS:
-            for d in data.designs:
-                r = data.get(d.name, p, out)
-                if r is None or r.run is None:
-                    continue
-                graph = r.graph_time_s
-                rows.append([p.label, out, f"`{d.name}`", _us_cell(r),
-                             rc.fmt(graph * 1e6 if graph else None, ",.2f"), rc.fmt(r.tops, ",.1f"),
-                             f"{r.bytes_moved:,.0f}",
-                             rc.fmt(r.time_over_floor(bandwidth), ".2f"),
-                             rc.fmt(rc.ratio(r.dram_bytes, r.bytes_moved), ".2f"), rc.fmt(r.l2_hit_pct, ".1f")])
-    return rows
+    for p, out, d, r in runs:
+        graph = r.graph_time_s
+        rows.append([p.label, out, f"`{d.name}`", _us_cell(r),
+                     rc.fmt(graph * 1e6 if graph else None, ",.2f"), rc.fmt(r.tops, ",.1f"),
+                     f"{r.bytes_moved:,.0f}",
+                     rc.fmt(r.time_over_floor(bandwidth), ".2f"),
+                     rc.fmt(rc.ratio(r.dram_bytes, r.bytes_moved), ".2f"), l2.cell(r.l2_hit)])
+    return [*rc.table([*EVERY_RUN_HEADER[:-1], l2.header()], rows), *l2.notes()]
 
 
 def _design_rows(data: BconvData, peaks: bmm_report.Peaks) -> list[list[object]]:
@@ -733,8 +740,7 @@ def markdown_report(results: br.Results, data: BconvData, peaks: bmm_report.Peak
              "## Goals", "", *_goal_lines(results, data, bandwidth), "",
              "## The paper's sweeps", "", *_paper_lines(data),
              "## Every run", "",
-             *(rc.table(EVERY_RUN_HEADER, rows) if (rows := _every_run_rows(data, bandwidth))
-               else ["No run in this file."]), "",
+             *_every_run_table(data, bandwidth), "",
              *rc.section_lines(extra_sections),
              "## Skipped", "", *rc.skipped_lines(results)]
     return "\n".join(lines) + "\n"

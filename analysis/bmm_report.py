@@ -519,7 +519,7 @@ def _tops_cell(run: BmmRun | None) -> str:
 
 
 def _problem_row(data: BmmData, d: Design, p: Problem, peaks: Peaks,
-                 bandwidth: float | None) -> list[object]:
+                 bandwidth: float | None, l2: rc.L2HitColumn) -> list[object]:
     runs = [data.get(d.name, p, out) for out in OUTPUTS]
     peak = peaks.get(d.family)
     roofs = [roofline(r, peak, bandwidth) if r and r.run else None for r in runs]
@@ -532,16 +532,19 @@ def _problem_row(data: BmmData, d: Design, p: Problem, peaks: Peaks,
             _pair(*((rf.bound if rf and rf.bound else DASH) for rf in roofs)),
             _pair(*(rc.fmt(rf.ratio if rf else None, ".2f") for rf in roofs)),
             pair(lambda r: r.dram_per_operand_byte, ".2f"),
-            pair(lambda r: r.l2_hit_pct, ".1f")]
+            _pair(*(l2.cell(r.l2_hit if r else None) for r in runs))]
 
 
 def _problem_sections(results: br.Results, data: BmmData, peaks: Peaks) -> list[str]:
     bandwidth = dram_bandwidth(str(results.device.get("name")))
     lines: list[str] = []
     for p in data.problems:
+        l2 = rc.L2HitColumn(r.l2_hit for d in data.designs for out in OUTPUTS
+                            if (r := data.get(d.name, p, out)) is not None)
+        header = [*PROBLEM_TABLE_HEADER[:-1], l2.header(" (bits / int32)")]
         lines += [f"### {p.heading}", "",
-                  *rc.table(PROBLEM_TABLE_HEADER,
-                            [_problem_row(data, d, p, peaks, bandwidth) for d in data.designs]), ""]
+                  *rc.table(header, [_problem_row(data, d, p, peaks, bandwidth, l2) for d in data.designs]),
+                  *l2.notes(), ""]
     if not data.problems:
         lines += ["No problem in this file.", ""]
     return lines

@@ -60,7 +60,7 @@ class InstRatios:
     conflicts_per_inst: float | None    # shared-memory bank conflicts (loads)
     wavefronts_per_inst: float | None   # shared-memory wavefronts (loads)
     ldsm_per_inst: float | None         # ldmatrix instructions
-    l2_hit_pct: float | None
+    l2_hit: rc.L2Hit | None             # hit/(hit+miss) where the run has the sums (rc.l2_hit)
 
 
 def inst_ratios(counters: Mapping[str, float], inst_metric: str = TENSOR_INSTS) -> InstRatios:
@@ -70,7 +70,7 @@ def inst_ratios(counters: Mapping[str, float], inst_metric: str = TENSOR_INSTS) 
         conflicts_per_inst=rc.ratio(rc.first(counters, rc.SHARED_CONFLICTS), insts),
         wavefronts_per_inst=rc.ratio(rc.first(counters, rc.SHARED_WAVEFRONTS), insts),
         ldsm_per_inst=rc.ratio(counters.get(LDSM), insts),
-        l2_hit_pct=counters.get(rc.L2_HIT),
+        l2_hit=rc.l2_hit(counters),
     )
 
 
@@ -269,7 +269,7 @@ LAYOUT_TABLE_HEADER = ["Layout", "TOPS, median [min–max]", "vs best layout (%)
                        "ldsm / tensor inst", "L2 hit %"]
 
 
-def _layout_row(e: Engine, lr: LayoutRun) -> list[object]:
+def _layout_row(e: Engine, lr: LayoutRun, l2: rc.L2HitColumn) -> list[object]:
     if lr.run is None:
         tops = "skipped" if lr.status == "skipped" else DASH
         return [f"`{lr.layout}`", tops, *[DASH] * (len(LAYOUT_TABLE_HEADER) - 2)]
@@ -277,14 +277,16 @@ def _layout_row(e: Engine, lr: LayoutRun) -> list[object]:
     return [f"`{lr.layout}`", rc.rate_cell(lr.tops_spread()), rc.fmt(e.vs_best(lr), ".1f"),
             rc.fmt(lr.gbps, ",.1f"), rc.fmt(r.conflicts_per_inst, ".2f"),
             rc.fmt(r.wavefronts_per_inst, ".2f"), rc.fmt(r.ldsm_per_inst, ".2f"),
-            rc.fmt(r.l2_hit_pct, ".1f")]
+            l2.cell(r.l2_hit)]
 
 
 def _engine_section(e: Engine) -> list[str]:
+    l2 = rc.L2HitColumn(lr.ratios.l2_hit for lr in e.layouts if lr.run is not None)
     lines = [f"### `{e.name}`", "",
              f"Block C tile {e.form_field('block_m')} × {e.form_field('block_n')}, K slab "
              f"{e.form_field('slab_k_bits')} bits. A and B share a layout unless noted.", "",
-             *rc.table(LAYOUT_TABLE_HEADER, [_layout_row(e, lr) for lr in e.layouts])]
+             *rc.table([*LAYOUT_TABLE_HEADER[:-1], l2.header()], [_layout_row(e, lr, l2) for lr in e.layouts]),
+             *l2.notes()]
     notes = [f"- `{lr.layout}`: A in `{lr.layout}`, B in `{lr.b_layout}`."
              for lr in e.layouts if lr.b_layout != lr.layout]
     return lines + ([""] + notes if notes else [])

@@ -10,7 +10,7 @@ import shlex
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import matplotlib
 
@@ -37,7 +37,11 @@ SHARED_CONFLICTS = ("cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.
                     "cupti.l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum")
 GLOBAL_SECTORS = "cupti.l1tex__t_sectors_pipe_lsu_mem_global_op_ld.sum"
 GLOBAL_REQUESTS = "cupti.l1tex__t_requests_pipe_lsu_mem_global_op_ld.sum"
+# L2 hit rate: CUPTI's ratio metric, and the two sums hit/(hit+miss) is
+# computed from where a file has them (see l2_hit).
 L2_HIT = "cupti.lts__t_sector_hit_rate.pct"
+L2_LOOKUP_HIT = "cupti.lts__t_sectors_lookup_hit.sum"
+L2_LOOKUP_MISS = "cupti.lts__t_sectors_lookup_miss.sum"
 DRAM_READ = "cupti.dram__bytes_read.sum"
 DRAM_WRITE = "cupti.dram__bytes_write.sum"
 
@@ -52,6 +56,86 @@ def first(counters: Mapping[str, float], keys: Sequence[str]) -> float | None:
 def ratio(num: float | None, den: float | None) -> float | None:
     """num / den, or None where either is missing or den is zero."""
     return num / den if num is not None and den else None
+
+
+@dataclass(frozen=True)
+class L2Hit:
+    """An L2 hit rate in percent and what it was computed from."""
+    pct: float
+    from_sums: bool   # True: 100·hit/(hit+miss) of the two lookup sums; False: lts__t_sector_hit_rate.pct
+
+    @property
+    def over_100(self) -> bool:
+        """Only the ratio metric passes 100%: hit/(hit+miss) cannot."""
+        return self.pct > 100.0
+
+
+def l2_hit(counters: Mapping[str, float] | None) -> L2Hit | None:
+    """A run's L2 hit rate: 100·hit/(hit+miss) from lts__t_sectors_lookup_hit.sum
+    and lts__t_sectors_lookup_miss.sum where the run has both (None where they
+    sum to zero: no lookup to rate), else CUPTI's lts__t_sector_hit_rate.pct as
+    it stands, never clamped. CUPTI 13 counts that metric's hits and sectors in
+    two different replay passes, so it can pass 100% (docs/profiles/ncu-compare).
+    The two sums come from different passes too, but their ratio is at most 100%."""
+    if not counters:
+        return None
+    hit, miss = counters.get(L2_LOOKUP_HIT), counters.get(L2_LOOKUP_MISS)
+    if hit is not None and miss is not None:
+        return L2Hit(100.0 * hit / (hit + miss), True) if hit + miss > 0 else None
+    pct = counters.get(L2_HIT)
+    return None if pct is None else L2Hit(pct, False)
+
+
+L2_OVER_100_MARK = "†"
+L2_OVER_100_NOTE = (f"{L2_OVER_100_MARK} Above 100%: CUPTI's ratio over two passes "
+                    "(`lts__t_sector_hit_rate.pct` divides the L2 lookup hits counted in one replay pass "
+                    "by the sectors counted in another); shown as measured, not clamped; see "
+                    "docs/profiles/ncu-compare. Files with `lts__t_sectors_lookup_hit.sum` and "
+                    "`lts__t_sectors_lookup_miss.sum` give hit/(hit+miss) instead.")
+L2_RATIO_TAG = "r"
+
+
+class L2HitColumn:
+    """The L2 hit-rate column of one table. Made from every hit rate the table
+    shows (l2_hit of each run, None where there is none), so that header()
+    says what the cells hold: hit/(hit+miss) from the sums, CUPTI's ratio
+    metric, or both (then each ratio cell carries L2_RATIO_TAG). A ratio cell
+    above 100% carries L2_OVER_100_MARK, and notes() gives the footnote that
+    explains it, for the line below the table."""
+
+    def __init__(self, hits: Iterable[L2Hit | None]):
+        shown = [h for h in hits if h is not None]
+        self.sums = any(h.from_sums for h in shown)
+        self.ratio = any(not h.from_sums for h in shown)
+        self.over_100 = any(not h.from_sums and h.over_100 for h in shown)
+
+    def header(self, suffix: str = "") -> str:
+        """'L2 hit %' with what it is: '= hit/(hit+miss)', ', CUPTI ratio metric'
+        or both; plain where the table has no hit rate. suffix follows it."""
+        if self.sums and self.ratio:
+            what = f" = hit/(hit+miss), {L2_RATIO_TAG}: CUPTI ratio metric"
+        elif self.sums:
+            what = " = hit/(hit+miss)"
+        elif self.ratio:
+            what = ", CUPTI ratio metric"
+        else:
+            what = ""
+        return f"L2 hit %{what}{suffix}"
+
+    def cell(self, hit: L2Hit | None, spec: str = ".1f") -> str:
+        if hit is None:
+            return DASH
+        text = format(hit.pct, spec)
+        if not hit.from_sums:
+            if self.sums:
+                text += f" {L2_RATIO_TAG}"
+            if hit.over_100:
+                text += L2_OVER_100_MARK
+        return text
+
+    def notes(self) -> list[str]:
+        """['', footnote] where a ratio cell passes 100%, else []."""
+        return ["", L2_OVER_100_NOTE] if self.over_100 else []
 
 
 def dram_bytes(run: br.RunSummary | None) -> float | None:
@@ -329,8 +413,9 @@ class DesignRun:
         return spread(self.tops, self.run) if self.tops is not None and self.run else None
 
     @property
-    def l2_hit_pct(self) -> float | None:
-        return self.run.counter(L2_HIT) if self.run else None
+    def l2_hit(self) -> L2Hit | None:
+        """The run's L2 hit rate (l2_hit): hit/(hit+miss) where it has the sums."""
+        return l2_hit(self.run.counters) if self.run else None
 
 
 def collect_design_runs(results: br.Results, parse_name: Callable[[str], Any],

@@ -65,7 +65,7 @@ class LoadRatios:
     sectors_per_tile: float | None
     wavefronts_per_tile: float | None
     conflicts_per_tile: float | None
-    l2_hit_pct: float | None
+    l2_hit: rc.L2Hit | None                # hit/(hit+miss) where the run has the sums (rc.l2_hit)
     dram_per_useful_byte: float | None
 
 
@@ -80,7 +80,7 @@ def load_ratios(counters: Mapping[str, float]) -> LoadRatios:
         sectors_per_tile=rc.ratio(sectors, tiles),
         wavefronts_per_tile=rc.ratio(rc.first(counters, rc.SHARED_WAVEFRONTS), tiles),
         conflicts_per_tile=rc.ratio(rc.first(counters, rc.SHARED_CONFLICTS), tiles),
-        l2_hit_pct=counters.get(rc.L2_HIT),
+        l2_hit=rc.l2_hit(counters),
         dram_per_useful_byte=rc.ratio(counters.get(_DRAM), useful),
     )
 
@@ -381,7 +381,12 @@ PATH_TABLE_HEADER = ["ldm (bits)", "load GB/s, median [min–max]", "mma GB/s, m
                      "conflicts/tile", "L2 hit %", "DRAM B per useful B"]
 
 
-def _path_rows(path: PathData) -> list[list[object]]:
+def _path_l2(path: PathData) -> rc.L2HitColumn:
+    """The L2 column of a path's table: the hit rates of its load-mode runs."""
+    return rc.L2HitColumn(p.ratios.l2_hit for p in path.series.get("load", []))
+
+
+def _path_rows(path: PathData, l2: rc.L2HitColumn) -> list[list[object]]:
     rows: list[list[object]] = []
     for ldm in path.ldms:
         load, mma = path.point("load", ldm), path.point("mma", ldm)
@@ -395,7 +400,7 @@ def _path_rows(path: PathData) -> list[list[object]]:
         rows.append([ldm, rate("load", load), rate("mma", mma), mma_tops,
                      rc.fmt(r and r.sectors_per_request, ".2f"), rc.fmt(r and r.sectors_per_tile, ".2f"),
                      rc.fmt(r and r.wavefronts_per_tile, ".2f"), rc.fmt(r and r.conflicts_per_tile, ".2f"),
-                     rc.fmt(r and r.l2_hit_pct, ".1f"), rc.fmt(r and r.dram_per_useful_byte, ".2f")])
+                     l2.cell(r and r.l2_hit), rc.fmt(r and r.dram_per_useful_byte, ".2f")])
     return rows
 
 
@@ -404,10 +409,12 @@ def _path_section(path: PathData) -> list[str]:
     what = f"{f.get('loader', '?')} loads of a {f.get('rows', '?')} × {f.get('tile_k_bits', '?')}-bit " \
            f"tile ({f.get('tile_bytes', '?')} B) from {path.space or '?'} memory"
     lines = [f"### `{path.name}`", "", what + ".", ""]
-    rows = _path_rows(path)
+    l2 = _path_l2(path)
+    rows = _path_rows(path, l2)
     if not rows:
         return lines + ["No runs."]
-    return lines + rc.table(PATH_TABLE_HEADER, rows)
+    header = [l2.header() if h == "L2 hit %" else h for h in PATH_TABLE_HEADER]
+    return lines + rc.table(header, rows) + l2.notes()
 
 
 def _gbps(point: Point) -> str:

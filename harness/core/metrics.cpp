@@ -153,7 +153,14 @@ std::vector<std::string> default_stride_metrics(const std::string& chip) {
       "l1tex__data_bank_conflicts_pipe_lsu_mem_shared.sum",
       "l1tex__data_pipe_lsu_wavefronts_mem_shared.sum",
       "smsp__inst_executed_op_ldsm.sum",
+      // The ratio metric divides lookup hits of one replay pass by sectors of
+      // another and can pass 100% (docs/profiles/ncu-compare); the reports show
+      // hit / (hit + miss) from the two sums instead. Kept for existing readers
+      // (analysis/ncu_compare.py, older files). The sums add no replay pass on
+      // any family (docs/profiles/ncu-compare/pass-map-cuda13.0.txt).
       "lts__t_sector_hit_rate.pct",
+      "lts__t_sectors_lookup_hit.sum",
+      "lts__t_sectors_lookup_miss.sum",
       "dram__bytes_read.sum",
       "sm__inst_executed_pipe_tensor_op_imma.sum",
       "sm__cycles_elapsed.max",

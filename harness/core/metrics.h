@@ -43,10 +43,11 @@ std::string chip_for_cc(int major, int minor);
 // btc::cupti::invalid_metrics).
 std::vector<std::string> default_instr_metrics(const std::string& chip);
 
-// The memory-side metrics of the stride and layout sweeps: global sectors and
-// requests (sectors/request), shared-memory bank conflicts and wavefronts for
-// plain loads and for ldmatrix (ldsm), L2 hit rate, DRAM bytes, plus the
-// tensor instruction count and elapsed cycles.
+// The memory-side metrics of the stride, layout and bmm sweeps: global sectors
+// and requests (sectors/request), shared-memory bank conflicts and wavefronts
+// for plain loads and for ldmatrix (ldsm), L2 hit rate and the L2 lookup hits
+// and misses (hit / (hit + miss) stays <= 100%, the rate metric need not),
+// DRAM bytes, plus the tensor instruction count and elapsed cycles.
 std::vector<std::string> default_stride_metrics(const std::string& chip);
 
 // The bconv sweep's: DRAM bytes read and written, L2 sector lookups (hits,

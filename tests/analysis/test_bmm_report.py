@@ -11,6 +11,7 @@ from analysis import bmm_report as bm
 from analysis import btcresults as br
 from analysis import paper_tcbnn as paper
 from analysis import rebuild_all, report
+from analysis import report_common as rc
 from conftest import INSTR_SMALL, PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 P1K, P4K, P8K, P16K = (bm.Problem(s, s, s) for s in (1024, 4096, 8192, 16384))
@@ -190,8 +191,8 @@ def test_collect(bmm_path):
     assert run.skip_reason is None
     assert run.tops_spread() == pytest.approx((2610 * 0.98, 2610, 2610 * 1.02))
     assert run.dram_per_operand_byte == pytest.approx(1.5)
-    assert run.l2_hit_pct == 90.0
-    assert data.get("mma_and_sm90", FC, "bits").l2_hit_pct == 95.0
+    assert run.l2_hit == rc.L2Hit(90.0, from_sums=False)   # the fixture has only the ratio metric
+    assert data.get("mma_and_sm90", FC, "bits").l2_hit.pct == 95.0
 
 
 def test_min_bytes():
@@ -333,7 +334,7 @@ def test_problem_tables(bmm_path):
         "Roofline bound (bits / int32)": "compute / memory",
         "Time / floor (bits / int32)": f"{14500 / 70:.2f} / {mem_ratio:.2f}",
         "DRAM read / operand bytes (bits / int32)": "1.25 / 1.25",
-        "L2 hit % (bits / int32)": "90.0 / 90.0"}
+        "L2 hit %, CUPTI ratio metric (bits / int32)": "90.0 / 90.0"}
     popc = rows["popc_u64"]
     assert popc["% of instr peak (bits / int32)"] == "— / —"          # no instruction peak
     assert popc["Roofline bound (bits / int32)"] == "— / —"

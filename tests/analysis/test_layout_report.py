@@ -10,6 +10,7 @@ from analysis import btcresults as br
 from analysis import layout_report as lr
 from analysis import paper_tcbnn as paper
 from analysis import rebuild_all, report
+from analysis import report_common as rc
 from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
 WA_ROW = "layout/wmma_and/layout:row_u32/manual_time"
@@ -144,7 +145,8 @@ def test_derived_ratios_per_tensor_instruction(layout_path):
     }
     for (engine, layout), want in expected.items():
         r = engines[engine].layout(layout).ratios
-        assert (r.conflicts_per_inst, r.wavefronts_per_inst, r.ldsm_per_inst, r.l2_hit_pct) == want
+        assert (r.conflicts_per_inst, r.wavefronts_per_inst, r.ldsm_per_inst, r.l2_hit.pct) == want
+        assert not r.l2_hit.from_sums   # the fixture has only the ratio metric
 
 
 def test_ratio_fallbacks_and_missing_counters():
@@ -157,7 +159,7 @@ def test_ratio_fallbacks_and_missing_counters():
     assert r.conflicts_per_inst == 0.5    # falls back to all shared accesses
     assert r.wavefronts_per_inst == 3.0   # the loads-only (_op_ld) counter wins
     assert r.ldsm_per_inst == 2.0
-    assert r.l2_hit_pct is None
+    assert r.l2_hit is None
     zero = lr.inst_ratios({**counters, lr.TENSOR_INSTS: 0.0})
     assert (zero.conflicts_per_inst, zero.wavefronts_per_inst, zero.ldsm_per_inst) == (None, None, None)
     assert lr.inst_ratios({}) == lr.InstRatios(None, None, None, None)
@@ -220,7 +222,7 @@ def test_markdown_layout_tables(layout_path):
         "bank conflicts / tensor inst": "8.00",
         "wavefronts / tensor inst": "9.00",
         "ldsm / tensor inst": "1.00",
-        "L2 hit %": "98.0"}
+        "L2 hit %, CUPTI ratio metric": "98.0"}
     assert wmma_and["tile8x128"]["vs best layout (%)"] == "100.0"
     assert wmma_and["tile8x128"]["GB/s moved"] == "1,660.2"
     mma = table_rows(md, "Layout", after="### `mma_and`")
@@ -230,7 +232,7 @@ def test_markdown_layout_tables(layout_path):
     assert "- `mma_frag_a16x256`: A in `mma_frag_a16x256`, B in `mma_frag_b8x256`." in md.splitlines()
     wg = table_rows(md, "Layout", after="### `wgmma_and`")
     assert wg["wgmma_interleave"]["TOPS, median [min–max]"] == "1,000.0 [980.0–1,020.0]"
-    assert wg["wgmma_interleave"]["L2 hit %"] == "95.0"
+    assert wg["wgmma_interleave"]["L2 hit %, CUPTI ratio metric"] == "95.0"
 
 
 def test_markdown_fastest_section(layout_path):

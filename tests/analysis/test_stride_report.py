@@ -9,6 +9,7 @@ import pytest
 from analysis import btcresults as br
 from analysis import paper_tcbnn as paper
 from analysis import rebuild_all, report
+from analysis import report_common as rc
 from analysis import stride_report as sr
 from conftest import PNG_SIGNATURE, counters_off, rename_run, section_text, table_rows
 
@@ -140,7 +141,7 @@ def test_per_load_ratios(stride_path):
     assert (r128.sectors_per_request, r128.sectors_per_tile) == (4.0, 4.0)
     assert (r64k.sectors_per_request, r64k.sectors_per_tile) == (8.0, 8.0)
     assert (r128.dram_per_useful_byte, r64k.dram_per_useful_byte) == (1.0, 2.0)
-    assert r64k.l2_hit_pct == 25.0
+    assert r64k.l2_hit == rc.L2Hit(25.0, from_sums=False)   # the fixture has only the ratio metric
     assert (r64k.wavefronts_per_tile, r64k.conflicts_per_tile) == (0.0, 0.0)
     mg = paths["mma_global"].point("load", 8192).ratios   # 4 requests, 32 sectors per 512 B tile
     assert (mg.sectors_per_request, mg.sectors_per_tile, mg.dram_per_useful_byte) == (8.0, 32.0, 2.0)
@@ -159,7 +160,7 @@ def test_ratio_math_and_missing_counters():
     assert r.dram_per_useful_byte == 256000 / (1000 * 128)
     assert r.wavefronts_per_tile == 2.0   # the loads-only (_op_ld) counter wins
     assert r.conflicts_per_tile == 0.5    # falls back to all shared accesses
-    assert r.l2_hit_pct is None
+    assert r.l2_hit is None
     zero = sr.load_ratios({**counters, sr._REQUESTS: 0.0, "tile_loads": 0.0})
     assert (zero.sectors_per_request, zero.sectors_per_tile, zero.dram_per_useful_byte) == (None, None, None)
     assert sr.load_ratios({}) == sr.LoadRatios(None, None, None, None, None, None)
@@ -235,7 +236,7 @@ def test_markdown_path_tables(stride_path):
         "mma TOPS": "192.0",
         "sectors/request": "4.00", "sectors/tile": "4.00",
         "wavefronts/tile": "0.00", "conflicts/tile": "0.00",
-        "L2 hit %": "50.0", "DRAM B per useful B": "1.00"}
+        "L2 hit %, CUPTI ratio metric": "50.0", "DRAM B per useful B": "1.00"}
     assert wg["65536"]["sectors/tile"] == "8.00"
     assert wg["65536"]["DRAM B per useful B"] == "2.00"
     assert wg["8192"]["mma TOPS"] == "96.0"

@@ -17,6 +17,7 @@ using btc::chip_for_cc;
 using btc::chips_in_family;
 using btc::default_bconv_metrics;
 using btc::default_instr_metrics;
+using btc::default_stride_metrics;
 using btc::known_metrics;
 using btc::metric_valid_static;
 using btc::parse_metric_list;
@@ -111,6 +112,19 @@ TEST(StaticTable, DefaultInstrMetrics) {
   EXPECT_EQ(default_instr_metrics("GB202"), base);  // unknown chip: unchecked generic list
 }
 
+TEST(StaticTable, DefaultStrideMetricsHaveTheL2Sums) {
+  // hit / (hit + miss) from the sums; the ratio metric stays for existing readers.
+  for (const char* chip : {"TU102", "TU116", "GA100", "GA104", "GA10B", "AD102", "GH100", "GB202"}) {
+    SCOPED_TRACE(chip);
+    const Strings m = default_stride_metrics(chip);
+    for (const char* l2 : {"lts__t_sector_hit_rate.pct", "lts__t_sectors_lookup_hit.sum",
+                           "lts__t_sectors_lookup_miss.sum"})
+      EXPECT_TRUE(contains(m, l2)) << l2;
+  }
+  EXPECT_EQ(default_stride_metrics("GH100").size(), 13u);
+  EXPECT_FALSE(contains(default_stride_metrics("GA10B"), "dram__bytes_read.sum"));  // Orin: no dram__ metrics
+}
+
 TEST(StaticTable, DefaultBconvMetrics) {
   const Strings ga100 = default_bconv_metrics("GA100");
   for (const char* m : {"dram__bytes_read.sum", "dram__bytes_write.sum", "lts__t_sectors_lookup_hit.sum",
@@ -158,6 +172,7 @@ TEST_F(CuptiOffline, DefaultsValidMadeUpInvalid) {
     SCOPED_TRACE(chip);
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, default_instr_metrics(chip)), Strings());
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, default_bconv_metrics(chip)), Strings());
+    EXPECT_EQ(btc::cupti::invalid_metrics(chip, default_stride_metrics(chip)), Strings());
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, {"made_up__metric.sum"}), Strings({"made_up__metric.sum"}));
     EXPECT_EQ(btc::cupti::invalid_metrics(chip, {"launch__grid_size"}), Strings({"launch__grid_size"}));
     // Order kept, valid ones dropped.
