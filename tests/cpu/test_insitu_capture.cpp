@@ -5,6 +5,8 @@
 #include "insitu/capture.h"
 
 #include <gtest/gtest.h>
+
+#include <limits>
 #include <stdlib.h>
 
 #include <cmath>
@@ -325,6 +327,28 @@ TEST(InsituWriter, RefusesShapeMismatchBeforeWritingAFile) {
   w.finish({});
   EXPECT_NE(error_of([&] { w.write_step(1, 2, 0, {p, o}); }).find("finished"), std::string::npos);
   EXPECT_NE(error_of([&] { w.finish({}); }).find("finished"), std::string::npos);
+}
+
+// The step's files are written a thread a tensor while its statistics are
+// computed: a step whose statistics fail keeps none of its files, and the
+// same step then writes in full.
+TEST(InsituWriter, AStepRefusedForItsStatisticsKeepsNoFile) {
+  TempDir dir;
+  CaptureWriter w(dir.file("c"), config(), {layer("conv1")});
+  std::vector<float> pre(2 * 1 * 2 * 2, 3.0f);
+  const std::vector<int8_t> out(2 * 1 * 2 * 2, 1);
+  pre[5] = std::numeric_limits<float>::quiet_NaN();
+  const TensorView p = view(TensorKind::kPre, Dtype::kFloat32, 2, 1, 2, 2, pre);
+  const TensorView o = view(TensorKind::kOutput, Dtype::kInt8, 2, 1, 2, 2, out);
+  EXPECT_NE(error_of([&] { w.write_step(0, 0, 0, {p, o}); }).find("not finite"), std::string::npos);
+  EXPECT_TRUE(fs::is_empty(dir.file("c/conv1")));
+  EXPECT_EQ(w.bytes_written(), 0);
+  pre[5] = 2.0f;
+  w.write_step(0, 0, 0, {p, o});
+  EXPECT_TRUE(fs::exists(dir.file("c/conv1/pre_000000.vti")));
+  EXPECT_TRUE(fs::exists(dir.file("c/conv1/output_000000.vti")));
+  EXPECT_EQ(w.bytes_written(), int64_t(fs::file_size(dir.file("c/conv1/pre_000000.vti")) +
+                                       fs::file_size(dir.file("c/conv1/output_000000.vti"))));
 }
 
 TEST(InsituWriter, TransposesAndWritesTheManifest) {
