@@ -36,7 +36,7 @@ struct Impl {
 // real layers of either on cuDNN (conv_cudnn) where it loads.
 constexpr Impl kImpls[] = {{"btc", "auto"}, {"popc", "popc"}};
 // A model with no binary layer (resnet18-fp16, the full-precision
-// baseline): one network, its convs on cuDNN and its FC on the CUDA cores.
+// baseline): one network, its convs on cuDNN and its fc on cuBLAS (fc auto).
 constexpr Impl kFullPrecision[] = {{"cudnn", "auto,conv=conv_cudnn"}};
 
 const std::vector<std::string>& sweep_models(bool quick) {
@@ -45,9 +45,13 @@ const std::vector<std::string>& sweep_models(bool quick) {
   static const std::vector<std::string> few = {"resnet18-bireal", "resnet18-fp16", "resnet18-tcbnn", "mnist-mlp"};
   return quick ? few : all;
 }
-std::vector<int> sweep_batches(bool quick) {
-  if (quick) return {1, 256};
-  return {1, 8, 32, 128, 256, 512, 1024};
+// The batches of a model: the sweep's, and the model file's own (its
+// paper's: mnist-mlp's 32768) where that is another.
+std::vector<int> sweep_batches(bool quick, int model_batch) {
+  std::vector<int> b = quick ? std::vector<int>{1, 256} : std::vector<int>{1, 8, 32, 128, 256, 512, 1024};
+  if (!quick && model_batch > 0 && std::find(b.begin(), b.end(), model_batch) == b.end()) b.push_back(model_batch);
+  std::sort(b.begin(), b.end());
+  return b;
 }
 
 // The in situ observer's overhead (docs/insitu.md): every layer of one
@@ -334,14 +338,17 @@ void register_net(SuiteContext& ctx) {
   for (const auto& model : sweep_models(quick)) {
     // The implementations a model has: binary layers or not (read from its file).
     bool binary = true;
+    int model_batch = 0;
     try {
-      binary = net::load_model(model, state().models_dir).binary_ops_per_image() > 0;
+      const net::Model m = net::load_model(model, state().models_dir);
+      binary = m.binary_ops_per_image() > 0;
+      model_batch = m.batch;
     } catch (const net::ModelError&) {
       // planned per point, where the error is recorded
     }
     const Impl* impls_begin = binary ? std::begin(kImpls) : std::begin(kFullPrecision);
     const Impl* impls_end = binary ? std::end(kImpls) : std::end(kFullPrecision);
-    for (int batch : sweep_batches(quick))
+    for (int batch : sweep_batches(quick, model_batch))
       for (const Impl* ip = impls_begin; ip != impls_end; ++ip) {
         // The naming grammar's form is [a-z0-9_]: the model name with '_'
         // for '-' (the label and the forms key keep the model's own name).

@@ -48,6 +48,16 @@ struct Case {
   std::vector<net::ReferenceLayer> ref;
 };
 
+// The forward captured in a CUDA graph and replayed on poisoned buffers
+// gives the logits of the stream-launched forward.
+void expect_graph_replay_gives(net::Runner& r, const std::vector<float>& logits) {
+  r.poison();
+  r.capture_graph();
+  r.replay();
+  r.sync();
+  EXPECT_EQ(r.logits(), logits) << "graph replay";
+}
+
 // The CPU reference once per model (VGG-16 takes seconds).
 const Case& reference_case(const std::string& name) {
   static std::map<std::string, Case> cache;
@@ -99,11 +109,7 @@ TEST_P(NetGpu, EveryLayerEqualsCpuReference) {
     }
     const std::vector<float> logits = r.logits();
     EXPECT_EQ(logits, c.ref.back().logits);
-    r.poison();
-    r.capture_graph();
-    r.replay();
-    r.sync();
-    EXPECT_EQ(r.logits(), logits) << "graph replay";
+    expect_graph_replay_gives(r, logits);
   }
   BTC_CUDA_CHECK(cudaStreamDestroy(s));
 }
@@ -118,8 +124,8 @@ INSTANTIATE_TEST_SUITE_P(Models, NetGpu, ::testing::Combine(::testing::ValuesIn(
 
 // The real convs on cuDNN and the fc on cuBLAS: each layer on the GPU's own
 // inputs (teacher forcing, net/check.h), those layers within the reference's
-// half_bound (the fc: logits_bound)
-// with at least 90% of their values bit-equal, every other layer exact.
+// half_bound (the fc: logits_bound) with at least 90% of their values
+// bit-equal, every other layer exact.
 class NetGpuCudnn : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(NetGpuCudnn, EveryLayerMatchesTheReferenceOnItsInputs) {
@@ -147,11 +153,7 @@ TEST_P(NetGpuCudnn, EveryLayerMatchesTheReferenceOnItsInputs) {
     }
     EXPECT_GT(cudnn_layers, 0);
     const std::vector<float> logits = r.logits();
-    r.poison();
-    r.capture_graph();
-    r.replay();
-    r.sync();
-    EXPECT_EQ(r.logits(), logits) << "graph replay";
+    expect_graph_replay_gives(r, logits);
   }
   BTC_CUDA_CHECK(cudaStreamDestroy(s));
 }
