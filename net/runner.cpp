@@ -122,11 +122,19 @@ DesignWish parse_wish(const std::string& s) {
   return w;
 }
 
+// A binary layer writes its int32 pre-activation (and thresholds in a step
+// of its own) where it is kept or added to: a residual, a Bi-Real layer's BN
+// + shortcut, the logits; else its design writes the bits (fused epilogue).
+bool writes_int32(const Layer& l) {
+  return l.op != Op::kStem && (!l.add.empty() || !l.save.empty() || l.float_out || l.half_out);
+}
+
 // The tensor-core family order a layer tries under "auto": the newest
 // instruction the code target has first.
 const char* kAutoFamilies[] = {"wgmma_and", "mma_and", "btc_wmma"};
 
-const bconv::Design* pick_bconv(const bconv::Problem& p, const DesignWish& wish, const CodeTarget& code) {
+const bconv::Design* pick_bconv(const bconv::Problem& p, bool int32_out, const DesignWish& wish,
+                                const CodeTarget& code) {
   auto runs = [&](const bconv::Design& d) { return d.skip_reason(code).empty() && d.unsupported(p).empty(); };
   if (!wish.bconv.empty()) {
     const bconv::Design* d = bconv::find_design(wish.bconv);
@@ -138,7 +146,7 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, const DesignWish& wish,
   }
   // The generated selection's design for this shape and batch first, where
   // it is of the family asked for (kernels/bconv/bconv_selection.h).
-  const bconv::Selection chosen = bconv::selected_design(p, code.code_arch);
+  const bconv::Selection chosen = bconv::selected_design(p, int32_out, code.code_arch);
   const bconv::Design* selected = chosen.design.empty() ? nullptr : bconv::find_design(chosen.design);
   if (selected && !runs(*selected)) selected = nullptr;
   if (selected && wish.family == "auto") return selected;  // measured fastest of the tensor-core designs
@@ -318,7 +326,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       p.stride = l.stride, p.pad = l.pad, p.pad_value = pad_of(l.pad_value);
       if (const std::string why = bconv::check_problem(p); !why.empty()) throw std::invalid_argument(l.name + ": " + why);
       conv_problem[i] = p;
-      conv_design[i] = pick_bconv(p, wish, code);
+      conv_design[i] = pick_bconv(p, writes_int32(l), wish, code);
     } else if (l.op == Op::kBfc) {
       fc_problem[i] = {n, l.out, static_cast<int>(sh.dot_bits)};
       fc_design[i] = first_runnable(fc_problem[i], bmm_candidates(wish, code), s_);
@@ -608,7 +616,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     }
     // The stem thresholds in its own kernel; it writes y only when kept.
     const bool stem_y = l.op == Op::kStem && (!l.save.empty() || o_.keep_outputs);
-    const bool int_path = l.op != Op::kStem && (!l.add.empty() || !l.save.empty() || l.float_out || l.half_out);
+    const bool int_path = writes_int32(l);
     if (int_path || stem_y) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
     // Where the thresholded bits go: act, or a pre-pool buffer.
     uint32_t* bits_out = im.act[i];
@@ -653,7 +661,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
                         p.ops(), [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
       layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
-      if (const bconv::Selection sel = bconv::selected_design(p, code.code_arch); sel.design == d->name())
+      if (const bconv::Selection sel = bconv::selected_design(p, int_path, code.code_arch); sel.design == d->name())
         layer_designs_[i] += " (the selection's, batch " + std::to_string(sel.batch) + ")";
     } else {  // bfc
       const bmm::Problem& p = fc_problem[i];

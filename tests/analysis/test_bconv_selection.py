@@ -26,12 +26,20 @@ def test_choices_pick_the_fastest_tensor_core_design_with_its_margin():
     assert (rows[0]["hw"], rows[0]["c"], rows[0]["k"], rows[0]["rs"], rows[0]["stride"], rows[0]["n"]) == \
         (56, 64, 64, 3, 1, 1)
     assert "resnet18" in rows[0]["groups"]
+    # Each output ranked on its own points: the fixture's int32 points are fewer than its bits points.
+    bits = [r for r in rows if r["out"] == "bits"]
+    int32 = [r for r in rows if r["out"] == "int32"]
+    assert (len(bits), len(int32)) == (21, 4)
+    key = lambda r: (r["n"], r["hw"], r["c"], r["k"], r["rs"], r["stride"], r["pad"])
+    assert {key(r) for r in int32} <= {key(r) for r in bits}
+    assert rows.index(int32[0]) == rows.index(next(r for r in bits if key(r) == key(int32[0]))) + 1
 
 
 def test_main_writes_json_and_table(tmp_path, capsys):
     assert sel.main([str(FIXTURE), "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "bconv_selection_sm90.json").read_text())
-    assert doc["schema"] == "btcbench.bconv_selection.v1" and doc["epilogue"] == "bits"
+    assert doc["schema"] == "btcbench.bconv_selection.v2" and doc["epilogues"] == ["bits", "int32"]
+    assert {r["out"] for r in doc["choices"]} <= {"bits", "int32"}
     assert doc["source"]["file"] == FIXTURE.name
     table = (tmp_path / "bconv_selection_sm90.md").read_text()
     assert "`bconv_wgmma_and_sm90`" in table and "2.50×" in table
@@ -39,7 +47,8 @@ def test_main_writes_json_and_table(tmp_path, capsys):
     rows = doc["choices"]
     assert header.count('"bconv_wgmma_and_sm90"}') == len(rows)  # a C++ row per choice
     r = rows[0]
-    assert f'{{{r["n"]}, {r["hw"]}, {r["c"]}, {r["k"]}, {r["rs"]}, {r["stride"]}, {r["pad"]}, "{r["design"]}"}},' in header
+    int32 = "true" if r["out"] == "int32" else "false"
+    assert f'{{{r["n"]}, {r["hw"]}, {r["c"]}, {r["k"]}, {r["rs"]}, {r["stride"]}, {r["pad"]}, {int32}, "{r["design"]}"}},' in header
 
 
 def test_committed_selection_is_what_its_source_generates():
