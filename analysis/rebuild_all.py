@@ -2,7 +2,10 @@
 
 usage: python3 -m analysis.rebuild_all [--results-dir DIR]
 
-One line per file. Files of suites without a report yet are skipped.
+One line per file. Files of suites without a report yet are skipped, and so
+are in situ capture manifests (capture.json of a capture directory,
+docs/insitu.md), which are not results files. A net sweep's report takes the
+PyTorch baselines of its run beside it (analysis.report.baselines_beside).
 Exit status: 0 ok (an existing directory without results files too), 1 some
 file is corrupt or its report could not be rendered or written (all others
 are still rebuilt), 2 the results directory does not exist (one line on
@@ -11,6 +14,7 @@ stderr, nothing written).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -19,6 +23,21 @@ from analysis import report
 
 PROG = "python3 -m analysis.rebuild_all"
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
+
+
+CAPTURE_MANIFEST = "capture.json"
+CAPTURE_SCHEMA_PREFIX = "btcbench.insitu/"
+
+
+def is_capture_manifest(path: Path) -> bool:
+    """capture.json whose top-level schema is an in situ capture's."""
+    if path.name != CAPTURE_MANIFEST:
+        return False
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False  # then it is reported as the corrupt results file it claims to be
+    return isinstance(doc, dict) and str(doc.get("schema", "")).startswith(CAPTURE_SCHEMA_PREFIX)
 
 
 def rebuild(results_dir: Path) -> int:
@@ -34,6 +53,9 @@ def rebuild(results_dir: Path) -> int:
     corrupt: list[Path] = []
     failed: list[Path] = []
     for path in paths:
+        if is_capture_manifest(path):
+            print(f"skipped {path}: an in situ capture manifest (docs/insitu.md), not a results file")
+            continue
         try:
             results = br.load(path)
         except br.ResultsError as e:

@@ -61,6 +61,30 @@ def newest_instr_beside(results: br.Results) -> br.Results | None:
     return None
 
 
+BASELINE_GLOB = "torch-*.json"  # analysis/torch_baseline.py's files
+
+
+def baselines_beside(results: br.Results) -> list[Path]:
+    """A net sweep's baselines: the torch-*.json files in its folder (by name)
+    that load as net files another program wrote of the same device and at
+    the same commit (the run that was made with it); [] for a file that is
+    itself such a baseline."""
+    if results.suite != net_report.SUITE or results.meta.get("writer"):
+        return []
+    commit = results.meta.get("git", {}).get("commit")
+    out = []
+    for path in sorted(results.path.parent.glob(BASELINE_GLOB)):
+        try:
+            other = br.load(path)
+        except br.ResultsError:
+            continue
+        if (other.suite == net_report.SUITE and other.meta.get("writer") and commit
+                and other.meta.get("git", {}).get("commit") == commit
+                and other.device.get("name") == results.device.get("name")):
+            out.append(path)
+    return out
+
+
 def render(results: br.Results, out_dir: str | Path | None = None, *,
            instr_results: br.Results | None = None) -> Sequence[Path]:
     """Write the report of `results`; returns the paths written. ResultsError
@@ -79,6 +103,9 @@ def render(results: br.Results, out_dir: str | Path | None = None, *,
         return with_peaks(results, out_dir, instr_results, instr_origin=origin, extra_sections=extra)
     if instr_results is not None:
         raise ValueError(f"instr results are an input of the bmm and bconv reports only, not of {results.suite!r}")
+    if results.suite == net_report.SUITE:
+        baselines = net_report.load_baselines(results, baselines_beside(results))
+        return net_report.render(results, out_dir, extra_sections=extra, baselines=baselines)
     return renderer(results, out_dir, extra_sections=extra)
 
 

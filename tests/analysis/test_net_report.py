@@ -1000,3 +1000,22 @@ def test_rebuild_all_reports_a_torch_file(write_doc, tmp_path, capsys):
     assert _model_row(md, FP16, 256, "torch_graph")["Timing"] == "graph"
     assert _model_row(md, FP16, 256, "torch_eager")["Timing"] == "—"   # eager: no graph counter, not 'stream ‡'
     assert "‡ Timed from stream launches" not in md
+
+
+def test_a_sweep_report_takes_the_baselines_of_its_run_beside_it(tmp_path):
+    """analysis.report (and so rebuild_all) sets the torch files of the sweep's
+    commit and GPU beside it, as `--baseline` would; others are left out."""
+    from analysis import report
+    net = _fp16_doc()
+    same, other = _torch_doc(), _torch_doc()
+    same["btcbench"]["git"] = dict(net["btcbench"]["git"])
+    for name, doc in (("net-1.json", net), ("torch-a.json", same), ("torch-b.json", other)):
+        (tmp_path / name).write_text(json.dumps(doc))
+    (tmp_path / "torch-c.json").write_text("{ not json")   # a broken neighbour is passed over
+    results = br.load(tmp_path / "net-1.json")
+    assert report.baselines_beside(results) == [tmp_path / "torch-a.json"]
+    assert report.baselines_beside(br.load(tmp_path / "torch-a.json")) == []   # a baseline has none
+    report.render(results)
+    md = (tmp_path / "net-1.md").read_text()
+    assert "**Baselines:** [1] `torch-a.json`" in md and "torch-b.json" not in md
+    assert "torch_graph [1]" in md

@@ -43,3 +43,18 @@ def test_missing_dir(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == ""
     assert err == f"python3 -m analysis.rebuild_all: error: {tmp_path / 'nope'} does not exist; nothing rebuilt\n"
+
+
+def test_capture_manifest_is_not_a_results_file(tmp_path, capsys, instr_path):
+    capture = tmp_path / "insitu-x" / "capture.json"     # an in situ capture committed beside results
+    capture.parent.mkdir()
+    capture.write_text('{"schema": "btcbench.insitu/1", "model": "tiny-resnet", "layers": []}')
+    good = tmp_path / "instr-1.json"
+    shutil.copy(instr_path, good)
+    assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"skipped {capture}: an in situ capture manifest (docs/insitu.md), not a results file"
+    assert out[1].startswith(f"ok      {good}")
+    capture.write_text('{"schema": "something else"}')   # a capture.json that is not a manifest is judged as results
+    assert rebuild_all.main(["--results-dir", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.startswith(f"CORRUPT {capture}")
