@@ -5,7 +5,7 @@
 # Without a GPU it says so and does the CPU part only: the CPU reference
 # forward of a small model on a sample input, with its top-5, and the plots
 # and tables. Either way it ends with an in situ capture of a network's
-# layers and its browsable view (docs/insitu.md) under ${BTC_INSITU_DIR:-build/insitu}.
+# layers and its browsable view (docs/insitu.md) under ${BTC_INSITU_DIR:-build/insitu-capture}.
 # Arguments go to every `btcbench sweep` (e.g. --quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,8 @@ fi
 python3 -m analysis.rebuild_all --results-dir results
 # A fresh capture each time (the writer refuses a directory that is not
 # empty): the last one is replaced, anything else at that path is kept.
-insitu_dir=${BTC_INSITU_DIR:-$build/insitu}
+# Not build/insitu: that is CMake's folder of insitu/.
+insitu_dir=${BTC_INSITU_DIR:-$build/insitu-capture}
 if [ -e "$insitu_dir" ] && [ ! -f "$insitu_dir/capture.json" ]; then
   echo "main: $insitu_dir exists and is not a capture; set BTC_INSITU_DIR to another path" >&2
   exit 1
