@@ -229,7 +229,13 @@ CaptureSummary capture_cpu(const net::Model& m, const net::Weights& w, const Obs
       } else {
         const int j = m.index_of(l.input);
         const net::Shape& s = m.shapes[j].out;
-        h.push_back({TensorKind::kInput, Dtype::kInt8, s, blocks(layers[j].act->data(), 1, s.elements())});
+        // A real layer reads its source's fp16 values (as the GPU observer's
+        // taps), a binary layer its bits.
+        const bool real = l.op == net::Op::kConv || l.op == net::Op::kFc;
+        if (real && layers[j].half && !layers[j].half->empty())
+          h.push_back({TensorKind::kInput, Dtype::kFloat32, s, blocks(layers[j].half->data(), 4, s.elements())});
+        else
+          h.push_back({TensorKind::kInput, Dtype::kInt8, s, blocks(layers[j].act->data(), 1, s.elements())});
       }
     }
     if (has(o.tensors, TensorKind::kPre) && layers[i].y && !layers[i].y->empty())

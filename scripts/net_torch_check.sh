@@ -9,6 +9,8 @@
 #   MODELS="..."    default: tiny-bireal resnet18-bireal resnet18-fp16
 #   BATCH=N         images per model (default 2)
 #   PYTHON=EXE      the Python with torch (default python3)
+#   DEVICE=numpy    net_torch's numpy backend instead of torch (no torch needed: the
+#                   same checks on a machine without PyTorch, such as CI's)
 #
 # Per model M, into LOG_DIR/M/ (one log per step, the command on its first line):
 #   weights, images   python3 -m analysis.net_torch weights / images (seeded)
@@ -40,7 +42,9 @@ if [ ! -x "$build/btcbench" ]; then
   echo "net_torch_check: $build/btcbench missing (build first: scripts/build.sh)" >&2
   exit 2
 fi
-if ! device=$("$py" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")' 2>/dev/null); then
+if [ "${DEVICE:-}" = numpy ]; then
+  device=numpy
+elif ! device=$("$py" -c 'import torch; print("cuda" if torch.cuda.is_available() else "cpu")' 2>/dev/null); then
   echo "net_torch_check: torch is not importable by $py (the check needs PyTorch; PYTHON=... picks another Python)" >&2
   exit 2
 fi
