@@ -774,12 +774,17 @@ class Baseline:
 
 
 def load_baselines(results: br.Results, paths: Sequence[str | Path]) -> list[Baseline]:
-    """Each path as a Baseline of `results`, marked [1], [2], ... in order;
-    ResultsError for a file that does not load, is not of the net suite or
-    is of another GPU (device name or slug) than `results`."""
+    """Each path as a Baseline of `results` (baselines_of); ResultsError also
+    for a file that does not load."""
+    return baselines_of(results, [br.load(path) for path in paths])
+
+
+def baselines_of(results: br.Results, others: Sequence[br.Results]) -> list[Baseline]:
+    """Each loaded file as a Baseline of `results`, marked [1], [2], ... in
+    order; ResultsError for one that is not of the net suite or is of another
+    GPU (device name or slug) than `results`."""
     out = []
-    for i, path in enumerate(paths, 1):
-        other = br.load(path)
+    for i, other in enumerate(others, 1):
         rc.check_suite(other, SUITE)
         mine, theirs = results.device, other.device
         if (theirs.get("name"), theirs.get("slug")) != (mine.get("name"), mine.get("slug")):

@@ -64,7 +64,7 @@ def newest_instr_beside(results: br.Results) -> br.Results | None:
 BASELINE_GLOB = "torch-*.json"  # analysis/torch_baseline.py's files
 
 
-def baselines_beside(results: br.Results) -> list[Path]:
+def baselines_beside(results: br.Results) -> list[br.Results]:
     """A net sweep's baselines: the torch-*.json files in its folder (by name)
     that load as net files another program wrote of the same device and at
     the same commit (the run that was made with it); [] for a file that is
@@ -81,7 +81,7 @@ def baselines_beside(results: br.Results) -> list[Path]:
         if (other.suite == net_report.SUITE and other.meta.get("writer") and commit
                 and other.meta.get("git", {}).get("commit") == commit
                 and other.device.get("name") == results.device.get("name")):
-            out.append(path)
+            out.append(other)
     return out
 
 
@@ -104,7 +104,7 @@ def render(results: br.Results, out_dir: str | Path | None = None, *,
     if instr_results is not None:
         raise ValueError(f"instr results are an input of the bmm and bconv reports only, not of {results.suite!r}")
     if results.suite == net_report.SUITE:
-        baselines = net_report.load_baselines(results, baselines_beside(results))
+        baselines = net_report.baselines_of(results, baselines_beside(results))
         return net_report.render(results, out_dir, extra_sections=extra, baselines=baselines)
     return renderer(results, out_dir, extra_sections=extra)
 

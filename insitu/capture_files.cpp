@@ -228,10 +228,8 @@ void check_stats_args(const TensorView* pre, const TensorView* output, const std
                        std::to_string(any->c) + " channels");
 }
 
-}  // namespace
-
-ChannelStats channel_stats(const TensorView* pre, const TensorView* output, const std::vector<double>& threshold) {
-  check_stats_args(pre, output, threshold);
+// The statistics of arguments check_stats_args passed.
+ChannelStats stats_of(const TensorView* pre, const TensorView* output, const std::vector<double>& threshold) {
   ChannelStats s;
   if (output) {
     const size_t c = size_t(output->c), pixels = numel(*output) / c;
@@ -270,6 +268,13 @@ ChannelStats channel_stats(const TensorView* pre, const TensorView* output, cons
     for (double x : *v)
       if (!std::isfinite(x)) throw CaptureError("channel_stats: a statistic is not finite (a NaN or infinite value)");
   return s;
+}
+
+}  // namespace
+
+ChannelStats channel_stats(const TensorView* pre, const TensorView* output, const std::vector<double>& threshold) {
+  check_stats_args(pre, output, threshold);
+  return stats_of(pre, output, threshold);
 }
 
 // ---------------------------------------------------------------- files
@@ -561,7 +566,7 @@ void CaptureWriter::write_step(int step, int64_t batch_index, int layer, const s
   std::exception_ptr failed;
   ChannelStats stats;
   try {
-    stats = channel_stats(pre, output, L.info.threshold);
+    stats = stats_of(pre, output, L.info.threshold);  // its arguments checked above
   } catch (const CaptureError& e) {
     failed = std::make_exception_ptr(CaptureError(where + ": " + e.what()));
   }

@@ -84,6 +84,17 @@ const char* kConvDesigns[] = {"conv_half", "conv_cudnn"};
 // (cuBLAS, within logits_bound).
 const char* kFcDesigns[] = {"fc_half", "fc_cublas"};
 
+// name if it is one of an op's real-layer designs, else the error that lists them.
+template <size_t N>
+std::string real_design(const char* op, const std::string& name, const char* const (&designs)[N]) {
+  std::string listed;
+  for (const char* d : designs) {
+    if (name == d) return name;
+    listed += (listed.empty() ? "" : ", ") + std::string(d);
+  }
+  throw std::invalid_argument(std::string("--designs: no ") + op + " design '" + name + "' (" + listed + ")");
+}
+
 DesignWish parse_wish(const std::string& s) {
   DesignWish w;
   bool have_family = false;
@@ -107,17 +118,9 @@ DesignWish parse_wish(const std::string& s) {
     const std::string op = item.substr(0, eq), name = item.substr(eq + 1);
     if (op == "bconv") w.bconv = name;
     else if (op == "bfc") w.bfc = name;
-    else if (op == "conv") {
-      if (std::find_if(std::begin(kConvDesigns), std::end(kConvDesigns), [&](const char* d) { return name == d; }) ==
-          std::end(kConvDesigns))
-        throw std::invalid_argument("--designs: no conv design '" + name + "' (conv_half, conv_cudnn)");
-      w.conv = name;
-    } else if (op == "fc") {
-      if (std::find_if(std::begin(kFcDesigns), std::end(kFcDesigns), [&](const char* d) { return name == d; }) ==
-          std::end(kFcDesigns))
-        throw std::invalid_argument("--designs: no fc design '" + name + "' (fc_half, fc_cublas)");
-      w.fc = name;
-    } else throw std::invalid_argument("--designs: unknown op '" + op + "' (bconv, bfc, conv, fc)");
+    else if (op == "conv") w.conv = real_design("conv", name, kConvDesigns);
+    else if (op == "fc") w.fc = real_design("fc", name, kFcDesigns);
+    else throw std::invalid_argument("--designs: unknown op '" + op + "' (bconv, bfc, conv, fc)");
   }
   return w;
 }
@@ -133,8 +136,10 @@ bool writes_int32(const Layer& l) {
 // instruction the code target has first.
 const char* kAutoFamilies[] = {"wgmma_and", "mma_and", "btc_wmma"};
 
+// *selection_batch: the batch of the selection's row when that is the pick, else 0.
 const bconv::Design* pick_bconv(const bconv::Problem& p, bool int32_out, const DesignWish& wish,
-                                const CodeTarget& code) {
+                                const CodeTarget& code, int* selection_batch) {
+  *selection_batch = 0;
   auto runs = [&](const bconv::Design& d) { return d.skip_reason(code).empty() && d.unsupported(p).empty(); };
   if (!wish.bconv.empty()) {
     const bconv::Design* d = bconv::find_design(wish.bconv);
@@ -149,9 +154,15 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, bool int32_out, const D
   const bconv::Selection chosen = bconv::selected_design(p, int32_out, code.code_arch);
   const bconv::Design* selected = chosen.design.empty() ? nullptr : bconv::find_design(chosen.design);
   if (selected && !runs(*selected)) selected = nullptr;
-  if (selected && wish.family == "auto") return selected;  // measured fastest of the tensor-core designs
+  if (selected && wish.family == "auto") {  // measured fastest of the tensor-core designs
+    *selection_batch = chosen.batch;
+    return selected;
+  }
   auto first_of = [&](const std::string& family) -> const bconv::Design* {
-    if (selected && selected->family() == family) return selected;
+    if (selected && selected->family() == family) {
+      *selection_batch = chosen.batch;
+      return selected;
+    }
     const bconv::Design* any = nullptr;
     for (const auto& d : bconv::designs()) {
       if (d->family() != family || !runs(*d)) continue;
@@ -312,6 +323,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   // Per layer: its output's shape and, for a bconv or a bfc, its design.
   std::vector<const bmm::Design*> fc_design(L, nullptr);
   std::vector<const bconv::Design*> conv_design(L, nullptr);
+  std::vector<int> conv_selection_batch(L, 0);  // the selection row's batch where it chose the design
   std::vector<bconv::Problem> conv_problem(L);
   std::vector<bmm::Problem> fc_problem(L);
   std::vector<int64_t> act_words(L, 0);
@@ -326,7 +338,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       p.stride = l.stride, p.pad = l.pad, p.pad_value = pad_of(l.pad_value);
       if (const std::string why = bconv::check_problem(p); !why.empty()) throw std::invalid_argument(l.name + ": " + why);
       conv_problem[i] = p;
-      conv_design[i] = pick_bconv(p, writes_int32(l), wish, code);
+      conv_design[i] = pick_bconv(p, writes_int32(l), wish, code, &conv_selection_batch[i]);
     } else if (l.op == Op::kBfc) {
       fc_problem[i] = {n, l.out, static_cast<int>(sh.dot_bits)};
       fc_design[i] = first_runnable(fc_problem[i], bmm_candidates(wish, code), s_);
@@ -661,8 +673,8 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
                         p.ops(), [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
       layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
-      if (const bconv::Selection sel = bconv::selected_design(p, int_path, code.code_arch); sel.design == d->name())
-        layer_designs_[i] += " (the selection's, batch " + std::to_string(sel.batch) + ")";
+      if (conv_selection_batch[i] > 0)
+        layer_designs_[i] += " (the selection's, batch " + std::to_string(conv_selection_batch[i]) + ")";
     } else {  // bfc
       const bmm::Problem& p = fc_problem[i];
       const bmm::Design* d = fc_design[i];

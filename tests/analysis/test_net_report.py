@@ -1013,7 +1013,7 @@ def test_a_sweep_report_takes_the_baselines_of_its_run_beside_it(tmp_path):
         (tmp_path / name).write_text(json.dumps(doc))
     (tmp_path / "torch-c.json").write_text("{ not json")   # a broken neighbour is passed over
     results = br.load(tmp_path / "net-1.json")
-    assert report.baselines_beside(results) == [tmp_path / "torch-a.json"]
+    assert [b.path for b in report.baselines_beside(results)] == [tmp_path / "torch-a.json"]
     assert report.baselines_beside(br.load(tmp_path / "torch-a.json")) == []   # a baseline has none
     report.render(results)
     md = (tmp_path / "net-1.md").read_text()
