@@ -54,7 +54,7 @@ const char* InstrForm::tensor_inst_metric() const {
 }
 
 int InstrForm::tensor_insts_per_inst(int device_sm) const {
-  return group == Group::kXor && device_sm >= 90 ? 2 : 1;
+  return group == Group::kXor ? atom::b1_xor_tensor_insts(device_sm) : 1;
 }
 
 std::string instr_skip_reason(const InstrForm& form, const CodeTarget& code) {

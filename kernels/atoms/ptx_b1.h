@@ -15,3 +15,12 @@
 #define BTC_PTX_MMA_S8_M16N8K32 "mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32"
 #define BTC_PTX_MMA_F16_M16N8K16 "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32"
 #define BTC_PTX_WGMMA_S8(N) "wgmma.mma_async.sync.aligned.m64n" #N "k32.s32.s8.s8"
+
+#ifdef __cplusplus
+namespace btc::atom {
+// Warp-level tensor instructions per b1 XOR mma / WMMA on a device: Hopper
+// has no XOR datapath, so each one issues as 2 (CUPTI counts both;
+// docs/findings-instr.md, finding 3). AND and wgmma issue as 1.
+constexpr int b1_xor_tensor_insts(int device_sm) { return device_sm >= 90 ? 2 : 1; }
+}  // namespace btc::atom
+#endif

@@ -140,6 +140,8 @@ class CublasDesign final : public Design {
       dense_epilogue_f32(c, w.ldc, out, p.m, p.n, s);
     }
   }
+  // cuBLAS picks its own kernels: nothing here implies their tensor instructions.
+  std::optional<TensorInsts> tensor_insts(const Problem&, int) const override { return std::nullopt; }
 
  private:
   static bits::BitMatrix row_u32(int rows, int k) {

@@ -193,6 +193,8 @@ class CudnnBconvDesign final : public Design {
     if (p.pad > 0 && p.pad_value != PadValue::kZero) return "cuDNN pads with 0; pad_value ±1 is not expressible";
     return "";
   }
+  // cuDNN picks its own kernels: nothing here implies their tensor instructions.
+  std::optional<TensorInsts> tensor_insts(const Problem&, int) const override { return std::nullopt; }
 
   // The unpacked tensors, the NPQ x K_pad output and the largest workspace
   // of the candidate plans (the tuned choice is one of them). Needs the GPU

@@ -151,6 +151,7 @@ class PopcDesign final : public FixedTileDesign {
     }
     BTC_CUDA_CHECK_LAUNCH();
   }
+  std::optional<TensorInsts> tensor_insts(const Problem&, int) const override { return TensorInsts{}; }  // none
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,7 @@ bits::BitMatrix output_bits_shape(const Problem& p); // N*P*Q rows, K bits: the 
 //           where out.flip has bit k set (negative batch-norm scale).
 using bmm::Epilogue;
 using bmm::Output;
+using bmm::TensorInsts;
 
 struct Operands {
   const uint32_t* x = nullptr;  // device, activation_shape
@@ -79,6 +81,9 @@ class Design {
   // The timed part. Throws std::invalid_argument on problems it cannot run.
   virtual void run(const Problem& p, const Operands& in, const Output& out, void* workspace,
                    cudaStream_t s) const = 0;
+  // What run() issues on the tensor pipes for p on a device of compute
+  // capability device_sm (bmm::TensorInsts); nullopt where nothing implies it.
+  virtual std::optional<TensorInsts> tensor_insts(const Problem& p, int device_sm) const = 0;
 };
 
 // Every design this build has, in a stable order (kernels/bconv_registry.cpp).

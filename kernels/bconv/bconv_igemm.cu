@@ -21,6 +21,7 @@
 #include "kernels/atoms/copy_sm80.cuh"
 #include "kernels/atoms/mma_sm75.cuh"
 #include "kernels/atoms/mma_sm80.cuh"
+#include "kernels/atoms/ptx_b1.h"
 #include "kernels/bconv/bconv_designs.h"
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
@@ -442,6 +443,17 @@ class IgemmDesign final : public Design {
     if (g.cw % 4 == 0) launch<4>(grid, in, out, g, ws, s);
     else if (g.cw % 2 == 0) launch<2>(grid, in, out, g, ws, s);
     else launch<1>(grid, in, out, g, ws, s);
+  }
+  // Over the grid (pixel blocks x filter blocks), per slab of K (R*S*C_pad
+  // padded to whole slabs): mma_and one m16n8k256 per 16 x 8 of the block
+  // per 256 bits; btc_wmma one 8x8x128 per 8 x 8 per 128 bits.
+  std::optional<TensorInsts> tensor_insts(const Problem& p, int device_sm) const override {
+    const Geom g = geom_of(p, T::kBN, T::kSlabKw);
+    const double blocks = double((g.m + T::kBM - 1) / T::kBM) * double(g.k_padded / T::kBN);
+    if constexpr (M == Math::kMmaAnd) return TensorInsts{blocks * (T::kBM / 16) * (T::kBN / 8) * (g.kw_padded / 8.0), 0};
+    else
+      return TensorInsts{blocks * (T::kBM / 8) * (T::kBN / 8) * (g.kw_padded / 4.0) * atom::b1_xor_tensor_insts(device_sm),
+                         0};
   }
 
  private:

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,16 @@ __host__ __device__ inline bool fused_bit(const Output& o, int j, int32_t dot) {
   return flipped(o, j) ? dot <= o.threshold[j] : dot >= o.threshold[j];
 }
 
+// Warp-level instructions one run() issues on the tensor pipes, as a
+// design's tiling implies: CUPTI's sm__inst_executed_pipe_tensor_op_imma.sum
+// (mma.sync and WMMA, b1 XOR x atom::b1_xor_tensor_insts) and
+// sm__inst_executed_pipe_tensor_op_gmma.sum (wgmma, counted per warp: 4 per
+// warpgroup instruction). tests/gpu/test_tensor_counts_gpu.cpp holds every
+// design to it. BConv designs report the same.
+struct TensorInsts {
+  double imma = 0, gmma = 0;
+};
+
 // A BMM design: how it wants its operands laid out and how it runs. Designs
 // are variants of a few kernels described by data (instruction, tile,
 // layout, stages), not copied kernels.
@@ -85,6 +96,10 @@ class Design {
   // The timed part. Throws std::invalid_argument on shapes it cannot run.
   virtual void run(const Problem& p, const Operands& in, const Output& out, void* workspace,
                    cudaStream_t s) const = 0;
+  // What run() issues on the tensor pipes for p on a device of compute
+  // capability device_sm (the SASS the driver runs there); nullopt where
+  // nothing implies it (a library's own kernels).
+  virtual std::optional<TensorInsts> tensor_insts(const Problem& p, int device_sm) const = 0;
 };
 
 // Every design this build has, in a stable order.

@@ -26,6 +26,7 @@
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "harness/core/check.h"
 #include "kernels/atoms/mma_sm75.cuh"
+#include "kernels/atoms/ptx_b1.h"
 #include "kernels/bmm/bmm_tiles.h"
 #include "kernels/bmm/bmm_generated.h"
 
@@ -153,6 +154,13 @@ class BtcWmmaDesign final : public Design {
     if (arch == 90) launch_btc_wmma<BtcWmmaSm90>(layout_, grid, p, in, out, s);
     else if (arch == 80) launch_btc_wmma<BtcWmmaSm80>(layout_, grid, p, in, out, s);
     else launch_btc_wmma<BtcWmmaSm75>(layout_, grid, p, in, out, s);
+  }
+  // Each warp: 4 x 4 WMMAs per 128 bits of K (padded to 128), over the grid of blocks.
+  std::optional<TensorInsts> tensor_insts(const Problem& p, int device_sm) const override {
+    const BmmConfig& c = *config();
+    const double blocks = double((p.m + c.block_m - 1) / c.block_m) * double((p.n + c.block_n - 1) / c.block_n);
+    const double per_block = double(c.block_m / 8) * (c.block_n / 8) * ((p.k + 127) / 128);
+    return TensorInsts{blocks * per_block * atom::b1_xor_tensor_insts(device_sm), 0};
   }
 
  private:

@@ -112,6 +112,13 @@ class MmaAndDesign final : public AndDesign {
                                                           popc_b(ws, p), p.k, out, p.m, p.n);
     BTC_CUDA_CHECK_LAUNCH();
   }
+  // One m16n8k256 per 16 x 8 of the block tile per 256 bits of K (padded to whole stages).
+  std::optional<TensorInsts> tensor_insts(const Problem& p, int) const override {
+    const BmmConfig& c = Cfg::c;
+    const double blocks = double((p.m + c.block_m - 1) / c.block_m) * double((p.n + c.block_n - 1) / c.block_n);
+    const double k_steps = double((p.k + c.block_k_bits - 1) / c.block_k_bits) * (c.block_k_bits / 256);
+    return TensorInsts{blocks * (c.block_m / 16) * (c.block_n / 8) * k_steps, 0};
+  }
 
  private:
   int arch_;
