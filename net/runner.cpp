@@ -47,6 +47,21 @@ bmm::Output int32_output(int32_t* y) {
   return o;
 }
 
+// A Bi-Real bconv's batch norm and fp16 shortcut fused into its epilogue:
+// y = half(fmaf(scale, z, shift) + shortcut) and y's signs.
+bmm::Output half_output(__half* y, const __half* shortcut, const float* scale, const float* shift, uint32_t* bits,
+                        const BitMatrix& shape) {
+  bmm::Output o;
+  o.epilogue = bmm::Epilogue::kHalf;
+  o.half = reinterpret_cast<uint16_t*>(y);
+  o.shortcut = reinterpret_cast<const uint16_t*>(shortcut);
+  o.scale = scale;
+  o.shift = shift;
+  o.bits = bits;
+  o.bits_shape = shape;
+  return o;
+}
+
 // The fused batch-norm epilogue: bits = y >= threshold (<= where flipped).
 bmm::Output bits_output(uint32_t* bits, const BitMatrix& shape, const int32_t* threshold, const uint32_t* flip) {
   bmm::Output o;
@@ -626,9 +641,24 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       d_thr = im.upload(f.threshold, total);
       d_flip = im.upload(flip_words, total);
     }
+    // A Bi-Real bconv: BN(z) + the fp16 shortcut, and its bits, in the
+    // design's epilogue where it writes kHalf (no int32 z in memory), else in
+    // a step of its own after z.
+    const float* half_scale = nullptr;
+    const float* half_shift = nullptr;
+    const __half* half_shortcut = nullptr;
+    if (l.half_out) {
+      const AffineLayer af = fold_affine(m, w, static_cast<int>(i));
+      half_scale = im.upload(af.scale, total);
+      half_shift = im.upload(af.shift, total);
+      im.half[i] = im.alloc<__half>(rows_out * l.out, total);
+      if (!l.shortcut.empty()) half_shortcut = im.half[m.index_of(l.shortcut)];
+    }
+    const bool fused_half = l.half_out && l.op == Op::kBconv && !l.maxpool2 && l.out % 32 == 0 &&
+                            l.add.empty() && l.save.empty() && conv_design[i]->writes_half();
     // The stem thresholds in its own kernel; it writes y only when kept.
     const bool stem_y = l.op == Op::kStem && (!l.save.empty() || o_.keep_outputs);
-    const bool int_path = writes_int32(l);
+    const bool int_path = writes_int32(l) && !fused_half;
     if (int_path || stem_y) im.y[i] = im.alloc<int32_t>(rows_out * sh.conv_out.c, total);
     // Where the thresholded bits go: act, or a pre-pool buffer.
     uint32_t* bits_out = im.act[i];
@@ -668,11 +698,19 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       void* ws = im.alloc<uint8_t>(int64_t(d->workspace_bytes(p)), total);
       d->prepare(p, in, ws, s_);
       im.conv[i] = {d, p, in};
-      const bmm::Output out = int_path ? int32_output(im.y[i]) : bits_output(bits_out, bconv::output_bits_shape(p), d_thr, d_flip);
+      const bmm::Output out =
+          fused_half ? half_output(im.half[i], half_shortcut, half_scale, half_shift, bits_out, bconv::output_bits_shape(p))
+          : int_path ? int32_output(im.y[i])
+                     : bits_output(bits_out, bconv::output_bits_shape(p), d_thr, d_flip);
       const double in_bytes = double(bconv::activation_shape(p).bytes()) + double(bconv::weight_shape(p).bytes());
-      steps_.push_back({int(i), l.name, d->name(), in_bytes + (int_path ? double(rows_out) * l.out * 4 : out_bytes_bits),
-                        p.ops(), [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
-      layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
+      const double out_bytes = fused_half ? double(rows_out) * l.out * (2 + (half_shortcut ? 2 : 0)) + out_bytes_bits
+                               : int_path ? double(rows_out) * l.out * 4
+                                          : out_bytes_bits;
+      steps_.push_back({int(i), l.name, d->name(), in_bytes + out_bytes, p.ops(),
+                        [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
+      layer_designs_[i] = d->name() + (fused_half ? " -> fp16 + bits (BN + shortcut fused)"
+                                       : int_path ? " -> int32"
+                                                  : " -> bits (fused)");
       if (conv_selection_batch[i] > 0)
         layer_designs_[i] += " (the selection's, batch " + std::to_string(conv_selection_batch[i]) + ")";
     } else {  // bfc
@@ -711,12 +749,10 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
     }
 
-    if (l.half_out) {  // a Bi-Real bconv: BN(z) + the fp16 shortcut, and its bits
-      const AffineLayer af = fold_affine(m, w, static_cast<int>(i));
-      const float* scale = im.upload(af.scale, total);
-      const float* shift = im.upload(af.shift, total);
-      im.half[i] = im.alloc<__half>(rows_out * l.out, total);
-      const __half* sc = l.shortcut.empty() ? nullptr : im.half[m.index_of(l.shortcut)];
+    if (l.half_out && !fused_half) {  // BN(z) + the fp16 shortcut, and its bits, after z
+      const float* scale = half_scale;
+      const float* shift = half_shift;
+      const __half* sc = half_shortcut;
       const int32_t* z = im.y[i];
       __half* hy = im.half[i];
       uint32_t* bits = im.act[i];

@@ -75,6 +75,9 @@ class Design {
   virtual int config_arch() const { return 0; }
   // "" if it runs this problem, else why not (run() then throws it).
   virtual std::string unsupported(const Problem& p) const = 0;
+  // Whether run() takes a kHalf output (bmm::Epilogue): the Bi-Real layer's
+  // batch norm and shortcut fused, with no int32 round trip.
+  virtual bool writes_half() const { return false; }
   virtual size_t workspace_bytes(const Problem& p) const = 0;
   // Untimed, once per layer: the weights' popcounts, repacked or unpacked copies.
   virtual void prepare(const Problem& p, const Operands& in, void* workspace, cudaStream_t s) const = 0;

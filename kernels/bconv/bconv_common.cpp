@@ -15,11 +15,19 @@ void check_run_args(const Design& d, const Problem& p, const Operands& in, const
     if (out->c == nullptr) throw std::invalid_argument(who + "kInt32 output without a buffer");
     return;
   }
-  if (out->bits == nullptr || out->threshold == nullptr)
+  const char* kind = out->epilogue == Epilogue::kHalf ? "kHalf" : "kBits";
+  if (out->epilogue == Epilogue::kHalf) {
+    if (!d.writes_half()) throw std::invalid_argument(who + "does not write kHalf outputs");
+    if (p.k % 32 != 0)
+      throw std::invalid_argument(who + "kHalf needs K a multiple of 32 (whole bit words), K = " + std::to_string(p.k));
+    if (out->half == nullptr || out->scale == nullptr || out->shift == nullptr || out->bits == nullptr)
+      throw std::invalid_argument(who + "kHalf output without its fp16 buffer, scale, shift or bits buffer");
+  } else if (out->bits == nullptr || out->threshold == nullptr) {
     throw std::invalid_argument(who + "kBits output without a bits buffer or thresholds");
+  }
   const bits::BitMatrix want = output_bits_shape(p), got = out->bits_shape;
   if (got.layout != want.layout || got.rows != want.rows || got.k != want.k || got.k_segment != want.k_segment)
-    throw std::invalid_argument(who + "kBits output is " + bits::describe(got) + ", must be " + bits::describe(want));
+    throw std::invalid_argument(who + kind + " output is " + bits::describe(got) + ", must be " + bits::describe(want));
 }
 
 }  // namespace btc::bconv

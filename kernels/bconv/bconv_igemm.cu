@@ -287,7 +287,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     using WM = WarpMath<T, M>;
     const int lane = threadIdx.x & 31, t = lane & 3, gq = lane >> 2;
     const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
-    // Column terms: -(total_j) (+ the threshold), INT32_MAX past K for bits (the epilogue's contract).
+    // Column terms: -(total_j) (+ the threshold), INT32_MAX past K for bits (the epilogue's contract);
+    // kHalf takes int32's.
     int32_t col[WM::kNJ][2];
 #pragma unroll
     for (int j = 0; j < WM::kNJ; ++j)
@@ -403,6 +404,7 @@ class IgemmDesign final : public Design {
     return n;
   }
   std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
+  bool writes_half() const override { return M == Math::kMmaAnd; }  // the AND-fragment epilogue
   bool tensor_core() const override { return true; }
   const BmmConfig* config() const override { return &Cfg::c; }
   int config_arch() const override { return arch_; }

@@ -26,7 +26,13 @@ namespace btc::bmm {
 //           for a column whose flip bit is set (negative batch-norm scale),
 //           packed into `bits_shape` (rows = M, k = N) - the layout the next
 //           layer reads as its A.
-enum class Epilogue { kInt32, kBits };
+//   kHalf:  a Bi-Real layer's batch norm and fp16 shortcut (BConv designs
+//           whose writes_half() is true; docs/models.md "bconv out=half"):
+//           y(i, j) = half(fmaf(scale[j], dot, shift[j]) + shortcut(i, j)),
+//           the add only with a shortcut, fp16 row-major M x N, and its signs
+//           (y >= 0, -0 included) packed into `bits_shape`, row_u32 with N a
+//           multiple of 32.
+enum class Epilogue { kInt32, kBits, kHalf };
 
 struct Problem {
   int m = 0, n = 0, k = 0;
@@ -47,6 +53,12 @@ struct Output {
   // kBits, optional: N bits packed 32 per word (bit j of word j / 32);
   // set = the comparison is dot <= threshold. nullptr = none flipped.
   const uint32_t* flip = nullptr;
+  // kHalf (fp16 values as their 16 bits: no cuda_fp16.h in the interface);
+  // also bits and bits_shape above.
+  uint16_t* half = nullptr;                // M x N
+  const uint16_t* shortcut = nullptr;      // M x N, or nullptr: none
+  const float* scale = nullptr;            // N
+  const float* shift = nullptr;            // N
 };
 
 // The flip bit of column j (device and host).

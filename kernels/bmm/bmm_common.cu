@@ -167,6 +167,8 @@ void check_run_args(const Design& d, const Problem& p, const Operands& in, const
   if (out == nullptr) return;
   if (out->epilogue == Epilogue::kInt32) {
     if (out->c == nullptr) throw std::invalid_argument(who + "kInt32 output without a buffer");
+  } else if (out->epilogue == Epilogue::kHalf) {
+    throw std::invalid_argument(who + "kHalf is a BConv output (no BMM design writes it)");
   } else {
     if (out->bits == nullptr || out->threshold == nullptr)
       throw std::invalid_argument(who + "kBits output without a bits buffer or thresholds");

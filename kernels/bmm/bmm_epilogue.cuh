@@ -3,6 +3,8 @@
 // fused 1-bit output thresholds them into a shared-memory bit tile and
 // writes whole 32-bit words in the next layer's layout.
 #pragma once
+#include <cuda_fp16.h>
+
 #include <cstdint>
 
 #include "kernels/bmm/bmm.h"
@@ -88,6 +90,61 @@ __device__ __forceinline__ uint32_t flip_mask(const Output& out, int kw, int n) 
 // quad's four lanes interleave into, and two shuffles OR the quad's parts:
 // one shuffle per 16 outputs instead of one ballot per 2 (the ballot version
 // measured the epilogue at several times the main loop's issue slots).
+// kHalf from the same fragments (store_and_fragments' layout and terms):
+// each lane's values of a row in a 32-column word (columns 8q + 2t + c)
+// become fp16 pairs, stored as they are, and sign bits, ORed across the
+// quad as kBits does. N is a multiple of 32 (bconv::check_run_args), so a
+// word is whole or wholly past N.
+template <int J, class And4Fn, class ColFn>
+__device__ __forceinline__ void store_half_fragments(const Output& out, int m, int n, int row0, int col0,
+                                                     And4Fn&& and4, const int32_t (&row_term)[2], ColFn&& col_term) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+  const int kwords = out.bits_shape.kwords(), kw0 = col0 / 32;
+  __half* y = reinterpret_cast<__half*>(out.half);
+  const __half* shortcut = reinterpret_cast<const __half*>(out.shortcut);
+#pragma unroll
+  for (int w = 0; w < J / 4; ++w) {
+    if (col0 + 32 * w >= n) break;  // the same for the whole warp
+    float scale[4][2], shift[4][2];
+    int32_t col[4][2];
+#pragma unroll
+    for (int q = 0; q < 4; ++q)
+#pragma unroll
+      for (int c = 0; c < 2; ++c) {
+        const int gj = col0 + 32 * w + 8 * q + 2 * t + c;
+        scale[q][c] = __ldg(out.scale + gj);
+        shift[q][c] = __ldg(out.shift + gj);
+        col[q][c] = col_term(4 * w + q, c);
+      }
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int gi = row0 + g + 8 * h;
+      const bool live = gi < m;
+      uint32_t word = 0;  // this lane's bits at 8q + c; shifted to 8q + 2t + c below
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int64_t at = static_cast<int64_t>(gi) * n + col0 + 32 * w + 8 * q + 2 * t;
+        __half2 sc = __float2half2_rn(0.0f);
+        if (shortcut != nullptr && live) sc = *reinterpret_cast<const __half2*>(shortcut + at);
+        __half v[2];
+#pragma unroll
+        for (int c = 0; c < 2; ++c) {
+          const int32_t dot = and4(4 * w + q, 2 * h + c) - row_term[h] - col[q][c];
+          float f = __fmaf_rn(scale[q][c], static_cast<float>(dot), shift[q][c]);
+          if (shortcut != nullptr) f = __fadd_rn(f, __half2float(c == 0 ? __low2half(sc) : __high2half(sc)));
+          v[c] = __float2half_rn(f);
+          word |= static_cast<uint32_t>(__half2float(v[c]) >= 0.0f) << (8 * q + c);  // -0 is +1
+        }
+        if (live) *reinterpret_cast<__half2*>(y + at) = __halves2half2(v[0], v[1]);
+      }
+      word <<= 2 * t;
+      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
+      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
+      if (t == w % 4 && live) out.bits[static_cast<int64_t>(gi) * kwords + kw0 + w] = word;
+    }
+  }
+}
+
 template <int J, class And4Fn, class ColFn>
 __device__ __forceinline__ void store_and_fragments(const Output& out, int m, int n, int row0, int col0,
                                                     And4Fn&& and4, const int32_t (&row_term)[2], ColFn&& col_term) {
@@ -117,6 +174,10 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
     return;
   }
   static_assert(J % 4 == 0, "bit words hold 32 columns: 4 n8 groups");
+  if (out.epilogue == Epilogue::kHalf) {
+    store_half_fragments<J>(out, m, n, row0, col0, and4, row_term, col_term);
+    return;
+  }
   // Output index math once per call, not per word: BitMatrix::word_index
   // divides by run-time box sizes, and per word it cost more than the rest
   // of the epilogue (the wgmma math-only probe ran 1.8x slower with bits

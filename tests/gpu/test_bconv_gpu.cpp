@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -27,6 +28,7 @@
 #include "formats/pack_cpu.h"
 #include "harness/core/code_target.h"
 #include "kernels/bconv/bconv.h"
+#include "net/weights.h"
 #include "tests/common/device_buffer.h"
 #include "tests/common/gpu_test.h"
 #include "tests/common/test_random.h"
@@ -108,6 +110,82 @@ void dump(const Design& d, const Problem& p, const Packed& x, const Packed& w, c
        << "}\n";
 }
 
+// The kHalf output (a Bi-Real layer's batch norm + fp16 shortcut, fused) of
+// one design on one layer against the reference's arithmetic on the CPU
+// reference's z (docs/models.md: y = half(fmaf(scale, z, shift) + shortcut),
+// bits y >= 0 with -0 as +1), every fp16 value and bit word equal. Scales and
+// shifts are random of both signs; channels 0 and 2 give +-0 (scale 0,
+// shift -0 / +0; both bit 1), channel 1 overflows to +-inf.
+void check_half(const Design& d, const Problem& p, const bconv::Operands& in, DeviceBuffer& ws,
+                const std::vector<int32_t>& z, bool with_shortcut, std::mt19937& rng) {
+  SCOPED_TRACE(with_shortcut ? "fp16 + shortcut" : "fp16, no shortcut");
+  const int64_t m = p.out_pixels();
+  const size_t n_out = static_cast<size_t>(m) * p.k;
+  std::uniform_real_distribution<float> u(-2.0f, 2.0f);
+  std::vector<float> scale(static_cast<size_t>(p.k)), shift(static_cast<size_t>(p.k));
+  for (int j = 0; j < p.k; ++j) {
+    scale[static_cast<size_t>(j)] = u(rng) / 64.0f;
+    shift[static_cast<size_t>(j)] = u(rng);
+  }
+  scale[0] = 0.0f, shift[0] = -0.0f;
+  scale[1] = 1e4f, shift[1] = 0.5f;
+  scale[2] = 0.0f, shift[2] = 0.0f;
+  std::vector<uint16_t> shortcut;
+  if (with_shortcut) {
+    shortcut.resize(n_out);
+    for (auto& h : shortcut) h = net::float_to_half_bits(4.0f * u(rng));
+    for (int64_t i = 0; i < m; ++i) shortcut[static_cast<size_t>(i) * p.k] = net::float_to_half_bits(-0.0f);
+  }
+  const bits::BitMatrix bs = bconv::output_bits_shape(p);
+  std::vector<uint16_t> want_y(n_out);
+  std::vector<uint32_t> want_bits(static_cast<size_t>(bs.words()), 0u);
+  for (int64_t i = 0; i < m; ++i)
+    for (int j = 0; j < p.k; ++j) {
+      const size_t e = static_cast<size_t>(i) * p.k + static_cast<size_t>(j);
+      float v = std::fmaf(scale[static_cast<size_t>(j)], static_cast<float>(z[e]), shift[static_cast<size_t>(j)]);
+      if (with_shortcut) v = v + net::half_bits_to_float(shortcut[e]);
+      want_y[e] = net::float_to_half_bits(v);
+      if (net::half_bits_to_float(want_y[e]) >= 0.0f) want_bits[static_cast<size_t>(bs.word_index(static_cast<int>(i), j / 32))] |= 1u << (j % 32);
+    }
+  DeviceBuffer dy(n_out * 2 + test::kGuardBytes), dbits(want_bits.size() * 4 + test::kGuardBytes);
+  DeviceBuffer dscale(scale.size() * 4), dshift(shift.size() * 4), dsc(std::max<size_t>(shortcut.size() * 2, 4));
+  dy.poison();
+  dbits.poison();
+  dscale.upload(scale.data(), scale.size() * 4);
+  dshift.upload(shift.data(), shift.size() * 4);
+  if (with_shortcut) dsc.upload(shortcut.data(), shortcut.size() * 2);
+  bconv::Output out;
+  out.epilogue = Epilogue::kHalf;
+  out.bits_shape = bs;
+  out.bits = dbits.as<uint32_t>();
+  out.half = dy.as<uint16_t>();
+  out.scale = dscale.as<float>();
+  out.shift = dshift.as<float>();
+  out.shortcut = with_shortcut ? dsc.as<uint16_t>() : nullptr;
+  ws.poison();
+  d.prepare(p, in, ws.as<void>(), nullptr);
+  d.run(p, in, out, ws.as<void>(), nullptr);
+  BTC_CUDA_CHECK(cudaDeviceSynchronize());
+  const std::vector<uint8_t> got_y = dy.download(), got_bits = dbits.download();
+  EXPECT_TRUE(test::guard_intact(got_y, n_out * 2)) << "wrote past the end of the fp16 output";
+  EXPECT_TRUE(test::guard_intact(got_bits, want_bits.size() * 4)) << "wrote past the end of the bits";
+  int bad = 0;
+  for (size_t e = 0; e < n_out; ++e) {
+    uint16_t y;
+    std::memcpy(&y, got_y.data() + 2 * e, 2);
+    if (y != want_y[e] && bad++ < 5)
+      ADD_FAILURE() << "y(pixel " << e / p.k << ", k " << e % p.k << ") got 0x" << std::hex << y << " want 0x"
+                    << want_y[e] << std::dec << " (z " << z[e] << ")";
+  }
+  for (size_t i = 0; i < want_bits.size(); ++i) {
+    uint32_t b;
+    std::memcpy(&b, got_bits.data() + 4 * i, 4);
+    if (b != want_bits[i] && bad++ < 10)
+      ADD_FAILURE() << "bits word " << i << " got 0x" << std::hex << b << " want 0x" << want_bits[i] << std::dec;
+  }
+  EXPECT_EQ(bad, 0) << bad << " mismatches";
+}
+
 // One design on one layer: int32, then bits with thresholds and flips, one
 // workspace poisoned before each prepare(). Throws std::invalid_argument
 // when the design refuses the layer.
@@ -187,6 +265,8 @@ void check_layer(const Design& d, const Problem& p, std::mt19937& rng) {
     }
     EXPECT_EQ(bad, 0) << bad << " mismatches";
   }
+  if (d.writes_half() && p.k % 32 == 0)
+    for (const bool with_shortcut : {false, true}) check_half(d, p, in, ws, z, with_shortcut, rng);
 }
 
 using Param = std::tuple<int, int>;  // design, layer
