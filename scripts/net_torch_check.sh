@@ -52,7 +52,9 @@ gpu=yes
 "$build/btcbench" info >/dev/null 2>&1 || gpu=no
 mkdir -p "$logs" || { echo "net_torch_check: cannot create $logs" >&2; exit 2; }
 images=$(seq -s, 0 $((batch - 1)))
-commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# The binary's commit (a copied tree may carry a stale .git), else git's.
+commit=$("$build/btcbench" --version 2>/dev/null | cut -d' ' -f2)
+[ -n "$commit" ] || commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 echo "net_torch_check: commit $commit, torch on $device, GPU runner: $gpu, batch $batch; logs in $logs" \
   | tee "$logs/summary.txt"
 status=0

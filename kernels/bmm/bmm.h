@@ -72,9 +72,9 @@ __host__ __device__ inline bool fused_bit(const Output& o, int j, int32_t dot) {
 
 // Warp-level instructions one run() issues on the tensor pipes, as a
 // design's tiling implies: CUPTI's sm__inst_executed_pipe_tensor_op_imma.sum
-// (mma.sync and WMMA, b1 XOR x atom::b1_xor_tensor_insts) and
-// sm__inst_executed_pipe_tensor_op_gmma.sum (wgmma, counted per warp: 4 per
-// warpgroup instruction). tests/gpu/test_tensor_counts_gpu.cpp holds every
+// (mma.sync and WMMA, b1 XOR x atom::b1_xor_tensor_insts; on GH100 also
+// every b1 wgmma) and sm__inst_executed_pipe_tensor_op_gmma.sum (wgmma,
+// counted per warp: 4 per warpgroup instruction). tests/gpu/test_tensor_counts_gpu.cpp holds every
 // design to it. BConv designs report the same.
 struct TensorInsts {
   double imma = 0, gmma = 0;

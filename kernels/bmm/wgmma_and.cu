@@ -345,14 +345,17 @@ class WgmmaAndDesign final : public AndDesign {
   // Every CTA of a cluster visits its cluster's tiles, the ones past M or N
   // too. Per tile, each consumer warpgroup issues per 256 bits of K (padded
   // to whole stages) one m64nNk256 and one m64n8k256 (A's popcounts): 2
-  // instructions, counted 4 times (once per warp).
+  // instructions, counted 4 times (once per warp). GH100's CUPTI counts a b1
+  // wgmma in the imma metric as well as in gmma (test_tensor_counts_gpu,
+  // H200, 1e19330: imma equal to gmma on every size).
   std::optional<TensorInsts> tensor_insts(const Problem& p, int) const override {
     using T = WgTile<Cfg>;
     const int tiles_m = (p.m + T::kBM - 1) / T::kBM, tiles_n = (p.n + T::kBN - 1) / T::kBN;
     const double visits = double((tiles_m + T::kClusterM - 1) / T::kClusterM) *
                           double((tiles_n + T::kClusterN - 1) / T::kClusterN) * T::kClusterSize;
     const double k_steps = double((p.k + T::kBlockK - 1) / T::kBlockK) * (T::kBlockK / 256);
-    return TensorInsts{0, visits * T::kConsumers * 4 * k_steps * 2};
+    const double warp_insts = visits * T::kConsumers * 4 * k_steps * 2;
+    return TensorInsts{warp_insts, warp_insts};
   }
 
  private:
