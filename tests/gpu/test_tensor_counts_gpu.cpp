@@ -56,6 +56,21 @@ struct Counters {
   }
 };
 
+// One profiler over this chip's counters, and the check of run() for each
+// output kind against the count the tiling implies.
+struct CountSession {
+  Counters counters = Counters::of_device();
+  cupti::RangeProfiler prof{0, counters.metrics};
+  template <class RunFn>
+  void expect_each_output(const bmm::TensorInsts& want, const std::string& what, const bmm::Output& int32_out,
+                          const bmm::Output& bits_out, RunFn&& run) {
+    for (const bmm::Output* out : {&int32_out, &bits_out}) {
+      const std::string name = what + (out == &int32_out ? " int32" : " bits");
+      counters.expect(want, prof.profile(name, [&] { run(*out); }), name);
+    }
+  }
+};
+
 // Skips (with the reason) when counters or the GPU are unavailable.
 #define BTC_SKIP_WITHOUT_COUNTERS()                                                                   \
   BTC_SKIP_WITHOUT_GPU();                                                                             \
@@ -118,8 +133,7 @@ TEST_P(BmmTensorCounts, CuptiCountEqualsTiling) {
   // than SMs (the persistent wgmma walk wraps).
   const std::vector<bmm::Problem> problems = {{65, 31, 97}, {1, 512, 384}, {1000, 777, 1234}, {2200, 4500, 3000}};
   if (!d.tensor_insts(problems[0], sm)) GTEST_SKIP() << d.name() << ": a library picks its kernels; no count is implied";
-  const Counters counters = Counters::of_device();
-  cupti::RangeProfiler prof(0, counters.metrics);
+  CountSession session;
   BTC_SEEDED_RNG(rng);
   int ran = 0;
   for (const bmm::Problem& p : problems) {
@@ -144,12 +158,8 @@ TEST_P(BmmTensorCounts, CuptiCountEqualsTiling) {
     try {
       d.prepare(p, in, ws.as<void>(), nullptr);
       BTC_CUDA_CHECK(cudaDeviceSynchronize());
-      const bmm::TensorInsts want = *d.tensor_insts(p, sm);
-      for (const bmm::Output* out : {&int32_out, &bits_out.out}) {
-        const std::string what = d.name() + " " + dims + (out == &int32_out ? " int32" : " bits");
-        const auto got = prof.profile(what, [&] { d.run(p, in, *out, ws.as<void>(), nullptr); });
-        counters.expect(want, got, what);
-      }
+      session.expect_each_output(*d.tensor_insts(p, sm), d.name() + " " + dims, int32_out, bits_out.out,
+                                 [&](const bmm::Output& out) { d.run(p, in, out, ws.as<void>(), nullptr); });
       ++ran;
     } catch (const std::invalid_argument&) {
       if (HasFailure()) throw;
@@ -186,13 +196,12 @@ TEST_P(BconvTensorCounts, CuptiCountEqualsTiling) {
       layer(3, 8, 8, 33, 64, 5, 1, 2, bconv::PadValue::kPlusOne), layer(2, 10, 10, 128, 130, 1, 2, 0),
       layer(8, 14, 14, 256, 256, 3, 1, 1)};
   if (!d.tensor_insts(layers[0], sm)) GTEST_SKIP() << d.name() << ": a library picks its kernels; no count is implied";
-  const Counters counters = Counters::of_device();
-  cupti::RangeProfiler prof(0, counters.metrics);
+  CountSession session;
   BTC_SEEDED_RNG(rng);
   int ran = 0;
   for (const bconv::Problem& p : layers) {
     if (!d.unsupported(p).empty()) continue;
-    const std::string what0 = d.name() + " n" + std::to_string(p.n) + " " + std::to_string(p.h) + "x" +
+    const std::string what = d.name() + " n" + std::to_string(p.n) + " " + std::to_string(p.h) + "x" +
                               std::to_string(p.w) + "x" + std::to_string(p.c) + " k" + std::to_string(p.k) + " " +
                               std::to_string(p.r) + "x" + std::to_string(p.s) + " s" + std::to_string(p.stride);
     const auto x = random_packed(rng, bconv::activation_shape(p));
@@ -206,16 +215,11 @@ TEST_P(BconvTensorCounts, CuptiCountEqualsTiling) {
     DeviceBuffer z(static_cast<size_t>(p.out_pixels()) * p.k * 4);
     bmm::Output int32_out;
     int32_out.c = z.as<int32_t>();
-    const bits::BitMatrix bits_shape = bconv::output_bits_shape(p);
-    BitsOutput bits_out(p.k, bits_shape);
+    BitsOutput bits_out(p.k, bconv::output_bits_shape(p));
     d.prepare(p, in, ws.as<void>(), nullptr);
     BTC_CUDA_CHECK(cudaDeviceSynchronize());
-    const bmm::TensorInsts want = *d.tensor_insts(p, sm);
-    for (const bmm::Output* out : {&int32_out, &bits_out.out}) {
-      const std::string what = what0 + (out == &int32_out ? " int32" : " bits");
-      const auto got = prof.profile(what, [&] { d.run(p, in, *out, ws.as<void>(), nullptr); });
-      counters.expect(want, got, what);
-    }
+    session.expect_each_output(*d.tensor_insts(p, sm), what, int32_out, bits_out.out,
+                               [&](const bmm::Output& out) { d.run(p, in, out, ws.as<void>(), nullptr); });
     ++ran;
   }
   EXPECT_GT(ran, 0) << d.name() << " accepts none of the layers";
