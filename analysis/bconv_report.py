@@ -28,8 +28,11 @@ from analysis import report_common as rc
 from analysis.report_common import DASH
 
 SUITE = "bconv"
-# Fused bits first: the output the next binarized layer reads.
-OUTPUTS = ("bits", "int32")
+# Fused bits first: the output the next binarized layer reads. half: the
+# fused Bi-Real output (BN + fp16 shortcut -> fp16 y and its bits; designs
+# that write it, K a multiple of 32), which sweeps time since 2026-12-03.
+OUTPUTS = ("bits", "int32", "half")
+HALF = "half"
 POPC_FAMILY = "popc"
 CUDNN_F16 = "bconv_cudnn_f16"
 CUDNN_S8 = "bconv_cudnn_s8"
@@ -121,11 +124,13 @@ class Problem:
     def bytes_moved(self, out: str) -> float:
         """The fewest bytes the layer moves: the packed activations and weights
         once (each pixel's and tap's C bits in whole 32-bit words), the output
-        once (int32: 4 B an element; bits: K bits a pixel in whole words)."""
+        once (int32: 4 B an element; bits: K bits a pixel in whole words;
+        half: y and the shortcut it reads, 2 B an element each, and the bits)."""
         x = self.n * self.hw ** 2 * _words32(self.c) * 4
         w = self.k * self.rs ** 2 * _words32(self.c) * 4
         pixels = self.n * self.out_hw ** 2
-        y = pixels * self.k * 4 if out == "int32" else pixels * _words32(self.k) * 4
+        bits = pixels * _words32(self.k) * 4
+        y = {"int32": pixels * self.k * 4, HALF: pixels * self.k * 4 + bits}.get(out, bits)
         return float(x + w + y)
 
 
@@ -137,7 +142,7 @@ class BconvName:
 
 
 _KEYS = ("n", "hw", "c", "k", "rs", "stride")
-_GRAMMAR = "'bconv/<design>/n:<N>/hw:<HW>/c:<C>/k:<K>/rs:<RS>/stride:<S>/out:<int32|bits>/manual_time'"
+_GRAMMAR = "'bconv/<design>/n:<N>/hw:<HW>/c:<C>/k:<K>/rs:<RS>/stride:<S>/out:<int32|bits|half>/manual_time'"
 
 
 def parse_bconv_name(name: str) -> BconvName:
@@ -618,6 +623,9 @@ def _resnet_sections(data: BconvData, peaks: bmm_report.Peaks, bandwidth: float 
         return ["No ResNet-18 layer in this file.", ""]
     lines: list[str] = []
     for out in OUTPUTS:
+        if out == HALF and not any(r.run is not None for p in data.resnet_problems for d in data.designs
+                                   if (r := data.get(d.name, p, out)) is not None):
+            continue   # older files time no fused Bi-Real output
         best_popc = "the faster of the `popc` designs on that point"
         lines += [f"### {out} output", "",
                   f"Per layer and batch: the fastest tensor-core design, its median time over "

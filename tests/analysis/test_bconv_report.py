@@ -171,6 +171,27 @@ def test_resnet_table(bconv_path):
     assert int32.count(f"`{BEST}`") == 4 and LAYERS[4].label not in int32
 
 
+def test_half_output(bconv_doc, write_doc):
+    """The fused Bi-Real output (out:half): parsed, its bytes (x, w, y and
+    the shortcut at 2 B an element, the bits), and a ResNet section of its
+    own only in a file that times it."""
+    p = at(LAYERS[0])
+    name = f"bconv/{BEST}/n:256/hw:56/c:64/k:64/rs:3/stride:1/out:half/manual_time"
+    assert bc.parse_bconv_name(name) == bc.BconvName(BEST, p, "half")
+    assert p.bytes_moved("half") == 6_422_528 + 4_608 + 256 * 56 * 56 * 64 * (2 + 2) + 6_422_528
+    assert "### half output" not in _markdown(br.load(write_doc(bconv_doc)))
+    doc = json.loads(json.dumps(bconv_doc))
+    int32 = [b for b in doc["benchmarks"] if b["run_name"] == name.replace("out:half", "out:int32")]
+    assert int32, "the fixture times BEST on layer 1 at batch 256 with int32"
+    for b in int32:
+        half = dict(b, name=b["name"].replace("out:int32", "out:half"), run_name=name)
+        doc["benchmarks"].append(half)
+    md = _markdown(br.load(write_doc(doc)))
+    assert _row(md, "### half output", LAYERS[0].label, 256)["Best tensor-core design"] == f"`{BEST}`"
+    half_section = section_text(md, "ResNet-18 layers").split("### half output", 1)[1]
+    assert LAYERS[1].label not in half_section.split("###", 1)[0]
+
+
 def test_goals(data, bconv_path):
     goals = bc.layer_goals(data, BW)
     assert [g.layer for g in goals] == LAYERS[:7]
