@@ -28,6 +28,7 @@
 #include "formats/pack_cpu.h"
 #include "harness/core/code_target.h"
 #include "kernels/bconv/bconv.h"
+#include "kernels/bmm/bmm_designs.h"
 #include "net/weights.h"
 #include "tests/common/device_buffer.h"
 #include "tests/common/gpu_test.h"
@@ -329,6 +330,60 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvGpuCoverage);
 
 // Host-side: names unique, families known, find_design round-trips, and the
 // arguments are checked before any launch.
+// Host-side (no GPU): a kHalf output is taken only by a design that writes
+// it, only with K a multiple of 32, and only complete (fp16 buffer, scale,
+// shift, bits buffer, the bits in output_bits_shape); the mma_and designs
+// write it, and BMM designs refuse it.
+TEST(BconvRegistry, HalfOutputArgumentsChecked) {
+  const Problem p = layer(1, 6, 6, 64, 64, 3, 1, 1), odd_k = layer(1, 6, 6, 64, 48, 3, 1, 1);
+  const uint32_t word = 0;
+  uint32_t bits = 0;
+  uint16_t half = 0;
+  const float affine = 1.0f;
+  auto complete = [&](const Problem& q) {
+    bconv::Output o;
+    o.epilogue = Epilogue::kHalf;
+    o.half = &half;
+    o.scale = &affine;
+    o.shift = &affine;
+    o.bits = &bits;
+    o.bits_shape = bconv::output_bits_shape(q);
+    return o;
+  };
+  int writers = 0;
+  for (const auto& d : bconv::designs()) {
+    SCOPED_TRACE(d->name());
+    EXPECT_EQ(d->writes_half(), d->family() == "mma_and");
+    const bconv::Output ok = complete(p);
+    if (!d->writes_half()) {
+      EXPECT_THROW(bconv::check_run_args(*d, p, {&word, &word}, &ok), std::invalid_argument);
+      continue;
+    }
+    ++writers;
+    EXPECT_NO_THROW(bconv::check_run_args(*d, p, {&word, &word}, &ok));
+    const bconv::Output odd = complete(odd_k);
+    EXPECT_THROW(bconv::check_run_args(*d, odd_k, {&word, &word}, &odd), std::invalid_argument);
+    for (int missing = 0; missing < 4; ++missing) {
+      bconv::Output o = complete(p);
+      if (missing == 0) o.half = nullptr;
+      if (missing == 1) o.scale = nullptr;
+      if (missing == 2) o.shift = nullptr;
+      if (missing == 3) o.bits = nullptr;
+      EXPECT_THROW(bconv::check_run_args(*d, p, {&word, &word}, &o), std::invalid_argument) << "missing " << missing;
+    }
+    bconv::Output wrong_shape = complete(p);
+    wrong_shape.bits_shape = bconv::output_bits_shape(layer(2, 6, 6, 64, 64, 3, 1, 1));
+    EXPECT_THROW(bconv::check_run_args(*d, p, {&word, &word}, &wrong_shape), std::invalid_argument);
+  }
+  EXPECT_GT(writers, 0);
+  bmm::Output half_bmm;
+  half_bmm.epilogue = Epilogue::kHalf;
+  const bmm::Design& any = *bmm::find_design("popc_u32");  // its shapes need no GPU
+  const bmm::Problem bp{8, 8, 64};
+  bmm::Operands in{&word, &word, any.a_shape(bp), any.b_shape(bp)};
+  EXPECT_THROW(bmm::check_run_args(any, bp, in, &half_bmm), std::invalid_argument);
+}
+
 TEST(BconvRegistry, NamesUniqueFamiliesKnownArgumentsChecked) {
   std::vector<std::string> names;
   for (const auto& d : bconv::designs()) {
