@@ -151,8 +151,17 @@ bool writes_int32(const Layer& l) {
 // instruction the code target has first.
 const char* kAutoFamilies[] = {"wgmma_and", "mma_and", "btc_wmma"};
 
+// The selection's output a binary conv is looked up by: half for a Bi-Real
+// layer (its fused BN + shortcut; the int32 rows stand in where the sweep did
+// not time half), int32 where z is kept, else the fused bits.
+std::vector<bconv::SelectedOutput> selection_outputs(const Layer& l) {
+  if (l.half_out) return {bconv::SelectedOutput::kHalf, bconv::SelectedOutput::kInt32};
+  return {writes_int32(l) ? bconv::SelectedOutput::kInt32 : bconv::SelectedOutput::kBits};
+}
+
 // *selection_batch: the batch of the selection's row when that is the pick, else 0.
-const bconv::Design* pick_bconv(const bconv::Problem& p, bool int32_out, const DesignWish& wish,
+const bconv::Design* pick_bconv(const bconv::Problem& p, const std::vector<bconv::SelectedOutput>& outputs,
+                                const DesignWish& wish,
                                 const CodeTarget& code, int* selection_batch) {
   *selection_batch = 0;
   auto runs = [&](const bconv::Design& d) { return d.skip_reason(code).empty() && d.unsupported(p).empty(); };
@@ -166,7 +175,9 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, bool int32_out, const D
   }
   // The generated selection's design for this shape and batch first, where
   // it is of the family asked for (kernels/bconv/bconv_selection.h).
-  const bconv::Selection chosen = bconv::selected_design(p, int32_out, code.code_arch);
+  bconv::Selection chosen;
+  for (size_t o = 0; o < outputs.size() && chosen.design.empty(); ++o)
+    chosen = bconv::selected_design(p, outputs[o], code.code_arch);
   const bconv::Design* selected = chosen.design.empty() ? nullptr : bconv::find_design(chosen.design);
   if (selected && !runs(*selected)) selected = nullptr;
   if (selected && wish.family == "auto") {  // measured fastest of the tensor-core designs
@@ -353,7 +364,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       p.stride = l.stride, p.pad = l.pad, p.pad_value = pad_of(l.pad_value);
       if (const std::string why = bconv::check_problem(p); !why.empty()) throw std::invalid_argument(l.name + ": " + why);
       conv_problem[i] = p;
-      conv_design[i] = pick_bconv(p, writes_int32(l), wish, code, &conv_selection_batch[i]);
+      conv_design[i] = pick_bconv(p, selection_outputs(l), wish, code, &conv_selection_batch[i]);
     } else if (l.op == Op::kBfc) {
       fc_problem[i] = {n, l.out, static_cast<int>(sh.dot_bits)};
       fc_design[i] = first_runnable(fc_problem[i], bmm_candidates(wish, code), s_);

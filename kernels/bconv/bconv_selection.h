@@ -15,10 +15,10 @@ struct Selection {
   int batch = 0;       // the batch of the row it took
 };
 
-// The selection's design for p with int32 (else fused bits) output on code
-// built for code_arch: among the rows of p's shape and output (any batch), the
-// one of the largest batch <= p.n, else of the smallest batch. No row for
-// that shape or no selection for the arch: "".
-Selection selected_design(const Problem& p, bool int32_out, int code_arch);
+// The selection's design for p with output `out` on code built for
+// code_arch: among the rows of p's shape and output (any batch), the one of
+// the largest batch <= p.n, else of the smallest batch. No row for that
+// shape and output, or no selection for the arch: "".
+Selection selected_design(const Problem& p, SelectedOutput out, int code_arch);
 
 }  // namespace btc::bconv

@@ -38,8 +38,8 @@ def test_choices_pick_the_fastest_tensor_core_design_with_its_margin():
 def test_main_writes_json_and_table(tmp_path, capsys):
     assert sel.main([str(FIXTURE), "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "bconv_selection_sm90.json").read_text())
-    assert doc["schema"] == "btcbench.bconv_selection.v2" and doc["epilogues"] == ["bits", "int32"]
-    assert {r["out"] for r in doc["choices"]} <= {"bits", "int32"}
+    assert doc["schema"] == "btcbench.bconv_selection.v3" and doc["epilogues"] == ["bits", "int32", "half"]
+    assert {r["out"] for r in doc["choices"]} <= {"bits", "int32"}  # the fixture times no half output
     assert doc["source"]["file"] == FIXTURE.name
     table = (tmp_path / "bconv_selection_sm90.md").read_text()
     assert "`bconv_wgmma_and_sm90`" in table and "2.50×" in table
@@ -47,8 +47,31 @@ def test_main_writes_json_and_table(tmp_path, capsys):
     rows = doc["choices"]
     assert header.count('"bconv_wgmma_and_sm90"}') == len(rows)  # a C++ row per choice
     r = rows[0]
-    int32 = "true" if r["out"] == "int32" else "false"
-    assert f'{{{r["n"]}, {r["hw"]}, {r["c"]}, {r["k"]}, {r["rs"]}, {r["stride"]}, {r["pad"]}, {int32}, "{r["design"]}"}},' in header
+    out = {"bits": "kBits", "int32": "kInt32", "half": "kHalf"}[r["out"]]
+    assert (f'{{{r["n"]}, {r["hw"]}, {r["c"]}, {r["k"]}, {r["rs"]}, {r["stride"]}, {r["pad"]}, '
+            f'SelectedOutput::{out}, "{r["design"]}"}},') in header
+
+
+def test_half_points_are_ranked_as_their_own_output(tmp_path):
+    """A file that times the fused Bi-Real output (out:half) gets half rows,
+    ranked on the half runs alone, after the problem's bits and int32 rows."""
+    doc = json.loads(FIXTURE.read_text())
+    int32 = [b for b in doc["benchmarks"] if "/out:int32/" in b["run_name"]]
+    first = int32[0]["run_name"]
+    for b in [b for b in int32 if b["run_name"] == first]:
+        half = dict(b, name=b["name"].replace("out:int32", "out:half"), run_name=first.replace("out:int32", "out:half"),
+                    real_time=b["real_time"] * 0.5)
+        doc["benchmarks"].append(half)
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    rows = sel.choices(br.load(path))
+    half = [r for r in rows if r["out"] == "half"]
+    assert len(half) == 1 and half[0]["design"] == first.split("/")[1]
+    assert half[0]["runner_up"] is None  # one design timed half on that point
+    assert rows.index(half[0]) == rows.index(next(r for r in rows if r["out"] == "int32" and
+                                                   (r["n"], r["hw"], r["k"]) == (half[0]["n"], half[0]["hw"],
+                                                                                 half[0]["k"]))) + 1
+    assert 'SelectedOutput::kHalf, "' in sel.render_header(br.load(path), rows, 90)
 
 
 def test_committed_selection_is_what_its_source_generates():
