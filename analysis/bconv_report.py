@@ -282,23 +282,14 @@ def _group_order(group: str) -> tuple[int, str]:
 
 def dram_bandwidth(results: br.Results) -> float | None:
     """The DRAM copy bandwidth the sweep measured (bytes/s), None if it has none."""
-    value = (results.meta.get("peaks") or {}).get(DRAM_KEY)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+    return rc.measured_dram_bandwidth(results)
 
 
 def _bandwidth_text(results: br.Results) -> str:
-    peaks = results.meta.get("peaks") or {}
-    bw = dram_bandwidth(results)
-    if bw is None:
-        why = peaks.get("dram_copy_error") or f"no btcbench.peaks.{DRAM_KEY} in this file"
+    if dram_bandwidth(results) is None:
+        why = (results.meta.get("peaks") or {}).get("dram_copy_error") or f"no btcbench.peaks.{DRAM_KEY} in this file"
         return f"{DASH} (not measured: {why}; no floors)"
-    size, reps = peaks.get("dram_copy_buffer_bytes"), peaks.get("dram_copy_repetitions")
-    how = "device-to-device cudaMemcpyAsync"
-    if isinstance(size, (int, float)):
-        how += f" of 2 × {size / 2**20:,.0f} MiB"
-    if isinstance(reps, (int, float)):
-        how += f", median of {int(reps)}"
-    return f"{bw / 1e12:,.3g} TB/s measured ({how}; bytes read + written)"
+    return rc.measured_dram_bandwidth_text(results)
 
 
 # ---------------------------------------------------------------- peaks

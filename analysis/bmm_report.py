@@ -39,7 +39,8 @@ FAMILY_PEAK_FORMS: dict[str, tuple[str, str]] = {
     "btc_wmma": ("wmma_xor_m8n8k128", "WMMA m8n8k128 XOR"),
 }
 # DRAM bandwidth per device name for the roofline's memory floor, in bytes/s:
-# the datasheet figures, not a measurement.
+# the datasheet figures, not a measurement: only for files whose sweep did not
+# measure it (btcbench.peaks.dram_copy_bytes_per_s, recorded since 2026-12-03).
 DRAM_BANDWIDTH: dict[str, tuple[float, str]] = {
     "NVIDIA H100 80GB HBM3": (3.35e12, "H100 SXM5 80 GB HBM3"),
     "NVIDIA H200": (4.8e12, "H200 SXM 141 GB HBM3e"),
@@ -271,6 +272,12 @@ def dram_bandwidth(device_name: str) -> float | None:
     return entry[0] if entry else None
 
 
+def floor_bandwidth(results: br.Results) -> float | None:
+    """The roofline's DRAM bandwidth: the one the sweep measured on its GPU,
+    else (older files) the datasheet figure of DRAM_BANDWIDTH, else None."""
+    return rc.measured_dram_bandwidth(results) or dram_bandwidth(str(results.device.get("name")))
+
+
 @dataclass(frozen=True)
 class Roofline:
     """Time floors of one run: compute = 2·M·N·K over the family's measured
@@ -499,7 +506,10 @@ def _peaks_text(peaks: Peaks) -> str:
     return f"{source}: " + "; ".join(parts)
 
 
-def _bandwidth_text(device_name: str) -> str:
+def _bandwidth_text(results: br.Results) -> str:
+    if rc.measured_dram_bandwidth(results) is not None:
+        return rc.measured_dram_bandwidth_text(results)
+    device_name = str(results.device.get("name"))
     entry = DRAM_BANDWIDTH.get(device_name)
     if entry is None:
         return f"{DASH} (no entry for `{device_name}`: no memory floor, no roofline bound)"
@@ -536,7 +546,7 @@ def _problem_row(data: BmmData, d: Design, p: Problem, peaks: Peaks,
 
 
 def _problem_sections(results: br.Results, data: BmmData, peaks: Peaks) -> list[str]:
-    bandwidth = dram_bandwidth(str(results.device.get("name")))
+    bandwidth = floor_bandwidth(results)
     lines: list[str] = []
     for p in data.problems:
         l2 = rc.L2HitColumn(r.l2_hit for d in data.designs for out in OUTPUTS
@@ -599,7 +609,7 @@ def markdown_report(results: br.Results, data: BmmData, peaks: Peaks, png_names:
     lines = [*rc.title_lines(results, SUITE),
              *rc.header_lines(results, extra=[
                  ("Instruction peaks", _peaks_text(peaks)),
-                 ("DRAM bandwidth (roofline)", _bandwidth_text(str(results.device.get("name"))))]),
+                 ("DRAM bandwidth (roofline)", _bandwidth_text(results))]),
              "",
              f"![TOPS over square sizes]({png_names[0]})", "",
              f"![Speedup of the tensor-core designs over the baselines]({png_names[1]})", "",

@@ -306,6 +306,28 @@ def conditions_section(results: br.Results) -> Section | None:
     return CONDITIONS_SECTION, body[:-1]
 
 
+def measured_dram_bandwidth(results: br.Results) -> float | None:
+    """The DRAM copy bandwidth the sweep measured on its GPU
+    (btcbench.peaks.dram_copy_bytes_per_s, bytes/s), None if it has none."""
+    value = (results.meta.get("peaks") or {}).get("dram_copy_bytes_per_s")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 else None
+
+
+def measured_dram_bandwidth_text(results: br.Results) -> str:
+    """How the header states a measured DRAM bandwidth (the file must have one)."""
+    peaks = results.meta.get("peaks") or {}
+    bw = measured_dram_bandwidth(results)
+    if bw is None:
+        raise ValueError(f"{results.path}: no measured DRAM bandwidth (btcbench.peaks.dram_copy_bytes_per_s)")
+    size, reps = peaks.get("dram_copy_buffer_bytes"), peaks.get("dram_copy_repetitions")
+    how = "device-to-device cudaMemcpyAsync"
+    if isinstance(size, (int, float)):
+        how += f" of 2 × {size / 2**20:,.0f} MiB"
+    if isinstance(reps, (int, float)):
+        how += f", median of {int(reps)}"
+    return f"{bw / 1e12:,.3g} TB/s measured ({how}; bytes read + written)"
+
+
 def counters_off_text(results: br.Results) -> str:
     """Why a counter panel or column is empty."""
     counters = results.meta.get("counters") or {}

@@ -58,6 +58,15 @@ struct BmmState {
   int32_t* threshold = nullptr;
   size_t c_bytes = 0;
   int threshold_n = 0;
+  bool dram_measured = false;
+
+  // Once per sweep, before the first point: the DRAM copy bandwidth the
+  // report's memory floors use (btcbench.peaks), measured on this GPU.
+  void measure_dram() {
+    if (dram_measured) return;
+    dram_measured = true;
+    record_dram_copy_bandwidth(ctx->peaks);
+  }
 
   const bmm::DeviceBits& operand(const bits::BitMatrix& s, uint64_t seed) {
     const std::string key = fmt::format("{}/{}/{}/{}/{}/{}", bits::name(s.layout), s.rows, s.k, s.box_rows,
@@ -97,6 +106,7 @@ BmmState& state() {
 
 void run_bmm(benchmark::State& st, const Design& d, Problem p, Epilogue e, const std::string& name) {
   BmmState& s = state();
+  s.measure_dram();
   if (s.operands.size() > 8) s.operands.clear();  // bound device memory across sizes
   const auto& a = s.operand(d.a_shape(p), 1);
   const auto& b = s.operand(d.b_shape(p), 2);
