@@ -90,6 +90,16 @@ __device__ __forceinline__ uint32_t flip_mask(const Output& out, int kw, int n) 
 // quad's four lanes interleave into, and two shuffles OR the quad's parts:
 // one shuffle per 16 outputs instead of one ballot per 2 (the ballot version
 // measured the epilogue at several times the main loop's issue slots).
+// One 32-column word of a quad (lane = 4g + t): each lane's bits at 8q + c
+// (q: n8 group, c: column of its pair) moved to 8q + 2t + c and ORed across
+// the quad's four lanes with two shuffles; every lane of the quad gets it.
+__device__ __forceinline__ uint32_t quad_word(uint32_t lane_bits, int t) {
+  uint32_t word = lane_bits << (2 * t);
+  word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
+  word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
+  return word;
+}
+
 // kHalf from the same fragments (store_and_fragments' layout and terms):
 // each lane's values of a row in a 32-column word (columns 8q + 2t + c)
 // become fp16 pairs, stored as they are, and sign bits, ORed across the
@@ -137,9 +147,7 @@ __device__ __forceinline__ void store_half_fragments(const Output& out, int m, i
         }
         if (live) *reinterpret_cast<__half2*>(y + at) = __halves2half2(v[0], v[1]);
       }
-      word <<= 2 * t;
-      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
-      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
+      word = quad_word(word, t);
       if (t == w % 4 && live) out.bits[static_cast<int64_t>(gi) * kwords + kw0 + w] = word;
     }
   }
@@ -214,9 +222,7 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
 #pragma unroll
         for (int c = 0; c < 2; ++c)
           word |= static_cast<uint32_t>(and4(4 * w + q, 2 * h + c) - row_term[h] >= thr[q][c]) << (8 * q + c);
-      word <<= 2 * t;
-      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 1);
-      word |= __shfl_xor_sync(0xFFFFFFFFu, word, 2);
+      word = quad_word(word, t);
       word ^= flip_word[w];
       // The quad's lanes hold the same word: lane t = w % 4 writes it.
       if (t == w % 4 && store_row[h] && w < words_left) {

@@ -32,6 +32,7 @@
 #include "net/weights.h"
 #include "tests/common/device_buffer.h"
 #include "tests/common/gpu_test.h"
+#include "tests/common/operands.h"
 #include "tests/common/test_random.h"
 
 namespace btc {
@@ -48,25 +49,21 @@ bool small_only() {
   return v != nullptr && std::string(v) != "" && std::string(v) != "0";
 }
 
-Problem layer(int n, int h, int w, int c, int k, int rs, int stride, int pad, PadValue pv = PadValue::kZero) {
-  Problem p;
-  p.n = n; p.h = h; p.w = w; p.c = c; p.k = k; p.r = rs; p.s = rs; p.stride = stride; p.pad = pad; p.pad_value = pv;
-  return p;
-}
+using test::bconv_layer;
 
 const std::vector<Problem>& layers() {
   static const std::vector<Problem> small = {
-      layer(2, 7, 9, 64, 40, 3, 1, 1),                       // C words 2, K < one block
-      layer(1, 13, 11, 96, 70, 3, 2, 1),                     // C words 3 (odd), stride 2, K past a block
-      layer(3, 8, 8, 33, 64, 5, 1, 2, PadValue::kPlusOne),   // C tail bits, larq pad +1
+      bconv_layer(2, 7, 9, 64, 40, 3, 1, 1),                       // C words 2, K < one block
+      bconv_layer(1, 13, 11, 96, 70, 3, 2, 1),                     // C words 3 (odd), stride 2, K past a block
+      bconv_layer(3, 8, 8, 33, 64, 5, 1, 2, PadValue::kPlusOne),   // C tail bits, larq pad +1
   };
   static const std::vector<Problem> all = [] {
     std::vector<Problem> v = small;
-    v.push_back(layer(2, 10, 10, 128, 130, 1, 2, 0));                    // 1x1 s2 downsample
-    v.push_back(layer(1, 9, 9, 256, 64, 7, 1, 3, PadValue::kMinusOne));  // 7x7, larq pad -1
-    v.push_back(layer(2, 14, 14, 128, 64, 3, 1, 1));                     // several K slabs
-    v.push_back(layer(8, 12, 12, 64, 64, 3, 1, 1));                      // many pixel blocks
-    v.push_back(layer(1, 15, 17, 512, 32, 3, 2, 1));                     // C words 16, odd H, W
+    v.push_back(bconv_layer(2, 10, 10, 128, 130, 1, 2, 0));                    // 1x1 s2 downsample
+    v.push_back(bconv_layer(1, 9, 9, 256, 64, 7, 1, 3, PadValue::kMinusOne));  // 7x7, larq pad -1
+    v.push_back(bconv_layer(2, 14, 14, 128, 64, 3, 1, 1));                     // several K slabs
+    v.push_back(bconv_layer(8, 12, 12, 64, 64, 3, 1, 1));                      // many pixel blocks
+    v.push_back(bconv_layer(1, 15, 17, 512, 32, 3, 2, 1));                     // C words 16, odd H, W
     return v;
   }();
   return small_only() ? small : all;
@@ -335,7 +332,7 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvGpuCoverage);
 // shift, bits buffer, the bits in output_bits_shape); the mma_and designs
 // write it, and BMM designs refuse it.
 TEST(BconvRegistry, HalfOutputArgumentsChecked) {
-  const Problem p = layer(1, 6, 6, 64, 64, 3, 1, 1), odd_k = layer(1, 6, 6, 64, 48, 3, 1, 1);
+  const Problem p = bconv_layer(1, 6, 6, 64, 64, 3, 1, 1), odd_k = bconv_layer(1, 6, 6, 64, 48, 3, 1, 1);
   const uint32_t word = 0;
   uint32_t bits = 0;
   uint16_t half = 0;
@@ -372,7 +369,7 @@ TEST(BconvRegistry, HalfOutputArgumentsChecked) {
       EXPECT_THROW(bconv::check_run_args(*d, p, {&word, &word}, &o), std::invalid_argument) << "missing " << missing;
     }
     bconv::Output wrong_shape = complete(p);
-    wrong_shape.bits_shape = bconv::output_bits_shape(layer(2, 6, 6, 64, 64, 3, 1, 1));
+    wrong_shape.bits_shape = bconv::output_bits_shape(bconv_layer(2, 6, 6, 64, 64, 3, 1, 1));
     EXPECT_THROW(bconv::check_run_args(*d, p, {&word, &word}, &wrong_shape), std::invalid_argument);
   }
   EXPECT_GT(writers, 0);
@@ -392,13 +389,13 @@ TEST(BconvRegistry, NamesUniqueFamiliesKnownArgumentsChecked) {
     const std::string f = d->family();
     EXPECT_TRUE(f == "btc_wmma" || f == "mma_and" || f == "wgmma_and" || f == "popc" || f == "cudnn") << f;
     EXPECT_EQ(bconv::find_design(d->name()), d.get());
-    Problem bad = layer(1, 4, 4, 32, 8, 3, 1, 3);  // pad >= filter
+    Problem bad = bconv_layer(1, 4, 4, 32, 8, 3, 1, 3);  // pad >= filter
     bconv::Output out;
     int32_t dummy = 0;
     out.c = &dummy;
     const uint32_t word = 0;
     EXPECT_THROW(bconv::check_run_args(*d, bad, {&word, &word}, &out), std::invalid_argument);
-    EXPECT_THROW(bconv::check_run_args(*d, layer(1, 4, 4, 32, 8, 3, 1, 1), {nullptr, &word}, &out),
+    EXPECT_THROW(bconv::check_run_args(*d, bconv_layer(1, 4, 4, 32, 8, 3, 1, 1), {nullptr, &word}, &out),
                  std::invalid_argument);
   }
   EXPECT_EQ(bconv::find_design("no_such_design"), nullptr);
@@ -407,7 +404,7 @@ TEST(BconvRegistry, NamesUniqueFamiliesKnownArgumentsChecked) {
 // Host-side: the implicit-GEMM designs refuse inputs whose pixel index would
 // overflow their int32 gather arithmetic, instead of reading out of bounds.
 TEST(BconvRegistry, ImplicitGemmRefusesInputsPastInt32Pixels) {
-  const Problem huge = layer(1 << 16, 256, 256, 32, 1, 1, 64, 0);  // 2^32 input pixels, 2^20 output pixels
+  const Problem huge = bconv_layer(1 << 16, 256, 256, 32, 1, 1, 64, 0);  // 2^32 input pixels, 2^20 output pixels
   ASSERT_EQ(bconv::check_problem(huge), "");
   int checked = 0;
   for (const auto& d : bconv::designs()) {

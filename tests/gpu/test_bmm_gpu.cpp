@@ -29,6 +29,7 @@
 #include "tests/common/gpu_test.h"
 #include "harness/core/code_target.h"
 #include "formats/pack_cpu.h"
+#include "tests/common/operands.h"
 #include "tests/common/test_random.h"
 
 namespace btc {
@@ -61,12 +62,6 @@ using test::kGuardBytes;
 
 std::string dims(const Problem& p) {
   return std::to_string(p.m) + "x" + std::to_string(p.n) + "x" + std::to_string(p.k);
-}
-
-// Random signs for all of `shape`'s rows, packed into it.
-std::vector<uint32_t> random_operand(std::mt19937& rng, const BitMatrix& shape) {
-  const auto x = test::random_floats(rng, static_cast<size_t>(shape.rows) * static_cast<size_t>(shape.k));
-  return bits::pack_signs(x.data(), shape.rows, shape.k, shape);
 }
 
 using Param = std::tuple<int, int>;  // design index, size index
@@ -199,8 +194,8 @@ void check_problem(const Design& d, const Problem& problem, std::mt19937& rng, u
   ASSERT_GE(x.in.a_shape.rows, p.m);
   ASSERT_GE(x.in.b_shape.rows, p.n);
   // Every row the design reads gets random signs, rows past M / N included.
-  x.a = random_operand(rng, x.in.a_shape);
-  x.b = random_operand(rng, x.in.b_shape);
+  x.a = test::random_packed(rng, x.in.a_shape);
+  x.b = test::random_packed(rng, x.in.b_shape);
   x.dots = bmm::reference_dots(p, x.a, x.in.a_shape, x.b, x.in.b_shape);
 
   DeviceBuffer da(x.a.size() * 4), db(x.b.size() * 4), ws(d.workspace_bytes(p));

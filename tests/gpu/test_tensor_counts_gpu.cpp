@@ -25,6 +25,7 @@
 #include "kernels/bmm/bmm.h"
 #include "tests/common/device_buffer.h"
 #include "tests/common/gpu_test.h"
+#include "tests/common/operands.h"
 #include "tests/common/test_random.h"
 
 namespace btc {
@@ -87,11 +88,7 @@ std::string design_param_name(const Registry& designs, int i) {
   return n;
 }
 
-// Random signs for all of `shape`'s rows, packed into it.
-std::vector<uint32_t> random_packed(std::mt19937& rng, const bits::BitMatrix& shape) {
-  const auto x = test::random_floats(rng, static_cast<size_t>(shape.rows) * static_cast<size_t>(shape.k));
-  return bits::pack_signs(x.data(), shape.rows, shape.k, shape);
-}
+using test::random_packed;
 
 // A fused-bits output in `shape` with thresholds of 0 (their values do not
 // change the MMAs), on the device.
@@ -174,12 +171,7 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BmmTensorCounts);
 
 // ---- BConv --------------------------------------------------------------
 
-bconv::Problem layer(int n, int h, int w, int c, int k, int rs, int stride, int pad,
-                     bconv::PadValue pv = bconv::PadValue::kZero) {
-  bconv::Problem p;
-  p.n = n; p.h = h; p.w = w; p.c = c; p.k = k; p.r = rs; p.s = rs; p.stride = stride; p.pad = pad; p.pad_value = pv;
-  return p;
-}
+using test::bconv_layer;
 
 class BconvTensorCounts : public ::testing::TestWithParam<int> {};
 
@@ -192,9 +184,9 @@ TEST_P(BconvTensorCounts, CuptiCountEqualsTiling) {
   // Odd C words, K past a block, stride 2, a 5x5 with +1 padding, a 1x1
   // downsample, and a ResNet stage-1 layer of many pixel blocks and slabs.
   const std::vector<bconv::Problem> layers = {
-      layer(2, 7, 9, 64, 40, 3, 1, 1),    layer(1, 13, 11, 96, 70, 3, 2, 1),
-      layer(3, 8, 8, 33, 64, 5, 1, 2, bconv::PadValue::kPlusOne), layer(2, 10, 10, 128, 130, 1, 2, 0),
-      layer(8, 14, 14, 256, 256, 3, 1, 1)};
+      bconv_layer(2, 7, 9, 64, 40, 3, 1, 1),    bconv_layer(1, 13, 11, 96, 70, 3, 2, 1),
+      bconv_layer(3, 8, 8, 33, 64, 5, 1, 2, bconv::PadValue::kPlusOne), bconv_layer(2, 10, 10, 128, 130, 1, 2, 0),
+      bconv_layer(8, 14, 14, 256, 256, 3, 1, 1)};
   if (!d.tensor_insts(layers[0], sm)) GTEST_SKIP() << d.name() << ": a library picks its kernels; no count is implied";
   CountSession session;
   BTC_SEEDED_RNG(rng);
@@ -240,8 +232,8 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvTensorCounts);
 // of pixels, one of filters and one K slab; XOR issues twice on sm_90;
 // baselines issue none, a library's designs imply no count.
 TEST(BconvTensorInsts, ImpliedCountsCoverTheGemm) {
-  const std::vector<bconv::Problem> layers = {layer(2, 14, 14, 256, 128, 3, 1, 1), layer(1, 13, 11, 96, 70, 3, 2, 1),
-                                              layer(4, 56, 56, 64, 64, 3, 1, 1), layer(2, 10, 10, 128, 130, 1, 2, 0)};
+  const std::vector<bconv::Problem> layers = {bconv_layer(2, 14, 14, 256, 128, 3, 1, 1), bconv_layer(1, 13, 11, 96, 70, 3, 2, 1),
+                                              bconv_layer(4, 56, 56, 64, 64, 3, 1, 1), bconv_layer(2, 10, 10, 128, 130, 1, 2, 0)};
   for (const auto& d : bconv::designs())
     for (const bconv::Problem& p : layers)
       for (int sm : {75, 80, 90}) {
