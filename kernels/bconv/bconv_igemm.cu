@@ -77,8 +77,9 @@ struct IgemmTile {
   // The XOR path stages its accumulators through the ring's memory at the end.
   static constexpr int kLdC = kBN + 8, kCTileBytes = kTiled ? kBM * kLdC * 4 : 0;
   static constexpr int kRingBytes = kStages * kStageWords * 4 > kCTileBytes ? kStages * kStageWords * 4 : kCTileBytes;
-  // After the ring: per-row popcounts and valid-tap rectangles, the fused bits tile.
-  static constexpr int kRowBytes = kBM * 8, kBitsBytes = kBM * kBN / 8;
+  // After the ring: per row the border offsets (int4) and popcount, the fused bits tile.
+  static constexpr int kRowBytes = kBM * 20, kBitsBytes = kBM * kBN / 8;
+  static_assert(kRingBytes % 16 == 0, "the border offsets after the ring are 16-byte aligned");
   static constexpr int kSmemBytes = kRingBytes + kRowBytes + kBitsBytes;
   static constexpr int kThreadsPerRow = kThreads / kBM;  // row popcounts of the gathered A
   static_assert(kWarpsM * kWarpsN == kWarps && kBM % kWarpsM == 0, "warps tile the block");
@@ -87,29 +88,31 @@ struct IgemmTile {
   static_assert(Cfg::c.cluster_m == 1 && Cfg::c.cluster_n == 1, "no clusters");
 };
 
-// Valid-tap rectangle of output pixel gi: r in [r_lo, r_hi), s in [s_lo, s_hi),
-// packed one byte each; kInterior when it is the whole filter.
-constexpr uint32_t kInterior = 0xFFFFFFFFu;
-__device__ __forceinline__ uint32_t tap_rect(const Geom& g, int gi) {
-  if (gi >= g.m) return kInterior;
+// A border pixel's valid taps are one rectangle [r_lo, r_hi) x [s_lo, s_hi);
+// its row keeps the offsets (a * (S+1) + b) * k_padded of the rectangle's
+// corners (a, b) in the prefix table: x (r_lo, s_lo), y (r_lo, s_hi),
+// z (r_hi, s_lo), w (r_hi, s_hi). x = kInterior where no tap is cut off,
+// past M, or where the pad value needs no correction (alpha = 0).
+constexpr int kInterior = -1;
+__device__ __forceinline__ int4 border_offsets(const Geom& g, int gi) {
+  const int4 interior = make_int4(kInterior, 0, 0, 0);
+  if (gi >= g.m || g.pad_alpha == 0) return interior;
   const int pq = g.p * g.q, n = gi / pq, rem = gi - n * pq, op = rem / g.q, oq = rem - op * g.q;
-  (void)n;
   const int ih0 = op * g.stride - g.pad, iw0 = oq * g.stride - g.pad;
   const int r_lo = max(0, -ih0), r_hi = min(g.r, g.h - ih0), s_lo = max(0, -iw0), s_hi = min(g.s, g.w - iw0);
-  if (r_lo == 0 && r_hi == g.r && s_lo == 0 && s_hi == g.s) return kInterior;
-  return static_cast<uint32_t>(r_lo) | static_cast<uint32_t>(r_hi) << 8 | static_cast<uint32_t>(s_lo) << 16 |
-         static_cast<uint32_t>(s_hi) << 24;
+  if (r_lo == 0 && r_hi == g.r && s_lo == 0 && s_hi == g.s) return interior;
+  auto at = [&](int a, int b) { return (a * (g.s + 1) + b) * g.k_padded; };
+  return make_int4(at(r_lo, s_lo), at(r_lo, s_hi), at(r_hi, s_lo), at(r_hi, s_hi));
 }
 
-// alpha * (total_j - rect_j): what z_full over-counts for a border pixel.
-// prefix[(a * (S+1) + b) * k_padded + j] = sum of v_t over taps r < a, s < b.
-__device__ __forceinline__ int32_t padding_excess(const Geom& g, const int32_t* __restrict__ prefix, uint32_t rect,
-                                                  int j) {
-  if (rect == kInterior || g.pad_alpha == 0) return 0;
-  const int r_lo = rect & 0xFF, r_hi = (rect >> 8) & 0xFF, s_lo = (rect >> 16) & 0xFF, s_hi = rect >> 24;
-  auto at = [&](int a, int b) { return __ldg(prefix + static_cast<int64_t>(a * (g.s + 1) + b) * g.k_padded + j); };
-  const int32_t rect_sum = at(r_hi, s_hi) - at(r_lo, s_hi) - at(r_hi, s_lo) + at(r_lo, s_lo);
-  return g.pad_alpha * (at(g.r, g.s) - rect_sum);
+// alpha * (total_j - rect_j): what z_full over-counts at column j of a border
+// pixel (o from border_offsets, not kInterior). prefix_j: the table at column
+// j, whose entry (a, b) sums v_t over taps r < a, s < b; alpha_total_j =
+// alpha * (the entry (R, S)).
+__device__ __forceinline__ int32_t padding_excess(const Geom& g, const int32_t* __restrict__ prefix_j,
+                                                  int32_t alpha_total_j, int4 o) {
+  const int32_t rect = __ldg(prefix_j + o.w) - __ldg(prefix_j + o.y) - __ldg(prefix_j + o.z) + __ldg(prefix_j + o.x);
+  return alpha_total_j - g.pad_alpha * rect;
 }
 
 // The activation gather of one K slab: this thread's pieces of kVec words
@@ -132,7 +135,9 @@ struct Gather {
   static constexpr int kNoRow = -(1 << 28);
   int ih0[kPieces], iw0[kPieces], pix0[kPieces];
 
-  __device__ Gather(const Geom& g, int m0) {
+  __device__ Gather(const Geom& g, int m0) { reset(g, m0); }
+  // The rows of the block tile at pixel m0.
+  __device__ void reset(const Geom& g, int m0) {
     const int tid = threadIdx.x;
     v = (tid % kPiecesPerRow) * kVec;
     row0 = tid / kPiecesPerRow;
@@ -168,6 +173,7 @@ struct WarpMath;
 template <class T>
 struct WarpMath<T, Math::kMmaAnd> {
   static constexpr int kMI = T::kWarpM / 16, kNJ = T::kWarpN / 8;
+  static constexpr int kColGroups = kNJ;  // n8 groups whose column terms a lane holds
   static_assert(T::kWarpM % 16 == 0 && kNJ % 4 == 0, "m16 tiles; bit words of 32 columns (4 n8 groups) per warp");
   int32_t acc[kMI][kNJ][4] = {};
 
@@ -193,6 +199,7 @@ template <class T>
 struct WarpMath<T, Math::kWmmaXor> {
   using W = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;
   static constexpr int kFM = T::kWarpM / 8, kFN = T::kWarpN / 8;
+  static constexpr int kColGroups = 1;  // BlockEpilogue reads its column terms per element
   typename W::FragC acc[kFM][kFN];
 
   __device__ WarpMath() {
@@ -224,6 +231,14 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
   return tile::shape(T::kGlobalB, g.k_padded, 32 * g.kw_padded, T::kBN);
 }
 
+// Persistent over pixel tiles for mma_and: block x of filter block y takes
+// tiles x, x + gridDim.x, ..., and the cp.async ring runs on across tile
+// boundaries, so the next tile's slabs land while this tile's epilogue runs;
+// the column terms are computed once per block, not per tile. (ncu at
+// 56^2 x 64, batch 256, one tile per block: 2,292 instructions per warp for
+// 24 MMAs, 64% of the stall samples in the epilogue, most of it the per-tile
+// column terms and the prefix addressing.) btc_wmma stages its counts
+// through the ring, so it runs one tile per block (gridDim.x = the tiles).
 template <class Cfg, Math M, int kVec>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
@@ -231,110 +246,141 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   using T = IgemmTile<Cfg, M>;
   constexpr bool kAsync = M == Math::kMmaAnd;  // the XOR path also runs on sm_75, without cp.async
   extern __shared__ __align__(128) uint32_t smem[];
-  uint32_t* row_rect = smem + T::kRingBytes / 4;
-  int32_t* row_popc = reinterpret_cast<int32_t*>(row_rect + T::kBM);
-  uint32_t* bits_tile = row_rect + 2 * T::kBM;
+  int4* row_off = reinterpret_cast<int4*>(smem + T::kRingBytes / 4);
+  int32_t* row_popc = reinterpret_cast<int32_t*>(row_off + T::kBM);
+  uint32_t* bits_tile = reinterpret_cast<uint32_t*>(row_popc + T::kBM);
 
-  const int m0 = blockIdx.x * T::kBM, n0 = blockIdx.y * T::kBN;
+  const int n0 = blockIdx.y * T::kBN;
+  const int m_tiles = (g.m + T::kBM - 1) / T::kBM, ktiles = g.kw_padded / T::kSlabKw;
+  const int bx = static_cast<int>(blockIdx.x), gx = static_cast<int>(gridDim.x);
+  const int my_tiles = bx < m_tiles ? (m_tiles - 1 - bx) / gx + 1 : 0;
+  auto tile_m0 = [&](int tile) { return (bx + tile * gx) * T::kBM; };
   auto stage_a = [&](int st) { return smem + st * T::kStageWords; };
   auto stage_b = [&](int st) { return smem + st * T::kStageWords + T::kAWords; };
-  const Gather<T, kVec, kAsync> gather(g, m0);
-  const int ktiles = g.kw_padded / T::kSlabKw;
-  auto issue = [&](int kt) {
-    if (kt < ktiles) {
-      gather.issue(stage_a(kt % T::kStages), x, g, kt);
+
+  // The issue side walks (tile, slab) in order, ahead of the math.
+  Gather<T, kVec, kAsync> gather(g, tile_m0(0));
+  int issue_tile = 0, issue_kt = 0, issue_it = 0;
+  const int iters = my_tiles * ktiles;
+  auto issue_next = [&]() {
+    if (issue_it < iters) {
+      if (issue_kt == ktiles) {
+        issue_kt = 0;
+        gather.reset(g, tile_m0(++issue_tile));
+      }
+      const int st = issue_it % T::kStages;
+      gather.issue(stage_a(st), x, g, issue_kt);
       if constexpr (T::kTiled)
-        tile::copy_slab<T::kGlobalB, kAsync>(stage_b(kt % T::kStages), w_packed, packed_shape<T>(g), n0,
-                                             kt * T::kSlabKw, T::kBN, T::kSlabKw);
+        tile::copy_slab<T::kGlobalB, kAsync>(stage_b(st), w_packed, packed_shape<T>(g), n0, issue_kt * T::kSlabKw,
+                                             T::kBN, T::kSlabKw);
       else
-        tile::copy_rows<kAsync>(stage_b(kt % T::kStages), T::kLd,
-                                w_packed + static_cast<int64_t>(n0) * g.kw_padded + kt * T::kSlabKw, g.kw_padded,
-                                T::kBN, T::kSlabKw);
+        tile::copy_rows<kAsync>(stage_b(st), T::kLd,
+                                w_packed + static_cast<int64_t>(n0) * g.kw_padded + issue_kt * T::kSlabKw,
+                                g.kw_padded, T::kBN, T::kSlabKw);
+      ++issue_kt;
+      ++issue_it;
     }
     atom::cp_async_commit();  // empty groups keep the wait count uniform
   };
 
-  const int warp = threadIdx.x / 32;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x & 31, t = lane & 3, gq = lane >> 2;
   const int wm = (warp % T::kWarpsM) * T::kWarpM, wn = (warp / T::kWarpsM) * T::kWarpN;
-  WarpMath<T, M> math;
   // A's row popcounts (the AND form's row term) from the landed stages:
   // kThreadsPerRow adjacent threads share a row.
   const int popc_row = threadIdx.x / T::kThreadsPerRow;
   const int popc_w0 = (threadIdx.x % T::kThreadsPerRow) * (T::kSlabKw / T::kThreadsPerRow);
-  int32_t my_popc = 0;
+  const int64_t total_off = static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded;  // prefix entry (R, S)
 
-  for (int st = 0; st < T::kStages - 1; ++st) issue(st);
-  for (int kt = 0; kt < ktiles; ++kt) {
-    atom::cp_async_wait<T::kStages - 2>();
-    __syncthreads();  // stage kt landed; stage kt-1 is free for reuse
-    issue(kt + T::kStages - 1);
-    const uint32_t* sa = stage_a(kt % T::kStages);
-    if constexpr (M == Math::kMmaAnd) {
-#pragma unroll
-      for (int i = 0; i < T::kSlabKw / T::kThreadsPerRow; ++i) my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
-    }
-    math.step(sa, stage_b(kt % T::kStages), wm, wn);
-  }
-  atom::cp_async_wait<0>();
-
-#pragma unroll
-  for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
-  if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
-  for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_rect[i] = tap_rect(g, m0 + i);
-  __syncthreads();
-
+  // mma_and's column terms, once per block: -(total_j) (+ the threshold),
+  // INT32_MAX past K for bits (the epilogue's contract; kHalf takes int32's),
+  // and alpha * total_j for the border pixels.
+  using WM = WarpMath<T, M>;
+  constexpr int kCols = WM::kColGroups;
+  int32_t col[kCols][2] = {}, alpha_total[kCols][2] = {};
   if constexpr (M == Math::kMmaAnd) {
-    using WM = WarpMath<T, M>;
-    const int lane = threadIdx.x & 31, t = lane & 3, gq = lane >> 2;
     const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
-    // Column terms: -(total_j) (+ the threshold), INT32_MAX past K for bits (the epilogue's contract);
-    // kHalf takes int32's.
-    int32_t col[WM::kNJ][2];
 #pragma unroll
-    for (int j = 0; j < WM::kNJ; ++j)
+    for (int j = 0; j < kCols; ++j)
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int gj = n0 + wn + 8 * j + 2 * t + c;
-        const int32_t total = __ldg(prefix + static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded + gj);
+        const int32_t total = __ldg(prefix + total_off + gj);
         col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
+        alpha_total[j][c] = g.pad_alpha * total;
       }
-#pragma unroll
-    for (int i = 0; i < WM::kMI; ++i) {
-      const int lr = wm + 16 * i + gq;
-      const int32_t row[2] = {2 * row_popc[lr], 2 * row_popc[lr + 8]};
-      const uint32_t rect[2] = {row_rect[lr], row_rect[lr + 8]};
-      bmm::store_and_fragments<WM::kNJ>(
-          out, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
-          [&](int j, int e) {
-            return 4 * math.acc[i][j][e] - padding_excess(g, prefix, rect[e / 2], n0 + wn + 8 * j + 2 * t + e % 2);
-          },
-          row, [&](int j, int c) { return col[j][c]; });
-    }
-  } else {
-    using WM = WarpMath<T, M>;
-    using W = typename WM::W;
-    // The XOR counts through shared memory (the ring is free now), then
-    // BlockEpilogue: z = R*S*C - 2 xor - padding excess.
-    constexpr int kLdC = T::kLdC;
-    int32_t* ctile = reinterpret_cast<int32_t*>(smem);
-    __syncthreads();  // every warp is done reading the ring
-#pragma unroll
-    for (int i = 0; i < WM::kFM; ++i)
-#pragma unroll
-      for (int j = 0; j < WM::kFN; ++j) W::store(ctile + (wm + 8 * i) * kLdC + wn + 8 * j, math.acc[i][j], kLdC);
-    __syncthreads();  // the accumulator tile is complete (begin() synchronizes for kBits only)
-    bmm::BlockEpilogue<T::kBM, T::kBN> ep{out, bits_tile, m0, n0, g.m, g.k};
-    ep.begin();
-    const int full_bits = g.dot_bits;
-    for (int e = threadIdx.x; e < T::kBM * T::kBN; e += T::kThreads) {
-      const int li = e / T::kBN, lj = e - li * T::kBN;
-      const int gj = n0 + lj;
-      if (m0 + li >= g.m || gj >= g.k) continue;
-      const int32_t z = full_bits - 2 * ctile[li * kLdC + lj] - padding_excess(g, prefix, row_rect[li], gj);
-      ep.put(li, lj, z);
-    }
-    ep.end();
   }
+
+  for (int st = 0; st < T::kStages - 1; ++st) issue_next();
+  for (int tile = 0, it = 0; tile < my_tiles; ++tile) {
+    const int m0 = tile_m0(tile);
+    WM math;
+    int32_t my_popc = 0;
+    for (int kt = 0; kt < ktiles; ++kt, ++it) {
+      atom::cp_async_wait<T::kStages - 2>();
+      __syncthreads();  // stage it landed; stage it-1 is free for reuse
+      issue_next();
+      const int st = it % T::kStages;
+      const uint32_t* sa = stage_a(st);
+      if constexpr (M == Math::kMmaAnd) {
+#pragma unroll
+        for (int i = 0; i < T::kSlabKw / T::kThreadsPerRow; ++i)
+          my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
+      }
+      math.step(sa, stage_b(st), wm, wn);
+    }
+
+    // The previous tile's epilogue read the row arrays before this tile's
+    // first barrier: rewriting them here is safe.
+#pragma unroll
+    for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
+    if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
+    for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_off[i] = border_offsets(g, m0 + i);
+    __syncthreads();
+
+    if constexpr (M == Math::kMmaAnd) {
+#pragma unroll
+      for (int i = 0; i < WM::kMI; ++i) {
+        const int lr = wm + 16 * i + gq;
+        const int32_t row[2] = {2 * row_popc[lr], 2 * row_popc[lr + 8]};
+        const int4 off[2] = {row_off[lr], row_off[lr + 8]};
+        bmm::store_and_fragments<WM::kNJ>(
+            out, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
+            [&](int j, int e) {
+              const int4 o = off[e / 2];
+              const int32_t and4 = 4 * math.acc[i][j][e];
+              if (o.x == kInterior) return and4;
+              return and4 - padding_excess(g, prefix + n0 + wn + 8 * j + 2 * t + e % 2, alpha_total[j][e % 2], o);
+            },
+            row, [&](int j, int c) { return col[j][c]; });
+      }
+    } else {
+      using W = typename WM::W;
+      // The XOR counts through shared memory (the ring is free: one tile per
+      // block), then BlockEpilogue: z = R*S*C - 2 xor - padding excess.
+      constexpr int kLdC = T::kLdC;
+      int32_t* ctile = reinterpret_cast<int32_t*>(smem);
+      atom::cp_async_wait<0>();
+      __syncthreads();  // every warp is done reading the ring
+#pragma unroll
+      for (int i = 0; i < WM::kFM; ++i)
+#pragma unroll
+        for (int j = 0; j < WM::kFN; ++j) W::store(ctile + (wm + 8 * i) * kLdC + wn + 8 * j, math.acc[i][j], kLdC);
+      __syncthreads();  // the accumulator tile is complete (begin() synchronizes for kBits only)
+      bmm::BlockEpilogue<T::kBM, T::kBN> ep{out, bits_tile, m0, n0, g.m, g.k};
+      ep.begin();
+      for (int e = threadIdx.x; e < T::kBM * T::kBN; e += T::kThreads) {
+        const int li = e / T::kBN, lj = e - li * T::kBN;
+        const int gj = n0 + lj;
+        if (m0 + li >= g.m || gj >= g.k) continue;
+        const int4 o = row_off[li];
+        int32_t z = g.dot_bits - 2 * ctile[li * kLdC + lj];
+        if (o.x != kInterior) z -= padding_excess(g, prefix + gj, g.pad_alpha * __ldg(prefix + total_off + gj), o);
+        ep.put(li, lj, z);
+      }
+      ep.end();
+    }
+  }
+  atom::cp_async_wait<0>();
 }
 
 // prepare(): the weights as a K_pad x kw_padded copy in the layout the
@@ -420,6 +466,8 @@ class IgemmDesign final : public Design {
     if (static_cast<int64_t>(p.k + T::kBN) * (p.r * p.s * ((p.c + 31) / 32) + T::kSlabKw) > (int64_t{1} << 31))
       return "the repacked weights exceed int32 indexing";
     if ((p.k + T::kBN - 1) / T::kBN > 65535) return "too many filters for the grid";
+    if (static_cast<int64_t>(p.r + 1) * (p.s + 1) * (p.k + T::kBN) >= (int64_t{1} << 31))
+      return "the tap prefix table exceeds int32 offsets";
     return "";
   }
   size_t workspace_bytes(const Problem& p) const override {
@@ -440,11 +488,10 @@ class IgemmDesign final : public Design {
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
     check_run_args(*this, p, in, &out);
     const Geom g = geom_of(p, T::kBN, T::kSlabKw);
-    const dim3 grid(static_cast<unsigned>((g.m + T::kBM - 1) / T::kBM), static_cast<unsigned>(g.k_padded / T::kBN));
     // The widest piece that never straddles two taps.
-    if (g.cw % 4 == 0) launch<4>(grid, in, out, g, ws, s);
-    else if (g.cw % 2 == 0) launch<2>(grid, in, out, g, ws, s);
-    else launch<1>(grid, in, out, g, ws, s);
+    if (g.cw % 4 == 0) launch<4>(in, out, g, ws, s);
+    else if (g.cw % 2 == 0) launch<2>(in, out, g, ws, s);
+    else launch<1>(in, out, g, ws, s);
   }
   // Over the grid (pixel blocks x filter blocks), per slab of K (R*S*C_pad
   // padded to whole slabs): mma_and one m16n8k256 per 16 x 8 of the block
@@ -459,10 +506,23 @@ class IgemmDesign final : public Design {
   }
 
  private:
+  // Grid: (pixel blocks, filter blocks). mma_and is persistent: as many
+  // pixel blocks per filter block as the device holds at once, spread so that
+  // no block takes more tiles than the fewest blocks would.
   template <int kVec>
-  void launch(dim3 grid, const Operands& in, const Output& out, const Geom& g, void* ws, cudaStream_t s) const {
+  void launch(const Operands& in, const Output& out, const Geom& g, void* ws, cudaStream_t s) const {
     auto kernel = bconv_igemm_kernel<Cfg, M, kVec>;
-    bmm::allow_dynamic_smem(reinterpret_cast<const void*>(kernel), T::kSmemBytes);
+    const void* fn = reinterpret_cast<const void*>(kernel);
+    const int m_tiles = (g.m + T::kBM - 1) / T::kBM, n_blocks = g.k_padded / T::kBN;
+    int gx = m_tiles;
+    if constexpr (M == Math::kMmaAnd) {
+      const int per_filter_block = std::max(1, bmm::resident_blocks(fn, T::kThreads, T::kSmemBytes) / n_blocks);
+      const int tiles_each = (m_tiles + per_filter_block - 1) / per_filter_block;
+      gx = (m_tiles + tiles_each - 1) / tiles_each;
+    } else {
+      bmm::allow_dynamic_smem(fn, T::kSmemBytes);
+    }
+    const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(n_blocks));
     kernel<<<grid, T::kThreads, T::kSmemBytes, s>>>(in.x, packed(ws), prefix(ws, g), g, out);
     BTC_CUDA_CHECK_LAUNCH();
   }

@@ -196,7 +196,7 @@ namespace {
 // (kernel, device) -> what was set up or queried for it.
 using LaunchKey = std::pair<const void*, int>;
 std::mutex launch_cache_mutex;
-std::map<LaunchKey, int> smem_allowed, clusters_of;
+std::map<LaunchKey, int> smem_allowed, clusters_of, resident_of;
 LaunchKey launch_key(const void* kernel) {
   int device = 0;
   BTC_CUDA_CHECK(cudaGetDevice(&device));
@@ -224,6 +224,22 @@ int max_active_clusters(const void* kernel, const cudaLaunchConfig_t& cfg) {
   BTC_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, kernel, &cfg));
   clusters_of[key] = clusters;
   return clusters;
+}
+
+int resident_blocks(const void* kernel, int threads, int smem_bytes) {
+  allow_dynamic_smem(kernel, smem_bytes);
+  // Keyed by kernel only, as above: one block size and smem per kernel.
+  const auto key = launch_key(kernel);
+  std::lock_guard<std::mutex> lock(launch_cache_mutex);
+  auto it = resident_of.find(key);
+  if (it != resident_of.end()) return it->second;
+  int per_sm = 0, sms = 0;
+  BTC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem_bytes));
+  BTC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, key.second));
+  if (per_sm < 1) throw std::runtime_error("a block of " + std::to_string(threads) + " threads and " +
+                                           std::to_string(smem_bytes) + " B of shared memory does not fit an SM");
+  resident_of[key] = per_sm * sms;
+  return per_sm * sms;
 }
 
 void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_covered, cudaStream_t s) {

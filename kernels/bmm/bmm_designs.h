@@ -37,8 +37,12 @@ void clear_uncovered_bits_2d(const Output& out, int rows_covered, int words_cove
 //   allow_dynamic_smem: raises the kernel's dynamic shared-memory limit.
 //   max_active_clusters: cudaOccupancyMaxActiveClusters of `cfg` (its
 //   gridDim one cluster), after allow_dynamic_smem(cfg.dynamicSmemBytes).
+//   resident_blocks: how many blocks of `threads` and `smem_bytes` the
+//   device holds at once (blocks per SM x SMs), after allow_dynamic_smem:
+//   the grid of a persistent kernel.
 void allow_dynamic_smem(const void* kernel, int bytes);
 int max_active_clusters(const void* kernel, const cudaLaunchConfig_t& cfg);
+int resident_blocks(const void* kernel, int threads, int smem_bytes);
 
 // Throws std::invalid_argument unless the operands (and the output, when
 // given) have the shapes the design reads and writes.

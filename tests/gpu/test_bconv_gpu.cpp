@@ -64,6 +64,11 @@ const std::vector<Problem>& layers() {
     v.push_back(bconv_layer(2, 14, 14, 128, 64, 3, 1, 1));                     // several K slabs
     v.push_back(bconv_layer(8, 12, 12, 64, 64, 3, 1, 1));                      // many pixel blocks
     v.push_back(bconv_layer(1, 15, 17, 512, 32, 3, 2, 1));                     // C words 16, odd H, W
+    // More pixel tiles than the device holds blocks (132 SMs x 1-4 blocks of
+    // up to 256 rows on an H200): mma_and's persistent blocks take several
+    // tiles each, and its ring runs across their boundaries.
+    v.push_back(bconv_layer(100, 32, 33, 32, 32, 1, 1, 0));   // one slab per tile: a boundary every slab
+    v.push_back(bconv_layer(48, 30, 29, 64, 96, 3, 1, 1));    // three slabs, border pixels in most tiles
     return v;
   }();
   return small_only() ? small : all;
