@@ -202,6 +202,12 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   for (auto& a : gb_args) gb_argv.push_back(a.data());
   int gb_argc = static_cast<int>(gb_argv.size());
   benchmark::Initialize(&gb_argc, gb_argv.data());
+  // Before the context: a listing has no profiler, so no counters' reason to read.
+  if (list_only) {
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  }
 
   const DeviceInfo& d = ctx.device;
   const BuildInfo& b = build_info();
@@ -214,12 +220,6 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   benchmark::AddCustomContext("cuda_runtime", std::to_string(d.cuda_runtime));
   benchmark::AddCustomContext("git_commit", b.git_commit);
   benchmark::AddCustomContext("counters", profiler ? "on" : "off: " + counters.find("reason")->as_string());
-
-  if (list_only) {
-    benchmark::RunSpecifiedBenchmarks();
-    benchmark::Shutdown();
-    return 0;
-  }
 
   std::cout << "btcbench: sweep " << o.suite << " on " << d.name << " (sm_" << d.sm() << "), counters "
             << (profiler ? "on" : "off") << ", " << o.repetitions << " repetitions each\n";
