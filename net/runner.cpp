@@ -16,6 +16,7 @@
 #include "kernels/bmm/bmm_generated.h"
 #include "net/half_kernels.cuh"
 #include "net/net_kernels.cuh"
+#include "net/stem_tc.cuh"
 
 namespace btc::net {
 namespace {
@@ -77,7 +78,7 @@ bmm::Output bits_output(uint32_t* bits, const BitMatrix& shape, const int32_t* t
 struct DesignWish {
   std::string family = "auto";
   std::string bconv, bfc;
-  std::string conv;  // "", conv_half or conv_cudnn
+  std::string conv;  // "", conv_half, conv_cudnn or conv_tc
   std::string fc;    // "", fc_half or fc_cublas
 };
 
@@ -93,8 +94,10 @@ void refuse_static_operand_family(const std::string& family) {
 }
 
 // The real layers' designs: conv_half (CUDA cores, the reference's order,
-// exact) and conv_cudnn (cuDNN's fused conv, within half_bound).
-const char* kConvDesigns[] = {"conv_half", "conv_cudnn"};
+// exact), conv_cudnn (cuDNN's fused conv, within half_bound) and conv_tc (a
+// conv on the image only: net/stem_tc.cuh, BN, ReLU and max-pool fused,
+// within half_bound).
+const char* kConvDesigns[] = {"conv_half", "conv_cudnn", "conv_tc"};
 // The real fc's: fc_half (CUDA cores, the reference's order) and fc_cublas
 // (cuBLAS, within logits_bound).
 const char* kFcDesigns[] = {"fc_half", "fc_cublas"};
@@ -400,14 +403,51 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       bits_read[m.index_of(m.layers[i].input)] = true;
 
   // The real convs' design: conv=NAME, else cuDNN where it loads (fused, fp16
-  // tensor cores), else conv_half (CUDA cores, exact).
+  // tensor cores), else conv_half (CUDA cores, exact). A conv on the image
+  // runs on conv_tc by default where stem_tc takes it (Bi-Real's 7x7/2 stem
+  // and its 3x3/2 max-pool: cuDNN 3.85 ms + maxpool3_half 0.94 ms at batch
+  // 1024 on the H200, net-20261203T120815Z-db37795); conv=conv_tc asks for it
+  // on every conv on the image, and the full-precision baseline keeps cuDNN
+  // (conv=conv_cudnn).
   const std::string cudnn_unavailable = cudnn::ConvHalf::unavailable_reason();
   if (wish.conv == "conv_cudnn" && !cudnn_unavailable.empty())
     throw std::invalid_argument("--designs conv=conv_cudnn: " + cudnn_unavailable);
   const bool want_cudnn = wish.conv.empty() ? cudnn_unavailable.empty() : wish.conv == "conv_cudnn";
+  const std::string tc_unavailable = stem_tc_skip_reason(code);
+  if (wish.conv == "conv_tc" && !tc_unavailable.empty())
+    throw std::invalid_argument("--designs conv=conv_tc: " + tc_unavailable);
+  // "" when layer i runs on conv_tc, else why not (a reason only where asked).
+  auto tc_refusal = [&](int i) -> std::string {
+    const Layer& l = m.layers[i];
+    if (l.op != Op::kConv || l.input != "input") return "conv_tc runs convs on the image only";
+    if (!wish.conv.empty() && wish.conv != "conv_tc") return "--designs conv=" + wish.conv;
+    if (!tc_unavailable.empty()) return tc_unavailable;
+    if (l.prepool != Layer::Prepool::kNone) return "conv_tc has no pool before the conv";
+    if (!l.shortcut.empty()) return "conv_tc adds no shortcut";
+    StemTcArgs a;
+    a.relu = l.relu, a.pool = l.maxpool3;
+    a.n = n, a.h = m.input.h, a.wd = m.input.w, a.c = m.input.c, a.xc = (m.input.c + 3) / 4 * 4;
+    a.k = l.out, a.r = l.kernel, a.stride = l.stride, a.pad = l.pad;
+    if (std::string why = stem_tc_unsupported_shape(a); !why.empty()) return why;
+    const StemTcShape shape = stem_tc_shape(a);
+    if (shape.oh != m.shapes[i].out.h || shape.ow != m.shapes[i].out.w) return "conv_tc's output shape is not the layer's";
+    return "";
+  };
+  std::vector<bool> on_tc(L, false);
+  bool image_off_tc = false;  // a conv on the image runs elsewhere
+  for (size_t i = 0; i < L; ++i) {
+    if (m.layers[i].input != "input" || m.layers[i].op != Op::kConv) continue;
+    const std::string why = tc_refusal(int(i));
+    if (!why.empty() && wish.conv == "conv_tc") throw std::invalid_argument(m.layers[i].name + ": conv_tc: " + why);
+    on_tc[i] = why.empty();
+    image_off_tc = image_off_tc || !on_tc[i];
+  }
   // The image as the real layers read it: cuDNN's fp16 tensor-core convs
-  // want 8 channels (zero channels add 0, exactly, in conv_half too).
-  const int image_c = want_cudnn ? (m.input.c + 7) / 8 * 8 : m.input.c;
+  // want 8 channels, stem_tc a multiple of 4 (zero channels add 0, exactly,
+  // in conv_half too).
+  const int image_c = want_cudnn && image_off_tc ? (m.input.c + 7) / 8 * 8
+                      : image_off_tc             ? m.input.c
+                                                 : (m.input.c + 3) / 4 * 4;
   const bool want_cublas = wish.fc != "fc_half";  // cuBLAS comes with every CUDA install
 
   // A real-valued layer (conv, fc): fp16 in and out, on cuDNN (conv) or the
@@ -439,7 +479,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   auto plan_real_once = [&](int i, bool allow_s2d) -> bool {
     const Layer& l = m.layers[i];
     const LayerShapes& sh = m.shapes[i];
-    const SpaceToDepth s2d = allow_s2d ? space_to_depth(l, sh) : SpaceToDepth{};
+    const SpaceToDepth s2d = allow_s2d && !on_tc[i] ? space_to_depth(l, sh) : SpaceToDepth{};
     const __half* src = nullptr;
     Shape in = sh.in;
     size_t s2d_step = SIZE_MAX;  // its input step, taken back if cuDNN refuses
@@ -547,6 +587,29 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
     im.half[i] = im.alloc<__half>(int64_t(n) * sh.out.elements(), total);
     const int64_t rows = int64_t(n) * sh.conv_out.h * sh.conv_out.w;
     const double conv_out = double(rows) * l.out;
+    if (on_tc[i]) {  // conv, BN, ReLU and max-pool in one kernel; the weights as they are (k, r, s, c)
+      std::vector<uint16_t> wh(lw.wf.size());
+      for (size_t e = 0; e < wh.size(); ++e) wh[e] = float_to_half_bits(lw.wf[e]);
+      StemTcArgs a;
+      a.x = src;
+      a.w = reinterpret_cast<const __half*>(im.upload(wh, total));
+      a.scale = scale, a.shift = shift, a.relu = l.relu, a.pool = l.maxpool3;
+      a.out = im.half[i];
+      a.bits = bits_read[i] || o_.keep_outputs ? im.act[i] : nullptr;
+      a.n = n, a.h = m.input.h, a.wd = m.input.w, a.c = m.input.c, a.xc = in.c;
+      a.k = l.out, a.r = l.kernel, a.stride = l.stride, a.pad = l.pad;
+      if (const std::string why = stem_tc_unsupported(a); !why.empty())
+        throw std::logic_error(l.name + ": conv_tc refused what its shape check took: " + why);
+      const double out_elements = double(n) * double(sh.out.elements());
+      steps_.push_back({i, l.name, "conv_tc",
+                        double(n) * double(in.elements()) * 2 + double(wh.size()) * 2 +
+                            out_elements * (a.bits ? 2.125 : 2),
+                        2.0 * conv_out * double(sh.dot_bits), [=](cudaStream_t st) { stem_tc(a, st); }});
+      layer_designs_[i] = std::string("conv_tc (mma.sync f16, fp32 accumulation) -> fp16") + (a.bits ? " + bits" : "") +
+                          " (BN" + (l.relu ? ", ReLU" : "") + (l.maxpool3 ? ", maxpool3" : "") + " fused)";
+      reordered_[i] = true;
+      return true;
+    }
     __half* y = l.maxpool3 ? im.alloc<__half>(int64_t(conv_out), total) : im.half[i];
     // The pool writes the bits; without one the conv's kernel or a signs step does.
     uint32_t* bits = l.maxpool3 ? nullptr : im.act[i];

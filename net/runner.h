@@ -27,6 +27,9 @@ namespace btc::net {
 //   then, comma-separated, op=NAME items: bconv=NAME, bfc=NAME (those
 //   designs), conv=conv_half|conv_cudnn (the real convs: CUDA cores in the
 //   reference's order, or cuDNN; "auto" takes cuDNN where it loads),
+//   conv=conv_tc (the convs on the image on stem_tc, net/stem_tc.cuh, with
+//   BN, ReLU and max-pool fused; the other convs conv_half; "auto" takes it
+//   for every conv on the image it runs),
 //   fc=fc_half|fc_cublas (the real fc: likewise; "auto" takes cuBLAS).
 //   E.g. "mma_and,conv=conv_half,fc=fc_half" (every layer exact).
 struct RunnerOptions {

@@ -91,6 +91,12 @@ class Design {
 
 // Every design this build has, in a stable order (kernels/bconv_registry.cpp).
 const std::vector<std::unique_ptr<Design>>& designs();
+
+// Tests: at most this many pixel blocks per filter block for the persistent
+// designs (0, the default: as many as the device holds), so that small layers
+// give each block several tiles and the ring crosses tile boundaries.
+void set_persistent_blocks_cap(int blocks);
+int persistent_blocks_cap();
 const Design* find_design(const std::string& name);
 
 // Throws std::invalid_argument (naming the design) unless p is valid, the

@@ -14,6 +14,7 @@
 // alpha = 1 (zero padding), 0 (pad -1: z_full is right), 2 (pad +1).
 // Interior pixels need none of it.
 #include <algorithm>
+#include <atomic>
 #include <stdexcept>
 #include <utility>
 
@@ -231,15 +232,18 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
   return tile::shape(T::kGlobalB, g.k_padded, 32 * g.kw_padded, T::kBN);
 }
 
-// Persistent over pixel tiles for mma_and: block x of filter block y takes
-// tiles x, x + gridDim.x, ..., and the cp.async ring runs on across tile
-// boundaries, so the next tile's slabs land while this tile's epilogue runs;
-// the column terms are computed once per block, not per tile. (ncu at
-// 56^2 x 64, batch 256, one tile per block: 2,292 instructions per warp for
-// 24 MMAs, 64% of the stall samples in the epilogue, most of it the per-tile
-// column terms and the prefix addressing.) btc_wmma stages its counts
-// through the ring, so it runs one tile per block (gridDim.x = the tiles).
-template <class Cfg, Math M, int kVec>
+// kPersistent (mma_and): block x of filter block y takes tiles x, x +
+// gridDim.x, ..., and the cp.async ring runs on across tile boundaries, so
+// the next tile's slabs land while this tile's epilogue runs, and the column
+// terms are computed once per block. (ncu at 56^2 x 64, batch 256, one tile
+// per block: 2,292 instructions per warp for 24 MMAs, 64% of the stall
+// samples in the epilogue.) It holds ~30 more registers (the issue side's
+// gather and the column terms live across the epilogue), so a block of 4
+// warps fits 3 times an SM, not 4: the H200 sweep at db37795 ran int32
+// 1.1-1.6x faster, bits 0.95-1.4x, half 0.84-1.16x. Both grids are designs,
+// for the selection to choose. Otherwise one tile per block (gridDim.x = the
+// tiles); btc_wmma stages its counts through the ring, so it is never persistent.
+template <class Cfg, Math M, int kVec, bool kPersistent>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
                        const int32_t* __restrict__ prefix, Geom g, bmm::Output out) {
@@ -253,7 +257,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   const int n0 = blockIdx.y * T::kBN;
   const int m_tiles = (g.m + T::kBM - 1) / T::kBM, ktiles = g.kw_padded / T::kSlabKw;
   const int bx = static_cast<int>(blockIdx.x), gx = static_cast<int>(gridDim.x);
-  const int my_tiles = bx < m_tiles ? (m_tiles - 1 - bx) / gx + 1 : 0;
+  const int my_tiles = !kPersistent ? 1 : bx < m_tiles ? (m_tiles - 1 - bx) / gx + 1 : 0;
   auto tile_m0 = [&](int tile) { return (bx + tile * gx) * T::kBM; };
   auto stage_a = [&](int st) { return smem + st * T::kStageWords; };
   auto stage_b = [&](int st) { return smem + st * T::kStageWords + T::kAWords; };
@@ -291,24 +295,28 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   const int popc_w0 = (threadIdx.x % T::kThreadsPerRow) * (T::kSlabKw / T::kThreadsPerRow);
   const int64_t total_off = static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded;  // prefix entry (R, S)
 
-  // mma_and's column terms, once per block: -(total_j) (+ the threshold),
-  // INT32_MAX past K for bits (the epilogue's contract; kHalf takes int32's),
-  // and alpha * total_j for the border pixels.
+  // mma_and's column terms: -(total_j) (+ the threshold), INT32_MAX past K
+  // for bits (the epilogue's contract; kHalf takes int32's), and alpha *
+  // total_j for the border pixels. Once per block; a one-tile block computes
+  // them after its main loop, where they cost no registers during it.
   using WM = WarpMath<T, M>;
   constexpr int kCols = WM::kColGroups;
   int32_t col[kCols][2] = {}, alpha_total[kCols][2] = {};
-  if constexpr (M == Math::kMmaAnd) {
-    const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
+  auto column_terms = [&]() {
+    if constexpr (M == Math::kMmaAnd) {
+      const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
 #pragma unroll
-    for (int j = 0; j < kCols; ++j)
+      for (int j = 0; j < kCols; ++j)
 #pragma unroll
-      for (int c = 0; c < 2; ++c) {
-        const int gj = n0 + wn + 8 * j + 2 * t + c;
-        const int32_t total = __ldg(prefix + total_off + gj);
-        col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
-        alpha_total[j][c] = g.pad_alpha * total;
-      }
-  }
+        for (int c = 0; c < 2; ++c) {
+          const int gj = n0 + wn + 8 * j + 2 * t + c;
+          const int32_t total = __ldg(prefix + total_off + gj);
+          col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
+          alpha_total[j][c] = g.pad_alpha * total;
+        }
+    }
+  };
+  if constexpr (kPersistent) column_terms();
 
   for (int st = 0; st < T::kStages - 1; ++st) issue_next();
   for (int tile = 0, it = 0; tile < my_tiles; ++tile) {
@@ -335,6 +343,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
     if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
     for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_off[i] = border_offsets(g, m0 + i);
+    if constexpr (!kPersistent) column_terms();
     __syncthreads();
 
     if constexpr (M == Math::kMmaAnd) {
@@ -435,9 +444,10 @@ Geom geom_of(const Problem& p, int block_n, int slab_kw) {
   return g;
 }
 
-template <class Cfg, Math M>
+template <class Cfg, Math M, bool kPersistent = false>
 class IgemmDesign final : public Design {
   using T = IgemmTile<Cfg, M>;
+  static_assert(!kPersistent || M == Math::kMmaAnd, "btc_wmma's epilogue reuses the ring: one tile per block");
 
  public:
   // tiled_name: the tile in the name (one of several variants of an arch).
@@ -447,7 +457,7 @@ class IgemmDesign final : public Design {
     if (tiled_name_)
       n += "_" + std::to_string(T::kBM) + "x" + std::to_string(T::kBN) + "x" + std::to_string(32 * T::kSlabKw) + "s" +
            std::to_string(T::kStages);
-    return n;
+    return kPersistent ? n + "_persistent" : n;
   }
   std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
   bool writes_half() const override { return M == Math::kMmaAnd; }  // the AND-fragment epilogue
@@ -506,17 +516,18 @@ class IgemmDesign final : public Design {
   }
 
  private:
-  // Grid: (pixel blocks, filter blocks). mma_and is persistent: as many
-  // pixel blocks per filter block as the device holds at once, spread so that
-  // no block takes more tiles than the fewest blocks would.
+  // Grid: (pixel blocks, filter blocks). Persistent: as many pixel blocks per
+  // filter block as the device holds at once (or the test cap), spread so
+  // that no block takes more tiles than the fewest blocks would.
   template <int kVec>
   void launch(const Operands& in, const Output& out, const Geom& g, void* ws, cudaStream_t s) const {
-    auto kernel = bconv_igemm_kernel<Cfg, M, kVec>;
+    auto kernel = bconv_igemm_kernel<Cfg, M, kVec, kPersistent>;
     const void* fn = reinterpret_cast<const void*>(kernel);
     const int m_tiles = (g.m + T::kBM - 1) / T::kBM, n_blocks = g.k_padded / T::kBN;
     int gx = m_tiles;
-    if constexpr (M == Math::kMmaAnd) {
-      const int per_filter_block = std::max(1, bmm::resident_blocks(fn, T::kThreads, T::kSmemBytes) / n_blocks);
+    if constexpr (kPersistent) {
+      int per_filter_block = std::max(1, bmm::resident_blocks(fn, T::kThreads, T::kSmemBytes) / n_blocks);
+      if (const int cap = persistent_blocks_cap(); cap > 0) per_filter_block = std::min(per_filter_block, cap);
       const int tiles_each = (m_tiles + per_filter_block - 1) / per_filter_block;
       gx = (m_tiles + tiles_each - 1) / tiles_each;
     } else {
@@ -553,13 +564,21 @@ constexpr int kMmaAndSm90Candidates =
 template <int... I>
 void add_sm90_candidates(DesignList& out, std::integer_sequence<int, I...>) {
   (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd>>(90, true)), ...);
+  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd, true>>(90, true)), ...);
 }
 
 }  // namespace
 
+namespace {
+std::atomic<int> persistent_cap{0};
+}  // namespace
+void set_persistent_blocks_cap(int blocks) { persistent_cap.store(std::max(0, blocks)); }
+int persistent_blocks_cap() { return persistent_cap.load(); }
+
 void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<BtcWmmaSm75, Math::kWmmaXor>>(75));
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd>>(80));
+  out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, true>>(80));
   add_sm90_candidates(out, std::make_integer_sequence<int, kMmaAndSm90Candidates>{});
 }
 

@@ -28,8 +28,30 @@ std::vector<int32_t> reference_dots(const Problem& p, const std::vector<uint32_t
   const bits::BitMatrix xs = activation_shape(p), ws = weight_shape(p);
   const bits::NhwcDims xd{p.n, p.h, p.w, p.c};
   const bits::KrscDims wd{p.k, p.r, p.s, p.c};
-  auto pm1 = [](bool bit) { return bit ? 1 : -1; };
+  auto pm1 = [](bool bit) { return static_cast<int8_t>(bit ? 1 : -1); };
   const int pad_input = p.pad_value == PadValue::kPlusOne ? 1 : p.pad_value == PadValue::kMinusOne ? -1 : 0;
+  // Every bit read once through the layouts' coordinate maps into plain
+  // (n, h, w, c) and (k, r, s, c) arrays of +-1, with the padding value in a
+  // border of width pad; then the loop nest is a dense int8 dot (the same
+  // definition, without a bit lookup per product: tests call this on every
+  // design and layer).
+  const int hp = p.h + 2 * p.pad, wp = p.w + 2 * p.pad, C = p.c;
+  std::vector<int8_t> xv(static_cast<size_t>(p.n) * hp * wp * C, static_cast<int8_t>(pad_input));
+  for (int n = 0; n < p.n; ++n)
+    for (int h = 0; h < p.h; ++h)
+      for (int iw = 0; iw < p.w; ++iw)
+        for (int c = 0; c < C; ++c) {
+          const bits::BitCoord xb = bits::nhwc_bit(xd, n, h, iw, c);
+          xv[((static_cast<size_t>(n) * hp + h + p.pad) * wp + iw + p.pad) * C + c] = pm1(bits::get_bit(x, xs, xb.row, xb.k));
+        }
+  std::vector<int8_t> wv(static_cast<size_t>(p.k) * p.r * p.s * C);
+  for (int k = 0; k < p.k; ++k)
+    for (int r = 0; r < p.r; ++r)
+      for (int s = 0; s < p.s; ++s)
+        for (int c = 0; c < C; ++c) {
+          const bits::BitCoord wb = bits::krsc_bit(wd, k, r, s, c);
+          wv[((static_cast<size_t>(k) * p.r + r) * p.s + s) * C + c] = pm1(bits::get_bit(w, ws, wb.row, wb.k));
+        }
   const int P = p.p(), Q = p.q();
   std::vector<int32_t> z(static_cast<size_t>(p.out_pixels()) * p.k);
   for (int n = 0; n < p.n; ++n)
@@ -39,18 +61,10 @@ std::vector<int32_t> reference_dots(const Problem& p, const std::vector<uint32_t
           int32_t sum = 0;
           for (int r = 0; r < p.r; ++r)
             for (int s = 0; s < p.s; ++s) {
-              const int ih = op * p.stride - p.pad + r, iw = oq * p.stride - p.pad + s;
-              const bool inside = ih >= 0 && ih < p.h && iw >= 0 && iw < p.w;
-              for (int c = 0; c < p.c; ++c) {
-                const bits::BitCoord wb = bits::krsc_bit(wd, k, r, s, c);
-                const int wv = pm1(bits::get_bit(w, ws, wb.row, wb.k));
-                int xv = pad_input;
-                if (inside) {
-                  const bits::BitCoord xb = bits::nhwc_bit(xd, n, ih, iw, c);
-                  xv = pm1(bits::get_bit(x, xs, xb.row, xb.k));
-                }
-                sum += xv * wv;
-              }
+              // Padded coordinates: input row op * stride - pad + r sits at op * stride + r.
+              const int8_t* xr = &xv[((static_cast<size_t>(n) * hp + op * p.stride + r) * wp + oq * p.stride + s) * C];
+              const int8_t* wr = &wv[((static_cast<size_t>(k) * p.r + r) * p.s + s) * C];
+              for (int c = 0; c < C; ++c) sum += xr[c] * wr[c];
             }
           z[(static_cast<size_t>((n * P + op) * Q + oq)) * p.k + k] = sum;
         }
