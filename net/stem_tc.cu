@@ -678,22 +678,38 @@ Plan make_plan(const StemTcArgs& a, const Derived& d, size_t& smem_bytes) {
   return P;
 }
 
-// Blocks of fn with smem bytes resident on the whole device (attributes set
-// once a kernel, size and device; the runner calls stem_tc every forward).
+// Blocks of fn with smem bytes resident on the whole device, cached per
+// kernel, size and device (the runner calls stem_tc every forward). The
+// shared-memory size differs per shape, and the attribute is per kernel: it
+// only ever grows, so a smaller shape's launch cannot shrink it under a larger
+// one's cached entry (which then failed to launch: cudaErrorInvalidValue on
+// the H200 at bfd7e7b, checks/gpu-tests-stem-tc-bfd7e7b.log).
 int resident_blocks(KernelFn fn, size_t smem, int device) {
   struct Entry {
     KernelFn fn;
     size_t smem;
     int device, blocks;
   };
+  struct Allowed {
+    KernelFn fn;
+    int device;
+    size_t smem;  // the attribute's value
+  };
   static std::mutex mu;
   static std::vector<Entry> cache;
+  static std::vector<Allowed> allowed;
   std::lock_guard<std::mutex> lock(mu);
   for (const Entry& e : cache)
     if (e.fn == fn && e.smem == smem && e.device == device) return e.blocks;
-  BTC_CUDA_CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-  BTC_CUDA_CHECK(
-      cudaFuncSetAttribute(fn, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+  auto a = std::find_if(allowed.begin(), allowed.end(),
+                        [&](const Allowed& x) { return x.fn == fn && x.device == device; });
+  if (a == allowed.end() || a->smem < smem) {
+    BTC_CUDA_CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    BTC_CUDA_CHECK(
+        cudaFuncSetAttribute(fn, cudaFuncAttributePreferredSharedMemoryCarveout, cudaSharedmemCarveoutMaxShared));
+    if (a == allowed.end()) allowed.push_back({fn, device, smem});
+    else a->smem = smem;
+  }
   int sms = 0, per_sm = 0;
   BTC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
   BTC_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, fn, kThreads, smem));
