@@ -267,7 +267,10 @@ __device__ __forceinline__ void mma_tile(uint32_t (&acc)[4][4], const uint32_t (
 #pragma unroll
   for (int r = 0; r < L::kR; ++r) rowb[r] = ((v0 + r) & (kRing - 1)) * pitch + colw + t;
 #pragma unroll
-  for (int cc = 0; cc < kChunks; ++cc) colb[cc] = ((v0 + 4 * cc + t) & (kRing - 1)) * pitch + colw;
+  // A kColumn lane past the filter's rows is masked to 0, but it still loads:
+  // from the last filter row, not from row v0 + R and on, which the next
+  // step's prefetch is writing meanwhile (racecheck at fb0b076).
+  for (int cc = 0; cc < kChunks; ++cc) colb[cc] = ((v0 + min(4 * cc + t, L::kR - 1)) & (kRing - 1)) * pitch + colw;
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
