@@ -288,6 +288,10 @@ _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
 
 
 def _check_metadata(doc: dict[str, Any], meta: dict[str, Any]) -> str | None:
+    stop = meta.get("stopped_early")
+    if stop is not None and not (isinstance(stop, dict) and isinstance(stop.get("reason"), str)
+                                 and _is_number(stop.get("after_s"))):
+        return "'btcbench.stopped_early' must be {reason: string, after_s: number}"
     for dotted, kind in _REQUIRED_META:
         parent_key, _, key = dotted.rpartition(".")
         parent = lookup(meta, parent_key) if parent_key else meta

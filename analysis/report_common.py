@@ -239,6 +239,10 @@ def header_lines(results: br.Results, *, detailed: bool = True,
         ("Counters", counters_text),
         *extra,
     ]
+    stop = meta.get("stopped_early")
+    if isinstance(stop, dict):  # the sweep ended before its last benchmark: what ran is here, the rest is not
+        fields.append(("Stopped early", f"after {stop.get('after_s', 0):.0f} s ({stop.get('reason', 'no reason given')}): "
+                                        "only the benchmarks that finished before it are in this file"))
     return [f"- **{key}:** {value}" for key, value in filter(None, fields)]
 
 

@@ -1,5 +1,6 @@
 // btcbench: characterization sweeps of the 1-bit tensor cores.
-// Exit codes: 0 ok, 1 failure (message says why), 2 usage error, 3 no GPU;
+// Exit codes: 0 ok, 1 failure (message says why), 2 usage error, 3 no GPU,
+// 4 a sweep stopped early (--max-seconds, SIGTERM, SIGINT) and wrote what ran;
 // compare: 0 no significant regression, 1 a regression, 2 usage or incompatible files.
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -8,7 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <sstream>
@@ -30,7 +35,18 @@
 namespace btc {
 namespace {
 
-constexpr int kExitFailure = 1, kExitUsage = 2, kExitNoGpu = 3;
+constexpr int kExitFailure = 1, kExitUsage = 2, kExitNoGpu = 3, kExitStopped = 4;
+
+// SIGTERM / SIGINT during a sweep: the flag, read after each benchmark (the
+// sweep then writes what ran); a second signal ends the process at once.
+volatile std::sig_atomic_t stop_signal = 0;
+extern "C" void request_stop(int sig) {
+  if (stop_signal != 0) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+  }
+  stop_signal = sig;
+}
 
 // One short line per benchmark (its median and the figures that matter) as
 // progress, while the JSON reporter gets every run, repetitions included.
@@ -41,6 +57,8 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
  public:
   ProgressReporter(benchmark::BenchmarkReporter& file, int sm_clock_max_mhz)
       : file_(file), sm_clock_max_mhz_(sm_clock_max_mhz) {}
+  // Called after each benchmark's runs reached the file reporter.
+  void set_after_each(std::function<void()> f) { after_each_ = std::move(f); }
   bool ReportContext(const Context& c) override { return file_.ReportContext(c); }
   void ReportRuns(const std::vector<Run>& runs) override {
     file_.ReportRuns(runs);
@@ -64,6 +82,7 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
       if (const std::string why = throttled(name); !why.empty()) line += "  THROTTLED: " + why;
       std::cout << line << std::endl;
     }
+    if (after_each_) after_each_();
   }
   void Finalize() override { file_.Finalize(); }
   const ThrottleLog& throttle_log() const { return throttle_; }
@@ -102,6 +121,7 @@ class ProgressReporter : public benchmark::BenchmarkReporter {
   int sm_clock_max_mhz_;
   int count_ = 0;
   ThrottleLog throttle_;
+  std::function<void()> after_each_;
 };
 
 // The build, and which of its code targets runs on this device (an older
@@ -222,13 +242,100 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
   benchmark::AddCustomContext("counters", profiler ? "on" : "off: " + counters.find("reason")->as_string());
 
   std::cout << "btcbench: sweep " << o.suite << " on " << d.name << " (sm_" << d.sm() << "), counters "
-            << (profiler ? "on" : "off") << ", " << o.repetitions << " repetitions each\n";
+            << (profiler ? "on" : "off") << ", " << o.repetitions << " repetitions each"
+            << (o.max_seconds > 0 ? fmt::format(", at most {} s", o.max_seconds) : std::string()) << "\n";
   if (ctx.code.emulated_arch()) std::cout << "btcbench: " << describe(ctx.code) << "\n";
   std::ostringstream json_out;
   benchmark::JSONReporter file;
   file.SetOutputStream(&json_out);
   file.SetErrorStream(&std::cerr);
   ProgressReporter progress(file, d.sm_clock_max_mhz);
+
+  // The JSON tree of what ran, with the run's conditions and provenance,
+  // written atomically. stopped_early: "" or why the sweep ended before its
+  // last benchmark.
+  auto write_results = [&](const std::string& json_text, const std::string& stopped_early, double after_s) {
+    json::Value root = json::parse(json_text);
+    normalize_benchmark_names(root);
+    // What the GPU did while it ran: clocks above its maximum, throttling.
+    const int suspect_entries = mark_suspect_clocks(root, d.sm_clock_max_mhz);
+    const int throttled_entries = attach_throttle_reasons(root, progress.throttle_log());
+    json::Value conditions = json::Value::object();
+    const std::string nvml_why_not = nvml::unavailable_reason(d.ordinal);
+    conditions.set("nvml", nvml_why_not.empty());
+    conditions.set("reason", nvml_why_not);
+    conditions.set("sampled", "after each repetition's timed launches");
+    conditions.set("suspect_clock_slack", kSuspectClockSlack);
+    conditions.set("suspect_clock_entries", suspect_entries);
+    conditions.set("throttled_entries", throttled_entries);
+    if (suspect_entries > 0)
+      std::cerr << "btcbench: warning: " << suspect_entries << " entries measured an SM clock above the "
+                << d.sm_clock_max_mhz << " MHz maximum (suspect_clock: 1)\n";
+    if (throttled_entries > 0)
+      std::cerr << "btcbench: warning: " << throttled_entries
+                << " entries ran while the GPU throttled (see throttle_reasons)\n";
+    json::Value bt = json::Value::object();
+    bt.set("schema", kResultsSchema);
+    bt.set("suite", o.suite);
+    bt.set("created_utc", utc_now_iso());
+    json::Value cl = json::Value::array();
+    for (const auto& a : argv_all) cl.push_back(a);
+    bt.set("command_line", std::move(cl));
+    bt.set("git", git_json());
+    bt.set("build", build_json(ctx.code));
+    bt.set("device", to_json(d));
+    bt.set("counters", std::move(counters));
+    bt.set("gpu_conditions", std::move(conditions));
+    bt.set("peaks", std::move(ctx.peaks));
+    bt.set("forms", std::move(ctx.forms));
+    bt.set("skipped", std::move(ctx.skipped));
+    if (!stopped_early.empty()) {
+      json::Value stop = json::Value::object();
+      stop.set("reason", stopped_early);
+      stop.set("after_s", after_s);
+      bt.set("stopped_early", std::move(stop));
+    }
+    root.set("btcbench", std::move(bt));
+
+    const auto problems = validate_results(root);
+    if (!problems.empty()) {
+      // Never lose a sweep's measurements to a bug in its own bookkeeping.
+      const std::string kept = path.substr(0, path.size() - 5) + ".invalid.json";
+      write_file_atomic(kept, root.dump(), o.force);
+      throw ResultsError("internal: the results tree fails its own schema: " + problems[0] + "; kept as " + kept);
+    }
+    write_file_atomic(path, root.dump(), o.force);
+    std::cout << "btcbench: wrote " << path << "\n";
+  };
+
+  // A stop between benchmarks: the JSON reporter's text so far, closed, is
+  // the tree of what ran.
+  const auto started = std::chrono::steady_clock::now();
+  auto seconds_so_far = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
+  std::signal(SIGTERM, request_stop);
+  std::signal(SIGINT, request_stop);
+  progress.set_after_each([&] {
+    std::string why;
+    if (stop_signal != 0)
+      why = fmt::format("signal {} ({})", int(stop_signal), strsignal(stop_signal));
+    else if (o.max_seconds > 0 && seconds_so_far() >= o.max_seconds)
+      why = fmt::format("--max-seconds {}", o.max_seconds);
+    if (why.empty()) return;
+    const double after_s = seconds_so_far();
+    std::cout << "btcbench: stopping early after " << fmt::format("{:.0f}", after_s) << " s (" << why
+              << "): writing what ran" << std::endl;
+    int rc = kExitStopped;
+    try {
+      write_results(close_unfinalized_benchmark_json(json_out.str()), why, after_s);
+    } catch (const std::exception& e) {
+      std::cerr << "btcbench: " << e.what() << "\n";
+      rc = kExitFailure;
+    }
+    std::cout.flush();
+    std::cerr.flush();
+    std::_Exit(rc);  // out of Google Benchmark's loop: nothing else to run
+  });
+
   const size_t ran = benchmark::RunSpecifiedBenchmarks(&progress);
   benchmark::Shutdown();
   if (ran == 0) {
@@ -236,52 +343,7 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
               << "; nothing written\n";
     return kExitFailure;
   }
-
-  json::Value root = json::parse(json_out.str());
-  normalize_benchmark_names(root);
-  // What the GPU did while it ran: clocks above its maximum, throttling.
-  const int suspect_entries = mark_suspect_clocks(root, d.sm_clock_max_mhz);
-  const int throttled_entries = attach_throttle_reasons(root, progress.throttle_log());
-  json::Value conditions = json::Value::object();
-  const std::string nvml_why_not = nvml::unavailable_reason(d.ordinal);
-  conditions.set("nvml", nvml_why_not.empty());
-  conditions.set("reason", nvml_why_not);
-  conditions.set("sampled", "after each repetition's timed launches");
-  conditions.set("suspect_clock_slack", kSuspectClockSlack);
-  conditions.set("suspect_clock_entries", suspect_entries);
-  conditions.set("throttled_entries", throttled_entries);
-  if (suspect_entries > 0)
-    std::cerr << "btcbench: warning: " << suspect_entries << " entries measured an SM clock above the "
-              << d.sm_clock_max_mhz << " MHz maximum (suspect_clock: 1)\n";
-  if (throttled_entries > 0)
-    std::cerr << "btcbench: warning: " << throttled_entries
-              << " entries ran while the GPU throttled (see throttle_reasons)\n";
-  json::Value bt = json::Value::object();
-  bt.set("schema", kResultsSchema);
-  bt.set("suite", o.suite);
-  bt.set("created_utc", utc_now_iso());
-  json::Value cl = json::Value::array();
-  for (const auto& a : argv_all) cl.push_back(a);
-  bt.set("command_line", std::move(cl));
-  bt.set("git", git_json());
-  bt.set("build", build_json(ctx.code));
-  bt.set("device", to_json(d));
-  bt.set("counters", std::move(counters));
-  bt.set("gpu_conditions", std::move(conditions));
-  bt.set("peaks", std::move(ctx.peaks));
-  bt.set("forms", std::move(ctx.forms));
-  bt.set("skipped", std::move(ctx.skipped));
-  root.set("btcbench", std::move(bt));
-
-  const auto problems = validate_results(root);
-  if (!problems.empty()) {
-    // Never lose a sweep's measurements to a bug in its own bookkeeping.
-    const std::string kept = path.substr(0, path.size() - 5) + ".invalid.json";
-    write_file_atomic(kept, root.dump(), o.force);
-    throw ResultsError("internal: the results tree fails its own schema: " + problems[0] + "; kept as " + kept);
-  }
-  write_file_atomic(path, root.dump(), o.force);
-  std::cout << "btcbench: wrote " << path << "\n";
+  write_results(json_out.str(), "", seconds_so_far());
   return 0;
 }
 

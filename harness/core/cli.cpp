@@ -114,6 +114,8 @@ std::string usage_text(const std::vector<std::string>& known_suites) {
          "  --quick             smoke run: fewer configurations, 3 repetitions (unless --repetitions)\n"
          "  --device N          CUDA device ordinal (default 0)\n"
          "  --cache-control all|none  before each counter pass: flush L2 (all, default) or keep it warm\n"
+         "  --max-seconds S     start no benchmark after S seconds; write what ran (exit 4). SIGTERM and\n"
+         "                      SIGINT (a timeout's) do the same after the benchmark in progress\n"
          "\n"
          "run options:\n"
          "  --batch N           images per forward (default: the model's)\n"
@@ -251,6 +253,8 @@ Command parse_command_line(const std::vector<std::string>& args,
       } catch (const std::invalid_argument& e) {
         throw UsageError(std::string("--metrics: ") + e.what());
       }
+    } else if (cmd.kind == Command::Kind::kSweep && a == "--max-seconds") {
+      cmd.sweep.max_seconds = parse_int(a, cur.value(a), 1, 7 * 24 * 3600);
     } else if (cmd.kind == Command::Kind::kSweep && a == "--repetitions") {
       cmd.sweep.repetitions = parse_int(a, cur.value(a), 1, 1000);
       cmd.sweep.repetitions_given = true;

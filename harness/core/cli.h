@@ -25,6 +25,10 @@ struct SweepOptions {
   // Before each CUPTI counter pass: "all" flushes L2 (cold cache, as ncu's
   // --cache-control all), "none" leaves it warm from the previous pass.
   std::string cache_control = "all";
+  // --max-seconds S: start no benchmark after S seconds of the sweep and
+  // write what ran (btcbench.stopped_early); 0: no limit. SIGTERM or SIGINT
+  // stop it the same way, after the benchmark in progress.
+  int max_seconds = 0;
 };
 
 struct CompareOptions {

@@ -306,6 +306,8 @@ void normalize_benchmark_names(json::Value& root) {
       if (json::Value* v = b.find(key); v && v->is_string()) *v = normalize_benchmark_name(v->as_string());
 }
 
+std::string close_unfinalized_benchmark_json(const std::string& text) { return text + "\n  ]\n}\n"; }
+
 std::vector<std::string> validate_results(const json::Value& root) {
   using T = json::Value::Type;
   Checker c;
@@ -318,6 +320,12 @@ std::vector<std::string> validate_results(const json::Value& root) {
       return {"schema '" + schema->as_string() + "' is not " + kResultsSchema + " (a newer or foreign file?)"};
   }
   c.require_text(*bt, "btcbench.", "suite");
+  if (const json::Value* stop = bt->find("stopped_early")) {  // optional: a sweep that ended early
+    const json::Value* reason = stop->is_object() ? stop->find("reason") : nullptr;
+    const json::Value* after = stop->is_object() ? stop->find("after_s") : nullptr;
+    if (!reason || !reason->is_string() || !after || !after->is_number())
+      c.problems.push_back("'btcbench.stopped_early' must be {reason: string, after_s: number}");
+  }
   c.require(*bt, "btcbench.", "created_utc", T::kString);
   // What a result cannot be read without: the command that made it, the code, the GPU and its clocks.
   if (const auto* cl = c.require(*bt, "btcbench.", "command_line", T::kArray)) {

@@ -72,6 +72,11 @@ std::string normalize_benchmark_name(const std::string& name);
 // line), finite positive times, no negative number on a benchmark entry.
 std::vector<std::string> validate_results(const json::Value& root);
 
+// Google Benchmark's JSONReporter text before its Finalize (every finished
+// benchmark's runs, the array and object still open), closed as Finalize
+// closes it: a sweep that stops early writes what ran from it.
+std::string close_unfinalized_benchmark_json(const std::string& text);
+
 // Reads, parses and validates; ResultsError names the file and the first
 // problems. A directory, an empty file and one over `max_bytes` each get
 // their own message.

@@ -82,6 +82,9 @@ _DELETE = object()
     ("btcbench.command_line", [], "'btcbench.command_line' is empty"),
     ("btcbench.forms.mma_and_m16n8k256.group", "or",
      "btcbench.forms['mma_and_m16n8k256'].group is 'or'; expected one of xor, and, wgmma, reference"),
+    ("btcbench.stopped_early", {"reason": 15, "after_s": 200},
+     "'btcbench.stopped_early' must be {reason: string, after_s: number}"),
+    ("btcbench.stopped_early", "timeout", "'btcbench.stopped_early' must be {reason: string, after_s: number}"),
 ])
 def test_load_rejects_bad_metadata(instr_doc, write_doc, dotted, value, message):
     _set(instr_doc, dotted, value)
@@ -211,3 +214,15 @@ def test_config_level_skips_name_the_config(instr_doc, write_doc):
         {"form": "wgmma_and_m64n256k256_ss", "config": "wps:16/ilp:1", "reason": "does not fit on one SM"})
     path = write_doc(instr_doc)
     assert br.load(path).skipped[-1] == ("wgmma_and_m64n256k256_ss", "wps:16/ilp:1: does not fit on one SM")
+
+
+def test_stopped_early_loads_and_the_header_says_so(instr_doc, write_doc):
+    """A sweep that stopped early (--max-seconds, SIGTERM) is a results file of what ran; its reports say so."""
+    from analysis import report_common as rc
+    instr_doc["btcbench"]["stopped_early"] = {"reason": "signal 15 (Terminated)", "after_s": 200.4}
+    results = br.load(write_doc(instr_doc))
+    lines = rc.header_lines(results)
+    assert "- **Stopped early:** after 200 s (signal 15 (Terminated)): only the benchmarks that finished " \
+           "before it are in this file" in lines
+    del instr_doc["btcbench"]["stopped_early"]
+    assert not any("Stopped early" in line for line in rc.header_lines(br.load(write_doc(instr_doc))))

@@ -28,6 +28,15 @@ TEST(Cli, SweepDefaults) {
   EXPECT_EQ(c.sweep.repetitions, 7);
 }
 
+TEST(Cli, MaxSecondsIsAPositiveCount) {
+  EXPECT_EQ(parse({"sweep", "instr"}).sweep.max_seconds, 0);
+  EXPECT_EQ(parse({"sweep", "instr", "--max-seconds", "180"}).sweep.max_seconds, 180);
+  EXPECT_EQ(parse({"sweep", "instr", "--max-seconds=5"}).sweep.max_seconds, 5);
+  EXPECT_THROW(parse({"sweep", "instr", "--max-seconds", "0"}), UsageError);
+  EXPECT_THROW(parse({"sweep", "instr", "--max-seconds", "soon"}), UsageError);
+  EXPECT_THROW(parse({"run", "tiny-bireal", "--max-seconds", "5"}), UsageError);
+}
+
 TEST(Cli, SweepFlagsBothSpellings) {
   Command c = parse({"sweep", "--out=/tmp/r", "instr", "--force", "--no-counters", "--filter", "tput/.*",
                      "--repetitions=11", "--device", "1"});

@@ -56,6 +56,21 @@ TEST(Results, Filename) {
 
 TEST(Results, ValidTreePasses) { EXPECT_TRUE(validate_results(valid_results()).empty()); }
 
+// A sweep that stopped early says so: {reason, after_s}, checked when present.
+TEST(Results, StoppedEarlyIsOptionalAndChecked) {
+  json::Value v = valid_results();
+  json::Value stop = json::Value::object();
+  stop.set("reason", "signal 15 (Terminated)");
+  stop.set("after_s", 200.5);
+  v.find("btcbench")->set("stopped_early", stop);
+  EXPECT_TRUE(validate_results(v).empty());
+  json::Value bad = json::Value::object();
+  bad.set("reason", 15);
+  v.find("btcbench")->set("stopped_early", bad);
+  EXPECT_EQ(validate_results(v),
+            std::vector<std::string>{"'btcbench.stopped_early' must be {reason: string, after_s: number}"});
+}
+
 TEST(Results, ForeignAndBrokenTreesAreNamed) {
   json::Value plain = json::parse(R"({"context": {}, "benchmarks": []})");
   ASSERT_EQ(validate_results(plain).size(), 1u);
