@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "harness/core/check.h"
+#include "net/warp_bits.cuh"
 
 namespace btc::net {
 namespace {
@@ -163,16 +164,8 @@ __global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a,
 // One thread per output pixel and 8 channels: 16-byte loads and stores, 8
 // threads over a 128-byte run of a pixel (a thread per 32 channels with
 // 2-byte loads took 2.9 ms for Bi-Real's conv1 pool at batch 256 on the H200).
-// Bits: the 4 threads of a 32-channel word gather their bytes by shuffle.
-// Every lane of the warp calls it (threads past the end with byte 0).
-__device__ __forceinline__ uint32_t word_of_bytes(uint32_t byte) {
-  uint32_t w = byte;
-  w |= __shfl_down_sync(0xffffffffu, byte, 1) << 8;
-  w |= __shfl_down_sync(0xffffffffu, byte, 2) << 16;
-  w |= __shfl_down_sync(0xffffffffu, byte, 3) << 24;
-  return w;
-}
-
+// Bits: the 4 threads of a 32-channel word gather their bytes by shuffle
+// (word_of_bytes, net/warp_bits.cuh).
 __global__ void maxpool3_kernel(const __half* __restrict__ in, int n, int h, int w, int c, int p, int q,
                                 __half* __restrict__ out, uint32_t* __restrict__ bits) {
   const int groups = c / 8;

@@ -44,6 +44,7 @@
 #include "kernels/atoms/arch.cuh"
 #include "kernels/atoms/copy_sm80.cuh"
 #include "kernels/atoms/mma_sm80.cuh"
+#include "net/warp_bits.cuh"
 
 namespace btc::net {
 
@@ -157,15 +158,6 @@ __device__ __forceinline__ uint32_t relu2(__half2 v) {
 
 __device__ __forceinline__ uint32_t max2(uint32_t a, uint32_t b, bool keys) {
   return keys ? __vmaxs2(a, b) : as_u32(__hmax2(as_h2(a), as_h2(b)));
-}
-
-// Lanes 4i .. 4i+3 hold the bytes of one 32-channel word (every lane calls it).
-__device__ __forceinline__ uint32_t word_of_bytes(uint32_t byte) {
-  uint32_t w = byte;
-  w |= __shfl_down_sync(0xffffffffu, byte, 1) << 8;
-  w |= __shfl_down_sync(0xffffffffu, byte, 2) << 16;
-  w |= __shfl_down_sync(0xffffffffu, byte, 3) << 24;
-  return w;
 }
 
 // Word of chunk (8 channels) `chunk` of conv pixel `pixel` in a conv row:
