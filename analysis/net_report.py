@@ -116,6 +116,10 @@ GOAL_BIREAL_IMAGES_PER_S = 500_000.0
 GOAL_BIREAL_LATENCY_US = 100.0
 # Bi-Real on the tensor cores at GOAL_FP16_FACTOR x the images/s of the
 # full-precision ResNet-18 on cuDNN, both at GOAL_BIREAL_BATCH, same file.
+# Issue 11: the Σ of the steps' floors over the measured forward, at each of
+# these points (the Bi-Real goals' batch and TCBNN's paper batch).
+GOAL_FLOOR_SHARE = 0.60
+GOAL_FLOOR_POINTS = (("resnet18-bireal", 256), ("resnet18-tcbnn", 512))
 GOAL_FP16_MODEL = "resnet18-fp16"
 GOAL_FP16_FACTOR = 7.0
 # Issue 13: the in situ observer (every layer of one image every
@@ -653,6 +657,48 @@ def fp16_goal(data: NetData) -> Goal:
     return Goal(what, point, value, verdict, f"{figure(binary)} ÷ {figure(full)} = {value:,.2f}× {verdict}")
 
 
+def layers_losing(d: Breakdown | None, n: int = 3) -> list[tuple[str, float]]:
+    """The n layers whose steps lose the most time against their floors
+    (time − floor summed over a layer's steps), most first."""
+    lost: dict[str, float] = {}
+    for step in d.steps if d is not None else ():
+        if step.excess_us is not None:
+            lost[step.layer] = lost.get(step.layer, 0.0) + step.excess_us
+    return sorted(lost.items(), key=lambda kv: -kv[1])[:n]
+
+
+def floor_goals(data: NetData) -> list[Goal]:
+    """At each GOAL_FLOOR_POINTS point in the file: the btc forward's floor
+    (the Σ of its steps' compulsory DRAM bytes over the measured bandwidth:
+    the DRAM side of each step's roofline, so a lower bound of the roofline
+    floor) is ≥ GOAL_FLOOR_SHARE of its median time; the cell names the
+    layers that lose the most, from the breakdown at that batch where the
+    file has one."""
+    out = []
+    for model, batch in GOAL_FLOOR_POINTS:
+        if not any(m == model for m, _, _ in data.forwards):
+            continue
+        what = f"Σ of the step floors ≥ {GOAL_FLOOR_SHARE:.0%} of the btc forward"
+        point = f"`{model}`, batch {batch}"
+        f = data.forward(model, batch, BTC)
+        floor = f.floor_us if f is not None else None
+        time_us = f.time_s * 1e6 if f is not None and f.measured and f.time_s else None
+        if floor is None or time_us is None:
+            why = _not_measured(f, f"`{model}` batch-{batch} btc") if time_us is None else \
+                "not measured: no floor (no measured DRAM bandwidth in this file)"
+            out.append(Goal(what, point, None, "not measured", why))
+            continue
+        share = floor / time_us
+        verdict = "met" if share >= GOAL_FLOOR_SHARE else "not met"
+        cell = f"{floor:,.1f} of {time_us:,.1f} µs = {share:.0%} {verdict}"
+        worst = layers_losing(data.breakdown(model, batch, BTC))
+        if verdict != "met":
+            cell += ("; losing most: " + ", ".join(f"`{layer}` {us:,.1f} µs" for layer, us in worst)) if worst \
+                else "; no breakdown at this batch to say which layers lose it"
+        out.append(Goal(what, point, share, verdict, cell))
+    return out
+
+
 def goals(data: NetData) -> list[Goal]:
     """The goals of issue 11, from the data: `resnet18-tcbnn` btc images/s at
     batch GOAL_BATCH ≥ GOAL_TCBNN_FACTOR × TCBNN's published figure,
@@ -696,7 +742,7 @@ def goals(data: NetData) -> list[Goal]:
         value = data.speedup(model, batch)
         verdict = "met" if value >= GOAL_POPC_FACTOR else "not met"   # type: ignore[operator]
         out.append(Goal(what, point, value, verdict, f"{value:,.2f}× {verdict}"))
-    return out
+    return out + floor_goals(data)
 
 
 INSITU_GOAL = (f"within {GOAL_INSITU_OVERHEAD_PCT:g}% with every layer of one image every "
@@ -1163,7 +1209,10 @@ def _goal_lines(data: NetData) -> list[str]:
             "and batch in this file, each model at its paper batch (the largest measured batch where this file "
             "lacks it, or the model has none). Beside full precision: "
             f"`{GOAL_BIREAL_MODEL}` on {BTC} at ≥ {GOAL_FP16_FACTOR:g}× the images/s of `{GOAL_FP16_MODEL}` on "
-            f"{CUDNN}, both at batch {GOAL_BIREAL_BATCH}. Median images/s; every verdict is "
+            f"{CUDNN}, both at batch {GOAL_BIREAL_BATCH}. The Σ of the forward's step floors (each step's "
+            f"compulsory DRAM bytes over the measured bandwidth) ≥ {GOAL_FLOOR_SHARE:.0%} of its median time "
+            "at " + " and ".join(f"`{m}` batch {b}" for m, b in GOAL_FLOOR_POINTS) + ", naming the layers "
+            "that lose the most where the file has that batch's breakdown. Median images/s; every verdict is "
             "computed from this file.", "",
             *rc.table(header, rows), "", f"{met} of {len(found)} goals met."]
 
@@ -1202,11 +1251,7 @@ def _step_lines(d: Breakdown) -> list[str]:
     lines = [f"The {min(TOP_STEPS, len(steps))} largest of the {len(steps)} {d.impl} steps (floor: the step's "
              "compulsory DRAM bytes over the measured bandwidth, from btcbench.forms):", "",
              *rc.table(STEP_TABLE_HEADER, rows), ""]
-    lost: dict[str, float] = {}
-    for s in d.steps:
-        if s.excess_us is not None:
-            lost[s.layer] = lost.get(s.layer, 0.0) + s.excess_us
-    worst = sorted(lost.items(), key=lambda kv: -kv[1])[:3]
+    worst = layers_losing(d)
     if worst:
         floors = sum(s.floor_us for s in d.steps if s.floor_us is not None)
         lines += [f"Most time lost against the floor ({d.impl}, time − floor summed over a layer's steps): "

@@ -290,8 +290,15 @@ def test_goals(net_path, net_doc, write_doc):
     data = nr.collect(br.load(net_path))
     found = nr.goals(data)
     target = 50 * 5600
-    # This file has no resnet18-bireal: its two goals (rows 2 and 3) and the fp16 one (row 4) are not measured.
-    assert [g.verdict for g in found] == ["met", "not measured", "not measured", "not measured", "met", "not met"]
+    # This file has no resnet18-bireal: its two goals (rows 2 and 3) and the fp16 one (row 4) are not measured,
+    # and of the floor goals only resnet18-tcbnn's (the last row) is there.
+    assert [g.verdict for g in found] == ["met", "not measured", "not measured", "not measured", "met", "not met",
+                                          "not met"]
+    floor_us = sum(step_bytes(RESNET, 512, s[2]) for s in STEPS[RESNET]) / BW * 1e6
+    t = FORWARD_US[(RESNET, 512, "btc")]
+    assert (found[6].goal, found[6].point) == ("Σ of the step floors ≥ 60% of the btc forward", f"`{RESNET}`, batch 512")
+    assert found[6].value == pytest.approx(floor_us / t)
+    assert found[6].cell.startswith(f"{floor_us:,.1f} of {t:,.1f} µs = {floor_us / t:.0%} not met; losing most: `")
     assert found[0].value == pytest.approx(images(RESNET, 512, "btc")) and found[0].value >= target
     assert found[1].cell == "not measured: no `resnet18-bireal` batch-256 btc run"
     assert found[2].cell == "not measured: no `resnet18-bireal` batch-1 btc run"
@@ -303,7 +310,7 @@ def test_goals(net_path, net_doc, write_doc):
     text = section_text(_markdown(net_path), "Goals")
     assert f"| {found[0].goal} | `{RESNET}`, batch 512 | {images(RESNET, 512, 'btc'):,.0f} = " \
            f"{images(RESNET, 512, 'btc') / 5600:,.1f}× (target {target:,}) met | met |" in text
-    assert "2 of 6 goals met." in text
+    assert "2 of 7 goals met." in text
 
     # Slower at batch 512: below 50 x TCBNN and below 20 x popc.
     slow = json.loads(json.dumps(net_doc))
@@ -312,7 +319,7 @@ def test_goals(net_path, net_doc, write_doc):
             e["images_per_s"] /= 1.2
     verdicts = [g.verdict for g in nr.goals(nr.collect(br.load(write_doc(slow, "slow.json"))))]
     # 266,667 < 280,000; 20.8 x popc still meets 20
-    assert verdicts == ["not met", "not measured", "not measured", "not measured", "met", "not met"]
+    assert verdicts == ["not met", "not measured", "not measured", "not measured", "met", "not met", "not met"]
     # Batch 512 btc not run: both resnet goals not measured at 512; the popc goal falls back to batch 1.
     gone = json.loads(json.dumps(net_doc))
     gone["benchmarks"] = [e for e in gone["benchmarks"]
@@ -725,6 +732,7 @@ def test_bireal_goals(small_doc, write_doc):
         ("`resnet18-bireal` on btc ÷ `resnet18-fp16` on cudnn, images/s ≥ 7×", "batch 256", "not measured"),
         ("btc ≥ 20 × popc images/s", "`resnet18-bireal`, batch 256 (no paper batch: the largest measured)",
          "not met"),
+        ("Σ of the step floors ≥ 60% of the btc forward", "`resnet18-bireal`, batch 256", "not met"),
     ]
     images_256 = 256 / (SMALL_FORWARD_US[(256, "btc")] * 1e-6)
     assert found[1].value == pytest.approx(images_256)
@@ -737,7 +745,7 @@ def test_bireal_goals(small_doc, write_doc):
            "latency at batch 1" in text
     assert "| `resnet18-bireal` btc batch-1 latency ≤ 100 µs (median) | `resnet18-bireal`, batch 1 | " \
            "80.0 µs (limit 100 µs) met | met |" in text
-    assert "2 of 5 goals met." in text
+    assert "2 of 6 goals met." in text
 
     # Slower: 400,000 images/s at batch 256 and 125 µs at batch 1; neither is met.
     slow = json.loads(json.dumps(small_doc))
@@ -754,6 +762,36 @@ def test_bireal_goals(small_doc, write_doc):
     found = nr.goals(nr.collect(br.load(write_doc(gone, "gone.json"))))
     assert found[2].verdict == "not measured"
     assert found[2].cell == f"not measured: `{BIREAL}` batch-1 btc reported an error ({OOM})"
+
+
+def test_floor_goal(small_doc, write_doc):
+    """Σ of the btc forward's step floors over its median time ≥ 60%, the layers losing most named."""
+    data = nr.collect(br.load(NET_SMALL))
+    goal = nr.floor_goals(data)
+    assert [(g.point, g.verdict) for g in goal] == [(f"`{BIREAL}`, batch 256", "not met")]
+    f = data.forward(BIREAL, 256, "btc")
+    share = f.floor_us / (f.time_s * 1e6)
+    assert goal[0].value == pytest.approx(share) and share < 0.6
+    worst = nr.layers_losing(data.breakdown(BIREAL, 256, "btc"))
+    assert worst and all(a[1] >= b[1] for a, b in zip(worst, worst[1:]))
+    assert goal[0].cell == (f"{f.floor_us:,.1f} of {f.time_s * 1e6:,.1f} µs = {share:.0%} not met; losing most: "
+                            + ", ".join(f"`{layer}` {us:,.1f} µs" for layer, us in worst))
+    # Fast enough (the forward at its floor over 0.7): met, no layers named.
+    fast = json.loads(json.dumps(small_doc))
+    _scale_run(fast, f"net/{_bench_model(BIREAL)}/batch:256/impl:btc/manual_time", share / 0.7)
+    met = nr.floor_goals(nr.collect(br.load(write_doc(fast, "fast.json"))))[0]
+    assert met.verdict == "met" and met.value == pytest.approx(0.7) and "losing" not in met.cell
+    # No breakdown at that batch: the verdict stands and the cell says why no layer is named.
+    bare = json.loads(json.dumps(small_doc))
+    bare["benchmarks"] = [e for e in bare["benchmarks"] if not e["run_name"].startswith("layers/")]
+    cell = nr.floor_goals(nr.collect(br.load(write_doc(bare, "bare.json"))))[0].cell
+    assert cell.endswith("not met; no breakdown at this batch to say which layers lose it")
+    # No btc forward at that batch: not measured.
+    gone = json.loads(json.dumps(small_doc))
+    gone["benchmarks"] = [e for e in gone["benchmarks"]
+                          if not e["run_name"].startswith(f"net/{_bench_model(BIREAL)}/batch:256/impl:btc")]
+    lost = nr.floor_goals(nr.collect(br.load(write_doc(gone, "gone.json"))))[0]
+    assert lost.verdict == "not measured" and lost.cell == f"not measured: no `{BIREAL}` batch-256 btc run"
 
 
 def test_bireal_tables_and_breakdown(small_doc, write_doc):
