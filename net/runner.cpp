@@ -406,7 +406,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   // tensor cores), else conv_half (CUDA cores, exact). A conv on the image
   // runs on conv_tc by default where stem_tc takes it (Bi-Real's 7x7/2 stem
   // and its 3x3/2 max-pool: cuDNN 3.85 ms + maxpool3_half 0.94 ms at batch
-  // 1024 on the H200, net-20261203T120815Z-db37795); conv=conv_tc asks for it
+  // 1024 on the H200, net-20261203T054827Z-c13e978); conv=conv_tc asks for it
   // on every conv on the image, and the full-precision baseline keeps cuDNN
   // (conv=conv_cudnn).
   const std::string cudnn_unavailable = cudnn::ConvHalf::unavailable_reason();
