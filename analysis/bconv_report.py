@@ -183,12 +183,6 @@ class BconvRun(rc.DesignRun):
         counted = self.run.counter("bytes_moved") if self.run else None
         return counted if counted else self.problem.bytes_moved(self.out)
 
-    @property
-    def graph_time_s(self) -> float | None:
-        """Per launch, from CUDA-graph replays (small points only)."""
-        us = self.run.counter("graph_time_per_run_us") if self.run else None
-        return us * 1e-6 if us else None
-
     def floor_s(self, bandwidth: float | None) -> float | None:
         """bytes_moved over the measured DRAM bandwidth."""
         return self.bytes_moved / bandwidth if bandwidth else None

@@ -528,19 +528,31 @@ def _tops_cell(run: BmmRun | None) -> str:
     return rc.rate_cell(run.tops_spread())
 
 
+GRAPH_COLUMNS = ["Graph-replay µs (bits / int32)", "Graph time / floor (bits / int32)"]
+
+
+def graph_roofline(run: BmmRun, peak: InstrPeak | None, bandwidth: float | None) -> Roofline:
+    """The roofline of the run's CUDA-graph replay time (the kernel without launch gaps)."""
+    r = roofline(run, peak, bandwidth)
+    return Roofline(run.graph_time_s, r.compute_s, r.memory_s)
+
+
 def _problem_row(data: BmmData, d: Design, p: Problem, peaks: Peaks,
-                 bandwidth: float | None, l2: rc.L2HitColumn) -> list[object]:
+                 bandwidth: float | None, l2: rc.L2HitColumn, with_graph: bool = False) -> list[object]:
     runs = [data.get(d.name, p, out) for out in OUTPUTS]
     peak = peaks.get(d.family)
     roofs = [roofline(r, peak, bandwidth) if r and r.run else None for r in runs]
 
     def pair(fn: Any, spec: str) -> str:
         return _pair(*(rc.fmt(fn(r) if r and r.run else None, spec) for r in runs))
+    graph = [pair(lambda r: r.graph_time_s * 1e6 if r.graph_time_s else None, ",.2f"),
+             pair(lambda r: graph_roofline(r, peak, bandwidth).ratio, ".2f")] if with_graph else []
     return [f"`{d.name}`", d.family, *(_tops_cell(r) for r in runs),
             pair(lambda r: pct_of_peak(r, peak), ".1f"),
             pair(lambda r: r.gbps, ",.1f"),
             _pair(*((rf.bound if rf and rf.bound else DASH) for rf in roofs)),
             _pair(*(rc.fmt(rf.ratio if rf else None, ".2f") for rf in roofs)),
+            *graph,
             pair(lambda r: r.dram_per_operand_byte, ".2f"),
             _pair(*(l2.cell(r.l2_hit if r else None) for r in runs))]
 
@@ -551,9 +563,15 @@ def _problem_sections(results: br.Results, data: BmmData, peaks: Peaks) -> list[
     for p in data.problems:
         l2 = rc.L2HitColumn(r.l2_hit for d in data.designs for out in OUTPUTS
                             if (r := data.get(d.name, p, out)) is not None)
-        header = [*PROBLEM_TABLE_HEADER[:-1], l2.header(" (bits / int32)")]
+        # The graph columns where a run of the problem has graph-replay times (small problems).
+        with_graph = any(r.graph_time_s for d in data.designs for out in OUTPUTS
+                         if (r := data.get(d.name, p, out)) is not None)
+        at = PROBLEM_TABLE_HEADER.index("Time / floor (bits / int32)") + 1
+        header = [*PROBLEM_TABLE_HEADER[:at], *(GRAPH_COLUMNS if with_graph else []),
+                  *PROBLEM_TABLE_HEADER[at:-1], l2.header(" (bits / int32)")]
         lines += [f"### {p.heading}", "",
-                  *rc.table(header, [_problem_row(data, d, p, peaks, bandwidth, l2) for d in data.designs]),
+                  *rc.table(header, [_problem_row(data, d, p, peaks, bandwidth, l2, with_graph)
+                                     for d in data.designs]),
                   *l2.notes(), ""]
     if not data.problems:
         lines += ["No problem in this file.", ""]
@@ -636,7 +654,12 @@ def markdown_report(results: br.Results, data: BmmData, peaks: Peaks, png_names:
              "2·M·N·K over the measured instruction peak, the memory floor min bytes over the "
              "DRAM bandwidth in the header; the bound is the larger floor (— where either is "
              "unknown) and time / floor is the median time over it (below 1: the run beat the "
-             "DRAM floor, e.g. with output that L2 holds before it reaches DRAM). DRAM read / operand bytes "
+             "DRAM floor, e.g. with output that L2 holds before it reaches DRAM). Since 2026-12-03 the "
+             "launches rotate through copies of the buffers spanning 3× L2 (`l2_rotation_copies`), so small "
+             "problems read their operands from DRAM; older files timed one copy, warm in L2. Graph-replay µs "
+             "(small problems, `--no-counters` runs) is the kernel time per launch from CUDA-graph replays of "
+             "back-to-back launches, without the host's launch gap that event-timed launches include; graph "
+             "time / floor is it over the same floor. DRAM read / operand bytes "
              "and L2 hit % come from a separate, untimed CUPTI launch.", *counters_note, "",
              *_problem_sections(results, data, peaks),
              "## Speedup over the baselines (bits output)", "",

@@ -439,6 +439,12 @@ class DesignRun:
         return spread(self.tops, self.run) if self.tops is not None and self.run else None
 
     @property
+    def graph_time_s(self) -> float | None:
+        """Per launch, from CUDA-graph replays (the suites time small points so, without launch gaps)."""
+        us = self.run.counter("graph_time_per_run_us") if self.run else None
+        return us * 1e-6 if us else None
+
+    @property
     def l2_hit(self) -> L2Hit | None:
         """The run's L2 hit rate (l2_hit): hit/(hit+miss) where it has the sums."""
         return l2_hit(self.run.counters) if self.run else None

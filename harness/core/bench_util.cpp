@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -132,6 +133,28 @@ struct DeviceBuffer {
 };
 
 }  // namespace
+
+int rotation_copies(size_t slot_bytes, long long l2_bytes) {
+  if (l2_bytes <= 0 || slot_bytes == 0) return 1;
+  const double want = std::ceil(kRotationL2Multiple * static_cast<double>(l2_bytes) / static_cast<double>(slot_bytes));
+  return static_cast<int>(std::clamp(want, 1.0, static_cast<double>(kMaxRotationCopies)));
+}
+
+bool DeviceArena::reserve(size_t bytes) {
+  if (bytes <= bytes_) return true;
+  BTC_CUDA_CHECK(cudaFree(ptr_));
+  ptr_ = nullptr;
+  bytes_ = 0;
+  const cudaError_t e = cudaMalloc(&ptr_, bytes);
+  if (e == cudaErrorMemoryAllocation) {
+    (void)cudaGetLastError();
+    ptr_ = nullptr;
+    return false;
+  }
+  BTC_CUDA_CHECK(e);
+  bytes_ = bytes;
+  return true;
+}
 
 GraphTiming time_graph_replays(const std::function<void(int run, cudaStream_t s)>& launch, int runs, int replays) {
   if (runs < 1 || replays < 1)

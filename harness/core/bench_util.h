@@ -98,6 +98,33 @@ struct GraphTiming {
 GraphTiming time_graph_replays(const std::function<void(int run, cudaStream_t s)>& launch, int runs,
                                int replays = 3);
 
+// Launches that rotate through copies ("slots") of a point's buffers find
+// their operands in DRAM rather than left in L2 by the launch before: copies
+// spanning this many L2 sizes (H100 and H200 split L2 into two partitions; 3x
+// clears either way). A point past that size runs on one copy.
+constexpr double kRotationL2Multiple = 3.0;
+constexpr int kMaxRotationCopies = 4096;
+int rotation_copies(size_t slot_bytes, long long l2_bytes);
+// Every buffer of a slot starts on cudaMalloc's alignment.
+constexpr size_t kSlotAlignBytes = 256;
+inline size_t align_up(size_t bytes) { return (bytes + kSlotAlignBytes - 1) / kSlotAlignBytes * kSlotAlignBytes; }
+
+// Device memory that only grows, reused across a sweep's points (freed with
+// the sweep's state at exit).
+class DeviceArena {
+ public:
+  DeviceArena() = default;
+  DeviceArena(const DeviceArena&) = delete;
+  DeviceArena& operator=(const DeviceArena&) = delete;
+  // False, with CUDA's error cleared, when the device cannot hold `bytes`.
+  bool reserve(size_t bytes);
+  char* at(size_t offset) const { return static_cast<char*>(ptr_) + offset; }
+
+ private:
+  void* ptr_ = nullptr;
+  size_t bytes_ = 0;
+};
+
 // The DRAM bandwidth a device-to-device cudaMemcpyAsync reaches on the
 // current device: the measured roofline floor's denominator, not a
 // datasheet figure. Source and destination of buffer_bytes each (far past

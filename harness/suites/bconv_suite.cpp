@@ -27,18 +27,13 @@ using bconv::Epilogue;
 using bconv::Problem;
 
 constexpr int kTimedLaunches = 5;
-// The timed launches rotate through copies of a point's buffers spanning this
-// many L2 sizes, so each launch finds its operands in DRAM rather than left in
-// L2 by the launch before (H100 and H200 split L2 into two partitions; 3x
-// clears either way). Points past that size run on one copy.
-constexpr double kRotationL2Multiple = 3.0;
-constexpr int kMaxRotationCopies = 4096;
+// The timed launches rotate through copies of a point's buffers
+// (rotation_copies, harness/core/bench_util.h).
 // Points of at most this many ops also get CUDA-graph replay timing: a
 // tensor-core launch of 20 G ops takes tens of microseconds, where the gap
 // between two event-timed launches is a visible share of the time.
 constexpr double kGraphMaxOps = 2e10;
 constexpr int kGraphMinRuns = 16;
-constexpr size_t kAlignBytes = 256;  // every buffer of a slot starts on cudaMalloc's alignment
 constexpr uint64_t kSeedX = 1, kSeedW = 2, kSeedThreshold = 3, kSeedAffine = 4;
 
 // Sweep groups, as each point's label names them (comma-separated).
@@ -143,35 +138,6 @@ std::vector<SweepPoint> sweep_points(bool quick) {
   return list.points();
 }
 
-size_t align_up(size_t bytes) { return (bytes + kAlignBytes - 1) / kAlignBytes * kAlignBytes; }
-
-// Device memory that only grows, reused across points (never freed: it lives
-// as long as the sweep, as the bmm sweep's buffers do).
-class DeviceArena {
- public:
-  // False, with CUDA's error cleared, when the device cannot hold `bytes`.
-  bool reserve(size_t bytes) {
-    if (bytes <= bytes_) return true;
-    BTC_CUDA_CHECK(cudaFree(ptr_));
-    ptr_ = nullptr;
-    bytes_ = 0;
-    const cudaError_t e = cudaMalloc(&ptr_, bytes);
-    if (e == cudaErrorMemoryAllocation) {
-      (void)cudaGetLastError();
-      ptr_ = nullptr;
-      return false;
-    }
-    BTC_CUDA_CHECK(e);
-    bytes_ = bytes;
-    return true;
-  }
-  char* at(size_t offset) const { return static_cast<char*>(ptr_) + offset; }
-
- private:
-  void* ptr_ = nullptr;
-  size_t bytes_ = 0;
-};
-
 // Where one copy ("slot") of a point's buffers lies. Inputs (activations,
 // weights, the design's workspace, which prepare() fills from them) sit in
 // one arena and outputs in another, so the int32 and bits runs of a problem
@@ -201,13 +167,6 @@ struct SlotLayout {
     return e == Epilogue::kHalf ? 2 * align_up(half_bytes) + align_up(bits_out) : align_up(out_bytes(e));
   }
 };
-
-// Copies whose buffers together span kRotationL2Multiple x the L2 size.
-int rotation_copies(size_t slot_bytes, long long l2_bytes) {
-  if (l2_bytes <= 0 || slot_bytes == 0) return 1;
-  const double want = std::ceil(kRotationL2Multiple * static_cast<double>(l2_bytes) / static_cast<double>(slot_bytes));
-  return static_cast<int>(std::clamp(want, 1.0, static_cast<double>(kMaxRotationCopies)));
-}
 
 struct BconvState {
   SuiteContext* ctx = nullptr;

@@ -347,6 +347,33 @@ def test_problem_tables(bmm_path):
     assert fc["btc_wmma_tile"]["% of instr peak (bits / int32)"] == "8.0 / 7.2"   # of 2,000 (WMMA XOR)
 
 
+def test_graph_replay_columns(bmm_doc, write_doc):
+    """A problem with graph-replay times gets their columns beside time / floor; the others do not."""
+    for entry in bmm_doc["benchmarks"]:
+        if entry["run_name"] in (_run_name("wgmma_and_sm90", FC, "bits"), _run_name("wgmma_and_sm90", FC, "int32")):
+            entry["graph_time_per_run_us"] = 2.5 if entry["run_name"].endswith("out:bits/manual_time") else 4.0
+    results = br.load(write_doc(bmm_doc, "graph.json"))
+    md = _markdown(results)
+    fc = table_rows(md, "Design", after=f"### {FC.heading}")
+    header = list(fc["wgmma_and_sm90"])
+    at = header.index("Time / floor (bits / int32)")
+    assert header[at + 1:at + 3] == ["Graph-replay µs (bits / int32)", "Graph time / floor (bits / int32)"]
+    assert fc["wgmma_and_sm90"]["Graph-replay µs (bits / int32)"] == "2.50 / 4.00"
+    assert fc["popc_u64"]["Graph-replay µs (bits / int32)"] == "— / —"
+    data = bm.collect(results)
+    peak = _peaks().by_family["wgmma_and"]
+    for out, us in (("bits", 2.5), ("int32", 4.0)):
+        run = data.get("wgmma_and_sm90", FC, out)
+        roof = bm.graph_roofline(run, peak, H100_BW)
+        plain = bm.roofline(run, peak, H100_BW)
+        assert roof.time_s == pytest.approx(us * 1e-6)
+        assert (roof.compute_s, roof.memory_s) == (plain.compute_s, plain.memory_s)
+    ratios = [bm.graph_roofline(data.get("wgmma_and_sm90", FC, out), peak, H100_BW).ratio for out in ("bits", "int32")]
+    assert fc["wgmma_and_sm90"]["Graph time / floor (bits / int32)"] == f"{ratios[0]:.2f} / {ratios[1]:.2f}"
+    # No graph times on the 1024³ problem: its table keeps the old columns.
+    assert "Graph-replay µs (bits / int32)" not in table_rows(md, "Design", after=f"### {P1K.heading}")["wgmma_and_sm90"]
+
+
 def test_unknown_device_has_no_memory_floor(bmm_doc, write_doc):
     bmm_doc["btcbench"]["device"]["name"] = "NVIDIA A100-SXM4-80GB"
     md = _markdown(br.load(write_doc(bmm_doc)), instr=None)
