@@ -193,6 +193,38 @@ GraphTiming time_graph_replays(const std::function<void(int run, cudaStream_t s)
   return t;
 }
 
+RotatedTiming time_rotated_launches(benchmark::State& st, SlotRotation& rotation, const std::string& name,
+                                    int copies, const std::function<void(int slot, cudaStream_t s)>& run_slot,
+                                    double ops, double graph_max_ops, bool profiler_on,
+                                    const std::function<void(const std::string& why)>& skip_graph) {
+  if (rotation.rotating != name) {
+    rotation.rotating = name;
+    rotation.next = 0;
+  }
+  RotatedTiming t;
+  t.seconds_per_launch = time_launches(st, [&] {
+    run_slot(rotation.next, nullptr);
+    rotation.next = (rotation.next + 1) % copies;
+  });
+  st.counters["l2_rotation_copies"] = copies;
+  if (ops <= graph_max_ops && profiler_on) {
+    if (rotation.graph_skipped.insert(name).second) skip_graph("graph replay timing needs --no-counters (not yet run with counters on)");
+  } else if (ops <= graph_max_ops) {
+    const int runs = std::max(copies, kGraphMinRuns);
+    const GraphTiming g = time_graph_replays([&](int i, cudaStream_t s) { run_slot(i % copies, s); }, runs);
+    rotation.next = runs % copies;  // the slot the replays touched longest ago
+    if (g.error.empty()) {
+      st.counters["graph_time_per_run_us"] = g.seconds_per_run * 1e6;
+      st.counters["graph_tops"] = ops / g.seconds_per_run / 1e12;
+      st.counters["graph_runs"] = runs;
+    } else if (rotation.graph_skipped.insert(name).second) {
+      skip_graph("graph replay timing: " + g.error);
+    }
+  }
+  t.last_slot = (rotation.next + copies - 1) % copies;
+  return t;
+}
+
 DramCopyBandwidth measure_dram_copy_bandwidth(const DramCopyOptions& o) {
   if (o.buffer_bytes == 0 || o.repetitions < 1)
     throw std::invalid_argument("measure_dram_copy_bandwidth: buffer_bytes and repetitions must be positive");

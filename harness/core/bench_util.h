@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -124,6 +125,32 @@ class DeviceArena {
   void* ptr_ = nullptr;
   size_t bytes_ = 0;
 };
+
+// A sweep's launches over `copies` slots of a point's buffers,
+// run_slot(slot, stream). The event-timed launches (time_launches) rotate
+// through the slots, continuing where the benchmark's previous repetition
+// stopped; a point of at most graph_max_ops ops is then also timed from
+// CUDA-graph replays of back-to-back launches (counters graph_time_per_run_us,
+// graph_tops, graph_runs), only without a profiler: the CUPTI range
+// profiler crashed decoding a bconv counter pass on the H200 (CUDA 13.0,
+// 0e8dcf4) with graphs suspected; the same crash later came without any
+// graph, from a long range name (1e19330), but graphs stay off under counters
+// until a run shows both together. A graph skipped or failed is recorded
+// once per benchmark as a skip of (form, "<config>/graph").
+struct SlotRotation {
+  std::string rotating;  // the benchmark whose launches `next` continues
+  int next = 0;
+  std::set<std::string> graph_skipped;
+};
+struct RotatedTiming {
+  double seconds_per_launch = 0;  // event-timed mean (time_launches)
+  int last_slot = 0;              // the slot touched last: a counter launch there warms nothing read next
+};
+constexpr int kGraphMinRuns = 16;
+RotatedTiming time_rotated_launches(benchmark::State& st, SlotRotation& rotation, const std::string& name,
+                                    int copies, const std::function<void(int slot, cudaStream_t s)>& run_slot,
+                                    double ops, double graph_max_ops, bool profiler_on,
+                                    const std::function<void(const std::string& why)>& skip_graph);
 
 // The DRAM bandwidth a device-to-device cudaMemcpyAsync reaches on the
 // current device: the measured roofline floor's denominator, not a

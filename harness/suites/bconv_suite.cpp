@@ -33,7 +33,6 @@ constexpr int kTimedLaunches = 5;
 // tensor-core launch of 20 G ops takes tens of microseconds, where the gap
 // between two event-timed launches is a visible share of the time.
 constexpr double kGraphMaxOps = 2e10;
-constexpr int kGraphMinRuns = 16;
 constexpr uint64_t kSeedX = 1, kSeedW = 2, kSeedThreshold = 3, kSeedAffine = 4;
 
 // Sweep groups, as each point's label names them (comma-separated).
@@ -178,11 +177,9 @@ struct BconvState {
   std::string affine_for;      // the config whose kHalf scale and shift the device holds
   bool dram_measured = false;
   double dram_bytes_per_s = 0;  // 0: not measured, no floors
-  std::set<std::string> graph_failures;  // runs whose graph capture failure is recorded
-  // The slot the next timed launch of `rotating` takes: the ring continues
-  // across repetitions, so no slot comes back before the whole ring has run.
-  std::string rotating;
-  int rotation_next = 0;
+  // The ring of slots continues across a benchmark's repetitions, so no slot
+  // comes back before the whole ring has run.
+  SlotRotation rotation;
 
   // Once per sweep, before the first point: the floors' bandwidth, into btcbench.peaks.
   void measure_dram() {
@@ -317,52 +314,20 @@ void run_point(benchmark::State& st, const Design& d, const Problem& p, Epilogue
   auto run_slot = [&](int slot, cudaStream_t stream) {
     d.run(p, s.operands(l, slot), s.output(l, p, e, slot), s.workspace(l, slot), stream);
   };
-  if (s.rotating != name) {
-    s.rotating = name;
-    s.rotation_next = 0;
-  }
-  auto launch = [&] {
-    run_slot(s.rotation_next, nullptr);
-    s.rotation_next = (s.rotation_next + 1) % copies;
-  };
-  const double sec = time_launches(st, launch);
+  const RotatedTiming t =
+      time_rotated_launches(st, s.rotation, name, copies, run_slot, p.ops(), kGraphMaxOps, s.ctx->profiler != nullptr,
+                            [&](const std::string& why) { s.ctx->skip(d.name(), why, config + "/graph"); });
+  const double sec = t.seconds_per_launch;
 
   const double bytes_moved = static_cast<double>(l.x_bytes + l.w_bytes + l.out_bytes(e));
   st.counters["tops"] = p.ops() / sec / 1e12;
   st.counters["bytes_moved"] = bytes_moved;
-  st.counters["l2_rotation_copies"] = copies;
   if (s.dram_bytes_per_s > 0) {
     const double floor_s = bytes_moved / s.dram_bytes_per_s;
     st.counters["floor_us"] = floor_s * 1e6;
     st.counters["time_over_floor"] = sec / floor_s;
   }
-  // Not with counters on: on the H200 (CUDA 13.0, 0e8dcf4) CUPTI's range
-  // profiler crashed decoding the first counter pass of this sweep
-  // (NVPW_CUDA_Profiler_DecodeCounters, SIGSEGV); graph replays were
-  // suspected. The same crash came without any graph on a 58-character range
-  // name (test_tensor_counts_gpu, 1e19330), this sweep's names are longer,
-  // and with the profiler's short fixed range name a counter run of this
-  // sweep ran (1b2202f, graphs off). Graphs stay off under counters until a
-  // run shows both together; graph figures come from --no-counters runs.
-  if (p.ops() <= kGraphMaxOps && s.ctx->profiler != nullptr) {
-    if (s.graph_failures.insert(name).second)
-      s.ctx->skip(d.name(), "graph replay timing needs --no-counters (not yet run with counters on)",
-                  config + "/graph");
-  } else if (p.ops() <= kGraphMaxOps) {
-    const int runs = std::max(copies, kGraphMinRuns);
-    const GraphTiming g = time_graph_replays([&](int i, cudaStream_t stream) { run_slot(i % copies, stream); }, runs);
-    s.rotation_next = runs % copies;  // the slot the replays touched longest ago
-    if (g.error.empty()) {
-      st.counters["graph_time_per_run_us"] = g.seconds_per_run * 1e6;
-      st.counters["graph_tops"] = p.ops() / g.seconds_per_run / 1e12;
-      st.counters["graph_runs"] = runs;
-    } else if (s.graph_failures.insert(name).second) {
-      s.ctx->skip(d.name(), "graph replay timing: " + g.error, config + "/graph");
-    }
-  }
-  // The slot touched last, so the counter launch warms nothing the next
-  // repetition reads first (the profiler flushes L2 before each pass anyway).
-  const int counter_slot = (s.rotation_next + copies - 1) % copies;
+  const int counter_slot = t.last_slot;
   s.counters.attach(st, s.ctx->profiler, name, [&] { run_slot(counter_slot, nullptr); });
 }
 

@@ -28,7 +28,6 @@ constexpr int kTimedLaunches = 5;
 // kernel time without the host's launch gap): every fully connected shape,
 // 1024 x 4096 x 4096 (34 G ops, ~16 us on the H200) included.
 constexpr double kGraphMaxOps = 4e10;
-constexpr int kGraphMinRuns = 16;
 constexpr uint64_t kSeedA = 1, kSeedB = 2;
 
 // The fused output: M x N bits, row-major, as the next layer reads its activations.
@@ -89,9 +88,7 @@ struct BmmState {
   int prepared_copies = 0;
   int32_t* threshold = nullptr;
   int threshold_n = 0;
-  std::string rotating;  // the benchmark whose launches rotation_next continues
-  int rotation_next = 0;
-  std::set<std::string> graph_failures;  // runs whose graph timing failure is recorded
+  SlotRotation rotation;  // continues across a benchmark's repetitions
   bool dram_measured = false;
 
   // Once per sweep, before the first point: the DRAM copy bandwidth the
@@ -179,44 +176,18 @@ void run_bmm(benchmark::State& st, const Design& d, Problem p, Epilogue e, const
     out.threshold = s.threshold;
     d.run(p, s.operands(l, slot), out, s.workspace(l, slot), stream);
   };
-  if (s.rotating != name) {
-    s.rotating = name;
-    s.rotation_next = 0;
-  }
-  auto launch = [&] {
-    run_slot(s.rotation_next, nullptr);
-    s.rotation_next = (s.rotation_next + 1) % copies;
-  };
-  const double sec = time_launches(st, launch);
   const double ops = 2.0 * p.m * p.n * p.k;
+  const RotatedTiming t =
+      time_rotated_launches(st, s.rotation, name, copies, run_slot, ops, kGraphMaxOps, s.ctx->profiler != nullptr,
+                            [&](const std::string& why) { s.ctx->skip(d.name(), why, problem_key + "/graph"); });
+  const double sec = t.seconds_per_launch;
   // Fewest bytes any design must move: each operand once, the output once.
   const double bytes = (double(p.m) + p.n) * p.k / 8 +
                        (e == Epilogue::kInt32 ? double(p.m) * p.n * 4 : double(p.m) * p.n / 8);
   st.counters["tops"] = ops / sec / 1e12;
   st.counters["min_bytes"] = bytes;
   st.counters["gbps_min_bytes"] = bytes / sec / 1e9;
-  st.counters["l2_rotation_copies"] = copies;
-  // Graph replays only without counters, as in the bconv sweep (a CUPTI
-  // crash with graphs there was never ruled out): graph figures come from
-  // --no-counters runs.
-  if (ops <= kGraphMaxOps && s.ctx->profiler != nullptr) {
-    if (s.graph_failures.insert(name).second)
-      s.ctx->skip(d.name(), "graph replay timing needs --no-counters", problem_key + "/graph");
-  } else if (ops <= kGraphMaxOps) {
-    const int runs = std::max(copies, kGraphMinRuns);
-    const GraphTiming g = time_graph_replays([&](int i, cudaStream_t stream) { run_slot(i % copies, stream); }, runs);
-    s.rotation_next = runs % copies;  // the slot the replays touched longest ago
-    if (g.error.empty()) {
-      st.counters["graph_time_per_run_us"] = g.seconds_per_run * 1e6;
-      st.counters["graph_tops"] = ops / g.seconds_per_run / 1e12;
-      st.counters["graph_runs"] = runs;
-    } else if (s.graph_failures.insert(name).second) {
-      s.ctx->skip(d.name(), "graph replay timing: " + g.error, problem_key + "/graph");
-    }
-  }
-  // The slot touched last, so the counter launch warms nothing the next
-  // repetition reads first (the profiler flushes L2 before each pass anyway).
-  const int counter_slot = (s.rotation_next + copies - 1) % copies;
+  const int counter_slot = t.last_slot;
   s.counters.attach(st, s.ctx->profiler, name, [&] { run_slot(counter_slot, nullptr); });
 }
 
