@@ -12,7 +12,9 @@
 // rectangle of taps; a pixel's valid taps are one rectangle, so
 //   z = z_full - alpha * (total_j - rect_j(pixel)),
 // alpha = 1 (zero padding), 0 (pad -1: z_full is right), 2 (pad +1).
-// Interior pixels need none of it.
+// The rectangle depends only on the pixel's border class (border_classes.h),
+// so prepare() tabulates the excess per (class, filter); interior pixels'
+// row of the table is 0, and a warp whose rows are all interior skips it.
 #include <algorithm>
 #include <atomic>
 #include <stdexcept>
@@ -24,6 +26,8 @@
 #include "kernels/atoms/mma_sm80.cuh"
 #include "kernels/atoms/ptx_b1.h"
 #include "kernels/bconv/bconv_designs.h"
+#include "kernels/bconv/border_classes.h"
+#include "kernels/bconv/fast_div.h"
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "kernels/generated/bconv_config.h"
@@ -48,6 +52,11 @@ struct Geom {
   int k_padded;           // K rounded up to whole blocks (the repacked weights' rows)
   int dot_bits;           // R*S*C: the true K of the dot
   int pad_alpha;          // 1 zero padding, 0 pad -1, 2 pad +1
+  AxisClasses rows, cols; // border classes along P and Q
+  int n_classes;          // rows.count * cols.count
+  int interior_ex;        // the interior class's offset in the excess table; -1: none
+  FastDiv by_pq, by_q;    // output pixel -> (n, p, q)
+  FastDiv by_cw, by_s;    // GEMM K word -> (tap, word), tap -> (r, s)
 };
 
 // Every tile constant of one configuration and instruction.
@@ -78,9 +87,9 @@ struct IgemmTile {
   // The XOR path stages its accumulators through the ring's memory at the end.
   static constexpr int kLdC = kBN + 8, kCTileBytes = kTiled ? kBM * kLdC * 4 : 0;
   static constexpr int kRingBytes = kStages * kStageWords * 4 > kCTileBytes ? kStages * kStageWords * 4 : kCTileBytes;
-  // After the ring: per row the border offsets (int4) and popcount, the fused bits tile.
-  static constexpr int kRowBytes = kBM * 20, kBitsBytes = kBM * kBN / 8;
-  static_assert(kRingBytes % 16 == 0, "the border offsets after the ring are 16-byte aligned");
+  // After the ring: per row its excess-table offset and popcount, the fused bits tile.
+  static constexpr int kRowBytes = kBM * 8, kBitsBytes = kBM * kBN / 8;
+  static_assert(kRingBytes % 16 == 0, "the row arrays after the ring are 16-byte aligned");
   static constexpr int kSmemBytes = kRingBytes + kRowBytes + kBitsBytes;
   static constexpr int kThreadsPerRow = kThreads / kBM;  // row popcounts of the gathered A
   static_assert(kWarpsM * kWarpsN == kWarps && kBM % kWarpsM == 0, "warps tile the block");
@@ -89,31 +98,12 @@ struct IgemmTile {
   static_assert(Cfg::c.cluster_m == 1 && Cfg::c.cluster_n == 1, "no clusters");
 };
 
-// A border pixel's valid taps are one rectangle [r_lo, r_hi) x [s_lo, s_hi);
-// its row keeps the offsets (a * (S+1) + b) * k_padded of the rectangle's
-// corners (a, b) in the prefix table: x (r_lo, s_lo), y (r_lo, s_hi),
-// z (r_hi, s_lo), w (r_hi, s_hi). x = kInterior where no tap is cut off,
-// past M, or where the pad value needs no correction (alpha = 0).
-constexpr int kInterior = -1;
-__device__ __forceinline__ int4 border_offsets(const Geom& g, int gi) {
-  const int4 interior = make_int4(kInterior, 0, 0, 0);
-  if (gi >= g.m || g.pad_alpha == 0) return interior;
-  const int pq = g.p * g.q, n = gi / pq, rem = gi - n * pq, op = rem / g.q, oq = rem - op * g.q;
-  const int ih0 = op * g.stride - g.pad, iw0 = oq * g.stride - g.pad;
-  const int r_lo = max(0, -ih0), r_hi = min(g.r, g.h - ih0), s_lo = max(0, -iw0), s_hi = min(g.s, g.w - iw0);
-  if (r_lo == 0 && r_hi == g.r && s_lo == 0 && s_hi == g.s) return interior;
-  auto at = [&](int a, int b) { return (a * (g.s + 1) + b) * g.k_padded; };
-  return make_int4(at(r_lo, s_lo), at(r_lo, s_hi), at(r_hi, s_lo), at(r_hi, s_hi));
-}
-
-// alpha * (total_j - rect_j): what z_full over-counts at column j of a border
-// pixel (o from border_offsets, not kInterior). prefix_j: the table at column
-// j, whose entry (a, b) sums v_t over taps r < a, s < b; alpha_total_j =
-// alpha * (the entry (R, S)).
-__device__ __forceinline__ int32_t padding_excess(const Geom& g, const int32_t* __restrict__ prefix_j,
-                                                  int32_t alpha_total_j, int4 o) {
-  const int32_t rect = __ldg(prefix_j + o.w) - __ldg(prefix_j + o.y) - __ldg(prefix_j + o.z) + __ldg(prefix_j + o.x);
-  return alpha_total_j - g.pad_alpha * rect;
+// The offset of output pixel gi's row in the excess table (class * K_pad);
+// past M, the interior's (or class 0's): those rows are never stored.
+__device__ __forceinline__ int excess_offset(const Geom& g, int gi) {
+  if (gi >= g.m) return max(g.interior_ex, 0);
+  const int n = g.by_pq.div(gi), rem = gi - n * g.p * g.q, op = g.by_q.div(rem), oq = rem - op * g.q;
+  return (g.rows.class_of(op) * g.cols.count + g.cols.class_of(oq)) * g.k_padded;
 }
 
 // The activation gather of one K slab: this thread's pieces of kVec words
@@ -145,7 +135,7 @@ struct Gather {
 #pragma unroll
     for (int i = 0; i < kPieces; ++i) {
       const int gi = m0 + row0 + i * kRowStep;
-      const int pq = g.p * g.q, n = gi / pq, rem = gi - n * pq, op = rem / g.q, oq = rem - op * g.q;
+      const int n = g.by_pq.div(gi), rem = gi - n * g.p * g.q, op = g.by_q.div(rem), oq = rem - op * g.q;
       ih0[i] = gi < g.m ? op * g.stride - g.pad : kNoRow;
       iw0[i] = oq * g.stride - g.pad;
       pix0[i] = (n * g.h + op * g.stride - g.pad) * g.w + iw0[i];
@@ -154,7 +144,7 @@ struct Gather {
 
   __device__ void issue(uint32_t* sa, const uint32_t* __restrict__ x, const Geom& g, int kt) const {
     const int kw = kt * T::kSlabKw + v;
-    const int tap = kw / g.cw, c = kw - tap * g.cw, r = tap / g.s, s = tap - r * g.s;
+    const int tap = g.by_cw.div(kw), c = kw - tap * g.cw, r = g.by_s.div(tap), s = tap - r * g.s;
     const bool tap_ok = tap < g.r * g.s;
 #pragma unroll
     for (int i = 0; i < kPieces; ++i) {
@@ -246,12 +236,13 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
 template <class Cfg, Math M, int kVec, bool kPersistent>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
-                       const int32_t* __restrict__ prefix, Geom g, bmm::Output out) {
+                       const int32_t* __restrict__ prefix, const int32_t* __restrict__ excess, Geom g,
+                       bmm::Output out) {
   using T = IgemmTile<Cfg, M>;
   constexpr bool kAsync = M == Math::kMmaAnd;  // the XOR path also runs on sm_75, without cp.async
   extern __shared__ __align__(128) uint32_t smem[];
-  int4* row_off = reinterpret_cast<int4*>(smem + T::kRingBytes / 4);
-  int32_t* row_popc = reinterpret_cast<int32_t*>(row_off + T::kBM);
+  int32_t* row_ex = reinterpret_cast<int32_t*>(smem + T::kRingBytes / 4);
+  int32_t* row_popc = row_ex + T::kBM;
   uint32_t* bits_tile = reinterpret_cast<uint32_t*>(row_popc + T::kBM);
 
   const int n0 = blockIdx.y * T::kBN;
@@ -293,18 +284,18 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   // kThreadsPerRow adjacent threads share a row.
   const int popc_row = threadIdx.x / T::kThreadsPerRow;
   const int popc_w0 = (threadIdx.x % T::kThreadsPerRow) * (T::kSlabKw / T::kThreadsPerRow);
-  const int64_t total_off = static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded;  // prefix entry (R, S)
 
   // mma_and's column terms: -(total_j) (+ the threshold), INT32_MAX past K
-  // for bits (the epilogue's contract; kHalf takes int32's), and alpha *
-  // total_j for the border pixels. Once per block; a one-tile block computes
-  // them after its main loop, where they cost no registers during it.
+  // for bits (the epilogue's contract; kHalf takes int32's). Once per block;
+  // a one-tile block computes them after its main loop, where they cost no
+  // registers during it.
   using WM = WarpMath<T, M>;
   constexpr int kCols = WM::kColGroups;
-  int32_t col[kCols][2] = {}, alpha_total[kCols][2] = {};
+  int32_t col[kCols][2] = {};
   auto column_terms = [&]() {
     if constexpr (M == Math::kMmaAnd) {
       const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
+      const int64_t total_off = static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded;  // prefix entry (R, S)
 #pragma unroll
       for (int j = 0; j < kCols; ++j)
 #pragma unroll
@@ -312,7 +303,6 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
           const int gj = n0 + wn + 8 * j + 2 * t + c;
           const int32_t total = __ldg(prefix + total_off + gj);
           col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
-          alpha_total[j][c] = g.pad_alpha * total;
         }
     }
   };
@@ -342,7 +332,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
 #pragma unroll
     for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
     if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
-    for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_off[i] = border_offsets(g, m0 + i);
+    for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_ex[i] = excess_offset(g, m0 + i);
     if constexpr (!kPersistent) column_terms();
     __syncthreads();
 
@@ -351,16 +341,26 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
       for (int i = 0; i < WM::kMI; ++i) {
         const int lr = wm + 16 * i + gq;
         const int32_t row[2] = {2 * row_popc[lr], 2 * row_popc[lr + 8]};
-        const int4 off[2] = {row_off[lr], row_off[lr + 8]};
+        // The excess of this lane's columns 8j + 2t + c in rows lr, lr + 8:
+        // one 8-byte load a pair, none where the warp's 16 rows are interior.
+        int32_t ex[2][WM::kNJ][2] = {};
+        if (g.pad_alpha != 0) {
+          const int at[2] = {row_ex[lr], row_ex[lr + 8]};
+          if (__any_sync(0xFFFFFFFFu, at[0] != g.interior_ex || at[1] != g.interior_ex)) {
+#pragma unroll
+            for (int h = 0; h < 2; ++h)
+#pragma unroll
+              for (int j = 0; j < WM::kNJ; ++j) {
+                const int2 v = __ldg(reinterpret_cast<const int2*>(excess + at[h] + n0 + wn + 8 * j + 2 * t));
+                ex[h][j][0] = v.x;
+                ex[h][j][1] = v.y;
+              }
+          }
+        }
         bmm::store_and_fragments<WM::kNJ>(
             out, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
-            [&](int j, int e) {
-              const int4 o = off[e / 2];
-              const int32_t and4 = 4 * math.acc[i][j][e];
-              if (o.x == kInterior) return and4;
-              return and4 - padding_excess(g, prefix + n0 + wn + 8 * j + 2 * t + e % 2, alpha_total[j][e % 2], o);
-            },
-            row, [&](int j, int c) { return col[j][c]; });
+            [&](int j, int e) { return 4 * math.acc[i][j][e] - ex[e / 2][j][e % 2]; }, row,
+            [&](int j, int c) { return col[j][c]; });
       }
     } else {
       using W = typename WM::W;
@@ -381,9 +381,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
         const int li = e / T::kBN, lj = e - li * T::kBN;
         const int gj = n0 + lj;
         if (m0 + li >= g.m || gj >= g.k) continue;
-        const int4 o = row_off[li];
         int32_t z = g.dot_bits - 2 * ctile[li * kLdC + lj];
-        if (o.x != kInterior) z -= padding_excess(g, prefix + gj, g.pad_alpha * __ldg(prefix + total_off + gj), o);
+        if (g.pad_alpha != 0) z -= __ldg(excess + row_ex[li] + gj);
         ep.put(li, lj, z);
       }
       ep.end();
@@ -430,6 +429,21 @@ __global__ void tap_prefix_kernel(const uint32_t* __restrict__ w, int64_t ld_w, 
   }
 }
 
+// One thread per (border class, filter): alpha * (total_j - rect_j) over the
+// class's valid tap rectangle (empty where a window misses the image).
+__global__ void padding_excess_kernel(Geom g, const int32_t* __restrict__ prefix, int32_t* __restrict__ excess) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= static_cast<int64_t>(g.n_classes) * g.k_padded) return;
+  const int cls = static_cast<int>(i / g.k_padded), j = static_cast<int>(i - static_cast<int64_t>(cls) * g.k_padded);
+  const int rc = cls / g.cols.count, cc = cls - rc * g.cols.count;
+  const int ih0 = g.rows.first_row_of(rc) * g.stride - g.pad, iw0 = g.cols.first_row_of(cc) * g.stride - g.pad;
+  const int r_lo = min(g.r, max(0, -ih0)), r_hi = max(r_lo, min(g.r, g.h - ih0));
+  const int s_lo = min(g.s, max(0, -iw0)), s_hi = max(s_lo, min(g.s, g.w - iw0));
+  auto at = [&](int a, int b) { return prefix[static_cast<int64_t>(a * (g.s + 1) + b) * g.k_padded + j]; };
+  const int32_t rect = at(r_hi, s_hi) - at(r_lo, s_hi) - at(r_hi, s_lo) + at(r_lo, s_lo);
+  excess[i] = g.pad_alpha * (at(g.r, g.s) - rect);
+}
+
 Geom geom_of(const Problem& p, int block_n, int slab_kw) {
   Geom g{};
   g.n = p.n; g.h = p.h; g.w = p.w; g.cw = (p.c + 31) / 32;
@@ -441,6 +455,16 @@ Geom geom_of(const Problem& p, int block_n, int slab_kw) {
   g.k_padded = (p.k + block_n - 1) / block_n * block_n;
   g.dot_bits = static_cast<int>(p.dot_bits());
   g.pad_alpha = p.pad_value == PadValue::kZero ? 1 : p.pad_value == PadValue::kMinusOne ? 0 : 2;
+  g.rows = axis_classes(p.h, p.r, p.stride, p.pad, g.p);
+  g.cols = axis_classes(p.w, p.s, p.stride, p.pad, g.q);
+  g.n_classes = g.rows.count * g.cols.count;
+  g.by_pq = make_fast_div(g.p * g.q);
+  g.by_q = make_fast_div(g.q);
+  g.by_cw = make_fast_div(g.cw);
+  g.by_s = make_fast_div(g.s);
+  g.interior_ex = g.rows.has_interior() && g.cols.has_interior()
+                      ? (g.rows.int_lo * g.cols.count + g.cols.int_lo) * g.k_padded
+                      : -1;
   return g;
 }
 
@@ -478,11 +502,14 @@ class IgemmDesign final : public Design {
     if ((p.k + T::kBN - 1) / T::kBN > 65535) return "too many filters for the grid";
     if (static_cast<int64_t>(p.r + 1) * (p.s + 1) * (p.k + T::kBN) >= (int64_t{1} << 31))
       return "the tap prefix table exceeds int32 offsets";
+    // Border classes: at most P and Q along each axis.
+    if (static_cast<int64_t>(p.p()) * p.q() * (p.k + T::kBN) >= (int64_t{1} << 31))
+      return "the padding-excess table exceeds int32 offsets";
     return "";
   }
   size_t workspace_bytes(const Problem& p) const override {
     const Geom g = geom_of(p, T::kBN, T::kSlabKw);
-    return weights_bytes(g) + static_cast<size_t>(g.r + 1) * (g.s + 1) * g.k_padded * 4;
+    return weights_bytes(g) + prefix_bytes(g) + static_cast<size_t>(g.n_classes) * g.k_padded * 4;
   }
   void prepare(const Problem& p, const Operands& in, void* ws, cudaStream_t s) const override {
     check_run_args(*this, p, in, nullptr);
@@ -493,6 +520,9 @@ class IgemmDesign final : public Design {
     repack_weights_kernel<<<blocks, 256, 0, s>>>(in.w, ld_w, g, packed_shape<T>(g), packed(ws));
     BTC_CUDA_CHECK_LAUNCH();
     tap_prefix_kernel<<<(g.k_padded + 127) / 128, 128, 0, s>>>(in.w, ld_w, g, p.c, prefix(ws, g));
+    BTC_CUDA_CHECK_LAUNCH();
+    const int64_t cells = static_cast<int64_t>(g.n_classes) * g.k_padded;
+    padding_excess_kernel<<<static_cast<unsigned>((cells + 255) / 256), 256, 0, s>>>(g, prefix(ws, g), excess(ws, g));
     BTC_CUDA_CHECK_LAUNCH();
   }
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
@@ -534,15 +564,22 @@ class IgemmDesign final : public Design {
       bmm::allow_dynamic_smem(fn, T::kSmemBytes);
     }
     const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(n_blocks));
-    kernel<<<grid, T::kThreads, T::kSmemBytes, s>>>(in.x, packed(ws), prefix(ws, g), g, out);
+    kernel<<<grid, T::kThreads, T::kSmemBytes, s>>>(in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out);
     BTC_CUDA_CHECK_LAUNCH();
   }
   static size_t weights_bytes(const Geom& g) {
     return (static_cast<size_t>(g.k_padded) * g.kw_padded * 4 + 255) / 256 * 256;
   }
   static uint32_t* packed(void* ws) { return static_cast<uint32_t*>(ws); }
+  static size_t prefix_bytes(const Geom& g) {
+    return (static_cast<size_t>(g.r + 1) * (g.s + 1) * g.k_padded * 4 + 255) / 256 * 256;
+  }
   static int32_t* prefix(void* ws, const Geom& g) {
     return reinterpret_cast<int32_t*>(static_cast<char*>(ws) + weights_bytes(g));
+  }
+  // 256-byte aligned: the epilogue reads it 8 bytes at a time.
+  static int32_t* excess(void* ws, const Geom& g) {
+    return reinterpret_cast<int32_t*>(static_cast<char*>(ws) + weights_bytes(g) + prefix_bytes(g));
   }
   int arch_;
   bool tiled_name_;
