@@ -87,8 +87,9 @@ struct IgemmTile {
   // The XOR path stages its accumulators through the ring's memory at the end.
   static constexpr int kLdC = kBN + 8, kCTileBytes = kTiled ? kBM * kLdC * 4 : 0;
   static constexpr int kRingBytes = kStages * kStageWords * 4 > kCTileBytes ? kStages * kStageWords * 4 : kCTileBytes;
-  // After the ring: per row its excess-table offset and popcount, the fused bits tile.
-  static constexpr int kRowBytes = kBM * 8, kBitsBytes = kBM * kBN / 8;
+  // After the ring: per row its excess-table offset and popcount, per column
+  // its term (mma_and), the fused bits tile.
+  static constexpr int kRowBytes = kBM * 8 + kBN * 4, kBitsBytes = kBM * kBN / 8;
   static_assert(kRingBytes % 16 == 0, "the row arrays after the ring are 16-byte aligned");
   static constexpr int kSmemBytes = kRingBytes + kRowBytes + kBitsBytes;
   static constexpr int kThreadsPerRow = kThreads / kBM;  // row popcounts of the gathered A
@@ -164,7 +165,6 @@ struct WarpMath;
 template <class T>
 struct WarpMath<T, Math::kMmaAnd> {
   static constexpr int kMI = T::kWarpM / 16, kNJ = T::kWarpN / 8;
-  static constexpr int kColGroups = kNJ;  // n8 groups whose column terms a lane holds
   static_assert(T::kWarpM % 16 == 0 && kNJ % 4 == 0, "m16 tiles; bit words of 32 columns (4 n8 groups) per warp");
   int32_t acc[kMI][kNJ][4] = {};
 
@@ -190,7 +190,6 @@ template <class T>
 struct WarpMath<T, Math::kWmmaXor> {
   using W = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;
   static constexpr int kFM = T::kWarpM / 8, kFN = T::kWarpN / 8;
-  static constexpr int kColGroups = 1;  // BlockEpilogue reads its column terms per element
   typename W::FragC acc[kFM][kFN];
 
   __device__ WarpMath() {
@@ -243,7 +242,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   extern __shared__ __align__(128) uint32_t smem[];
   int32_t* row_ex = reinterpret_cast<int32_t*>(smem + T::kRingBytes / 4);
   int32_t* row_popc = row_ex + T::kBM;
-  uint32_t* bits_tile = reinterpret_cast<uint32_t*>(row_popc + T::kBM);
+  int32_t* col_term = row_popc + T::kBM;
+  uint32_t* bits_tile = reinterpret_cast<uint32_t*>(col_term + T::kBN);
 
   const int n0 = blockIdx.y * T::kBN;
   const int m_tiles = (g.m + T::kBM - 1) / T::kBM, ktiles = g.kw_padded / T::kSlabKw;
@@ -286,24 +286,21 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   const int popc_w0 = (threadIdx.x % T::kThreadsPerRow) * (T::kSlabKw / T::kThreadsPerRow);
 
   // mma_and's column terms: -(total_j) (+ the threshold), INT32_MAX past K
-  // for bits (the epilogue's contract; kHalf takes int32's). Once per block;
-  // a one-tile block computes them after its main loop, where they cost no
-  // registers during it.
+  // for bits (the epilogue's contract; kHalf takes int32's), one column a
+  // thread into shared memory, read there by the lanes that hold it (each
+  // lane had loaded its 8 columns' terms: ~300 instructions a warp, ncu at
+  // d451874). Once per block, before the main loop (persistent: its barriers
+  // publish them) or after it, with the row arrays.
   using WM = WarpMath<T, M>;
-  constexpr int kCols = WM::kColGroups;
-  int32_t col[kCols][2] = {};
   auto column_terms = [&]() {
     if constexpr (M == Math::kMmaAnd) {
       const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
       const int64_t total_off = static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded;  // prefix entry (R, S)
-#pragma unroll
-      for (int j = 0; j < kCols; ++j)
-#pragma unroll
-        for (int c = 0; c < 2; ++c) {
-          const int gj = n0 + wn + 8 * j + 2 * t + c;
-          const int32_t total = __ldg(prefix + total_off + gj);
-          col[j][c] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
-        }
+      for (int jj = threadIdx.x; jj < T::kBN; jj += T::kThreads) {
+        const int gj = n0 + jj;
+        const int32_t total = __ldg(prefix + total_off + gj);
+        col_term[jj] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
+      }
     }
   };
   if constexpr (kPersistent) column_terms();
@@ -337,6 +334,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     __syncthreads();
 
     if constexpr (M == Math::kMmaAnd) {
+      const bmm::BitsDest dst = bmm::bits_dest(out);
+      const int32_t* my_cols = col_term + wn + 2 * t;
 #pragma unroll
       for (int i = 0; i < WM::kMI; ++i) {
         const int lr = wm + 16 * i + gq;
@@ -358,9 +357,9 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
           }
         }
         bmm::store_and_fragments<WM::kNJ>(
-            out, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
+            out, dst, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
             [&](int j, int e) { return 4 * math.acc[i][j][e] - ex[e / 2][j][e % 2]; }, row,
-            [&](int j, int c) { return col[j][c]; });
+            [&](int j, int c) { return my_cols[8 * j + c]; });
       }
     } else {
       using W = typename WM::W;

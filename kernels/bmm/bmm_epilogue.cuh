@@ -42,11 +42,11 @@ struct BlockEpilogue {
   __device__ void end() {
     if (out.epilogue != Epilogue::kBits) return;
     __syncthreads();
-    const int kw0 = n0 / 32;
+    const int kw0 = n0 / 32, padded_rows = out.bits_shape.padded_rows(), kwords = out.bits_shape.kwords();
     for (int i = threadIdx.x; i < kSmemWords; i += blockDim.x) {
       const int li = i / kWordsPerRow, w = i % kWordsPerRow;
       const int gi = m0 + li, kw = kw0 + w;
-      if (gi < out.bits_shape.padded_rows() && kw < out.bits_shape.kwords())
+      if (gi < padded_rows && kw < kwords)
         out.bits[out.bits_shape.word_index(gi, kw)] = gi < m ? tile[i] : 0u;
     }
   }
@@ -69,6 +69,19 @@ __device__ __forceinline__ uint32_t flip_mask(const Output& out, int kw, int n) 
   if (out.flip == nullptr) return 0u;
   const int valid = n - 32 * kw;
   return valid <= 0 ? 0u : valid >= 32 ? out.flip[kw] : out.flip[kw] & ((1u << valid) - 1u);
+}
+
+// Where the kBits and kHalf epilogues' bit words go, read once per block or
+// tile: BitMatrix's padded_rows() and kwords() divide by run-time sizes, and
+// evaluated in each fragment call they were ~300 of the 2,568 instructions a
+// warp of the 56^2 x 64 BConv at batch 256 (ncu source SASS at d451874).
+struct BitsDest {
+  int padded_rows = 0, kwords = 0;
+  bool row_major = true;  // the next layer's activations: index directly; else BitMatrix::word_index
+};
+__device__ __forceinline__ BitsDest bits_dest(const Output& out) {
+  const bits::BitMatrix& bs = out.bits_shape;
+  return {bs.padded_rows(), bs.kwords(), bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64};
 }
 
 // The AND-form epilogue straight from one warp's accumulators: a 16 x 8J
@@ -106,10 +119,11 @@ __device__ __forceinline__ uint32_t quad_word(uint32_t lane_bits, int t) {
 // quad as kBits does. N is a multiple of 32 (bconv::check_run_args), so a
 // word is whole or wholly past N.
 template <int J, class And4Fn, class ColFn>
-__device__ __forceinline__ void store_half_fragments(const Output& out, int m, int n, int row0, int col0,
-                                                     And4Fn&& and4, const int32_t (&row_term)[2], ColFn&& col_term) {
+__device__ __forceinline__ void store_half_fragments(const Output& out, const BitsDest& dst, int m, int n, int row0,
+                                                     int col0, And4Fn&& and4, const int32_t (&row_term)[2],
+                                                     ColFn&& col_term) {
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-  const int kwords = out.bits_shape.kwords(), kw0 = col0 / 32;
+  const int kwords = dst.kwords, kw0 = col0 / 32;
   __half* y = reinterpret_cast<__half*>(out.half);
   const __half* shortcut = reinterpret_cast<const __half*>(out.shortcut);
 #pragma unroll
@@ -154,8 +168,9 @@ __device__ __forceinline__ void store_half_fragments(const Output& out, int m, i
 }
 
 template <int J, class And4Fn, class ColFn>
-__device__ __forceinline__ void store_and_fragments(const Output& out, int m, int n, int row0, int col0,
-                                                    And4Fn&& and4, const int32_t (&row_term)[2], ColFn&& col_term) {
+__device__ __forceinline__ void store_and_fragments(const Output& out, const BitsDest& dst, int m, int n, int row0,
+                                                    int col0, And4Fn&& and4, const int32_t (&row_term)[2],
+                                                    ColFn&& col_term) {
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   // Columns outer, the two rows inner: each column term is read once.
   if (out.epilogue == Epilogue::kInt32) {
@@ -183,7 +198,7 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
   }
   static_assert(J % 4 == 0, "bit words hold 32 columns: 4 n8 groups");
   if (out.epilogue == Epilogue::kHalf) {
-    store_half_fragments<J>(out, m, n, row0, col0, and4, row_term, col_term);
+    store_half_fragments<J>(out, dst, m, n, row0, col0, and4, row_term, col_term);
     return;
   }
   // Output index math once per call, not per word: BitMatrix::word_index
@@ -192,8 +207,8 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, int m, in
   // output than with int32 at 8192^3). Row-major outputs (the activations
   // of the next layer) index directly; other layouts take word_index.
   const bits::BitMatrix& bs = out.bits_shape;
-  const int padded_rows = bs.padded_rows(), kwords = bs.kwords();
-  const bool row_major = bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64;
+  const int padded_rows = dst.padded_rows, kwords = dst.kwords;
+  const bool row_major = dst.row_major;
   const int kw0 = col0 / 32, words_left = kwords - kw0;  // word w of this tile exists iff w < words_left
   uint32_t flip_word[J / 4];  // flipped columns < n of word w
 #pragma unroll

@@ -80,12 +80,13 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1) mma_and_kernel(c
                   : gj < n                          ? 2 * pb[gj] - k + ge_threshold(out, gj, k)
                                                     : INT32_MAX;
     }
+  const BitsDest dst = bits_dest(out);
 #pragma unroll
   for (int i = 0; i < T::kMI; ++i) {
     const int r0 = m0 + wm + 16 * i;
     const int32_t row[2] = {2 * pa[r0 + g], 2 * pa[r0 + g + 8]};
     store_and_fragments<T::kNJ>(
-        out, m, n, r0, n0 + wn, [&](int j, int e) { return 4 * acc[i][j][e]; }, row,
+        out, dst, m, n, r0, n0 + wn, [&](int j, int e) { return 4 * acc[i][j][e]; }, row,
         [&](int j, int c) { return col[j][c]; });
   }
 }

@@ -276,7 +276,7 @@ __global__ void __launch_bounds__(T::kThreads, 1)
       const int32_t row[2] = {2 * popc_a[0], 2 * popc_a[2]};  // rows g and g + 8
       const int32_t* cols = col_terms + buf * T::kBN + 2 * tq;
       store_and_fragments<N / 8>(
-          out, m, n, tm * T::kBM + lr - g, tn * T::kBN, [&](int j, int e) { return 4 * acc[4 * j + e]; }, row,
+          out, bits_dest(out), m, n, tm * T::kBM + lr - g, tn * T::kBN, [&](int j, int e) { return 4 * acc[4 * j + e]; }, row,
           [&](int j, int c) { return cols[8 * j + c]; });
       mbar_arrive(&term_empty[buf]);
     }
