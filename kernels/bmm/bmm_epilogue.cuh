@@ -42,11 +42,11 @@ struct BlockEpilogue {
   __device__ void end() {
     if (out.epilogue != Epilogue::kBits) return;
     __syncthreads();
-    const int kw0 = n0 / 32, padded_rows = out.bits_shape.padded_rows(), kwords = out.bits_shape.kwords();
+    const int kw0 = n0 / 32;
     for (int i = threadIdx.x; i < kSmemWords; i += blockDim.x) {
       const int li = i / kWordsPerRow, w = i % kWordsPerRow;
       const int gi = m0 + li, kw = kw0 + w;
-      if (gi < padded_rows && kw < kwords)
+      if (gi < out.bits_shape.padded_rows() && kw < out.bits_shape.kwords())
         out.bits[out.bits_shape.word_index(gi, kw)] = gi < m ? tile[i] : 0u;
     }
   }
