@@ -88,8 +88,8 @@ struct IgemmTile {
   static constexpr int kLdC = kBN + 8, kCTileBytes = kTiled ? kBM * kLdC * 4 : 0;
   static constexpr int kRingBytes = kStages * kStageWords * 4 > kCTileBytes ? kStages * kStageWords * 4 : kCTileBytes;
   // After the ring: per row its excess-table offset and popcount, per column
-  // its term (mma_and), the fused bits tile.
-  static constexpr int kRowBytes = kBM * 8 + kBN * 4, kBitsBytes = kBM * kBN / 8;
+  // its term and Bi-Real scale and shift (mma_and), the fused bits tile.
+  static constexpr int kRowBytes = kBM * 8 + kBN * 12, kBitsBytes = kBM * kBN / 8;
   static_assert(kRingBytes % 16 == 0, "the row arrays after the ring are 16-byte aligned");
   static constexpr int kSmemBytes = kRingBytes + kRowBytes + kBitsBytes;
   static constexpr int kThreadsPerRow = kThreads / kBM;  // row popcounts of the gathered A
@@ -121,11 +121,15 @@ struct Gather {
   int v;                     // this thread's word offset inside the slab
   int row0;                  // its first row; then every kRowStep
   // Per piece: the input row / column of tap (0, 0) (ih0 = kNoRow past M,
-  // which fails every bounds test) and its input pixel index (negative at
-  // the top-left border; N*H*W < 2^31). Three registers a piece: kVec = 1
-  // at 128 rows holds 16.
+  // which fails every bounds test) and the word offset of its first channel
+  // word modulo 2^32 (negative at the top-left border, so it wraps; a valid
+  // tap's offset is < N*H*W*C/32 < 2^32, unsupported() checks, so the
+  // wrapped sum is exact). 32-bit offsets: the 64-bit multiply-adds per
+  // piece had been most of the issue side's ~150 instructions a slab (ncu
+  // at d451874). Three registers a piece: kVec = 1 at 128 rows holds 16.
   static constexpr int kNoRow = -(1 << 28);
-  int ih0[kPieces], iw0[kPieces], pix0[kPieces];
+  int ih0[kPieces], iw0[kPieces];
+  uint32_t word0[kPieces];
 
   __device__ Gather(const Geom& g, int m0) { reset(g, m0); }
   // The rows of the block tile at pixel m0.
@@ -139,7 +143,8 @@ struct Gather {
       const int n = g.by_pq.div(gi), rem = gi - n * g.p * g.q, op = g.by_q.div(rem), oq = rem - op * g.q;
       ih0[i] = gi < g.m ? op * g.stride - g.pad : kNoRow;
       iw0[i] = oq * g.stride - g.pad;
-      pix0[i] = (n * g.h + op * g.stride - g.pad) * g.w + iw0[i];
+      const int pix0 = (n * g.h + op * g.stride - g.pad) * g.w + iw0[i];
+      word0[i] = static_cast<uint32_t>(pix0) * static_cast<uint32_t>(g.cw);
     }
   }
 
@@ -147,12 +152,13 @@ struct Gather {
     const int kw = kt * T::kSlabKw + v;
     const int tap = g.by_cw.div(kw), c = kw - tap * g.cw, r = g.by_s.div(tap), s = tap - r * g.s;
     const bool tap_ok = tap < g.r * g.s;
+    const uint32_t tap_words = static_cast<uint32_t>((r * g.w + s) * g.cw + c);
 #pragma unroll
     for (int i = 0; i < kPieces; ++i) {
       const int ih = ih0[i] + r, iw = iw0[i] + s;
       const bool ok = tap_ok && static_cast<unsigned>(ih) < static_cast<unsigned>(g.h) &&
                       static_cast<unsigned>(iw) < static_cast<unsigned>(g.w);
-      const uint32_t* src = ok ? x + static_cast<int64_t>(pix0[i] + r * g.w + s) * g.cw + c : x;
+      const uint32_t* src = ok ? x + (word0[i] + tap_words) : x;
       atom::copy_or_zero<4 * kVec, kAsync>(sa + T::word(row0 + i * kRowStep, v), src, ok);
     }
   }
@@ -243,7 +249,9 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   int32_t* row_ex = reinterpret_cast<int32_t*>(smem + T::kRingBytes / 4);
   int32_t* row_popc = row_ex + T::kBM;
   int32_t* col_term = row_popc + T::kBM;
-  uint32_t* bits_tile = reinterpret_cast<uint32_t*>(col_term + T::kBN);
+  float* col_scale = reinterpret_cast<float*>(col_term + T::kBN);
+  float* col_shift = col_scale + T::kBN;
+  uint32_t* bits_tile = reinterpret_cast<uint32_t*>(col_shift + T::kBN);
 
   const int n0 = blockIdx.y * T::kBN;
   const int m_tiles = (g.m + T::kBM - 1) / T::kBM, ktiles = g.kw_padded / T::kSlabKw;
@@ -286,11 +294,11 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   const int popc_w0 = (threadIdx.x % T::kThreadsPerRow) * (T::kSlabKw / T::kThreadsPerRow);
 
   // mma_and's column terms: -(total_j) (+ the threshold), INT32_MAX past K
-  // for bits (the epilogue's contract; kHalf takes int32's), one column a
-  // thread into shared memory, read there by the lanes that hold it (each
-  // lane had loaded its 8 columns' terms: ~300 instructions a warp, ncu at
-  // d451874). Once per block, before the main loop (persistent: its barriers
-  // publish them) or after it, with the row arrays.
+  // for bits (the epilogue's contract; kHalf takes int32's, and its scale and
+  // shift), one column a thread into shared memory, read there by the lanes
+  // that hold it (each lane had loaded its 8 columns' terms: ~300
+  // instructions a warp, ncu at d451874). Once per block, before the main
+  // loop (persistent: its barriers publish them) or after it, with the row arrays.
   using WM = WarpMath<T, M>;
   auto column_terms = [&]() {
     if constexpr (M == Math::kMmaAnd) {
@@ -300,6 +308,10 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
         const int gj = n0 + jj;
         const int32_t total = __ldg(prefix + total_off + gj);
         col_term[jj] = !bits_out ? -total : gj < g.k ? bmm::ge_threshold(out, gj, g.dot_bits) - total : INT32_MAX;
+        if (out.epilogue == bmm::Epilogue::kHalf) {
+          col_scale[jj] = gj < g.k ? __ldg(out.scale + gj) : 0.0f;
+          col_shift[jj] = gj < g.k ? __ldg(out.shift + gj) : 0.0f;
+        }
       }
     }
   };
@@ -359,7 +371,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
         bmm::store_and_fragments<WM::kNJ>(
             out, dst, g.m, g.k, m0 + wm + 16 * i, n0 + wn,
             [&](int j, int e) { return 4 * math.acc[i][j][e] - ex[e / 2][j][e % 2]; }, row,
-            [&](int j, int c) { return my_cols[8 * j + c]; });
+            [&](int j, int c) { return my_cols[8 * j + c]; },
+            [&](const bmm::Output&, int gj) { return make_float2(col_scale[gj - n0], col_shift[gj - n0]); });
       }
     } else {
       using W = typename WM::W;
@@ -493,8 +506,10 @@ class IgemmDesign final : public Design {
   }
   std::string unsupported(const Problem& p) const override {
     if (p.r > 255 || p.s > 255) return "filters wider than 255 taps";  // the packed tap rectangle
-    // The gather indexes input pixels (not words) in int32.
+    // The gather indexes input pixels in int32 and words in uint32.
     if (static_cast<int64_t>(p.n) * p.h * p.w >= (int64_t{1} << 31)) return "more than 2^31 - 1 input pixels";
+    if (static_cast<int64_t>(p.n) * p.h * p.w * ((p.c + 31) / 32) >= (int64_t{1} << 32))
+      return "more than 2^32 - 1 input words";
     if ((p.out_pixels() + T::kBM - 1) / T::kBM > 0x7FFFFFFF) return "too many output pixels for the grid";
     if (static_cast<int64_t>(p.k + T::kBN) * (p.r * p.s * ((p.c + 31) / 32) + T::kSlabKw) > (int64_t{1} << 31))
       return "the repacked weights exceed int32 indexing";

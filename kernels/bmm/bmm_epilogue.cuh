@@ -113,15 +113,23 @@ __device__ __forceinline__ uint32_t quad_word(uint32_t lane_bits, int t) {
   return word;
 }
 
+// The Bi-Real batch norm of column j as (scale, shift), read from the
+// Output; a kernel that stages them in shared memory passes its own.
+struct GlobalAffine {
+  __device__ float2 operator()(const Output& out, int j) const {
+    return make_float2(__ldg(out.scale + j), __ldg(out.shift + j));
+  }
+};
+
 // kHalf from the same fragments (store_and_fragments' layout and terms):
 // each lane's values of a row in a 32-column word (columns 8q + 2t + c)
 // become fp16 pairs, stored as they are, and sign bits, ORed across the
 // quad as kBits does. N is a multiple of 32 (bconv::check_run_args), so a
 // word is whole or wholly past N.
-template <int J, class And4Fn, class ColFn>
+template <int J, class And4Fn, class ColFn, class AffineFn>
 __device__ __forceinline__ void store_half_fragments(const Output& out, const BitsDest& dst, int m, int n, int row0,
                                                      int col0, And4Fn&& and4, const int32_t (&row_term)[2],
-                                                     ColFn&& col_term) {
+                                                     ColFn&& col_term, AffineFn&& affine) {
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int kwords = dst.kwords, kw0 = col0 / 32;
   __half* y = reinterpret_cast<__half*>(out.half);
@@ -136,8 +144,9 @@ __device__ __forceinline__ void store_half_fragments(const Output& out, const Bi
 #pragma unroll
       for (int c = 0; c < 2; ++c) {
         const int gj = col0 + 32 * w + 8 * q + 2 * t + c;
-        scale[q][c] = __ldg(out.scale + gj);
-        shift[q][c] = __ldg(out.shift + gj);
+        const float2 a = affine(out, gj);
+        scale[q][c] = a.x;
+        shift[q][c] = a.y;
         col[q][c] = col_term(4 * w + q, c);
       }
     // Both rows' shortcuts before any math or store, so their latencies
@@ -179,10 +188,10 @@ __device__ __forceinline__ void store_half_fragments(const Output& out, const Bi
   }
 }
 
-template <int J, class And4Fn, class ColFn>
+template <int J, class And4Fn, class ColFn, class AffineFn = GlobalAffine>
 __device__ __forceinline__ void store_and_fragments(const Output& out, const BitsDest& dst, int m, int n, int row0,
                                                     int col0, And4Fn&& and4, const int32_t (&row_term)[2],
-                                                    ColFn&& col_term) {
+                                                    ColFn&& col_term, AffineFn affine = {}) {
   const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   // Columns outer, the two rows inner: each column term is read once.
   if (out.epilogue == Epilogue::kInt32) {
@@ -210,7 +219,7 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, const Bit
   }
   static_assert(J % 4 == 0, "bit words hold 32 columns: 4 n8 groups");
   if (out.epilogue == Epilogue::kHalf) {
-    store_half_fragments<J>(out, dst, m, n, row0, col0, and4, row_term, col_term);
+    store_half_fragments<J>(out, dst, m, n, row0, col0, and4, row_term, col_term, affine);
     return;
   }
   // Output index math once per call, not per word: BitMatrix::word_index
