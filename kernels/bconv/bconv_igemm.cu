@@ -516,9 +516,14 @@ class IgemmDesign final : public Design {
     if ((p.k + T::kBN - 1) / T::kBN > 65535) return "too many filters for the grid";
     if (static_cast<int64_t>(p.r + 1) * (p.s + 1) * (p.k + T::kBN) >= (int64_t{1} << 31))
       return "the tap prefix table exceeds int32 offsets";
-    // Border classes: at most P and Q along each axis.
-    if (static_cast<int64_t>(p.p()) * p.q() * (p.k + T::kBN) >= (int64_t{1} << 31))
-      return "the padding-excess table exceeds int32 offsets";
+    // The padding-excess table: one row of K_pad per border class (a few per
+    // axis; an axis's classes number at most its outputs). A problem that
+    // check_problem refuses has no classes to count: run() refuses it first.
+    if (check_problem(p).empty()) {
+      const int64_t classes = static_cast<int64_t>(axis_classes(p.h, p.r, p.stride, p.pad, p.p()).count) *
+                              axis_classes(p.w, p.s, p.stride, p.pad, p.q()).count;
+      if (classes * (p.k + T::kBN) >= (int64_t{1} << 31)) return "the padding-excess table exceeds int32 offsets";
+    }
     return "";
   }
   size_t workspace_bytes(const Problem& p) const override {

@@ -92,5 +92,26 @@ TEST(BconvBaselines, BadProblemsAreRefusedBeforeTheDevice) {
   EXPECT_THROW(design("bconv_cudnn_f16").workspace_bytes(p), std::invalid_argument);
 }
 
+// The implicit-GEMM designs' indexing limits, on shapes no test allocates:
+// a large image is not refused for its size alone (its padding-excess table
+// has 3 x 3 rows), but more than 2^32 - 1 input words is (the gather's
+// uint32 word offsets).
+TEST(BconvImplicitGemm, RefusesOnlyWhatItsIndexingCannotHold) {
+  Problem big = layer(1024, PadValue::kZero, 1);
+  big.n = 1;
+  big.h = big.w = 8192;  // 2^26 pixels x 32 words: 2^31 words
+  Problem huge = big;
+  huge.c = 2048;  // 2^32 words
+  int checked = 0;
+  for (const auto& d : designs()) {
+    if (!d->tensor_core() || d->family() == "cudnn") continue;
+    EXPECT_EQ(d->unsupported(big), "") << d->name();
+    EXPECT_EQ(d->unsupported(huge), "more than 2^32 - 1 input words") << d->name();
+    EXPECT_THROW(d->prepare(huge, fake_operands(), nullptr, nullptr), std::invalid_argument) << d->name();
+    ++checked;
+  }
+  EXPECT_GE(checked, 3) << "btc_wmma, mma_and sm80 and the sm90 tiles";
+}
+
 }  // namespace
 }  // namespace btc::bconv
