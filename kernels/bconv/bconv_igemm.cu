@@ -519,11 +519,9 @@ class IgemmDesign final : public Design {
     // The padding-excess table: one row of K_pad per border class (a few per
     // axis; an axis's classes number at most its outputs). A problem that
     // check_problem refuses has no classes to count: run() refuses it first.
-    if (check_problem(p).empty()) {
-      const int64_t classes = static_cast<int64_t>(axis_classes(p.h, p.r, p.stride, p.pad, p.p()).count) *
-                              axis_classes(p.w, p.s, p.stride, p.pad, p.q()).count;
-      if (classes * (p.k + T::kBN) >= (int64_t{1} << 31)) return "the padding-excess table exceeds int32 offsets";
-    }
+    if (check_problem(p).empty() &&
+        static_cast<int64_t>(geom_of(p, T::kBN, T::kSlabKw).n_classes) * (p.k + T::kBN) >= (int64_t{1} << 31))
+      return "the padding-excess table exceeds int32 offsets";
     return "";
   }
   size_t workspace_bytes(const Problem& p) const override {

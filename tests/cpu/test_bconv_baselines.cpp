@@ -1,7 +1,7 @@
 // The BConv baselines' host-side rules, without a GPU: they are registered
 // with their families, and each refuses exactly the problems it cannot run,
 // with the reason, before touching the device (prepare / workspace_bytes throw
-// std::invalid_argument first).
+// std::invalid_argument first); and the implicit-GEMM designs' indexing limits.
 #include <gtest/gtest.h>
 
 #include <stdexcept>
