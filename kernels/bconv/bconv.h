@@ -97,6 +97,11 @@ const std::vector<std::unique_ptr<Design>>& designs();
 // give each block several tiles and the ring crosses tile boundaries.
 void set_persistent_blocks_cap(int blocks);
 int persistent_blocks_cap();
+// Tests: the split-K designs (`_splitk`) split K into this many shares (at
+// most one slab each; 0, the default: their own rule, docs/bconv.md), so
+// that small layers take several shares and the tile's last block finishes it.
+void set_split_k_splits(int splits);
+int forced_splits();
 const Design* find_design(const std::string& name);
 
 // Throws std::invalid_argument (naming the design) unless p is valid, the

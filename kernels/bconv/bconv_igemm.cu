@@ -22,6 +22,7 @@
 
 #include "harness/core/check.h"
 #include "kernels/atoms/copy_sm80.cuh"
+#include "kernels/atoms/grid_dependency.cuh"
 #include "kernels/atoms/mma_sm75.cuh"
 #include "kernels/atoms/mma_sm80.cuh"
 #include "kernels/atoms/ptx_b1.h"
@@ -31,6 +32,7 @@
 #include "kernels/bmm/bmm_designs.h"
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "kernels/generated/bconv_config.h"
+#include "kernels/tile/split_k.cuh"
 #include "kernels/tile/tile_io.cuh"
 
 namespace btc::bconv {
@@ -40,6 +42,15 @@ using bits::BitMatrix;
 using bmm::BmmConfig;
 
 enum class Math { kMmaAnd, kWmmaXor };
+
+// How the grid covers the GEMM: one output tile a block; persistent blocks
+// walking tiles (mma_and); or split-K, blockIdx.z a share of K's slabs and
+// the tile's last block finishing it (mma_and; tile/split_k.cuh).
+enum class Grid { kTilePerBlock, kPersistent, kSplitK };
+
+// Split-K: at most this many shares, each of at least kMinSlabsPerSplit
+// slabs; only where the tiles alone fill less than one block an SM.
+constexpr int kMaxSplits = 16, kMinSlabsPerSplit = 2;
 
 // The layer as the kernel reads it.
 struct Geom {
@@ -238,12 +249,16 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
 // 1.1-1.6x faster, bits 0.95-1.4x, half 0.84-1.16x. Both grids are designs,
 // for the selection to choose. Otherwise one tile per block (gridDim.x = the
 // tiles); btc_wmma stages its counts through the ring, so it is never persistent.
-template <class Cfg, Math M, int kVec, bool kPersistent>
+// Grid::kSplitK (mma_and): one tile per block over a share of K's slabs,
+// gridDim.z shares (IgemmDesign::split_count); split_ws / split_count are the
+// tiles' sums and counters (tile/split_k.cuh), null where gridDim.z is 1.
+template <class Cfg, Math M, int kVec, Grid kGrid>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
                        const int32_t* __restrict__ prefix, const int32_t* __restrict__ excess, Geom g,
-                       bmm::Output out) {
+                       bmm::Output out, int32_t* split_ws, unsigned* split_count) {
   using T = IgemmTile<Cfg, M>;
+  constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
   constexpr bool kAsync = M == Math::kMmaAnd;  // the XOR path also runs on sm_75, without cp.async
   extern __shared__ __align__(128) uint32_t smem[];
   int32_t* row_ex = reinterpret_cast<int32_t*>(smem + T::kRingBytes / 4);
@@ -255,6 +270,9 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
 
   const int n0 = blockIdx.y * T::kBN;
   const int m_tiles = (g.m + T::kBM - 1) / T::kBM, ktiles = g.kw_padded / T::kSlabKw;
+  // This block's slabs [kt0, kt0 + nk): split z's share, or all of K.
+  const int kt0 = kSplitK ? static_cast<int>(blockIdx.z) * ktiles / static_cast<int>(gridDim.z) : 0;
+  const int nk = kSplitK ? (static_cast<int>(blockIdx.z) + 1) * ktiles / static_cast<int>(gridDim.z) - kt0 : ktiles;
   const int bx = static_cast<int>(blockIdx.x), gx = static_cast<int>(gridDim.x);
   const int my_tiles = !kPersistent ? 1 : bx < m_tiles ? (m_tiles - 1 - bx) / gx + 1 : 0;
   auto tile_m0 = [&](int tile) { return (bx + tile * gx) * T::kBM; };
@@ -263,12 +281,12 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
 
   // The issue side walks (tile, slab) in order, ahead of the math.
   Gather<T, kVec, kAsync> gather(g, tile_m0(0));
-  int issue_tile = 0, issue_kt = 0, issue_it = 0;
-  const int iters = my_tiles * ktiles;
+  int issue_tile = 0, issue_kt = kt0, issue_it = 0;
+  const int iters = my_tiles * nk;
   auto issue_next = [&]() {
     if (issue_it < iters) {
-      if (issue_kt == ktiles) {
-        issue_kt = 0;
+      if (issue_kt == kt0 + nk) {
+        issue_kt = kt0;
         gather.reset(g, tile_m0(++issue_tile));
       }
       const int st = issue_it % T::kStages;
@@ -317,12 +335,16 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   };
   if constexpr (kPersistent) column_terms();
 
+  // Launched as a programmatic dependent (IgemmDesign::launch, sm_90): all
+  // above reads only this layer's prepared tables; the gather reads the
+  // previous layer's output.
+  atom::grid_dependency_wait();
   for (int st = 0; st < T::kStages - 1; ++st) issue_next();
   for (int tile = 0, it = 0; tile < my_tiles; ++tile) {
     const int m0 = tile_m0(tile);
     WM math;
     int32_t my_popc = 0;
-    for (int kt = 0; kt < ktiles; ++kt, ++it) {
+    for (int kt = 0; kt < nk; ++kt, ++it) {
       atom::cp_async_wait<T::kStages - 2>();
       __syncthreads();  // stage it landed; stage it-1 is free for reuse
       issue_next();
@@ -334,6 +356,28 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
           my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
       }
       math.step(sa, stage_b(st), wm, wn);
+    }
+    // The next kernel may start its set-up once every block is in its last epilogue.
+    if (tile == my_tiles - 1) atom::launch_dependents();
+    if constexpr (kSplitK) {
+      // The tile's partial counts and row popcounts to its workspace; the
+      // last of its gridDim.z blocks gets the sums and finishes the tile.
+      if (gridDim.z > 1) {
+        constexpr int kAcc = WM::kMI * WM::kNJ * 4;
+        int32_t v[kAcc + 1];
+#pragma unroll
+        for (int i = 0; i < kAcc; ++i) v[i] = math.acc[i / (4 * WM::kNJ)][(i / 4) % WM::kNJ][i % 4];
+        v[kAcc] = my_popc;
+        const int tile_id = static_cast<int>(blockIdx.y * gridDim.x + blockIdx.x);
+        if (!tile::split_k_reduce(v, split_ws + static_cast<int64_t>(tile_id) * (kAcc + 1) * T::kThreads,
+                                  split_count + tile_id, gridDim.z)) {
+          atom::cp_async_wait<0>();
+          return;
+        }
+#pragma unroll
+        for (int i = 0; i < kAcc; ++i) math.acc[i / (4 * WM::kNJ)][(i / 4) % WM::kNJ][i % 4] = v[i];
+        my_popc = v[kAcc];
+      }
     }
 
     // The previous tile's epilogue read the row arrays before this tile's
@@ -456,6 +500,26 @@ __global__ void padding_excess_kernel(Geom g, const int32_t* __restrict__ prefix
   excess[i] = g.pad_alpha * (at(g.r, g.s) - rect);
 }
 
+// The current device's SMs and major compute capability, queried once per
+// device (run() asks on every launch).
+struct DeviceFacts {
+  int sms = 0, cc_major = 0;
+};
+DeviceFacts device_facts() {
+  static std::atomic<int> packed_of[64] = {};  // cc_major << 16 | sms, 0 until queried
+  int dev = 0;
+  BTC_CUDA_CHECK(cudaGetDevice(&dev));
+  int packed = dev >= 0 && dev < 64 ? packed_of[dev].load(std::memory_order_relaxed) : 0;
+  if (packed == 0) {
+    int sms = 0, cc = 0;
+    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev));
+    packed = cc << 16 | sms;
+    if (dev >= 0 && dev < 64) packed_of[dev].store(packed, std::memory_order_relaxed);
+  }
+  return {packed & 0xFFFF, packed >> 16};
+}
+
 Geom geom_of(const Problem& p, int block_n, int slab_kw) {
   Geom g{};
   g.n = p.n; g.h = p.h; g.w = p.w; g.cw = (p.c + 31) / 32;
@@ -480,10 +544,13 @@ Geom geom_of(const Problem& p, int block_n, int slab_kw) {
   return g;
 }
 
-template <class Cfg, Math M, bool kPersistent = false>
+template <class Cfg, Math M, Grid kGrid = Grid::kTilePerBlock>
 class IgemmDesign final : public Design {
   using T = IgemmTile<Cfg, M>;
-  static_assert(!kPersistent || M == Math::kMmaAnd, "btc_wmma's epilogue reuses the ring: one tile per block");
+  using WM = WarpMath<T, M>;
+  static constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
+  static_assert(kGrid == Grid::kTilePerBlock || M == Math::kMmaAnd,
+                "btc_wmma's epilogue reuses the ring: one tile per block");
 
  public:
   // tiled_name: the tile in the name (one of several variants of an arch).
@@ -493,7 +560,7 @@ class IgemmDesign final : public Design {
     if (tiled_name_)
       n += "_" + std::to_string(T::kBM) + "x" + std::to_string(T::kBN) + "x" + std::to_string(32 * T::kSlabKw) + "s" +
            std::to_string(T::kStages);
-    return kPersistent ? n + "_persistent" : n;
+    return kPersistent ? n + "_persistent" : kSplitK ? n + "_splitk" : n;
   }
   std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
   bool writes_half() const override { return M == Math::kMmaAnd; }  // the AND-fragment epilogue
@@ -526,7 +593,7 @@ class IgemmDesign final : public Design {
   }
   size_t workspace_bytes(const Problem& p) const override {
     const Geom g = geom_of(p, T::kBN, T::kSlabKw);
-    return weights_bytes(g) + prefix_bytes(g) + static_cast<size_t>(g.n_classes) * g.k_padded * 4;
+    return split_offset(g) + split_bytes(g);
   }
   void prepare(const Problem& p, const Operands& in, void* ws, cudaStream_t s) const override {
     check_run_args(*this, p, in, nullptr);
@@ -541,6 +608,9 @@ class IgemmDesign final : public Design {
     const int64_t cells = static_cast<int64_t>(g.n_classes) * g.k_padded;
     padding_excess_kernel<<<static_cast<unsigned>((cells + 255) / 256), 256, 0, s>>>(g, prefix(ws, g), excess(ws, g));
     BTC_CUDA_CHECK_LAUNCH();
+    // Split-K's sums and counters start at zero; each run leaves them so.
+    if (const size_t bytes = split_bytes(g); bytes > 0)
+      BTC_CUDA_CHECK(cudaMemsetAsync(static_cast<char*>(ws) + split_offset(g), 0, bytes, s));
   }
   void run(const Problem& p, const Operands& in, const Output& out, void* ws, cudaStream_t s) const override {
     check_run_args(*this, p, in, &out);
@@ -568,7 +638,7 @@ class IgemmDesign final : public Design {
   // that no block takes more tiles than the fewest blocks would.
   template <int kVec>
   void launch(const Operands& in, const Output& out, const Geom& g, void* ws, cudaStream_t s) const {
-    auto kernel = bconv_igemm_kernel<Cfg, M, kVec, kPersistent>;
+    auto kernel = bconv_igemm_kernel<Cfg, M, kVec, kGrid>;
     const void* fn = reinterpret_cast<const void*>(kernel);
     const int m_tiles = (g.m + T::kBM - 1) / T::kBM, n_blocks = g.k_padded / T::kBN;
     int gx = m_tiles;
@@ -580,9 +650,53 @@ class IgemmDesign final : public Design {
     } else {
       bmm::allow_dynamic_smem(fn, T::kSmemBytes);
     }
-    const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(n_blocks));
-    kernel<<<grid, T::kThreads, T::kSmemBytes, s>>>(in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out);
-    BTC_CUDA_CHECK_LAUNCH();
+    const int splits = split_count(g);
+    const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(n_blocks), static_cast<unsigned>(splits));
+    int32_t* sums = splits > 1 ? reinterpret_cast<int32_t*>(static_cast<char*>(ws) + split_offset(g)) : nullptr;
+    unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(g)) : nullptr;
+    // A programmatic dependent of the kernel before it (atoms/grid_dependency.cuh) where the device has it.
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr.val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(T::kThreads);
+    cfg.dynamicSmemBytes = T::kSmemBytes;
+    cfg.stream = s;
+    cfg.attrs = &attr;
+    cfg.numAttrs = device_facts().cc_major >= 9 ? 1 : 0;
+    BTC_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, in.x, static_cast<const uint32_t*>(packed(ws)),
+                                      static_cast<const int32_t*>(prefix(ws, g)),
+                                      static_cast<const int32_t*>(excess(ws, g)), g, out, sums, counters));
+  }
+  // Split-K's shares of K: enough blocks for one an SM where the tiles alone
+  // fill less than that, each share at least kMinSlabsPerSplit slabs, at most
+  // kMaxSplits (or the tests' forced count, within the slabs). 1 otherwise.
+  int split_count(const Geom& g) const {
+    if constexpr (!kSplitK) {
+      return 1;
+    } else {
+      const int64_t tiles = int64_t{(g.m + T::kBM - 1) / T::kBM} * (g.k_padded / T::kBN);
+      const int ktiles = g.kw_padded / T::kSlabKw;
+      if (const int forced = forced_splits(); forced > 0) return std::max(1, std::min(forced, ktiles));
+      const int sms = device_facts().sms;
+      if (tiles >= sms) return 1;
+      const int64_t want = (sms + tiles - 1) / tiles;
+      return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, ktiles / kMinSlabsPerSplit, kMaxSplits})));
+    }
+  }
+  // The sums: per tile, a thread's accumulators and row popcount (kSplitK only).
+  static constexpr int kSplitValues() {
+    if constexpr (kSplitK) return WM::kMI * WM::kNJ * 4 + 1;
+    else return 0;
+  }
+  static int64_t split_tiles(const Geom& g) { return int64_t{(g.m + T::kBM - 1) / T::kBM} * (g.k_padded / T::kBN); }
+  static int64_t split_sum_words(const Geom& g) { return split_tiles(g) * kSplitValues() * T::kThreads; }
+  size_t split_bytes(const Geom& g) const {
+    return split_count(g) > 1 ? static_cast<size_t>(split_sum_words(g) + split_tiles(g)) * 4 : 0;
+  }
+  static size_t split_offset(const Geom& g) {
+    return weights_bytes(g) + prefix_bytes(g) + (static_cast<size_t>(g.n_classes) * g.k_padded * 4 + 255) / 256 * 256;
   }
   static size_t weights_bytes(const Geom& g) {
     return (static_cast<size_t>(g.k_padded) * g.kw_padded * 4 + 255) / 256 * 256;
@@ -618,22 +732,35 @@ constexpr int kMmaAndSm90Candidates =
 template <int... I>
 void add_sm90_candidates(DesignList& out, std::integer_sequence<int, I...>) {
   (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd>>(90, true)), ...);
-  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd, true>>(90, true)), ...);
+  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd, Grid::kPersistent>>(90, true)), ...);
 }
+template <int... J>
+void add_sm90_split_k(DesignList& out, std::integer_sequence<int, J...>) {
+  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<generated::sm90::kSplitKCandidates[J]>, Math::kMmaAnd,
+                                              Grid::kSplitK>>(90, true)),
+   ...);
+}
+constexpr int kSplitKSm90 =
+    static_cast<int>(sizeof(generated::sm90::kSplitKCandidates) / sizeof(generated::sm90::kSplitKCandidates[0]));
 
 }  // namespace
 
 namespace {
 std::atomic<int> persistent_cap{0};
+std::atomic<int> split_override{0};
 }  // namespace
 void set_persistent_blocks_cap(int blocks) { persistent_cap.store(std::max(0, blocks)); }
 int persistent_blocks_cap() { return persistent_cap.load(); }
+void set_split_k_splits(int splits) { split_override.store(std::max(0, splits)); }
+int forced_splits() { return split_override.load(); }
 
 void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<BtcWmmaSm75, Math::kWmmaXor>>(75));
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd>>(80));
-  out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, true>>(80));
+  out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, Grid::kPersistent>>(80));
+  out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, Grid::kSplitK>>(80));
   add_sm90_candidates(out, std::make_integer_sequence<int, kMmaAndSm90Candidates>{});
+  add_sm90_split_k(out, std::make_integer_sequence<int, kSplitKSm90>{});
 }
 
 }  // namespace btc::bconv

@@ -30,6 +30,10 @@ inline constexpr bmm::BmmConfig kMmaAndCandidates[] = {
     {bits::Layout::kRowU32, bits::Layout::kRowU32, 128, 128, 512, 3, 8, 1, 1},
     {bits::Layout::kRowU32, bits::Layout::kRowU32, 256, 64, 256, 4, 8, 1, 1},
 };
+// The candidates that also run split-K (the `_splitk` designs), for layers
+// whose tiles fill less than one block an SM (batch 1 and 16): 256-bit slabs
+// give K the most shares.
+inline constexpr int kSplitKCandidates[] = {1, 2};
 }  // namespace sm90
 
 }  // namespace btc::bconv::generated

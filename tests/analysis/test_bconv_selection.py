@@ -38,7 +38,7 @@ def test_choices_pick_the_fastest_tensor_core_design_with_its_margin():
 def test_main_writes_json_and_table(tmp_path, capsys):
     assert sel.main([str(FIXTURE), "--out", str(tmp_path)]) == 0
     doc = json.loads((tmp_path / "bconv_selection_sm90.json").read_text())
-    assert doc["schema"] == "btcbench.bconv_selection.v3" and doc["epilogues"] == ["bits", "int32", "half"]
+    assert doc["schema"] == "btcbench.bconv_selection.v4" and doc["epilogues"] == ["bits", "int32", "half"]
     assert {r["out"] for r in doc["choices"]} <= {"bits", "int32"}  # the fixture times no half output
     assert doc["source"]["file"] == FIXTURE.name
     table = (tmp_path / "bconv_selection_sm90.md").read_text()

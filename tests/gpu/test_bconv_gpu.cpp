@@ -186,8 +186,9 @@ void check_half(const Design& d, const Problem& p, const bconv::Operands& in, De
 
 // One design on one layer: int32, then bits with thresholds and flips, one
 // workspace poisoned before each prepare(). Throws std::invalid_argument
-// when the design refuses the layer.
-void check_layer(const Design& d, const Problem& p, std::mt19937& rng) {
+// when the design refuses the layer. runs > 1: run() that many times after
+// one prepare() into the same output (split-K must leave its sums at zero).
+void check_layer(const Design& d, const Problem& p, std::mt19937& rng, int runs = 1) {
   SCOPED_TRACE(d.name() + " " + describe(p));
   if (const std::string why = d.unsupported(p); !why.empty()) throw std::invalid_argument(why);
   const Packed x = random_tensor(rng, bconv::activation_shape(p));
@@ -241,7 +242,7 @@ void check_layer(const Design& d, const Problem& p, std::mt19937& rng) {
     }
     ws.poison();
     d.prepare(p, in, ws.as<void>(), nullptr);
-    d.run(p, in, out, ws.as<void>(), nullptr);
+    for (int r = 0; r < runs; ++r) d.run(p, in, out, ws.as<void>(), nullptr);
     BTC_CUDA_CHECK(cudaDeviceSynchronize());
     const std::vector<uint8_t> got = dout.download();
     EXPECT_TRUE(test::guard_intact(got, out_bytes)) << "wrote past the end of the output";
@@ -289,6 +290,18 @@ TEST_P(BconvGpu, EqualsCpuReferenceBitExact) {
       SCOPED_TRACE("persistent blocks capped at 2 per filter block");
       check_layer(d, p, rng);
     }
+    // A split-K design again with K forced into 2, 3 and 7 shares (up to one
+    // slab each, uneven shares), three runs after one prepare(): a tile's
+    // sums must be whole and left at zero for the next run.
+    if (d.name().find("_splitk") != std::string::npos)
+      for (const int splits : {2, 3, 7}) {
+        struct Force {
+          explicit Force(int n) { bconv::set_split_k_splits(n); }
+          ~Force() { bconv::set_split_k_splits(0); }
+        } force(splits);
+        SCOPED_TRACE("split-K forced to " + std::to_string(splits) + " shares, 3 runs");
+        check_layer(d, p, rng, 3);
+      }
   } catch (const std::invalid_argument& ex) {
     if (HasFailure()) throw;
     GTEST_SKIP() << d.name() << " refused " << describe(p) << ": " << ex.what();
