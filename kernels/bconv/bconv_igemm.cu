@@ -33,6 +33,7 @@
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "kernels/generated/bconv_config.h"
 #include "kernels/tile/split_k.cuh"
+#include "kernels/tile/split_k_rule.h"
 #include "kernels/tile/tile_io.cuh"
 
 namespace btc::bconv {
@@ -47,10 +48,6 @@ enum class Math { kMmaAnd, kWmmaXor };
 // walking tiles (mma_and); or split-K, blockIdx.z a share of K's slabs and
 // the tile's last block finishing it (mma_and; tile/split_k.cuh).
 enum class Grid { kTilePerBlock, kPersistent, kSplitK };
-
-// Split-K: at most this many shares, each of at least kMinSlabsPerSplit
-// slabs; only where the tiles alone fill less than one block an SM.
-constexpr int kMaxSplits = 16, kMinSlabsPerSplit = 2;
 
 // The layer as the kernel reads it.
 struct Geom {
@@ -669,21 +666,12 @@ class IgemmDesign final : public Design {
                                       static_cast<const int32_t*>(prefix(ws, g)),
                                       static_cast<const int32_t*>(excess(ws, g)), g, out, sums, counters));
   }
-  // Split-K's shares of K: enough blocks for one an SM where the tiles alone
-  // fill less than that, each share at least kMinSlabsPerSplit slabs, at most
-  // kMaxSplits (or the tests' forced count, within the slabs). 1 otherwise.
+  // Split-K's shares of K (tile::split_k_shares: one block an SM where the
+  // tiles alone fill fewer, each share >= 2 slabs, <= 16; the tests' forced
+  // count). 1 for the other grids.
   int split_count(const Geom& g) const {
-    if constexpr (!kSplitK) {
-      return 1;
-    } else {
-      const int64_t tiles = int64_t{(g.m + T::kBM - 1) / T::kBM} * (g.k_padded / T::kBN);
-      const int ktiles = g.kw_padded / T::kSlabKw;
-      if (const int forced = forced_splits(); forced > 0) return std::max(1, std::min(forced, ktiles));
-      const int sms = device_facts().sms;
-      if (tiles >= sms) return 1;
-      const int64_t want = (sms + tiles - 1) / tiles;
-      return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>({want, ktiles / kMinSlabsPerSplit, kMaxSplits})));
-    }
+    if constexpr (!kSplitK) return 1;
+    else return tile::split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, device_facts().sms, forced_splits());
   }
   // The sums: per tile, a thread's accumulators and row popcount (kSplitK only).
   static constexpr int kSplitValues() {

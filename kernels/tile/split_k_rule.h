@@ -1,0 +1,26 @@
+// How many shares of K a split-K grid takes (tile/split_k.cuh): plain C++,
+// so the CPU tests check the rule the kernels launch with.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+namespace btc::tile {
+
+struct SplitKRule {
+  int max_splits = 16;         // shares of one tile's K, at most
+  int min_slabs_per_split = 2; // a share's K slabs (pipeline stages), at least
+};
+
+// tiles: output tiles of the grid; ktiles: K slabs of a tile; sms: the
+// device's SMs; forced > 0 (tests): that many shares, at most one a slab.
+// Enough shares for one block an SM where the tiles alone fill fewer, 1
+// where they fill the SMs.
+inline int split_k_shares(int64_t tiles, int ktiles, int sms, int forced = 0, SplitKRule rule = {}) {
+  if (forced > 0) return std::max(1, std::min(forced, ktiles));
+  if (tiles <= 0 || tiles >= sms) return 1;
+  const int64_t want = (sms + tiles - 1) / tiles;
+  const int64_t most = std::min<int64_t>(ktiles / std::max(1, rule.min_slabs_per_split), rule.max_splits);
+  return static_cast<int>(std::max<int64_t>(1, std::min(want, most)));
+}
+
+}  // namespace btc::tile
