@@ -378,6 +378,7 @@ class Breakdown:
     impl: str
     steps: tuple[Step, ...]
     error: str | None
+    timing: str = "events"   # "graph": each step's CUDA-graph replay time; "events": one launch between events
 
     @property
     def measured(self) -> bool:
@@ -397,13 +398,21 @@ class Breakdown:
 
 
 STEP_PREFIX = "step_us/"
+STEP_GRAPH_PREFIX = "step_graph_us/"
 
 
 def _breakdown(name: NetName, run: br.RunSummary | None, error: str | None,
                form: Mapping[str, Any]) -> Breakdown:
     """The steps of a /layers run: forms order first (the network's), then any
-    the form does not list, in the file's (Google Benchmark's sorted) order."""
-    times = {k[len(STEP_PREFIX):]: v for k, v in (run.counters.items() if run else ()) if k.startswith(STEP_PREFIX)}
+    the form does not list, in the file's (Google Benchmark's sorted) order.
+    Each step's graph-replay time where the run has one for every step (no
+    launch gap: what the forward's graph pays), else its event-timed launch."""
+    counters = run.counters.items() if run else ()
+    times = {k[len(STEP_PREFIX):]: v for k, v in counters if k.startswith(STEP_PREFIX)}
+    graph = {k[len(STEP_GRAPH_PREFIX):]: v for k, v in counters if k.startswith(STEP_GRAPH_PREFIX)}
+    timing = "graph" if times and set(graph) >= set(times) else "events"
+    if timing == "graph":
+        times = {k: graph[k] for k in times}
     form_steps = {str(s.get("name")): s for s in form.get("steps") or [] if isinstance(s, dict)}
     ops = {str(layer.get("name")): str(layer.get("op")) for layer in form.get("layers") or []
            if isinstance(layer, dict)}
@@ -414,7 +423,7 @@ def _breakdown(name: NetName, run: br.RunSummary | None, error: str | None,
         layer = layer_of(step)
         steps.append(Step(step, layer, str(meta["design"]) if meta.get("design") else None, ops.get(layer),
                           _number(times[step]), _number(meta.get("floor_us"))))
-    return Breakdown(name.model, name.batch, name.impl, tuple(steps), error)
+    return Breakdown(name.model, name.batch, name.impl, tuple(steps), error, timing)
 
 
 @dataclass(frozen=True)
@@ -1278,31 +1287,49 @@ def _designs_line(data: NetData, model: str, batch: int) -> list[str]:
     return ["Designs per layer: " + "; ".join(parts) + ".", ""] if parts else []
 
 
+STEP_TIMING = {"graph": "each step's kernel time from CUDA-graph replays of back-to-back launches of it alone",
+               "events": "each step launched alone between CUDA events (at small batches this counts the "
+                         "host's launch gap too)"}
+
+
 def _breakdown_sections(data: NetData) -> list[str]:
+    """The model's breakdown at its paper (or largest) batch first, then at
+    every other batch that has one, smallest first (batch 1: the latency goal)."""
     lines: list[str] = []
     for model in data.models:
-        batch = data.layer_batch(model)
-        if batch is None:
+        main = data.layer_batch(model)
+        if main is None:
             continue
-        paper = PAPER_BATCH.get(model)
-        note = ""
-        if paper is not None and paper != batch:
-            note = f" (the paper's batch {paper} is not in this file: the largest measured batch)"
-        elif paper is None:
-            note = " (no paper batch: the largest measured batch)"
-        lines += [f"### `{model}`, batch {batch}{note}", ""]
-        forwards = [(impl, f) for impl in data.impls if (f := data.forward(model, batch, impl)) and f.measured]
-        if forwards:
-            lines += ["The forward as timed (median): " + ", ".join(
-                f"{impl} {f.latency_us:,.1f} µs{' ' + STREAM_MARK if f.graph is False else ''}"
-                for impl, f in forwards) + "; the Σ of its steps, each launched alone, is in the table below.", ""]
-        lines += _designs_line(data, model, batch)
-        header, rows = _layer_rows(data, model, batch)
-        lines += [*rc.table(header, rows), ""]
-        chosen = data.breakdown(model, batch, BTC)
-        if chosen is not None and chosen.measured:
-            lines += _step_lines(chosen)
+        others = sorted(b for b in data.batches(model) if b != main and any(
+            (d := data.breakdown(model, b, impl)) is not None and d.measured for impl in data.impls))
+        for batch in (main, *others):
+            lines += _breakdown_section(data, model, batch, main)
     return lines or ["No per-layer breakdown in this file.", ""]
+
+
+def _breakdown_section(data: NetData, model: str, batch: int, main: int) -> list[str]:
+    lines: list[str] = []
+    paper = PAPER_BATCH.get(model)
+    note = ""
+    if batch == main and paper is not None and paper != batch:
+        note = f" (the paper's batch {paper} is not in this file: the largest measured batch)"
+    elif batch == main and paper is None:
+        note = " (no paper batch: the largest measured batch)"
+    lines += [f"### `{model}`, batch {batch}{note}", ""]
+    forwards = [(impl, f) for impl in data.impls if (f := data.forward(model, batch, impl)) and f.measured]
+    found = [d for impl in data.impls if (d := data.breakdown(model, batch, impl)) and d.measured]
+    timing = "; ".join(sorted({STEP_TIMING[d.timing] for d in found}))
+    if forwards:
+        lines += ["The forward as timed (median): " + ", ".join(
+            f"{impl} {f.latency_us:,.1f} µs{' ' + STREAM_MARK if f.graph is False else ''}"
+            for impl, f in forwards) + f"; the Σ of its steps ({timing}) is in the table below.", ""]
+    lines += _designs_line(data, model, batch)
+    header, rows = _layer_rows(data, model, batch)
+    lines += [*rc.table(header, rows), ""]
+    chosen = data.breakdown(model, batch, BTC)
+    if chosen is not None and chosen.measured:
+        lines += _step_lines(chosen)
+    return lines
 
 
 INSITU_TABLE_HEADER = ["Observer", "Images/s, median [min–max]", "Forward µs, median", "Overhead %", "Forwards",

@@ -25,6 +25,7 @@ namespace {
 // p99 at small batches, a few for a software-popcount VGG-16 at batch 1024.
 constexpr double kMinSecondsPerRepetition = 0.1;
 constexpr int kStepLaunches = 10;  // per step in the layer breakdown
+constexpr int kStepGraphRuns = 20;  // back-to-back launches of a step in its graph
 constexpr uint64_t kSeed = 1;
 
 struct Impl {
@@ -263,8 +264,12 @@ void run_forward(benchmark::State& st, const std::string& model_name, int batch,
 
 // The per-layer breakdown, untimed overall: each step launched on its own
 // between CUDA events, kStepLaunches times; the median per step as a
-// counter "step_us/<step>". Steps that update in place (a residual add)
-// change their buffers' values, not their cost.
+// counter "step_us/<step>". Then each step's kernel time from CUDA-graph
+// replays of kStepGraphRuns back-to-back launches, "step_graph_us/<step>":
+// at batch 1 an event pair around one launch also counts the host's launch
+// gap (~8 us on the H200, more than most batch-1 steps), which the forward's
+// graph does not pay. Steps that update in place (a residual add) change
+// their buffers' values, not their cost.
 void run_layers(benchmark::State& st, const std::string& model_name, int batch, const Impl& impl) {
   NetState& s = state();
   if (const std::string why = s.plan(model_name, batch, impl); !why.empty()) {
@@ -296,6 +301,12 @@ void run_layers(benchmark::State& st, const std::string& model_name, int batch, 
   BTC_CUDA_CHECK(cudaEventDestroy(b));
   for (size_t i = 0; i < per.size(); ++i)
     st.counters["step_us/" + r.steps()[i].name] = percentile(per[i], 0.5) * 1e6;
+  if (s.ctx->profiler == nullptr)  // graphs stay off under counters (bench_util.h)
+    for (const net::Step& step : r.steps()) {
+      const GraphTiming g = time_graph_replays([&](int, cudaStream_t gs) { step.launch(gs); }, kStepGraphRuns);
+      if (g.error.empty()) st.counters["step_graph_us/" + step.name] = g.seconds_per_run * 1e6;
+      else s.ctx->skip(step.name, "graph replay: " + g.error, fmt::format("layers/{}/batch:{}/graph", model_name, batch));
+    }
   st.counters["batch"] = batch;
 }
 

@@ -1057,3 +1057,25 @@ def test_a_sweep_report_takes_the_baselines_of_its_run_beside_it(tmp_path):
     md = (tmp_path / "net-1.md").read_text()
     assert "**Baselines:** [1] `torch-a.json`" in md and "torch-b.json" not in md
     assert "torch_graph [1]" in md
+
+
+def test_breakdown_prefers_graph_replay_step_times(net_doc, write_doc):
+    """A /layers run with a graph-replay time for every step reports those
+    (no launch gap); one step short of that, the event-timed steps."""
+    layers = [e for e in net_doc["benchmarks"] if "/layers/" in f"/{e['name']}" or e["name"].startswith("layers/")]
+    assert layers, "the fixture has /layers runs"
+    for e in layers:
+        for k in [k for k in e if k.startswith(nr.STEP_PREFIX)]:
+            e[nr.STEP_GRAPH_PREFIX + k[len(nr.STEP_PREFIX):]] = e[k] / 4
+    data = nr.collect(br.load(write_doc(net_doc, "graph.json")))
+    for model, batch in LAYER_BATCH.items():
+        d = data.breakdown(model, batch, "btc")
+        assert d.timing == "graph"
+        assert d.total_us == pytest.approx(sum(step_times(model, batch, "btc").values()) / 4)
+    md = _markdown(net_doc, write_doc)
+    assert "CUDA-graph replays of back-to-back launches of it alone" in section_text(md, "Per-layer breakdown")
+    first = layers[0]
+    dropped = next(k for k in first if k.startswith(nr.STEP_GRAPH_PREFIX))
+    del first[dropped]
+    data = nr.collect(br.load(write_doc(net_doc, "partial.json")))
+    assert any(d.timing == "events" for d in data.breakdowns.values())

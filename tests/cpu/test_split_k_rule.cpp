@@ -2,6 +2,8 @@
 // (kernels/tile/split_k_rule.h): where it splits, by how much, and its bounds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "kernels/tile/split_k_rule.h"
 
 namespace btc {
@@ -32,7 +34,9 @@ TEST(SplitKRule, EnoughBlocksForTheSmsWithinTheBounds) {
         ASSERT_LE(s, 16);
         ASSERT_TRUE(s == 1 || ktiles / s >= 2) << tiles << " tiles, " << ktiles << " slabs: " << s << " shares";
         // Fewer shares only where a bound binds: slabs or the cap.
-        if (tiles * s < sms) ASSERT_TRUE(s == 16 || s == std::max(1, ktiles / 2)) << tiles << " " << ktiles << " " << s;
+        if (tiles * s < sms) {
+          ASSERT_TRUE(s == 16 || s == std::max(1, ktiles / 2)) << tiles << " " << ktiles << " " << s;
+        }
         // No more shares than one block an SM needs.
         ASSERT_LT(tiles * (s - 1), sms);
       }
