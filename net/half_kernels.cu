@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "harness/core/check.h"
+#include "kernels/atoms/grid_dependency.cuh"
 #include "net/warp_bits.cuh"
 
 namespace btc::net {
@@ -24,6 +25,7 @@ __device__ __forceinline__ uint32_t sign_bit(__half v, int j) {
 // net-20261203T165521Z-fb0b076). c_out a multiple of 4.
 __global__ void images_to_half_kernel(const float* __restrict__ x, int n, int c, int plane, int c_out,
                                       __half* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int at = blockIdx.x * blockDim.x + threadIdx.x;
   if (at >= plane) return;
   for (int64_t img = blockIdx.y; img < n; img += gridDim.y) {
@@ -41,6 +43,7 @@ __global__ void images_to_half_kernel(const float* __restrict__ x, int n, int c,
 // The same for any c_out: one thread per output element.
 __global__ void images_to_half_any_kernel(const float* __restrict__ x, int n, int c, int h, int w, int c_out,
                                           __half* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*h*w*c_out, NHWC order
   const int64_t total = int64_t(n) * h * w * c_out;
   if (e >= total) return;
@@ -57,6 +60,7 @@ __global__ void images_to_half_any_kernel(const float* __restrict__ x, int n, in
 // its DRAM floor). c_out a multiple of 8, 4 c <= c_out <= 32.
 __global__ void images_to_half_s2d_kernel(const float* __restrict__ x, int n, int c, int h, int w, int c_out,
                                           __half* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t pix = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*(h/2)*(w/2)
   const int ho = h / 2, wo = w / 2;
   if (pix >= int64_t(n) * ho * wo) return;
@@ -75,6 +79,7 @@ __global__ void images_to_half_s2d_kernel(const float* __restrict__ x, int n, in
 }
 
 __global__ void avgpool2_kernel(const __half* __restrict__ in, int n, int h, int w, int c, __half* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int ph = h / 2, pw = w / 2;
   const int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (e >= int64_t(n) * ph * pw * c) return;
@@ -105,6 +110,7 @@ int conv_taps_per_chunk(int r, int c) {
 }
 
 __global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a, int chunk) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   extern __shared__ float4 smem4[];
   float* sw = reinterpret_cast<float*>(smem4);
   const int k0 = 32 * blockIdx.y, taps = a.r * a.r, tc = taps * a.c;
@@ -168,6 +174,7 @@ __global__ void __launch_bounds__(kConvThreads) conv_half_kernel(ConvHalfArgs a,
 // (word_of_bytes, net/warp_bits.cuh).
 __global__ void maxpool3_kernel(const __half* __restrict__ in, int n, int h, int w, int c, int p, int q,
                                 __half* __restrict__ out, uint32_t* __restrict__ bits) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int groups = c / 8;
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*p*q*groups
   const bool valid = t < int64_t(n) * p * q * groups;
@@ -215,6 +222,7 @@ template <typename T>
 __global__ void affine_shortcut_kernel(const T* __restrict__ z, int64_t rows, int k, const float* __restrict__ scale,
                                        const float* __restrict__ shift, const __half* __restrict__ shortcut, bool relu,
                                        __half* __restrict__ y, uint32_t* __restrict__ bits) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   static_assert(sizeof(T) == 4, "two 16-byte loads of 4-byte values");
   const int groups = k / 8;
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over rows*groups
@@ -246,6 +254,7 @@ __global__ void affine_shortcut_kernel(const T* __restrict__ z, int64_t rows, in
 
 // The bits (v >= 0) of an fp16 tensor, rows x k: one thread per 8 channels.
 __global__ void half_signs_kernel(const __half* __restrict__ y, int64_t rows, int k, uint32_t* __restrict__ bits) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   const bool valid = t < rows * (k / 8);
   uint32_t byte = 0;
@@ -260,6 +269,7 @@ __global__ void half_signs_kernel(const __half* __restrict__ y, int64_t rows, in
 }
 
 __global__ void global_avg_kernel(const __half* __restrict__ in, int n, int hw, int c, __half* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*c
   if (t >= int64_t(n) * c) return;
   const int ch = int(t % c);
@@ -271,6 +281,7 @@ __global__ void global_avg_kernel(const __half* __restrict__ in, int n, int hw, 
 
 __global__ void fc_half_kernel(const __half* __restrict__ x, int n, int in, int out, const float* __restrict__ wt,
                                const float* __restrict__ bias, float* __restrict__ logits) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*out
   if (t >= int64_t(n) * out) return;
   const int k = int(t % out);
@@ -282,6 +293,7 @@ __global__ void fc_half_kernel(const __half* __restrict__ x, int n, int in, int 
 
 __global__ void bias_logits_kernel(const float* __restrict__ acc, int64_t total, int out, const float* __restrict__ bias,
                                    float* __restrict__ logits) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (t >= total) return;
   logits[t] = __half2float(__float2half_rn(__fadd_rn(acc[t], bias[t % out])));
@@ -291,8 +303,7 @@ __global__ void bias_logits_kernel(const float* __restrict__ acc, int64_t total,
 
 void bias_logits(const float* acc, int n, int out, const float* bias, float* logits, cudaStream_t s) {
   const int64_t total = int64_t(n) * out;
-  bias_logits_kernel<<<blocks_for(total, 256), 256, 0, s>>>(acc, total, out, bias, logits);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, bias_logits_kernel, acc, total, out, bias, logits);
 }
 
 void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __half* out, cudaStream_t s) {
@@ -300,10 +311,11 @@ void images_to_half(const float* x, int n, int c, int h, int w, int c_out, __hal
   const int64_t plane = int64_t(h) * w;
   if (c_out % 4 == 0 && plane < (int64_t{1} << 31) && reinterpret_cast<uintptr_t>(out) % 8 == 0) {
     const dim3 grid(blocks_for(plane, 256), static_cast<unsigned>(std::min(n, 65535)));
-    images_to_half_kernel<<<grid, 256, 0, s>>>(x, n, c, int(plane), c_out, out);
+    atom::launch_programmatic({grid, 256, 0, s}, images_to_half_kernel, x, n, c, int(plane), c_out, out);
   } else {
     const int64_t total = int64_t(n) * c_out * plane;
-    images_to_half_any_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, c_out, out);
+    atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, images_to_half_any_kernel, x, n, c, h, w, c_out,
+                              out);
   }
   BTC_CUDA_CHECK(cudaGetLastError());
 }
@@ -312,14 +324,12 @@ void images_to_half_s2d(const float* x, int n, int c, int h, int w, int c_out, _
   if (h % 2 != 0 || w % 2 != 0 || c_out < 4 * c || c_out % 8 != 0 || c_out > 32)
     throw std::invalid_argument("images_to_half_s2d: odd image, or c_out not a multiple of 8 in [4c, 32]");
   const int64_t total = int64_t(n) * (h / 2) * (w / 2);
-  images_to_half_s2d_kernel<<<blocks_for(total, 256), 256, 0, s>>>(x, n, c, h, w, c_out, out);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, images_to_half_s2d_kernel, x, n, c, h, w, c_out, out);
 }
 
 void avgpool2_half(const __half* in, int n, int h, int w, int c, __half* out, cudaStream_t s) {
   const int64_t total = int64_t(n) * (h / 2) * (w / 2) * c;
-  avgpool2_kernel<<<blocks_for(total, 256), 256, 0, s>>>(in, n, h, w, c, out);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, avgpool2_kernel, in, n, h, w, c, out);
 }
 
 size_t conv_half_smem_bytes(int r, int c) { return size_t(conv_taps_per_chunk(r, c)) * c * 32 * sizeof(float); }
@@ -330,48 +340,44 @@ void conv_half(const ConvHalfArgs& a, cudaStream_t s) {
   const size_t smem = conv_half_smem_bytes(a.r, a.c);
   if (smem > 48 * 1024) BTC_CUDA_CHECK(cudaFuncSetAttribute(conv_half_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   const dim3 grid(blocks_for(int64_t(a.n) * a.p * a.q, kConvThreads), a.k / 32);
-  conv_half_kernel<<<grid, kConvThreads, smem, s>>>(a, chunk);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({grid, kConvThreads, smem, s}, conv_half_kernel, a, chunk);
 }
 
 void maxpool3_half(const __half* in, int n, int h, int w, int c, int p, int q, __half* out, uint32_t* bits,
                    cudaStream_t s) {
   const int64_t total = int64_t(n) * p * q * (c / 8);
-  maxpool3_kernel<<<blocks_for(total, 256), 256, 0, s>>>(in, n, h, w, c, p, q, out, bits);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, maxpool3_kernel, in, n, h, w, c, p, q, out, bits);
 }
 
 void bn_shortcut_half(const int32_t* z, int64_t rows, int k, const float* scale, const float* shift,
                       const __half* shortcut, __half* y, uint32_t* bits, cudaStream_t s) {
   const int64_t total = rows * (k / 8);
-  affine_shortcut_kernel<int32_t><<<blocks_for(total, 256), 256, 0, s>>>(z, rows, k, scale, shift, shortcut, false, y, bits);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, affine_shortcut_kernel<int32_t>, z, rows, k, scale,
+                            shift, shortcut, false, y, bits);
 }
 
 void affine_half(const float* acc, int64_t rows, int k, const float* scale, const float* shift, const __half* shortcut,
                  bool relu, __half* y, uint32_t* bits, cudaStream_t s) {
   if (k % 32 != 0) throw std::invalid_argument("affine_half: channels must be a multiple of 32");
   const int64_t total = rows * (k / 8);
-  affine_shortcut_kernel<float><<<blocks_for(total, 256), 256, 0, s>>>(acc, rows, k, scale, shift, shortcut, relu, y, bits);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, affine_shortcut_kernel<float>, acc, rows, k, scale,
+                            shift, shortcut, relu, y, bits);
 }
 
 void half_signs(const __half* y, int64_t rows, int k, uint32_t* bits, cudaStream_t s) {
   if (k % 32 != 0) throw std::invalid_argument("half_signs: channels must be a multiple of 32");
   const int64_t total = rows * (k / 8);
-  half_signs_kernel<<<blocks_for(total, 256), 256, 0, s>>>(y, rows, k, bits);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, half_signs_kernel, y, rows, k, bits);
 }
 
 void global_avg_half(const __half* in, int n, int hw, int c, __half* out, cudaStream_t s) {
-  global_avg_kernel<<<blocks_for(int64_t(n) * c, 256), 256, 0, s>>>(in, n, hw, c, out);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(int64_t(n) * c, 256), 256, 0, s}, global_avg_kernel, in, n, hw, c, out);
 }
 
 void fc_half(const __half* x, int n, int in, int out, const float* wt, const float* bias, float* logits,
              cudaStream_t s) {
-  fc_half_kernel<<<blocks_for(int64_t(n) * out, 256), 256, 0, s>>>(x, n, in, out, wt, bias, logits);
-  BTC_CUDA_CHECK(cudaGetLastError());
+  atom::launch_programmatic({blocks_for(int64_t(n) * out, 256), 256, 0, s}, fc_half_kernel, x, n, in, out, wt, bias,
+                            logits);
 }
 
 }  // namespace btc::net

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "harness/core/check.h"
+#include "kernels/atoms/grid_dependency.cuh"
 
 namespace btc::net {
 namespace {
@@ -18,6 +19,7 @@ inline unsigned blocks_for(int64_t threads, int per_block) {
 // 512 on the H200, 7x its DRAM floor).
 __global__ void quantize_kernel(const float* __restrict__ x, int n, int c, int h, int w, float scale, int cp,
                                 int8_t* __restrict__ q) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t pix = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*h*w
   const int64_t plane = int64_t(h) * w;
   if (pix >= int64_t(n) * plane) return;
@@ -45,6 +47,7 @@ __global__ void quantize_kernel(const float* __restrict__ x, int n, int c, int h
 constexpr int kStemThreads = 256;
 
 __global__ void __launch_bounds__(kStemThreads) stem_kernel(StemArgs a) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   extern __shared__ int4 sw4[];  // [r*r*tapw][8] int4 = 32 channels
   __shared__ int32_t thr[32];
   __shared__ uint32_t flip_word;
@@ -107,6 +110,7 @@ __global__ void __launch_bounds__(kStemThreads) stem_kernel(StemArgs a) {
 // ResNet-18 56x56x64 at batch 512: a thread per element with 64-bit
 // divisions 826 us, a warp per pixel word 685 us (1.8 TB/s).
 __global__ void threshold_kernel(ThresholdArgs a) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int k4 = a.k / 4;
   const int64_t t = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   const bool live = t < int64_t(a.n) * a.p * a.q * k4;  // dead lanes still shuffle
@@ -151,6 +155,7 @@ __global__ void threshold_kernel(ThresholdArgs a) {
 
 __global__ void maxpool2_kernel(const uint32_t* __restrict__ in, int n, int p, int q, int kwords,
                                 uint32_t* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int po = p / 2, qo = q / 2;
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;  // over n*po*qo*kwords
   if (i >= int64_t(n) * po * qo * kwords) return;
@@ -166,6 +171,7 @@ __global__ void maxpool2_kernel(const uint32_t* __restrict__ in, int n, int p, i
 __global__ void bn_logits_kernel(const int32_t* __restrict__ y, int batch, int classes, const float* __restrict__ mean,
                                  const float* __restrict__ invstd, const float* __restrict__ gamma,
                                  const float* __restrict__ beta, float* __restrict__ out) {
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   const int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x;
   if (i >= int64_t(batch) * classes) return;
   const int j = static_cast<int>(i % classes);
@@ -176,8 +182,7 @@ __global__ void bn_logits_kernel(const int32_t* __restrict__ y, int batch, int c
 
 void quantize_images(const float* x, int n, int c, int h, int w, float scale, int cp, int8_t* q, cudaStream_t s) {
   const int64_t pixels = int64_t(n) * h * w;
-  quantize_kernel<<<blocks_for(pixels, 256), 256, 0, s>>>(x, n, c, h, w, scale, cp, q);
-  BTC_CUDA_CHECK_LAUNCH();
+  atom::launch_programmatic({blocks_for(pixels, 256), 256, 0, s}, quantize_kernel, x, n, c, h, w, scale, cp, q);
 }
 
 void stem_conv(const StemArgs& a, cudaStream_t s) {
@@ -187,8 +192,7 @@ void stem_conv(const StemArgs& a, cudaStream_t s) {
   if (smem > 48 * 1024)
     throw std::invalid_argument("stem_conv: " + std::to_string(smem) + " bytes of filters exceed 48 KiB shared memory");
   const dim3 grid(blocks_for(int64_t(a.n) * a.p * a.q, kStemThreads), static_cast<unsigned>(a.k / 32));
-  stem_kernel<<<grid, kStemThreads, smem, s>>>(a);
-  BTC_CUDA_CHECK_LAUNCH();
+  atom::launch_programmatic({grid, kStemThreads, smem, s}, stem_kernel, a);
 }
 
 void residual_threshold(const ThresholdArgs& a, cudaStream_t s) {
@@ -196,21 +200,18 @@ void residual_threshold(const ThresholdArgs& a, cudaStream_t s) {
     throw std::invalid_argument("residual_threshold: k and the residual's channels must be multiples of 32");
   if (int64_t(a.n) * a.p * a.q >= (int64_t{1} << 31)) throw std::invalid_argument("residual_threshold: 2^31 pixels or more");
   const int64_t threads = int64_t(a.n) * a.p * a.q * (a.k / 4);
-  threshold_kernel<<<blocks_for(threads, 256), 256, 0, s>>>(a);
-  BTC_CUDA_CHECK_LAUNCH();
+  atom::launch_programmatic({blocks_for(threads, 256), 256, 0, s}, threshold_kernel, a);
 }
 
 void maxpool2_bits(const uint32_t* in, int n, int p, int q, int kwords, uint32_t* out, cudaStream_t s) {
   const int64_t total = int64_t(n) * (p / 2) * (q / 2) * kwords;
-  maxpool2_kernel<<<blocks_for(total, 256), 256, 0, s>>>(in, n, p, q, kwords, out);
-  BTC_CUDA_CHECK_LAUNCH();
+  atom::launch_programmatic({blocks_for(total, 256), 256, 0, s}, maxpool2_kernel, in, n, p, q, kwords, out);
 }
 
 void bn_logits(const int32_t* y, int batch, int classes, const float* mean, const float* invstd, const float* gamma,
                const float* beta, float* out, cudaStream_t s) {
-  bn_logits_kernel<<<blocks_for(int64_t(batch) * classes, 256), 256, 0, s>>>(y, batch, classes, mean, invstd, gamma,
-                                                                             beta, out);
-  BTC_CUDA_CHECK_LAUNCH();
+  atom::launch_programmatic({blocks_for(int64_t(batch) * classes, 256), 256, 0, s}, bn_logits_kernel, y, batch, classes,
+                            mean, invstd, gamma, beta, out);
 }
 
 }  // namespace btc::net

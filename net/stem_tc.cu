@@ -43,6 +43,7 @@
 #include "harness/core/check.h"
 #include "kernels/atoms/arch.cuh"
 #include "kernels/atoms/copy_sm80.cuh"
+#include "kernels/atoms/grid_dependency.cuh"
 #include "kernels/atoms/mma_sm80.cuh"
 #include "net/warp_bits.cuh"
 
@@ -401,6 +402,7 @@ using namespace stem_tc_impl;
 template <class L, bool kRelu>
 __global__ void __launch_bounds__(kThreads, min_blocks<L>()) stem_tc_kernel(const Plan P) {
 #if BTC_HAS_SM80
+  atom::begin_dependent_kernel();  // programmatic dependent launch (atoms/grid_dependency.cuh)
   extern __shared__ uint4 smem4[];
   uint32_t* sm = reinterpret_cast<uint32_t*>(smem4);
   uint32_t* ring = sm + P.ring_off;
@@ -730,8 +732,7 @@ void stem_tc(const StemTcArgs& a, cudaStream_t s) {
                              " bytes of shared memory; the device runs none");
   int64_t grid = std::min<int64_t>(d.total, resident);
   if (a.max_blocks > 0) grid = std::min<int64_t>(grid, a.max_blocks);
-  fn<<<unsigned(grid), kThreads, smem, s>>>(P);
-  BTC_CUDA_CHECK_LAUNCH();
+  atom::launch_programmatic({unsigned(grid), kThreads, smem, s}, fn, P);
 }
 
 }  // namespace btc::net

@@ -73,6 +73,19 @@ __device__ __forceinline__ uint32_t cluster_ctarank() {
 __device__ __forceinline__ void cluster_sync() {
   asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;" ::: "memory");
 }
+// 16 bytes at `local`'s offset in the shared memory of CTA `rank` of the
+// cluster (distributed shared memory).
+__device__ __forceinline__ int4 ld_shared_cluster_v4(const void* local, uint32_t rank) {
+  int4 v;
+  asm volatile(
+      "{\n .reg .b32 remote;\n"
+      " mapa.shared::cluster.u32 remote, %4, %5;\n"
+      " ld.shared::cluster.v4.s32 {%0, %1, %2, %3}, [remote];\n}"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "r"(smem_addr(local)), "r"(rank)
+      : "memory");
+  return v;
+}
 
 // Ordinary shared-memory stores -> reads by the async proxy (wgmma, bulk copies).
 __device__ __forceinline__ void fence_proxy_async_smem() {

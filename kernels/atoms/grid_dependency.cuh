@@ -8,7 +8,15 @@
 // it reads the other kernel's output or writes anything: the wait returns
 // once the kernels before it have completed and their writes are visible.
 // Both are no-ops before sm_90 and in a kernel launched without the attribute.
+// launch_programmatic() is the host side: the launch with the attribute,
+// where the device has it.
 #pragma once
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <utility>
+
+#include "harness/core/check.h"
 #include "kernels/atoms/arch.cuh"
 
 namespace btc::atom {
@@ -23,6 +31,63 @@ __device__ __forceinline__ void launch_dependents() {
 #if BTC_HAS_SM90
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// A kernel with nothing to set up before it reads its inputs (the network's
+// elementwise steps): it waits for the kernels before it, then lets the next
+// one start its own set-up.
+__device__ __forceinline__ void begin_dependent_kernel() {
+  grid_dependency_wait();
+  launch_dependents();
+}
+
+// Host: whether the current device has programmatic dependent launch
+// (compute capability 9.0 and up), asked once per device.
+inline bool programmatic_launch_supported() {
+  static std::atomic<int> known[64] = {};  // 0 unknown, 1 no, 2 yes
+  int dev = 0;
+  BTC_CUDA_CHECK(cudaGetDevice(&dev));
+  if (dev >= 0 && dev < 64)
+    if (const int k = known[dev].load(std::memory_order_relaxed); k != 0) return k == 2;
+  int major = 0;
+  BTC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+  if (dev >= 0 && dev < 64) known[dev].store(major >= 9 ? 2 : 1, std::memory_order_relaxed);
+  return major >= 9;
+}
+
+// Host: kernel<<<grid, block, smem_bytes, stream>>>(args...) as a
+// programmatic dependent of the kernel before it in the stream where the
+// device has it (the kernel must call grid_dependency_wait() before touching
+// memory the kernels before it use), and with clusters of `cluster` blocks
+// when that is not 1 x 1 x 1 (sm_90). Checks the launch.
+struct LaunchShape {
+  dim3 grid, block;
+  size_t smem_bytes = 0;
+  cudaStream_t stream = nullptr;
+  dim3 cluster = dim3(1, 1, 1);
+};
+template <class... Params, class... Args>
+void launch_programmatic(const LaunchShape& l, void (*kernel)(Params...), Args&&... args) {
+  cudaLaunchAttribute attrs[2] = {};
+  unsigned n = 0;
+  if (programmatic_launch_supported()) {
+    attrs[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attrs[n++].val.programmaticStreamSerializationAllowed = 1;
+  }
+  if (l.cluster.x * l.cluster.y * l.cluster.z > 1) {
+    attrs[n].id = cudaLaunchAttributeClusterDimension;
+    attrs[n].val.clusterDim.x = l.cluster.x;
+    attrs[n].val.clusterDim.y = l.cluster.y;
+    attrs[n++].val.clusterDim.z = l.cluster.z;
+  }
+  cudaLaunchConfig_t cfg{};
+  cfg.gridDim = l.grid;
+  cfg.blockDim = l.block;
+  cfg.dynamicSmemBytes = l.smem_bytes;
+  cfg.stream = l.stream;
+  cfg.attrs = attrs;
+  cfg.numAttrs = n;
+  BTC_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(std::forward<Args>(args))...));
 }
 
 }  // namespace btc::atom

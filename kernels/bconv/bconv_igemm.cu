@@ -48,6 +48,7 @@ enum class Math { kMmaAnd, kWmmaXor };
 // walking tiles (mma_and); or split-K, blockIdx.z a share of K's slabs and
 // the tile's last block finishing it (mma_and; tile/split_k.cuh).
 enum class Grid { kTilePerBlock, kPersistent, kSplitK };
+constexpr int kMaxClusterSplits = 8;  // the portable cluster size: split-K's shares on sm_90
 
 // The layer as the kernel reads it.
 struct Geom {
@@ -249,11 +250,13 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
 // Grid::kSplitK (mma_and): one tile per block over a share of K's slabs,
 // gridDim.z shares (IgemmDesign::split_count); split_ws / split_count are the
 // tiles' sums and counters (tile/split_k.cuh), null where gridDim.z is 1.
+// split_cluster: the launch made each tile's gridDim.z blocks one cluster
+// (sm_90), reduced over DSMEM; else through split_ws.
 template <class Cfg, Math M, int kVec, Grid kGrid>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
                        const int32_t* __restrict__ prefix, const int32_t* __restrict__ excess, Geom g,
-                       bmm::Output out, int32_t* split_ws, unsigned* split_count) {
+                       bmm::Output out, int32_t* split_ws, unsigned* split_count, bool split_cluster) {
   using T = IgemmTile<Cfg, M>;
   constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
   constexpr bool kAsync = M == Math::kMmaAnd;  // the XOR path also runs on sm_75, without cp.async
@@ -357,17 +360,27 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     // The next kernel may start its set-up once every block is in its last epilogue.
     if (tile == my_tiles - 1) atom::launch_dependents();
     if constexpr (kSplitK) {
-      // The tile's partial counts and row popcounts to its workspace; the
-      // last of its gridDim.z blocks gets the sums and finishes the tile.
+      // The tile's partial counts and row popcounts summed over its gridDim.z
+      // blocks (tile/split_k.cuh): the block that gets the sums finishes it.
       if (gridDim.z > 1) {
         constexpr int kAcc = WM::kMI * WM::kNJ * 4;
         int32_t v[kAcc + 1];
 #pragma unroll
         for (int i = 0; i < kAcc; ++i) v[i] = math.acc[i / (4 * WM::kNJ)][(i / 4) % WM::kNJ][i % 4];
         v[kAcc] = my_popc;
-        const int tile_id = static_cast<int>(blockIdx.y * gridDim.x + blockIdx.x);
-        if (!tile::split_k_reduce(v, split_ws + static_cast<int64_t>(tile_id) * (kAcc + 1) * T::kThreads,
-                                  split_count + tile_id, gridDim.z)) {
+        bool finishes = false;
+        // Code built before sm_90 (a newer GPU running the sm_80 PTX) sums through the workspace.
+        if (BTC_HAS_SM90 && split_cluster) {
+          static_assert((kAcc + 4) / 4 * 16 * T::kThreads <= T::kRingBytes, "a block's partials fit in its ring");
+          atom::cp_async_wait<0>();
+          __syncthreads();  // every warp is done with the ring: it holds the partials now
+          finishes = tile::split_k_reduce_cluster(v, reinterpret_cast<int4*>(smem), gridDim.z);
+        } else {
+          const int tile_id = static_cast<int>(blockIdx.y * gridDim.x + blockIdx.x);
+          finishes = tile::split_k_reduce(v, split_ws + static_cast<int64_t>(tile_id) * (kAcc + 1) * T::kThreads,
+                                          split_count + tile_id, gridDim.z);
+        }
+        if (!finishes) {
           atom::cp_async_wait<0>();
           return;
         }
@@ -651,27 +664,27 @@ class IgemmDesign final : public Design {
     const dim3 grid(static_cast<unsigned>(gx), static_cast<unsigned>(n_blocks), static_cast<unsigned>(splits));
     int32_t* sums = splits > 1 ? reinterpret_cast<int32_t*>(static_cast<char*>(ws) + split_offset(g)) : nullptr;
     unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(g)) : nullptr;
-    // A programmatic dependent of the kernel before it (atoms/grid_dependency.cuh) where the device has it.
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr.val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(T::kThreads);
-    cfg.dynamicSmemBytes = T::kSmemBytes;
-    cfg.stream = s;
-    cfg.attrs = &attr;
-    cfg.numAttrs = device_facts().cc_major >= 9 ? 1 : 0;
-    BTC_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, in.x, static_cast<const uint32_t*>(packed(ws)),
-                                      static_cast<const int32_t*>(prefix(ws, g)),
-                                      static_cast<const int32_t*>(excess(ws, g)), g, out, sums, counters));
+    // sm_90: a programmatic dependent of the kernel before it (atoms/grid_dependency.cuh), and
+    // split-K's shares of a tile one cluster along z, reduced over DSMEM (tile/split_k.cuh).
+    const bool cluster = device_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
+                         !forced_global_sums();
+    atom::launch_programmatic({grid, dim3(T::kThreads), static_cast<size_t>(T::kSmemBytes), s,
+                               dim3(1, 1, cluster ? static_cast<unsigned>(splits) : 1u)},
+                              kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, sums, counters, cluster);
   }
   // Split-K's shares of K (tile::split_k_shares: one block an SM where the
-  // tiles alone fill fewer, each share >= 2 slabs, <= 16; the tests' forced
-  // count). 1 for the other grids.
+  // tiles alone fill fewer, each share >= 2 slabs; at most 8 on sm_90, a
+  // portable cluster, 16 before it; the tests' forced count). 1 for the
+  // other grids.
   int split_count(const Geom& g) const {
-    if constexpr (!kSplitK) return 1;
-    else return tile::split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, device_facts().sms, forced_splits());
+    if constexpr (!kSplitK) {
+      return 1;
+    } else {
+      const DeviceFacts d = device_facts();
+      tile::SplitKRule rule;
+      if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
+      return tile::split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, d.sms, forced_splits(), rule);
+    }
   }
   // The sums: per tile, a thread's accumulators and row popcount (kSplitK only).
   static constexpr int kSplitValues() {
@@ -736,11 +749,16 @@ constexpr int kSplitKSm90 =
 namespace {
 std::atomic<int> persistent_cap{0};
 std::atomic<int> split_override{0};
+std::atomic<bool> split_global{false};
 }  // namespace
 void set_persistent_blocks_cap(int blocks) { persistent_cap.store(std::max(0, blocks)); }
 int persistent_blocks_cap() { return persistent_cap.load(); }
-void set_split_k_splits(int splits) { split_override.store(std::max(0, splits)); }
+void set_split_k_splits(int splits, bool global_sums) {
+  split_override.store(std::max(0, splits));
+  split_global.store(global_sums);
+}
 int forced_splits() { return split_override.load(); }
+bool forced_global_sums() { return split_global.load(); }
 
 void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<BtcWmmaSm75, Math::kWmmaXor>>(75));

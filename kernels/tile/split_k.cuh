@@ -2,15 +2,28 @@
 // idle (batch-1 BNN layers: a 7^2 x 512 BConv at batch 1 is 8 blocks of
 // 64 x 64 on 132 SMs, each looping over all 4,608 bits of K alone).
 //
-// Every block of a tile adds its partial accumulators to the tile's int32
-// workspace, element (i, thread) at i * blockDim.x + thread: all blocks of a
-// tile share one thread -> fragment mapping, so the sum is elementwise and
-// needs no knowledge of the fragment layout. The block that arrives last
-// (a per-tile counter) reads the sums back and runs the epilogue; it leaves
-// the workspace and the counter at zero, so the next launch (stream order,
-// graph replays) starts clean. prepare() zeroes them once.
+// Two reductions of a tile's partial sums, element (i, thread) of every
+// block of the tile summed (all blocks of a tile share one thread ->
+// fragment mapping, so the sum is elementwise and needs no knowledge of the
+// fragment layout):
+// - split_k_reduce_cluster (sm_90): the tile's blocks are one cluster along
+//   z; each leaves its partials in its own shared memory, rank 0 reads its
+//   peers' over DSMEM and finishes the tile. Two cluster barriers, no global
+//   memory.
+// - split_k_reduce (any arch): each block adds its partials to the tile's
+//   int32 sums in global memory, and the block that arrives last (a per-tile
+//   counter) reads them back and finishes the tile; it leaves sums and
+//   counter at zero, so the next launch (stream order, graph replays) starts
+//   clean; prepare() zeroes them once. At 64d32dc on the H200 it cost about
+//   what it saved or more (7^2 x 512 at batch 1: 7.90 us in 9 shares, 7.81
+//   for the best unsplit design; 14^2 x 256: 7.69 against 5.34), presumably
+//   the serial round trips to L2 of the adds, the fence and the counter
+//   (not profiled: the device was withdrawn before the ncu run).
 #pragma once
 #include <cstdint>
+
+#include "kernels/atoms/arch.cuh"
+#include "kernels/atoms/copy_sm90.cuh"
 
 namespace btc::tile {
 
@@ -40,6 +53,49 @@ __device__ bool split_k_reduce(int32_t (&v)[kValues], int32_t* tile_ws, unsigned
     __stcg(at, 0);
   }
   return true;
+}
+
+// All threads of the block, every block of the cluster (gridDim.z blocks a
+// cluster, cluster rank = blockIdx.z). scratch: kValues rounded up to 4 int32
+// a thread of this block's shared memory, free for it (the ring after the
+// main loop). True in rank 0, with the tile's sums in v.
+template <int kValues>
+__device__ bool split_k_reduce_cluster(int32_t (&v)[kValues], int4* scratch, unsigned splits) {
+#if BTC_HAS_SM90
+  constexpr int kGroups = (kValues + 3) / 4;
+  const int tid = threadIdx.x, nt = blockDim.x;
+  const unsigned rank = atom::cluster_ctarank();
+  if (rank != 0) {
+#pragma unroll
+    for (int q = 0; q < kGroups; ++q) {
+      const int i = 4 * q;
+      scratch[q * nt + tid] = make_int4(v[i], i + 1 < kValues ? v[i + 1] : 0, i + 2 < kValues ? v[i + 2] : 0,
+                                        i + 3 < kValues ? v[i + 3] : 0);
+    }
+  }
+  atom::cluster_sync();  // every peer's partials are in its shared memory
+  if (rank == 0) {
+    for (unsigned r = 1; r < splits; ++r) {
+      int4 part[kGroups];
+#pragma unroll
+      for (int q = 0; q < kGroups; ++q) part[q] = atom::ld_shared_cluster_v4(scratch + q * nt + tid, r);
+#pragma unroll
+      for (int q = 0; q < kGroups; ++q) {
+        const int i = 4 * q;
+        v[i] += part[q].x;
+        if (i + 1 < kValues) v[i + 1] += part[q].y;
+        if (i + 2 < kValues) v[i + 2] += part[q].z;
+        if (i + 3 < kValues) v[i + 3] += part[q].w;
+      }
+    }
+  }
+  atom::cluster_sync();  // a peer's shared memory stays until rank 0 has read it
+  return rank == 0;
+#else
+  (void)v, (void)scratch, (void)splits;
+  __trap();  // the host launches clusters only for sm_90 code (IgemmDesign::launch)
+  return false;
+#endif
 }
 
 }  // namespace btc::tile

@@ -94,3 +94,30 @@ def test_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("analysis.select.bconv: error: ") for line in err)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_graph_time_ranks_where_every_candidate_has_it(tmp_path):
+    """Where every tensor-core design of a point has a graph-replay time, the
+    choice is the fastest by it, even against the event-timed order; a point
+    where one candidate lacks it is ranked on the event-timed medians."""
+    doc = json.loads(FIXTURE.read_text())
+    point = "/n:1/hw:56/c:64/k:64/rs:3/stride:1/out:bits/"
+    runs = [b for b in doc["benchmarks"] if point in b["run_name"] and b.get("aggregate_name") == "median"]
+    names = {b["run_name"].split("/")[1] for b in runs}
+    assert {"bconv_wgmma_and_sm90", "bconv_mma_and_sm90"} <= names
+    for b in runs:  # events favour wgmma (the fixture's 2.5x); graph replays favour mma_and 2x
+        mma = b["run_name"].split("/")[1] == "bconv_mma_and_sm90"
+        b["graph_time_per_run_us"] = 0.05 if mma else 0.10
+    path = tmp_path / "graph.json"
+    path.write_text(json.dumps(doc))
+    row = next(r for r in sel.choices(br.load(path)) if (r["n"], r["hw"], r["out"]) == (1, 56, "bits")
+               and (r["c"], r["k"], r["rs"], r["stride"]) == (64, 64, 3, 1))
+    assert (row["design"], row["timing"], row["runner_up"]) == ("bconv_mma_and_sm90", "graph", "bconv_wgmma_and_sm90")
+    assert row["time_us"] == pytest.approx(0.05) and row["margin"] == pytest.approx(2.0)
+    for b in runs:
+        if b["run_name"].split("/")[1] == "bconv_mma_and_sm90":
+            del b["graph_time_per_run_us"]
+    path.write_text(json.dumps(doc))
+    row = next(r for r in sel.choices(br.load(path)) if (r["n"], r["hw"], r["out"]) == (1, 56, "bits")
+               and (r["c"], r["k"], r["rs"], r["stride"]) == (64, 64, 3, 1))
+    assert (row["design"], row["timing"]) == ("bconv_wgmma_and_sm90", "events")

@@ -291,17 +291,21 @@ TEST_P(BconvGpu, EqualsCpuReferenceBitExact) {
       check_layer(d, p, rng);
     }
     // A split-K design again with K forced into 2, 3 and 7 shares (up to one
-    // slab each, uneven shares), three runs after one prepare(): a tile's
-    // sums must be whole and left at zero for the next run.
+    // slab each, uneven shares), three runs after one prepare(), reduced as
+    // the device's launches do (sm_90: clusters over DSMEM) and through the
+    // workspace's global sums: a tile's sums must be whole, and the global
+    // ones left at zero for the next run.
     if (d.name().find("_splitk") != std::string::npos)
-      for (const int splits : {2, 3, 7}) {
-        struct Force {
-          explicit Force(int n) { bconv::set_split_k_splits(n); }
-          ~Force() { bconv::set_split_k_splits(0); }
-        } force(splits);
-        SCOPED_TRACE("split-K forced to " + std::to_string(splits) + " shares, 3 runs");
-        check_layer(d, p, rng, 3);
-      }
+      for (const bool global_sums : {false, true})
+        for (const int splits : {2, 3, 7}) {
+          struct Force {
+            Force(int n, bool global) { bconv::set_split_k_splits(n, global); }
+            ~Force() { bconv::set_split_k_splits(0); }
+          } force(splits, global_sums);
+          SCOPED_TRACE("split-K forced to " + std::to_string(splits) + " shares" +
+                       (global_sums ? " through global sums" : "") + ", 3 runs");
+          check_layer(d, p, rng, 3);
+        }
   } catch (const std::invalid_argument& ex) {
     if (HasFailure()) throw;
     GTEST_SKIP() << d.name() << " refused " << describe(p) << ": " << ex.what();
