@@ -14,7 +14,7 @@ namespace btc::bmm {
 using DesignList = std::vector<std::unique_ptr<Design>>;
 
 void add_btc_wmma_designs(DesignList& out);   // the paper's design (btc_wmma.cu)
-void add_mma_designs(DesignList& out);        // mma.sync m16n8k256 AND (mma_and.cu)
+void add_mma_designs(DesignList& out);        // mma.sync m16n8k256 AND (mma_and.cu), plain and split-K
 void add_wgmma_designs(DesignList& out);      // wgmma AND (wgmma_and.cu)
 void add_popc_designs(DesignList& out);       // software popcount baselines (popc_baseline.cu)
 void add_cublas_designs(DesignList& out);     // cuBLAS int8 / fp16 baselines (cublas_baseline.cpp)

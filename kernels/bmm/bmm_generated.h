@@ -9,6 +9,7 @@
 
 #include "kernels/config/bmm_config.h"
 #include "kernels/generated/bmm_config.h"
+#include "kernels/generated/bmm_splitk_config.h"
 
 namespace btc::bmm {
 
@@ -26,6 +27,9 @@ struct MmaAndSm80 {
 };
 struct MmaAndSm90 {
   static constexpr const BmmConfig& c = generated::sm90::kMmaAnd;
+};
+struct MmaAndSplitK {
+  static constexpr const BmmConfig& c = generated::kMmaAndSplitK;
 };
 struct WgmmaAndSm90 {
   static constexpr const BmmConfig& c = generated::sm90::kWgmmaAnd;

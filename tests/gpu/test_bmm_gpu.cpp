@@ -88,9 +88,11 @@ class BmmGpu : public ::testing::TestWithParam<Param> {
 
 // One prepare() + run() with epilogue `e` (kBits: packed in the design's own
 // layout over M x N when bits_in_design_layout, else row_u32) into a
-// poisoned output, compared with the reference word for word.
+// poisoned output, compared with the reference word for word. runs > 1:
+// run() that many times after the one prepare() (split-K must leave its
+// sums at zero for the next run).
 void run_variant(const Design& d, std::mt19937& rng, uint32_t seed, const Inputs& x, DeviceBuffer& workspace,
-                 Epilogue e, bool bits_in_design_layout) {
+                 Epilogue e, bool bits_in_design_layout, int runs = 1) {
   const Problem& p = x.p;
   const std::string what = d.name() + " " + dims(p) +
                            (e == Epilogue::kInt32 ? " int32" : bits_in_design_layout ? " bits (design layout)"
@@ -152,7 +154,7 @@ void run_variant(const Design& d, std::mt19937& rng, uint32_t seed, const Inputs
 
   workspace.poison();  // whatever the last run left, or garbage: prepare() must set what run() reads
   d.prepare(p, x.in, workspace.as<void>(), nullptr);
-  d.run(p, x.in, out, workspace.as<void>(), nullptr);
+  for (int r = 0; r < runs; ++r) d.run(p, x.in, out, workspace.as<void>(), nullptr);
   BTC_CUDA_CHECK(cudaDeviceSynchronize());
   const std::vector<uint8_t> got = dout.download();
   EXPECT_TRUE(guard_intact(got, out_bytes)) << "wrote past the end of the output";
@@ -182,7 +184,7 @@ void run_variant(const Design& d, std::mt19937& rng, uint32_t seed, const Inputs
 
 // Every check of one design on one problem. Throws std::invalid_argument
 // when the design refuses the shape (before or during its runs).
-void check_problem(const Design& d, const Problem& problem, std::mt19937& rng, uint32_t seed) {
+void check_problem(const Design& d, const Problem& problem, std::mt19937& rng, uint32_t seed, int runs = 1) {
   Inputs x;
   x.p = problem;
   const Problem& p = x.p;
@@ -204,9 +206,9 @@ void check_problem(const Design& d, const Problem& problem, std::mt19937& rng, u
   x.in.a = da.as<uint32_t>();
   x.in.b = db.as<uint32_t>();
   // One workspace for all three runs (poisoned before each): a design must not depend on a fresh one.
-  run_variant(d, rng, seed, x, ws, Epilogue::kInt32, false);
-  run_variant(d, rng, seed, x, ws, Epilogue::kBits, true);
-  run_variant(d, rng, seed, x, ws, Epilogue::kBits, false);
+  run_variant(d, rng, seed, x, ws, Epilogue::kInt32, false, runs);
+  run_variant(d, rng, seed, x, ws, Epilogue::kBits, true, runs);
+  run_variant(d, rng, seed, x, ws, Epilogue::kBits, false, runs);
 }
 
 TEST_P(BmmGpu, EqualsCpuReferenceBitExact) {
@@ -215,6 +217,21 @@ TEST_P(BmmGpu, EqualsCpuReferenceBitExact) {
   const Problem& p = sizes()[static_cast<size_t>(std::get<1>(GetParam()))];
   try {
     check_problem(d, p, rng, seed_rng);
+    // The split-K design again with K forced into 2, 3 and 7 shares (up to
+    // one slab each, uneven shares), reduced as the device's launches do
+    // (sm_90: clusters over DSMEM) and through the workspace's global sums,
+    // three runs after each prepare().
+    if (d.name().find("splitk") != std::string::npos)
+      for (const bool global_sums : {false, true})
+        for (const int splits : {2, 3, 7}) {
+          struct Force {
+            Force(int n, bool global) { bmm::set_split_k_splits(n, global); }
+            ~Force() { bmm::set_split_k_splits(0); }
+          } force(splits, global_sums);
+          SCOPED_TRACE("split-K forced to " + std::to_string(splits) + " shares" +
+                       (global_sums ? " through global sums" : "") + ", 3 runs");
+          check_problem(d, p, rng, seed_rng, 3);
+        }
   } catch (const std::invalid_argument& ex) {
     // The interface's "a shape this design cannot run"; BmmGpuCoverage makes
     // sure it is not every shape.
