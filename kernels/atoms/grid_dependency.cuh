@@ -41,19 +41,28 @@ __device__ __forceinline__ void begin_dependent_kernel() {
   launch_dependents();
 }
 
-// Host: whether the current device has programmatic dependent launch
-// (compute capability 9.0 and up), asked once per device.
-inline bool programmatic_launch_supported() {
-  static std::atomic<int> known[64] = {};  // 0 unknown, 1 no, 2 yes
+// Host: the current device's SMs and major compute capability, asked once
+// per device (launch code reads them on every call: split-K's shares, and
+// whether the attributes below exist).
+struct DeviceLaunchFacts {
+  int sms = 0, cc_major = 0;
+};
+inline DeviceLaunchFacts device_launch_facts() {
+  static std::atomic<int> packed_of[64] = {};  // cc_major << 16 | sms, 0 until asked
   int dev = 0;
   BTC_CUDA_CHECK(cudaGetDevice(&dev));
-  if (dev >= 0 && dev < 64)
-    if (const int k = known[dev].load(std::memory_order_relaxed); k != 0) return k == 2;
-  int major = 0;
-  BTC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  if (dev >= 0 && dev < 64) known[dev].store(major >= 9 ? 2 : 1, std::memory_order_relaxed);
-  return major >= 9;
+  int packed = dev >= 0 && dev < 64 ? packed_of[dev].load(std::memory_order_relaxed) : 0;
+  if (packed == 0) {
+    int sms = 0, major = 0;
+    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    packed = major << 16 | sms;
+    if (dev >= 0 && dev < 64) packed_of[dev].store(packed, std::memory_order_relaxed);
+  }
+  return {packed & 0xFFFF, packed >> 16};
 }
+// Programmatic dependent launch and clusters: compute capability 9.0 and up.
+inline bool programmatic_launch_supported() { return device_launch_facts().cc_major >= 9; }
 
 // Host: kernel<<<grid, block, smem_bytes, stream>>>(args...) as a
 // programmatic dependent of the kernel before it in the stream where the

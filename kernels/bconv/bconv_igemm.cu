@@ -510,26 +510,6 @@ __global__ void padding_excess_kernel(Geom g, const int32_t* __restrict__ prefix
   excess[i] = g.pad_alpha * (at(g.r, g.s) - rect);
 }
 
-// The current device's SMs and major compute capability, queried once per
-// device (run() asks on every launch).
-struct DeviceFacts {
-  int sms = 0, cc_major = 0;
-};
-DeviceFacts device_facts() {
-  static std::atomic<int> packed_of[64] = {};  // cc_major << 16 | sms, 0 until queried
-  int dev = 0;
-  BTC_CUDA_CHECK(cudaGetDevice(&dev));
-  int packed = dev >= 0 && dev < 64 ? packed_of[dev].load(std::memory_order_relaxed) : 0;
-  if (packed == 0) {
-    int sms = 0, cc = 0;
-    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&cc, cudaDevAttrComputeCapabilityMajor, dev));
-    packed = cc << 16 | sms;
-    if (dev >= 0 && dev < 64) packed_of[dev].store(packed, std::memory_order_relaxed);
-  }
-  return {packed & 0xFFFF, packed >> 16};
-}
-
 Geom geom_of(const Problem& p, int block_n, int slab_kw) {
   Geom g{};
   g.n = p.n; g.h = p.h; g.w = p.w; g.cw = (p.c + 31) / 32;
@@ -666,7 +646,7 @@ class IgemmDesign final : public Design {
     unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(g)) : nullptr;
     // sm_90: a programmatic dependent of the kernel before it (atoms/grid_dependency.cuh), and
     // split-K's shares of a tile one cluster along z, reduced over DSMEM (tile/split_k.cuh).
-    const bool cluster = device_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
+    const bool cluster = atom::device_launch_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
                          !forced_global_sums();
     atom::launch_programmatic({grid, dim3(T::kThreads), static_cast<size_t>(T::kSmemBytes), s,
                                dim3(1, 1, cluster ? static_cast<unsigned>(splits) : 1u)},
@@ -680,7 +660,7 @@ class IgemmDesign final : public Design {
     if constexpr (!kSplitK) {
       return 1;
     } else {
-      const DeviceFacts d = device_facts();
+      const atom::DeviceLaunchFacts d = atom::device_launch_facts();
       tile::SplitKRule rule;
       if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
       return tile::split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, d.sms, forced_splits(), rule);

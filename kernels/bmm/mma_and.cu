@@ -172,21 +172,6 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1)
 std::atomic<int> split_override{0};
 std::atomic<bool> split_global{false};
 
-// The current device's SMs and major compute capability, asked once per device.
-std::pair<int, int> sms_and_major() {
-  static std::atomic<int> packed_of[64] = {};  // major << 16 | sms, 0 until asked
-  int dev = 0;
-  BTC_CUDA_CHECK(cudaGetDevice(&dev));
-  int packed = dev >= 0 && dev < 64 ? packed_of[dev].load(std::memory_order_relaxed) : 0;
-  if (packed == 0) {
-    int sms = 0, major = 0;
-    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    BTC_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    packed = major << 16 | sms;
-    if (dev >= 0 && dev < 64) packed_of[dev].store(packed, std::memory_order_relaxed);
-  }
-  return {packed & 0xFFFF, packed >> 16};
-}
 constexpr int kMaxClusterSplits = 8;  // the portable cluster size
 
 // One design per configuration: the configuration is data (generated per arch).
@@ -226,8 +211,8 @@ class MmaAndDesign final : public AndDesign {
       dim3 grid = begin_blocked_run(*this, p, in, out, Cfg::c.block_m, Cfg::c.block_n, s);
       const int splits = split_count(p);
       grid.z = static_cast<unsigned>(splits);
-      const bool cluster =
-          sms_and_major().second >= 9 && splits > 1 && splits <= kMaxClusterSplits && !split_global.load();
+      const bool cluster = atom::device_launch_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
+                           !split_global.load();
       int32_t* sums = splits > 1 ? reinterpret_cast<int32_t*>(static_cast<char*>(ws) + split_offset(p)) : nullptr;
       unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(p)) : nullptr;
       atom::launch_programmatic({grid, dim3(Cfg::c.warps * 32), static_cast<size_t>(T::kSmemBytes), s,
@@ -256,11 +241,11 @@ class MmaAndDesign final : public AndDesign {
     if constexpr (!kSplitK) {
       return 1;
     } else {
-      const auto [sms, major] = sms_and_major();
+      const atom::DeviceLaunchFacts d = atom::device_launch_facts();
       tile::SplitKRule rule;
-      if (major >= 9) rule.max_splits = kMaxClusterSplits;
+      if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
       const int ktiles = static_cast<int>((p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits);
-      return tile::split_k_shares(tiles(p), ktiles, sms, split_override.load(), rule);
+      return tile::split_k_shares(tiles(p), ktiles, d.sms, split_override.load(), rule);
     }
   }
   // Per tile, a thread's accumulators and its rows' popcounts.
