@@ -237,6 +237,7 @@ def header_lines(results: br.Results, *, detailed: bool = True,
         ("Created (UTC)", meta.get("created_utc", DASH)),
         ("Command line", f"`{shlex.join(map(str, meta.get('command_line') or []))}`"),
         ("Counters", counters_text),
+        _launch_field(meta.get("launch")),
         *extra,
     ]
     stop = meta.get("stopped_early")
@@ -244,6 +245,15 @@ def header_lines(results: br.Results, *, detailed: bool = True,
         fields.append(("Stopped early", f"after {stop.get('after_s', 0):.0f} s ({stop.get('reason', 'no reason given')}): "
                                         "only the benchmarks that finished before it are in this file"))
     return [f"- **{key}:** {value}" for key, value in filter(None, fields)]
+
+
+def _launch_field(launch: object) -> tuple[str, object] | None:
+    """btcbench.launch (files since 2026-12-04): whether kernels launched as
+    programmatic dependents (sm_90; BTC_NO_PDL turns it off); None before."""
+    if not isinstance(launch, dict):
+        return None
+    on = launch.get("programmatic_dependent")
+    return ("Programmatic dependent launch", "on" if on else f"off: {launch.get('reason') or 'no reason given'}")
 
 
 def error_lines(results: br.Results) -> list[str]:

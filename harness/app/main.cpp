@@ -31,6 +31,7 @@
 #include "harness/core/nvml.h"
 #include "harness/core/results.h"
 #include "harness/core/suite.h"
+#include "kernels/atoms/launch_env.h"
 
 namespace btc {
 namespace {
@@ -283,6 +284,11 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
     bt.set("command_line", std::move(cl));
     bt.set("git", git_json());
     bt.set("build", build_json(ctx.code));
+    json::Value launch = json::Value::object();  // how the kernels launched (kernels/atoms/launch_env.h)
+    const bool pdl = d.cc_major >= 9 && !atom::programmatic_launch_disabled_by_env();
+    launch.set("programmatic_dependent", pdl);
+    launch.set("reason", pdl ? "" : d.cc_major < 9 ? "needs compute capability 9.0" : "BTC_NO_PDL is set");
+    bt.set("launch", std::move(launch));
     bt.set("device", to_json(d));
     bt.set("counters", std::move(counters));
     bt.set("gpu_conditions", std::move(conditions));

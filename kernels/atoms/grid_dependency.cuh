@@ -18,6 +18,7 @@
 
 #include "harness/core/check.h"
 #include "kernels/atoms/arch.cuh"
+#include "kernels/atoms/launch_env.h"
 
 namespace btc::atom {
 
@@ -61,8 +62,11 @@ inline DeviceLaunchFacts device_launch_facts() {
   }
   return {packed & 0xFFFF, packed >> 16};
 }
-// Programmatic dependent launch and clusters: compute capability 9.0 and up.
-inline bool programmatic_launch_supported() { return device_launch_facts().cc_major >= 9; }
+// Programmatic dependent launch: compute capability 9.0 and up, unless
+// BTC_NO_PDL says not to (launch_env.h).
+inline bool programmatic_launch_supported() {
+  return device_launch_facts().cc_major >= 9 && !programmatic_launch_disabled_by_env();
+}
 
 // Host: kernel<<<grid, block, smem_bytes, stream>>>(args...) as a
 // programmatic dependent of the kernel before it in the stream where the

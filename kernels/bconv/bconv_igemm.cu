@@ -46,7 +46,7 @@ enum class Math { kMmaAnd, kWmmaXor };
 
 // How the grid covers the GEMM: one output tile a block; persistent blocks
 // walking tiles (mma_and); or split-K, blockIdx.z a share of K's slabs and
-// the tile's last block finishing it (mma_and; tile/split_k.cuh).
+// the block that gets the tile's sums finishing it (mma_and; tile/split_k.cuh).
 enum class Grid { kTilePerBlock, kPersistent, kSplitK };
 constexpr int kMaxClusterSplits = 8;  // the portable cluster size: split-K's shares on sm_90
 
@@ -336,8 +336,9 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   if constexpr (kPersistent) column_terms();
 
   // Launched as a programmatic dependent (IgemmDesign::launch, sm_90): all
-  // above reads only this layer's prepared tables; the gather reads the
-  // previous layer's output.
+  // above reads only this layer's tables and parameters, which prepare()
+  // and the plan wrote before the kernel launched ahead of this one; the
+  // gather reads the previous layer's output.
   atom::grid_dependency_wait();
   for (int st = 0; st < T::kStages - 1; ++st) issue_next();
   for (int tile = 0, it = 0; tile < my_tiles; ++tile) {

@@ -740,3 +740,15 @@ def test_rebuild_all_picks_up_bmm(gpu_dir, capsys, bmm_doc):
         md = (gpu_dir / f"bmm-{i}.md").read_text()
         assert f"`{INSTR_NAME}` (the newest instr file beside this one)" in md
         assert "- **`wgmma_and_sm90` ≥ 85% of the measured wgmma b1 AND peak**: met" in md
+
+
+def test_launch_field_in_the_header(bmm_doc, write_doc):
+    """btcbench.launch (files since 2026-12-04) says whether the kernels
+    launched as programmatic dependents, and why not; older files have no line."""
+    assert not any(line.startswith("- **Programmatic dependent launch:**")
+                   for line in _markdown(br.load(write_doc(bmm_doc))).splitlines())
+    bmm_doc["btcbench"]["launch"] = {"programmatic_dependent": True, "reason": ""}
+    assert "- **Programmatic dependent launch:** on" in _markdown(br.load(write_doc(bmm_doc))).splitlines()
+    bmm_doc["btcbench"]["launch"] = {"programmatic_dependent": False, "reason": "BTC_NO_PDL is set"}
+    assert ("- **Programmatic dependent launch:** off: BTC_NO_PDL is set"
+            in _markdown(br.load(write_doc(bmm_doc))).splitlines())
