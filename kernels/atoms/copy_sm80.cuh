@@ -75,6 +75,12 @@ __device__ __forceinline__ void ldmatrix_x2(uint32_t (&r)[2], const void* smem_r
                : "r"(smem_addr(smem_row)));
 }
 
+// A hint: the 128-byte line holding `p` (global memory) into this SM's L1,
+// so a later plain load of it waits on L1, not L2. No register, no result.
+__device__ __forceinline__ void prefetch_l1(const void* p) {
+  asm volatile("prefetch.global.L1 [%0];" ::"l"(p));
+}
+
 // Named barrier: `threads` threads (a multiple of 32) of the block meet at `id` (1..15; 0 is __syncthreads).
 __device__ __forceinline__ void named_barrier_sync(int id, int threads) {
   asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(threads) : "memory");
