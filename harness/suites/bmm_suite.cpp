@@ -47,6 +47,12 @@ std::vector<Problem> problems(bool quick) {
   for (int batch : quick ? std::vector<int>{1, 256} : std::vector<int>{1, 8, 64, 256, 1024})
     p.push_back({batch, 4096, 4096});
   if (!quick) p.push_back({64, 4096, 25088});
+  // TCBNN ResNet-18's first binary fc (7*7*512 -> 512) at batch 1 and at the
+  // paper's batch 512: the network's own FC shapes, for a per-shape choice.
+  if (!quick) {
+    p.push_back({1, 512, 25088});
+    p.push_back({512, 512, 25088});
+  }
   // One wave of 128x256 tiles on a 132-SM GPU with a long K: per-tile
   // pipeline fill and epilogue amortized away. A (277 MB) streams from DRAM,
   // so this is not the main loop alone: read with the DRAM counters.
