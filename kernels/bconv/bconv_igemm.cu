@@ -33,7 +33,6 @@
 #include "kernels/bmm/bmm_epilogue.cuh"
 #include "kernels/generated/bconv_config.h"
 #include "kernels/tile/split_k.cuh"
-#include "kernels/tile/split_k_rule.h"
 #include "kernels/tile/tile_io.cuh"
 
 namespace btc::bconv {
@@ -48,7 +47,6 @@ enum class Math { kMmaAnd, kWmmaXor };
 // walking tiles (mma_and); or split-K, blockIdx.z a share of K's slabs and
 // the block that gets the tile's sums finishing it (mma_and; tile/split_k.cuh).
 enum class Grid { kTilePerBlock, kPersistent, kSplitK };
-constexpr int kMaxClusterSplits = 8;  // the portable cluster size: split-K's shares on sm_90
 
 // The layer as the kernel reads it.
 struct Geom {
@@ -663,8 +661,7 @@ class IgemmDesign final : public Design {
     unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(g)) : nullptr;
     // sm_90: a programmatic dependent of the kernel before it (atoms/grid_dependency.cuh), and
     // split-K's shares of a tile one cluster along z, reduced over DSMEM (tile/split_k.cuh).
-    const bool cluster = atom::device_launch_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
-                         !forced_global_sums();
+    const bool cluster = tile::split_k_in_clusters(splits, forced_global_sums());
     atom::launch_programmatic({grid, dim3(T::kThreads), static_cast<size_t>(T::kSmemBytes), s,
                                dim3(1, 1, cluster ? static_cast<unsigned>(splits) : 1u)},
                               kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, sums, counters, cluster);
@@ -674,14 +671,8 @@ class IgemmDesign final : public Design {
   // portable cluster, 16 before it; the tests' forced count). 1 for the
   // other grids.
   int split_count(const Geom& g) const {
-    if constexpr (!kSplitK) {
-      return 1;
-    } else {
-      const atom::DeviceLaunchFacts d = atom::device_launch_facts();
-      tile::SplitKRule rule;
-      if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
-      return tile::split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, d.sms, forced_splits(), rule);
-    }
+    if constexpr (!kSplitK) return 1;
+    else return tile::device_split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, forced_splits());
   }
   // The sums: per tile, a thread's accumulators and row popcount (kSplitK only).
   static constexpr int kSplitValues() {

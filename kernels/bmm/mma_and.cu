@@ -22,7 +22,6 @@
 #include "kernels/bmm/bmm_generated.h"
 #include "kernels/bmm/bmm_tiles.h"
 #include "kernels/tile/split_k.cuh"
-#include "kernels/tile/split_k_rule.h"
 #include "kernels/tile/tile_io.cuh"
 
 namespace btc::bmm {
@@ -172,7 +171,6 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1)
 std::atomic<int> split_override{0};
 std::atomic<bool> split_global{false};
 
-constexpr int kMaxClusterSplits = 8;  // the portable cluster size
 
 // One design per configuration: the configuration is data (generated per arch).
 // kSplitK: the split-K variant (the file's head), mma_and_splitk, on its own
@@ -211,8 +209,7 @@ class MmaAndDesign final : public AndDesign {
       dim3 grid = begin_blocked_run(*this, p, in, out, Cfg::c.block_m, Cfg::c.block_n, s);
       const int splits = split_count(p);
       grid.z = static_cast<unsigned>(splits);
-      const bool cluster = atom::device_launch_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
-                           !split_global.load();
+      const bool cluster = tile::split_k_in_clusters(splits, split_global.load());
       int32_t* sums = splits > 1 ? reinterpret_cast<int32_t*>(static_cast<char*>(ws) + split_offset(p)) : nullptr;
       unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(p)) : nullptr;
       atom::launch_programmatic({grid, dim3(Cfg::c.warps * 32), static_cast<size_t>(T::kSmemBytes), s,
@@ -238,15 +235,9 @@ class MmaAndDesign final : public AndDesign {
   // sm_90 (a portable cluster), 16 before it; the tests' forced count. 1
   // for the plain design.
   int split_count(const Problem& p) const {
-    if constexpr (!kSplitK) {
-      return 1;
-    } else {
-      const atom::DeviceLaunchFacts d = atom::device_launch_facts();
-      tile::SplitKRule rule;
-      if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
-      const int ktiles = static_cast<int>((p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits);
-      return tile::split_k_shares(tiles(p), ktiles, d.sms, split_override.load(), rule);
-    }
+    if constexpr (!kSplitK) return 1;
+    else return tile::device_split_k_shares(tiles(p), (p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits,
+                                            split_override.load());
   }
   // Per tile, a thread's accumulators and its rows' popcounts.
   static constexpr int kSplitValues = T::kMI * T::kNJ * 4 + 2 * T::kMI;
