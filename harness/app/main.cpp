@@ -285,9 +285,9 @@ int run_sweep(const Command& cmd, const std::vector<std::string>& argv_all, bool
     bt.set("git", git_json());
     bt.set("build", build_json(ctx.code));
     json::Value launch = json::Value::object();  // how the kernels launched (kernels/atoms/launch_env.h)
-    const bool pdl = d.cc_major >= 9 && !atom::programmatic_launch_disabled_by_env();
-    launch.set("programmatic_dependent", pdl);
-    launch.set("reason", pdl ? "" : d.cc_major < 9 ? "needs compute capability 9.0" : "BTC_NO_PDL is set");
+    const std::string pdl_off = atom::programmatic_launch_off_reason(d.cc_major);
+    launch.set("programmatic_dependent", pdl_off.empty());
+    launch.set("reason", pdl_off);
     bt.set("launch", std::move(launch));
     bt.set("device", to_json(d));
     bt.set("counters", std::move(counters));

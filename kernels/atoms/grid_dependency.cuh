@@ -65,7 +65,7 @@ inline DeviceLaunchFacts device_launch_facts() {
 // Programmatic dependent launch: compute capability 9.0 and up, unless
 // BTC_NO_PDL says not to (launch_env.h).
 inline bool programmatic_launch_supported() {
-  return device_launch_facts().cc_major >= 9 && !programmatic_launch_disabled_by_env();
+  return *programmatic_launch_off_reason(device_launch_facts().cc_major) == '\0';
 }
 
 // Host: kernel<<<grid, block, smem_bytes, stream>>>(args...) as a

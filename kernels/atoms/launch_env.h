@@ -17,4 +17,12 @@ inline bool programmatic_launch_disabled_by_env() {
   return off;
 }
 
+// Why kernels launch plainly, without programmatic dependent launch, on a
+// device of compute capability cc_major.x; "" where they launch with it.
+inline const char* programmatic_launch_off_reason(int cc_major) {
+  if (cc_major < 9) return "needs compute capability 9.0";
+  if (programmatic_launch_disabled_by_env()) return "BTC_NO_PDL is set";
+  return "";
+}
+
 }  // namespace btc::atom

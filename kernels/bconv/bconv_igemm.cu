@@ -661,7 +661,7 @@ class IgemmDesign final : public Design {
     unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(g)) : nullptr;
     // sm_90: a programmatic dependent of the kernel before it (atoms/grid_dependency.cuh), and
     // split-K's shares of a tile one cluster along z, reduced over DSMEM (tile/split_k.cuh).
-    const bool cluster = tile::split_k_in_clusters(splits, forced_global_sums());
+    const bool cluster = tile::split_k_in_clusters(splits);
     atom::launch_programmatic({grid, dim3(T::kThreads), static_cast<size_t>(T::kSmemBytes), s,
                                dim3(1, 1, cluster ? static_cast<unsigned>(splits) : 1u)},
                               kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, sums, counters, cluster);
@@ -672,7 +672,7 @@ class IgemmDesign final : public Design {
   // other grids.
   int split_count(const Geom& g) const {
     if constexpr (!kSplitK) return 1;
-    else return tile::device_split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw, forced_splits());
+    else return tile::device_split_k_shares(split_tiles(g), g.kw_padded / T::kSlabKw);
   }
   // The sums: per tile, a thread's accumulators and row popcount (kSplitK only).
   static constexpr int kSplitValues() {
@@ -736,17 +736,9 @@ constexpr int kSplitKSm90 =
 
 namespace {
 std::atomic<int> persistent_cap{0};
-std::atomic<int> split_override{0};
-std::atomic<bool> split_global{false};
 }  // namespace
 void set_persistent_blocks_cap(int blocks) { persistent_cap.store(std::max(0, blocks)); }
 int persistent_blocks_cap() { return persistent_cap.load(); }
-void set_split_k_splits(int splits, bool global_sums) {
-  split_override.store(std::max(0, splits));
-  split_global.store(global_sums);
-}
-int forced_splits() { return split_override.load(); }
-bool forced_global_sums() { return split_global.load(); }
 
 void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<BtcWmmaSm75, Math::kWmmaXor>>(75));

@@ -118,12 +118,6 @@ class Design {
 const std::vector<std::unique_ptr<Design>>& designs();
 const Design* find_design(const std::string& name);
 
-// Tests: mma_and_splitk splits K into this many shares (at most one slab
-// each; 0, the default: its own rule); global_sums: reduce them through the
-// workspace even on sm_90 (whose launches otherwise make a tile's shares one
-// cluster, reduced over DSMEM).
-void set_split_k_splits(int splits, bool global_sums = false);
-
 // CPU reference (any layouts): dot products, and the fused epilogue.
 std::vector<int32_t> reference_dots(const Problem& p, const std::vector<uint32_t>& a, const bits::BitMatrix& a_shape,
                                     const std::vector<uint32_t>& b, const bits::BitMatrix& b_shape);

@@ -168,10 +168,6 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1)
   }
 }
 
-std::atomic<int> split_override{0};
-std::atomic<bool> split_global{false};
-
-
 // One design per configuration: the configuration is data (generated per arch).
 // kSplitK: the split-K variant (the file's head), mma_and_splitk, on its own
 // hand-written tile.
@@ -209,7 +205,7 @@ class MmaAndDesign final : public AndDesign {
       dim3 grid = begin_blocked_run(*this, p, in, out, Cfg::c.block_m, Cfg::c.block_n, s);
       const int splits = split_count(p);
       grid.z = static_cast<unsigned>(splits);
-      const bool cluster = tile::split_k_in_clusters(splits, split_global.load());
+      const bool cluster = tile::split_k_in_clusters(splits);
       int32_t* sums = splits > 1 ? reinterpret_cast<int32_t*>(static_cast<char*>(ws) + split_offset(p)) : nullptr;
       unsigned* counters = splits > 1 ? reinterpret_cast<unsigned*>(sums + split_sum_words(p)) : nullptr;
       atom::launch_programmatic({grid, dim3(Cfg::c.warps * 32), static_cast<size_t>(T::kSmemBytes), s,
@@ -236,8 +232,7 @@ class MmaAndDesign final : public AndDesign {
   // for the plain design.
   int split_count(const Problem& p) const {
     if constexpr (!kSplitK) return 1;
-    else return tile::device_split_k_shares(tiles(p), (p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits,
-                                            split_override.load());
+    else return tile::device_split_k_shares(tiles(p), (p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits);
   }
   // Per tile, a thread's accumulators and its rows' popcounts.
   static constexpr int kSplitValues = T::kMI * T::kNJ * 4 + 2 * T::kMI;
@@ -256,11 +251,6 @@ void add_mma_designs(DesignList& out) {
   out.push_back(std::make_unique<MmaAndDesign<MmaAndSm90>>(90));
   // One hand-written tile for every arch (generated/bmm_splitk_config.h).
   out.push_back(std::make_unique<MmaAndDesign<MmaAndSplitK, true>>(80));
-}
-
-void set_split_k_splits(int splits, bool global_sums) {
-  split_override.store(std::max(0, splits));
-  split_global.store(global_sums);
 }
 
 }  // namespace btc::bmm

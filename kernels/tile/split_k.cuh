@@ -33,18 +33,19 @@ namespace btc::tile {
 constexpr int kMaxClusterSplits = 8;
 
 // Host: tile::split_k_shares on the current device (its SMs; at most
-// kMaxClusterSplits shares on sm_90, for the DSMEM reduction, 16 before it).
-// forced > 0: the tests' count.
-inline int device_split_k_shares(int64_t tiles, int ktiles, int forced) {
+// kMaxClusterSplits shares on sm_90, for the DSMEM reduction, 16 before it),
+// or the tests' forced count (force_split_k).
+inline int device_split_k_shares(int64_t tiles, int ktiles) {
   const atom::DeviceLaunchFacts d = atom::device_launch_facts();
   SplitKRule rule;
   if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
-  return split_k_shares(tiles, ktiles, d.sms, forced, rule);
+  return split_k_shares(tiles, ktiles, d.sms, forced_split_k_shares(), rule);
 }
 // Host: whether a launch of `splits` shares a tile makes them one cluster
 // (sm_90, within the portable size), unless the tests force global sums.
-inline bool split_k_in_clusters(int splits, bool force_global_sums) {
-  return atom::device_launch_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits && !force_global_sums;
+inline bool split_k_in_clusters(int splits) {
+  return atom::device_launch_facts().cc_major >= 9 && splits > 1 && splits <= kMaxClusterSplits &&
+         !forced_split_k_global_sums();
 }
 
 // All threads of the block. v: this thread's kValues partial sums (in), the

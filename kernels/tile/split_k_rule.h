@@ -2,6 +2,7 @@
 // so the CPU tests check the rule the kernels launch with.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 
 namespace btc::tile {
@@ -22,5 +23,20 @@ inline int split_k_shares(int64_t tiles, int ktiles, int sms, int forced = 0, Sp
   const int64_t most = std::min<int64_t>(ktiles / std::max(1, rule.min_slabs_per_split), rule.max_splits);
   return static_cast<int>(std::max<int64_t>(1, std::min(want, most)));
 }
+
+// Tests: every split-K design (the BConv `_splitk` ones, mma_and_splitk)
+// takes `splits` shares (at most one a slab; 0, the default: the rule
+// above) and, with global_sums, reduces them through the workspace's sums
+// even on sm_90, whose launches otherwise make a tile's shares one cluster.
+namespace detail {
+inline std::atomic<int> forced_splits{0};
+inline std::atomic<bool> forced_global_sums{false};
+}  // namespace detail
+inline void force_split_k(int splits, bool global_sums = false) {
+  detail::forced_splits.store(std::max(0, splits));
+  detail::forced_global_sums.store(global_sums);
+}
+inline int forced_split_k_shares() { return detail::forced_splits.load(); }
+inline bool forced_split_k_global_sums() { return detail::forced_global_sums.load(); }
 
 }  // namespace btc::tile

@@ -51,5 +51,16 @@ TEST(SplitKRule, ForcedSharesAtMostOneASlab) {
   EXPECT_EQ(split_k_shares(1, 100, 132, 0, rule), 4);
 }
 
+TEST(SplitKRule, ForcingIsOneSettingForEveryDesignAndClears) {
+  EXPECT_EQ(tile::forced_split_k_shares(), 0);
+  EXPECT_FALSE(tile::forced_split_k_global_sums());
+  tile::force_split_k(7, true);
+  EXPECT_EQ(tile::forced_split_k_shares(), 7);
+  EXPECT_TRUE(tile::forced_split_k_global_sums());
+  tile::force_split_k(-3);  // negative counts are "not forced"
+  EXPECT_EQ(tile::forced_split_k_shares(), 0);
+  EXPECT_FALSE(tile::forced_split_k_global_sums());
+}
+
 }  // namespace
 }  // namespace btc

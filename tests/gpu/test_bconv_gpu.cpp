@@ -28,6 +28,7 @@
 #include "formats/pack_cpu.h"
 #include "harness/core/code_target.h"
 #include "kernels/bconv/bconv.h"
+#include "kernels/tile/split_k_rule.h"
 #include "kernels/bmm/bmm_designs.h"
 #include "net/weights.h"
 #include "tests/common/device_buffer.h"
@@ -299,8 +300,8 @@ TEST_P(BconvGpu, EqualsCpuReferenceBitExact) {
       for (const bool global_sums : {false, true})
         for (const int splits : {2, 3, 7}) {
           struct Force {
-            Force(int n, bool global) { bconv::set_split_k_splits(n, global); }
-            ~Force() { bconv::set_split_k_splits(0); }
+            Force(int n, bool global) { tile::force_split_k(n, global); }
+            ~Force() { tile::force_split_k(0); }
           } force(splits, global_sums);
           SCOPED_TRACE("split-K forced to " + std::to_string(splits) + " shares" +
                        (global_sums ? " through global sums" : "") + ", 3 runs");

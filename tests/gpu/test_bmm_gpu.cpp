@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "kernels/bmm/bmm.h"
+#include "kernels/tile/split_k_rule.h"
 #include "harness/core/check.h"
 #include "harness/core/device_info.h"
 #include "tests/common/device_buffer.h"
@@ -225,8 +226,8 @@ TEST_P(BmmGpu, EqualsCpuReferenceBitExact) {
       for (const bool global_sums : {false, true})
         for (const int splits : {2, 3, 7}) {
           struct Force {
-            Force(int n, bool global) { bmm::set_split_k_splits(n, global); }
-            ~Force() { bmm::set_split_k_splits(0); }
+            Force(int n, bool global) { tile::force_split_k(n, global); }
+            ~Force() { tile::force_split_k(0); }
           } force(splits, global_sums);
           SCOPED_TRACE("split-K forced to " + std::to_string(splits) + " shares" +
                        (global_sums ? " through global sums" : "") + ", 3 runs");
