@@ -14,6 +14,7 @@
 #include "kernels/bconv/bconv_selection.h"
 #include "kernels/bmm/bmm.h"
 #include "kernels/bmm/bmm_generated.h"
+#include "kernels/bmm/bmm_selection.h"
 #include "net/half_kernels.cuh"
 #include "net/net_kernels.cuh"
 #include "net/stem_tc.cuh"
@@ -214,7 +215,10 @@ const bconv::Design* pick_bconv(const bconv::Problem& p, const std::vector<bconv
 
 // The BMM designs to try for a bfc, best first. BMM designs refuse shapes
 // only in run(), so the planner tries each (prepare + one run) in order.
-std::vector<const bmm::Design*> bmm_candidates(const DesignWish& wish, const CodeTarget& code) {
+// `selected`: the per-shape selection's design for the layer ("" if none),
+// first under auto or where it is of the family asked for.
+std::vector<const bmm::Design*> bmm_candidates(const DesignWish& wish, const CodeTarget& code,
+                                               const std::string& selected_for_shape) {
   std::vector<const bmm::Design*> out;
   auto add = [&](const bmm::Design* d) {
     if (d && d->skip_reason(code).empty() && std::find(out.begin(), out.end(), d) == out.end()) out.push_back(d);
@@ -227,6 +231,9 @@ std::vector<const bmm::Design*> bmm_candidates(const DesignWish& wish, const Cod
     return {d};
   }
   const std::vector<std::string> selected = bmm::selected_designs(code.code_arch);
+  if (!selected_for_shape.empty())
+    if (const bmm::Design* d = bmm::find_design(selected_for_shape); d && (wish.family == "auto" || d->family() == wish.family))
+      add(d);
   if (wish.family != "auto") {
     if (wish.family == "popc") add(bmm::find_design("popc_u64"));  // SBNN's BMM-64 first
     for (const auto& name : selected)
@@ -353,6 +360,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
   std::vector<const bmm::Design*> fc_design(L, nullptr);
   std::vector<const bconv::Design*> conv_design(L, nullptr);
   std::vector<int> conv_selection_batch(L, 0);  // the selection row's batch where it chose the design
+  std::vector<int> fc_selection_m(L, 0);         // the same for a bfc: its row's M
   std::vector<bconv::Problem> conv_problem(L);
   std::vector<bmm::Problem> fc_problem(L);
   std::vector<int64_t> act_words(L, 0);
@@ -370,7 +378,11 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
       conv_design[i] = pick_bconv(p, selection_outputs(l), wish, code, &conv_selection_batch[i]);
     } else if (l.op == Op::kBfc) {
       fc_problem[i] = {n, l.out, static_cast<int>(sh.dot_bits)};
-      fc_design[i] = first_runnable(fc_problem[i], bmm_candidates(wish, code), s_);
+      const bmm::SelectedOutput out = writes_int32(l) ? bmm::SelectedOutput::kInt32 : bmm::SelectedOutput::kBits;
+      const bmm::Selection chosen =
+          wish.bfc.empty() ? bmm::selected_design(fc_problem[i], out, code.code_arch) : bmm::Selection{};
+      fc_design[i] = first_runnable(fc_problem[i], bmm_candidates(wish, code, chosen.design), s_);
+      if (!chosen.design.empty() && fc_design[i]->name() == chosen.design) fc_selection_m[i] = chosen.m;
     }
   }
   // A bfc reads its input's bits in place when its A is their row_u32 view
@@ -821,6 +833,7 @@ Runner::Runner(const Model& m, const Weights& w, const RunnerOptions& o, const C
                         double(p.m) * p.k / 8 + double(p.n) * p.k / 8 + (int_path ? double(p.m) * p.n * 4 : double(p.m) * p.n / 8),
                         2.0 * double(p.m) * p.n * p.k, [=](cudaStream_t st) { d->run(p, in, out, ws, st); }});
       layer_designs_[i] = d->name() + (int_path ? " -> int32" : " -> bits (fused)");
+      if (fc_selection_m[i] > 0) layer_designs_[i] += " (the selection's, M " + std::to_string(fc_selection_m[i]) + ")";
     }
 
     if (l.half_out && !fused_half) {  // BN(z) + the fp16 shortcut, and its bits, after z

@@ -16,6 +16,14 @@
 #                  GPU's arch (the newest results file of each suite decides, and the
 #                  newest bmm file with measured candidates; the .md says why each
 #                  value won, with the figures)
+#                  then the per-shape selections, each from the newest file of its suite
+#                  in which a production tensor-core design ran (a `bmm` sweep for the
+#                  BMM design per FC shape, a `bconv` sweep for the BConv design per
+#                  layer; neither is swept here: run `btcbench sweep bmm` / `sweep bconv`
+#                  first for fresh ones):
+#                    python3 -m analysis.select.bmm_shapes results/<gpu-slug>
+#                    python3 -m analysis.select.bconv results/<gpu-slug>
+#                  rewrite kernels/generated/{bmm,bconv}_selection_sm<arch>.{json,md,h}
 #   4. rebuild:    scripts/build.sh
 #
 # Usage:
@@ -94,6 +102,14 @@ fi
 
 echo "regenerate_config: select from $results_dir"
 python3 -m analysis.select --results-dir "$results_dir"
+for per_shape in bmm bconv; do
+  if compgen -G "$results_dir/$per_shape-*.json" > /dev/null; then
+    module=$([ "$per_shape" = bmm ] && echo bmm_shapes || echo bconv)
+    python3 -m "analysis.select.$module" "$results_dir"
+  else
+    echo "regenerate_config: no $per_shape results in $results_dir: the $per_shape per-shape selection stays as committed"
+  fi
+done
 
 echo "regenerate_config: rebuild"
 scripts/build.sh

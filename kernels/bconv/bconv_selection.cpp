@@ -2,6 +2,7 @@
 
 #include <iterator>
 
+#include "kernels/config/selection_lookup.h"
 #include "kernels/generated/bconv_selection_sm90.h"
 
 namespace btc::bconv {
@@ -22,18 +23,14 @@ Table table_for(int code_arch) {
 }  // namespace
 
 Selection selected_design(const Problem& p, SelectedOutput out, int code_arch) {
-  const SelectedDesign* below = nullptr;  // the largest batch <= p.n
-  const SelectedDesign* smallest = nullptr;
   const Table t = table_for(code_arch);
-  for (size_t i = 0; i < t.count; ++i) {
-    const SelectedDesign& row = t.rows[i];
-    if (row.hw != p.h || row.hw != p.w || row.c != p.c || row.k != p.k || row.rs != p.r || row.rs != p.s ||
-        row.stride != p.stride || row.pad != p.pad || row.out != out)
-      continue;
-    if (row.n <= p.n && (below == nullptr || row.n > below->n)) below = &row;
-    if (smallest == nullptr || row.n < smallest->n) smallest = &row;
-  }
-  const SelectedDesign* pick = below != nullptr ? below : smallest;
+  const SelectedDesign* pick = config::row_for_batch(
+      t.rows, t.count, p.n,
+      [&](const SelectedDesign& row) {
+        return row.hw == p.h && row.hw == p.w && row.c == p.c && row.k == p.k && row.rs == p.r && row.rs == p.s &&
+               row.stride == p.stride && row.pad == p.pad && row.out == out;
+      },
+      [](const SelectedDesign& row) { return row.n; });
   if (pick == nullptr) return {};
   return {pick->design, pick->n};
 }

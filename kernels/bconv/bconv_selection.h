@@ -17,8 +17,9 @@ struct Selection {
 
 // The selection's design for p with output `out` on code built for
 // code_arch: among the rows of p's shape and output (any batch), the one of
-// the largest batch <= p.n, else of the smallest batch. No row for that
-// shape and output, or no selection for the arch: "".
+// the largest batch <= p.n, else of the smallest batch
+// (kernels/config/selection_lookup.h). No row for that shape and output, or
+// no selection for the arch: "".
 Selection selected_design(const Problem& p, SelectedOutput out, int code_arch);
 
 }  // namespace btc::bconv
