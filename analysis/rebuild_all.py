@@ -6,6 +6,8 @@ One line per file. Files of suites without a report yet are skipped, and so
 are in situ capture manifests (capture.json of a capture directory,
 docs/insitu.md), which are not results files. A net sweep's report takes the
 PyTorch baselines of its run beside it (analysis.report.baselines_beside).
+Each folder with net results also gets net-latest.md (analysis.net_summary):
+the newest figure of each model beside the published ones.
 Exit status: 0 ok (an existing directory without results files too), 1 some
 file is corrupt or its report could not be rendered or written (all others
 are still rebuilt), 2 the results directory does not exist (one line on
@@ -19,7 +21,7 @@ import sys
 from pathlib import Path
 
 from analysis import btcresults as br
-from analysis import report
+from analysis import net_summary, report
 
 PROG = "python3 -m analysis.rebuild_all"
 DEFAULT_RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
@@ -81,6 +83,15 @@ def rebuild(results_dir: Path) -> int:
                   f"(python3 -m analysis.report {path} gives the traceback)")
             continue
         print(f"ok      {path} -> {', '.join(p.name for p in outputs)}")
+    for folder in sorted({p.parent for p in paths}):   # each GPU's net figures beside the published ones
+        try:
+            written = net_summary.write_summary(folder)
+        except OSError as e:
+            failed.append(folder / net_summary.SUMMARY_NAME)
+            print(f"FAILED  {folder / net_summary.SUMMARY_NAME}: cannot write it: {e}")
+            continue
+        if written is not None:
+            print(f"ok      {written} (the newest net figures beside the published ones)")
     for label, bad in (("corrupt", corrupt), ("failed to render", failed)):
         if bad:
             print(f"{len(bad)} of {len(paths)} results files {label}: "
