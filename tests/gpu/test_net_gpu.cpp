@@ -7,20 +7,25 @@
 // same logits.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <random>
 #include <string>
 #include <tuple>
 
 #include "harness/core/check.h"
 #include "harness/core/code_target.h"
 #include "kernels/baselines/cudnn_conv_half.h"
+#include "net/half_kernels.cuh"
 #include "net/stem_tc.cuh"
 #include "net/check.h"
 #include "net/reference.h"
 #include "net/runner.h"
+#include "tests/common/device_buffer.h"
 #include "tests/common/gpu_test.h"
+#include "tests/common/test_random.h"
 
 namespace btc {
 namespace {
@@ -190,6 +195,50 @@ std::string model_test_name(const ::testing::TestParamInfo<const char*>& param_i
 }
 INSTANTIATE_TEST_SUITE_P(Models, NetGpuCudnn, ::testing::ValuesIn(kRealModels), model_test_name);
 INSTANTIATE_TEST_SUITE_P(Models, NetGpuConvTc, ::testing::ValuesIn(kRealModels), model_test_name);
+
+// images_to_half on each of its paths (4 pixels a thread: plane % 4 == 0 and
+// 16-byte aligned buffers; a pixel a thread; an element a thread), fresh
+// random fp32 images, against the host's round to nearest even, bit for bit,
+// with channels past c +0, on a poisoned output whose guard bytes survive.
+TEST(NetGpuKernels, ImagesToHalfRoundsEachPathToNearestEven) {
+  BTC_SKIP_WITHOUT_GPU();
+  struct Shape {
+    int n, c, h, w, c_out, x_offset;  // x_offset: floats x starts past an aligned allocation
+  };
+  const Shape shapes[] = {{3, 3, 224, 224, 4, 0}, {2, 3, 12, 20, 8, 0}, {2, 3, 7, 9, 4, 0}, {2, 3, 8, 8, 4, 1},
+                          {2, 1, 4, 4, 4, 0},     {2, 3, 5, 6, 6, 0},  {1, 4, 16, 16, 12, 0}};
+  const uint32_t seed = test::fresh_seed();
+  SCOPED_TRACE("BTC_TEST_SEED=" + std::to_string(seed));
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  for (const Shape& sh : shapes) {
+    const size_t plane = size_t(sh.h) * sh.w, in_floats = size_t(sh.n) * sh.c * plane;
+    std::vector<float> x(in_floats + sh.x_offset);
+    for (float& v : x) v = dist(rng);
+    x[sh.x_offset] = -0.0f;  // signs of zero survive
+    const size_t out_bytes = size_t(sh.n) * plane * sh.c_out * sizeof(__half);
+    test::DeviceBuffer dx(x.size() * sizeof(float)), dout(out_bytes + test::kGuardBytes);
+    dx.upload(x.data(), x.size() * sizeof(float));
+    dout.poison();
+    net::images_to_half(dx.as<float>() + sh.x_offset, sh.n, sh.c, sh.h, sh.w, sh.c_out, dout.as<__half>(), nullptr);
+    BTC_CUDA_CHECK(cudaDeviceSynchronize());
+    const std::vector<uint8_t> got = dout.download();
+    EXPECT_TRUE(test::guard_intact(got, out_bytes)) << sh.n << "x" << sh.c << "x" << sh.h << "x" << sh.w;
+    const auto* h = reinterpret_cast<const uint16_t*>(got.data());
+    size_t wrong = 0;
+    for (int img = 0; img < sh.n; ++img)
+      for (size_t at = 0; at < plane; ++at)
+        for (int ch = 0; ch < sh.c_out; ++ch) {
+          const float v = ch < sh.c ? x[sh.x_offset + (size_t(img) * sh.c + ch) * plane + at] : 0.0f;
+          const __half want = __float2half_rn(v);
+          uint16_t want_bits = 0;
+          std::memcpy(&want_bits, &want, sizeof(want_bits));
+          wrong += h[(size_t(img) * plane + at) * sh.c_out + ch] != want_bits;
+        }
+    EXPECT_EQ(wrong, 0u) << sh.n << "x" << sh.c << "x" << sh.h << "x" << sh.w << " -> c_out " << sh.c_out
+                         << ", x offset " << sh.x_offset;
+  }
+}
 
 // The cuBLAS / cuDNN baselines unpack their operands in prepare(): a network
 // on them would read stale activations, so the runner refuses them by name.
