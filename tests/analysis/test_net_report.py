@@ -486,8 +486,11 @@ def test_composer_and_rebuild_all(net_path, capsys):
     assert outputs[3].read_text() == _markdown(net_path).replace("t.png", "net-1.net_throughput.png") \
         .replace("l.png", "net-1.net_layers.png").replace("i.png", "net-1.net_insitu.png")
     assert rebuild_all.main(["--results-dir", str(net_path.parent)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == \
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == \
         f"ok      {net_path} -> net-1.net_throughput.png, net-1.net_layers.png, net-1.net_insitu.png, net-1.md"
+    # then the folder's newest figures beside the published ones (analysis.net_summary)
+    assert out[-1] == f"ok      {net_path.parent / 'net-latest.md'} (the newest net figures beside the published ones)"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -849,7 +852,9 @@ def test_composer_and_rebuild_all_on_net_small(tmp_path, capsys):
     names = [f"net-3.{suffix}.png" for suffix in nr.PLOT_SUFFIXES] + ["net-3.md"]
     assert [p.name for p in report.render(br.load(gpu / "net-3.json"))] == names
     assert rebuild_all.main(["--results-dir", str(gpu)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == f"ok      {gpu / 'net-3.json'} -> {', '.join(names)}"
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2] == f"ok      {gpu / 'net-3.json'} -> {', '.join(names)}"
+    assert out[-1].startswith(f"ok      {gpu / 'net-latest.md'} ")
 
 
 # ------------------------------------------------------------ resnet18-fp16 on cudnn, and --baseline files
@@ -1031,7 +1036,8 @@ def test_rebuild_all_reports_a_torch_file(write_doc, tmp_path, capsys):
     torch_path = write_doc(_torch_doc(), "results/gpu/torch-20261203T110000Z-f5c17da.json")
     assert rebuild_all.main(["--results-dir", str(tmp_path / "results")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[:2] for line in out] == [["ok", str(main)], ["ok", str(torch_path)]]
+    assert [line.split()[:2] for line in out] == [["ok", str(main)], ["ok", str(torch_path)],
+                                                  ["ok", str(main.parent / "net-latest.md")]]
     md = (torch_path.parent / "torch-20261203T110000Z-f5c17da.md").read_text()
     assert "This file was written by `analysis/torch_baseline.py`, not by `btcbench sweep net`" in md
     assert f"`python3 -m analysis.net_report NET.json --baseline {torch_path.name}`" in md
