@@ -10,6 +10,7 @@
 #include <string>
 
 #include "harness/core/bench_util.h"
+#include "harness/suites/bmm_network_shapes.h"
 #include "kernels/bmm/bmm.h"
 #include "kernels/bmm/bmm_generated.h"
 #include "kernels/bmm/bmm_data.h"
@@ -47,12 +48,15 @@ std::vector<Problem> problems(bool quick) {
   for (int batch : quick ? std::vector<int>{1, 256} : std::vector<int>{1, 8, 64, 256, 1024})
     p.push_back({batch, 4096, 4096});
   if (!quick) p.push_back({64, 4096, 25088});
-  // TCBNN ResNet-18's first binary fc (7*7*512 -> 512) at batch 1 and at the
-  // paper's batch 512: the network's own FC shapes, for a per-shape choice.
-  if (!quick) {
-    p.push_back({1, 512, 25088});
-    p.push_back({512, 512, 25088});
-  }
+  // Every shipped network's binary fc at batch 1 and at its model's batch:
+  // the shapes the runner looks up in the per-shape selection (N, K exact).
+  if (!quick)
+    for (const bmm_sweep::NetworkFc& fc : bmm_sweep::kNetworkFcs)
+      for (int batch : {1, fc.batch}) {
+        const Problem q{batch, fc.n, fc.k};
+        if (std::none_of(p.begin(), p.end(), [&](const Problem& x) { return x.m == q.m && x.n == q.n && x.k == q.k; }))
+          p.push_back(q);
+      }
   // One wave of 128x256 tiles on a 132-SM GPU with a long K: per-tile
   // pipeline fill and epilogue amortized away. A (277 MB) streams from DRAM,
   // so this is not the main loop alone: read with the DRAM counters.

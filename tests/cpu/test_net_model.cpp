@@ -3,8 +3,11 @@
 // with file:line and the fact that is wrong.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
+#include "harness/suites/bmm_network_shapes.h"
 #include "net/model.h"
 
 namespace btc::net {
@@ -64,6 +67,27 @@ TEST(NetModel, EveryShippedModelParses) {
       EXPECT_EQ(m.shapes[i].value_bound >= m.shapes[i].dot_bits, !real) << m.layers[i].name;
     }
   }
+}
+
+// The bmm sweep's network FC table (harness/suites/bmm_network_shapes.h) is
+// every bfc of the shipped models (the tiny test models aside), with its N,
+// K and the model's batch, and nothing else.
+TEST(NetModel, BmmSweepHasEveryShippedBinaryFc) {
+  std::vector<std::string> in_models, in_table;
+  for (const auto& name : model_names(kModels)) {
+    if (name.rfind("tiny-", 0) == 0) continue;
+    const Model m = load(name);
+    for (size_t i = 0; i < m.layers.size(); ++i)
+      if (m.layers[i].op == Op::kBfc)
+        in_models.push_back(name + "/" + m.layers[i].name + " " + std::to_string(m.layers[i].out) + "x" +
+                            std::to_string(m.shapes[i].dot_bits) + " batch " + std::to_string(m.batch));
+  }
+  for (const auto& fc : bmm_sweep::kNetworkFcs)
+    in_table.push_back(std::string(fc.model) + "/" + fc.layer + " " + std::to_string(fc.n) + "x" +
+                       std::to_string(fc.k) + " batch " + std::to_string(fc.batch));
+  std::sort(in_models.begin(), in_models.end());
+  std::sort(in_table.begin(), in_table.end());
+  EXPECT_EQ(in_table, in_models);
 }
 
 TEST(NetModel, Resnet18Shapes) {
