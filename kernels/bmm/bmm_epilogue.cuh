@@ -6,6 +6,7 @@
 #include <cuda_fp16.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/bmm/bmm.h"
 
@@ -84,6 +85,15 @@ __device__ __forceinline__ BitsDest bits_dest(const Output& out) {
   return {bs.padded_rows(), bs.kwords(), bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64};
 }
 
+// A bit output in a tensor-core layout (not the next layer's row-major
+// activations) indexes through BitMatrix::word_index: its switch over
+// layouts and run-time divisions, inlined at each unrolled word store, grew
+// every AND kernel's straight-line epilogue. Out of line, the row-major path
+// carries one call instead (sizes: docs/profiles/ptxas/code-size-*.log).
+static __device__ __noinline__ int64_t bits_word_index(bits::BitMatrix bs, int r, int kw) {
+  return bs.word_index(r, kw);
+}
+
 // The AND-form epilogue straight from one warp's accumulators: a 16 x 8J
 // tile in the m16n8 layout that mma.sync and wgmma share (register e of n8
 // group j is row g + 8(e/2), column 8j + 2t + e%2; lane = 4g + t).
@@ -113,13 +123,14 @@ __device__ __forceinline__ uint32_t quad_word(uint32_t lane_bits, int t) {
   return word;
 }
 
-// The Bi-Real batch norm of column j as (scale, shift), read from the
-// Output; a kernel that stages them in shared memory passes its own.
-struct GlobalAffine {
-  __device__ float2 operator()(const Output& out, int j) const {
-    return make_float2(__ldg(out.scale + j), __ldg(out.shift + j));
-  }
-};
+// store_and_fragments' affine argument in the BMM kernels: no BMM writes
+// kHalf (check_run_args refuses it), so its fp16 path is not compiled in.
+// With bits_word_index this took mma_and_splitk from 18,272 to 4,168 SASS
+// instructions and wgmma_and_sm90 from 11,232 to 5,744: a small fully
+// connected layer's blocks run that code once each from a cold instruction
+// cache (ncu, 1 x 1024 x 1024: 55% of the stall cycles on instruction
+// fetch). BConv passes its staged (scale, shift) of column j.
+struct NoHalfOutput {};
 
 // kHalf from the same fragments (store_and_fragments' layout and terms):
 // each lane's values of a row in a 32-column word (columns 8q + 2t + c)
@@ -188,7 +199,7 @@ __device__ __forceinline__ void store_half_fragments(const Output& out, const Bi
   }
 }
 
-template <int J, class And4Fn, class ColFn, class AffineFn = GlobalAffine>
+template <int J, class And4Fn, class ColFn, class AffineFn = NoHalfOutput>
 __device__ __forceinline__ void store_and_fragments(const Output& out, const BitsDest& dst, int m, int n, int row0,
                                                     int col0, And4Fn&& and4, const int32_t (&row_term)[2],
                                                     ColFn&& col_term, AffineFn affine = {}) {
@@ -218,9 +229,11 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, const Bit
     return;
   }
   static_assert(J % 4 == 0, "bit words hold 32 columns: 4 n8 groups");
-  if (out.epilogue == Epilogue::kHalf) {
-    store_half_fragments<J>(out, dst, m, n, row0, col0, and4, row_term, col_term, affine);
-    return;
+  if constexpr (!std::is_same_v<AffineFn, NoHalfOutput>) {
+    if (out.epilogue == Epilogue::kHalf) {
+      store_half_fragments<J>(out, dst, m, n, row0, col0, and4, row_term, col_term, affine);
+      return;
+    }
   }
   // Output index math once per call, not per word: BitMatrix::word_index
   // divides by run-time box sizes, and per word it cost more than the rest
@@ -262,7 +275,7 @@ __device__ __forceinline__ void store_and_fragments(const Output& out, const Bit
       word ^= flip_word[w];
       // The quad's lanes hold the same word: lane t = w % 4 writes it.
       if (t == w % 4 && store_row[h] && w < words_left) {
-        const int64_t at = row_major ? row_at[h] + w : bs.word_index(gi[h], kw0 + w);
+        const int64_t at = row_major ? row_at[h] + w : bits_word_index(bs, gi[h], kw0 + w);
         out.bits[at] = gi[h] < m ? word : 0u;
       }
     }
