@@ -128,8 +128,8 @@ __device__ __forceinline__ uint32_t quad_word(uint32_t lane_bits, int t) {
 // With bits_word_index this took mma_and_splitk from 18,272 to 4,168 SASS
 // instructions and wgmma_and_sm90 from 11,232 to 5,744: a small fully
 // connected layer's blocks run that code once each from a cold instruction
-// cache (ncu, 1 x 1024 x 1024: 55% of the stall cycles on instruction
-// fetch). BConv passes its staged (scale, shift) of column j.
+// cache (docs/findings-bmm.md, "Instruction fetch"). BConv passes its
+// staged (scale, shift) of column j.
 struct NoHalfOutput {};
 
 // kHalf from the same fragments (store_and_fragments' layout and terms):
