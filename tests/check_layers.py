@@ -7,6 +7,9 @@
 2. Every PTX instruction the code issues is spelled in asm text under
    kernels/atoms/ only, each mnemonic in one file there (the generated
    kernels/atoms/wgmma_asm.cuh spells none: it pastes atoms/ptx_b1.h).
+3. net/ and insitu/, which run on their caller's stream, call no cudaMemset
+   or cudaMemcpy of the legacy default stream: a non-blocking stream is not
+   ordered after them (net/runner.cpp, Impl::stream, says what that broke).
 
 usage: check_layers.py [REPO]   (exit 1 and one line per violation)
 """
@@ -42,6 +45,9 @@ STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 MNEMONIC = re.compile(r"(?<![\w.])(wmma\.mma|mma\.sync|wgmma\.[a-z_]+|ldmatrix|cp\.async(?:\.[a-z_:]+)*|mbarrier\.[a-z_]+"
                       r"|setmaxnreg\.[a-z]+|fence\.[a-z_]+|barrier\.cluster\.[a-z]+|bar\.sync|mapa)")
 ATOMS = "kernels/atoms"
+STREAM_OWNED = ("net", "insitu")
+LEGACY_MEMORY_CALL = re.compile(r"\bcudaMem(?:set|cpy)(?:2D|3D)?\s*\(")
+LINE_COMMENT = re.compile(r"//[^\n]*")
 
 
 def layer_of(rel: str) -> int | None:
@@ -121,9 +127,23 @@ def spelling_violations(repo: Path) -> list[str]:
     return out
 
 
+def stream_violations(repo: Path) -> list[str]:
+    out = []
+    for path in sources(repo):
+        rel = path.relative_to(repo).as_posix()
+        if not rel.startswith(tuple(d + "/" for d in STREAM_OWNED)):
+            continue
+        text = LINE_COMMENT.sub("", path.read_text())
+        for m in LEGACY_MEMORY_CALL.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            out.append(f"{rel}:{line}: {m.group(0).rstrip('( ')} on the legacy default stream "
+                       "(use its Async form on the caller's stream)")
+    return out
+
+
 def main(argv: list[str]) -> int:
     repo = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[1]
-    problems = include_violations(repo) + spelling_violations(repo)
+    problems = include_violations(repo) + spelling_violations(repo) + stream_violations(repo)
     for p in problems:
         print(f"check_layers: {p}")
     if not problems:

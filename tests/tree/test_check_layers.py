@@ -80,3 +80,21 @@ def test_net_sits_above_kernels_and_below_the_suites(tmp_path):
     assert "net/model.h (net) includes harness/suites/net_suite.cpp (harness/suites), a layer above it" in r.stdout
     r = run(tree(tmp_path, {**files, "kernels/bmm/design.cu": '#include "net/model.h"\n'}))
     assert r.returncode == 1 and "kernels/bmm/design.cu (kernels/bmm) includes net/model.h (net)" in r.stdout
+
+
+def test_a_legacy_stream_copy_in_net_is_refused(tmp_path):
+    files = {**GOOD, "net/runner.cpp": '#include "harness/core/check.h"\n'
+             "void up(void* p, const void* h, size_t n, cudaStream_t s) {\n"
+             "  cudaMemcpyAsync(p, h, n, cudaMemcpyHostToDevice, s);  // cudaMemcpy( in a comment is fine\n"
+             "  cudaMemsetAsync(p, 0, n, s);\n}\n"}
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 0, r.stdout
+    files["net/runner.cpp"] += "void zero(void* p, size_t n) {\n  cudaMemset (p, 0, n);\n}\n"
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 1
+    assert "net/runner.cpp:7: cudaMemset on the legacy default stream" in r.stdout
+    # The suites own their (default) stream: the rule is net/ and insitu/ only.
+    files["net/runner.cpp"] = '#include "harness/core/check.h"\n'
+    files["harness/suites/bmm_suite.cpp"] = "void f(void* p) { cudaMemset(p, 0, 4); }\n"
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 0, r.stdout
