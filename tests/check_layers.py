@@ -7,9 +7,11 @@
 2. Every PTX instruction the code issues is spelled in asm text under
    kernels/atoms/ only, each mnemonic in one file there (the generated
    kernels/atoms/wgmma_asm.cuh spells none: it pastes atoms/ptx_b1.h).
-3. net/ and insitu/, which run on their caller's stream, call no cudaMemset
-   or cudaMemcpy of the legacy default stream: a non-blocking stream is not
-   ordered after them (net/runner.cpp, Impl::stream, says what that broke).
+3. formats/, kernels/, net/ and insitu/, whose device work runs on the
+   caller's stream, call no cudaMemset or cudaMemcpy of the legacy default
+   stream: a non-blocking stream is not ordered after them (net/runner.cpp,
+   Impl::stream, says what that broke). The suites and microbenchmarks own
+   their streams and may.
 
 usage: check_layers.py [REPO]   (exit 1 and one line per violation)
 """
@@ -45,7 +47,7 @@ STRING = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 MNEMONIC = re.compile(r"(?<![\w.])(wmma\.mma|mma\.sync|wgmma\.[a-z_]+|ldmatrix|cp\.async(?:\.[a-z_:]+)*|mbarrier\.[a-z_]+"
                       r"|setmaxnreg\.[a-z]+|fence\.[a-z_]+|barrier\.cluster\.[a-z]+|bar\.sync|mapa)")
 ATOMS = "kernels/atoms"
-STREAM_OWNED = ("net", "insitu")
+STREAM_OWNED = ("formats", "kernels", "net", "insitu")
 LEGACY_MEMORY_CALL = re.compile(r"\bcudaMem(?:set|cpy)(?:2D|3D)?\s*\(")
 LINE_COMMENT = re.compile(r"//[^\n]*")
 

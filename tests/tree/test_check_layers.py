@@ -93,7 +93,12 @@ def test_a_legacy_stream_copy_in_net_is_refused(tmp_path):
     r = run(tree(tmp_path, files))
     assert r.returncode == 1
     assert "net/runner.cpp:7: cudaMemset on the legacy default stream" in r.stdout
-    # The suites own their (default) stream: the rule is net/ and insitu/ only.
+    # A design's prepare() or run() takes its caller's stream too.
+    files["kernels/bmm/design.cu"] += "void prepare(void* ws, size_t n) { cudaMemset(ws, 0, n); }\n"
+    r = run(tree(tmp_path, files))
+    assert r.returncode == 1 and "kernels/bmm/design.cu:3: cudaMemset on the legacy default stream" in r.stdout
+    files["kernels/bmm/design.cu"] = GOOD["kernels/bmm/design.cu"]
+    # The suites own their (default) stream: they may.
     files["net/runner.cpp"] = '#include "harness/core/check.h"\n'
     files["harness/suites/bmm_suite.cpp"] = "void f(void* p) { cudaMemset(p, 0, 4); }\n"
     r = run(tree(tmp_path, files))
