@@ -88,8 +88,9 @@ __device__ __forceinline__ BitsDest bits_dest(const Output& out) {
 // A bit output in a tensor-core layout (not the next layer's row-major
 // activations) indexes through BitMatrix::word_index: its switch over
 // layouts and run-time divisions, inlined at each unrolled word store, grew
-// every AND kernel's straight-line epilogue. Out of line, the row-major path
-// carries one call instead (sizes: docs/profiles/ptxas/code-size-*.log).
+// every AND kernel's straight-line epilogue. Out of line it is one call on
+// that branch, which the row-major path (the networks') never takes (sizes:
+// docs/profiles/ptxas/code-size-*.log).
 static __device__ __noinline__ int64_t bits_word_index(bits::BitMatrix bs, int r, int kw) {
   return bs.word_index(r, kw);
 }
