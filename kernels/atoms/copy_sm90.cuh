@@ -87,6 +87,16 @@ __device__ __forceinline__ int4 ld_shared_cluster_v4(const void* local, uint32_t
   return v;
 }
 
+// 16 bytes to `local`'s offset in the shared memory of CTA `rank` of the cluster.
+__device__ __forceinline__ void st_shared_cluster_v4(void* local, uint32_t rank, int4 v) {
+  asm volatile(
+      "{\n .reg .b32 remote;\n"
+      " mapa.shared::cluster.u32 remote, %0, %1;\n"
+      " st.shared::cluster.v4.s32 [remote], {%2, %3, %4, %5};\n}" ::"r"(smem_addr(local)),
+      "r"(rank), "r"(v.x), "r"(v.y), "r"(v.z), "r"(v.w)
+      : "memory");
+}
+
 // Ordinary shared-memory stores -> reads by the async proxy (wgmma, bulk copies).
 __device__ __forceinline__ void fence_proxy_async_smem() {
 #if BTC_HAS_SM90

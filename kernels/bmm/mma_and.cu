@@ -169,15 +169,20 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1)
 }
 
 // One design per configuration: the configuration is data (generated per arch).
-// kSplitK: the split-K variant (the file's head), mma_and_splitk, on its own
-// hand-written tile.
-template <class Cfg, bool kSplitK = false>
+// kSplitK: the split-K variant (the file's head) on its own hand-written
+// tile, its shares aiming at kBlocksPerSm blocks an SM: mma_and_splitk (1),
+// mma_and_splitk_2per_sm (2: twice the warps in flight on the weight-bound
+// FC shapes, where ncu saw 1.3 warps a scheduler at 7152667).
+template <class Cfg, bool kSplitK = false, int kBlocksPerSm = 1>
 class MmaAndDesign final : public AndDesign {
   using T = MmaTile<Cfg>;
 
  public:
   explicit MmaAndDesign(int arch) : AndDesign(Cfg::c), arch_(arch) {}
-  std::string name() const override { return kSplitK ? "mma_and_splitk" : "mma_and_sm" + std::to_string(arch_); }
+  std::string name() const override {
+    if constexpr (!kSplitK) return "mma_and_sm" + std::to_string(arch_);
+    else return kBlocksPerSm == 1 ? "mma_and_splitk" : "mma_and_splitk_" + std::to_string(kBlocksPerSm) + "per_sm";
+  }
   std::string family() const override { return "mma_and"; }
   int config_arch() const override { return arch_; }
   // Both configurations run anywhere mma.sync b1 AND exists: on Hopper the
@@ -229,10 +234,15 @@ class MmaAndDesign final : public AndDesign {
   }
   // tile::split_k_shares over the tiles and K's slabs: at most 8 shares on
   // sm_90 (a portable cluster), 16 before it; the tests' forced count. 1
-  // for the plain design.
+  // for the plain design. Two blocks an SM allow one-slab shares.
   int split_count(const Problem& p) const {
     if constexpr (!kSplitK) return 1;
-    else return tile::device_split_k_shares(tiles(p), (p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits);
+    else {
+      tile::SplitKRule rule;
+      rule.blocks_per_sm = kBlocksPerSm;
+      if (kBlocksPerSm > 1) rule.min_slabs_per_split = 1;
+      return tile::device_split_k_shares(tiles(p), (p.k + Cfg::c.block_k_bits - 1) / Cfg::c.block_k_bits, rule);
+    }
   }
   // Per tile, a thread's accumulators and its rows' popcounts.
   static constexpr int kSplitValues = T::kMI * T::kNJ * 4 + 2 * T::kMI;
@@ -251,6 +261,7 @@ void add_mma_designs(DesignList& out) {
   out.push_back(std::make_unique<MmaAndDesign<MmaAndSm90>>(90));
   // One hand-written tile for every arch (generated/bmm_splitk_config.h).
   out.push_back(std::make_unique<MmaAndDesign<MmaAndSplitK, true>>(80));
+  out.push_back(std::make_unique<MmaAndDesign<MmaAndSplitK, true, 2>>(80));
 }
 
 }  // namespace btc::bmm

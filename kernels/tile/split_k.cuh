@@ -7,9 +7,9 @@
 // fragment mapping, so the sum is elementwise and needs no knowledge of the
 // fragment layout):
 // - split_k_reduce_cluster (sm_90): the tile's blocks are one cluster along
-//   z; each leaves its partials in its own shared memory, rank 0 reads its
-//   peers' over DSMEM and finishes the tile. Two cluster barriers, no global
-//   memory.
+//   z; each leaves its partials in its own shared memory, each sums one
+//   slice of the tile over DSMEM into rank 0, which finishes the tile. Two
+//   cluster barriers, no global memory.
 // - split_k_reduce (any arch): each block adds its partials to the tile's
 //   int32 sums in global memory, and the block that arrives last (a per-tile
 //   counter) reads them back and finishes the tile; it leaves sums and
@@ -20,6 +20,7 @@
 //   the serial round trips to L2 of the adds, the fence and the counter
 //   (not profiled: the device was withdrawn before the ncu run).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/atoms/arch.cuh"
@@ -32,13 +33,12 @@ namespace btc::tile {
 // The portable cluster size: split-K's shares on sm_90, one cluster a tile.
 constexpr int kMaxClusterSplits = 8;
 
-// Host: tile::split_k_shares on the current device (its SMs; at most
+// Host: tile::split_k_shares by `rule` on the current device (its SMs; at most
 // kMaxClusterSplits shares on sm_90, for the DSMEM reduction, 16 before it),
 // or the tests' forced count (force_split_k).
-inline int device_split_k_shares(int64_t tiles, int ktiles) {
+inline int device_split_k_shares(int64_t tiles, int ktiles, SplitKRule rule = {}) {
   const atom::DeviceLaunchFacts d = atom::device_launch_facts();
-  SplitKRule rule;
-  if (d.cc_major >= 9) rule.max_splits = kMaxClusterSplits;
+  if (d.cc_major >= 9) rule.max_splits = std::min(rule.max_splits, kMaxClusterSplits);
   return split_k_shares(tiles, ktiles, d.sms, forced_split_k_shares(), rule);
 }
 // Host: whether a launch of `splits` shares a tile makes them one cluster
@@ -80,38 +80,47 @@ __device__ bool split_k_reduce(int32_t (&v)[kValues], int32_t* tile_ws, unsigned
 // cluster, cluster rank = blockIdx.z). scratch: kValues rounded up to 4 int32
 // a thread of this block's shared memory, free for it (the ring after the
 // main loop). True in rank 0, with the tile's sums in v.
+// Every rank sums its own slice of the groups (group q to rank q mod splits)
+// over all ranks and leaves it in rank 0, so the DSMEM round trips run in
+// parallel: rank 0 alone reading its peers in turn (until 7152667) put 25-38%
+// of mma_and_splitk's stall samples at the second barrier, its peers waiting
+// (docs/profiles/ncu-fc-stem-7152667/).
 template <int kValues>
 __device__ bool split_k_reduce_cluster(int32_t (&v)[kValues], int4* scratch, unsigned splits) {
 #if BTC_HAS_SM90
   constexpr int kGroups = (kValues + 3) / 4;
   const int tid = threadIdx.x, nt = blockDim.x;
   const unsigned rank = atom::cluster_ctarank();
-  if (rank != 0) {
 #pragma unroll
-    for (int q = 0; q < kGroups; ++q) {
-      const int i = 4 * q;
-      scratch[q * nt + tid] = make_int4(v[i], i + 1 < kValues ? v[i + 1] : 0, i + 2 < kValues ? v[i + 2] : 0,
-                                        i + 3 < kValues ? v[i + 3] : 0);
-    }
+  for (int q = 0; q < kGroups; ++q) {
+    const int i = 4 * q;
+    scratch[q * nt + tid] = make_int4(v[i], i + 1 < kValues ? v[i + 1] : 0, i + 2 < kValues ? v[i + 2] : 0,
+                                      i + 3 < kValues ? v[i + 3] : 0);
   }
-  atom::cluster_sync();  // every peer's partials are in its shared memory
-  if (rank == 0) {
-    for (unsigned r = 1; r < splits; ++r) {
-      int4 part[kGroups];
+  atom::cluster_sync();  // every rank's partials are in its shared memory
+  for (unsigned q = rank; q < static_cast<unsigned>(kGroups); q += splits) {
+    int4 part[kMaxClusterSplits];
 #pragma unroll
-      for (int q = 0; q < kGroups; ++q) part[q] = atom::ld_shared_cluster_v4(scratch + q * nt + tid, r);
+    for (unsigned r = 0; r < kMaxClusterSplits; ++r)
+      if (r < splits) part[r] = atom::ld_shared_cluster_v4(scratch + q * nt + tid, r);
+    int4 sum = part[0];
 #pragma unroll
-      for (int q = 0; q < kGroups; ++q) {
-        const int i = 4 * q;
-        v[i] += part[q].x;
-        if (i + 1 < kValues) v[i + 1] += part[q].y;
-        if (i + 2 < kValues) v[i + 2] += part[q].z;
-        if (i + 3 < kValues) v[i + 3] += part[q].w;
-      }
-    }
+    for (unsigned r = 1; r < kMaxClusterSplits; ++r)
+      if (r < splits) sum.x += part[r].x, sum.y += part[r].y, sum.z += part[r].z, sum.w += part[r].w;
+    atom::st_shared_cluster_v4(scratch + q * nt + tid, 0, sum);
   }
-  atom::cluster_sync();  // a peer's shared memory stays until rank 0 has read it
-  return rank == 0;
+  atom::cluster_sync();  // rank 0 holds every group's sum; no rank reads a peer any more
+  if (rank != 0) return false;
+#pragma unroll
+  for (int q = 0; q < kGroups; ++q) {
+    const int4 s = scratch[q * nt + tid];
+    const int i = 4 * q;
+    v[i] = s.x;
+    if (i + 1 < kValues) v[i + 1] = s.y;
+    if (i + 2 < kValues) v[i + 2] = s.z;
+    if (i + 3 < kValues) v[i + 3] = s.w;
+  }
+  return true;
 #else
   (void)v, (void)scratch, (void)splits;
   __trap();  // the host launches clusters only for sm_90 code (IgemmDesign::launch)

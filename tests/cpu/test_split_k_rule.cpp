@@ -51,6 +51,25 @@ TEST(SplitKRule, ForcedSharesAtMostOneASlab) {
   EXPECT_EQ(split_k_shares(1, 100, 132, 0, rule), 4);
 }
 
+TEST(SplitKRule, BlocksPerSmAimsAtThatManyBlocksAnSm) {
+  tile::SplitKRule two;
+  two.blocks_per_sm = 2;
+  two.max_splits = 8;
+  // 64 x 4096 x 25088 in 64 x 128 tiles of 512-bit slabs: 32 tiles, 49 slabs.
+  EXPECT_EQ(split_k_shares(32, 49, 132), 5);
+  EXPECT_EQ(split_k_shares(32, 49, 132, 0, two), 8);  // 9 wanted, the cluster's 8 at most
+  two.max_splits = 16;
+  EXPECT_EQ(split_k_shares(32, 49, 132, 0, two), 9);
+  // Tiles between one and two an SM: one block an SM needs no shares, two do.
+  EXPECT_EQ(split_k_shares(200, 49, 132), 1);
+  EXPECT_EQ(split_k_shares(200, 49, 132, 0, two), 2);
+  EXPECT_EQ(split_k_shares(264, 49, 132, 0, two), 1);
+  // A share of one slab where the rule allows it: 1 x 4096 x 4096, 8 slabs.
+  two.min_slabs_per_split = 1;
+  EXPECT_EQ(split_k_shares(32, 8, 132, 0, two), 8);
+  EXPECT_EQ(split_k_shares(32, 8, 132), 4);
+}
+
 TEST(SplitKRule, ForcingIsOneSettingForEveryDesignAndClears) {
   EXPECT_EQ(tile::forced_split_k_shares(), 0);
   EXPECT_FALSE(tile::forced_split_k_global_sums());
