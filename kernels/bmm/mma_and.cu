@@ -50,11 +50,12 @@ __global__ void __launch_bounds__(MmaTile<Cfg>::kWarps * 32, 1)
   const int kt0 = kSplitK ? static_cast<int>(blockIdx.z) * all_ktiles / static_cast<int>(gridDim.z) : 0;
   const int ktiles =
       kSplitK ? (static_cast<int>(blockIdx.z) + 1) * all_ktiles / static_cast<int>(gridDim.z) - kt0 : all_ktiles;
+  const tile::SlabCopy<T::kLA, T::kBM, T::kSlabKw, T::kWarps * 32> copy_a(a, ga, m0, kt0 * T::kSlabKw);
+  const tile::SlabCopy<T::kLB, T::kBN, T::kSlabKw, T::kWarps * 32> copy_b(b, gb, n0, kt0 * T::kSlabKw);
   auto issue = [&](int kt) {
     if (kt < ktiles) {
-      const int kw = (kt0 + kt) * T::kSlabKw;
-      tile::copy_slab<T::kLA, true>(stage_a(kt % T::kStages), a, ga, m0, kw, T::kBM, T::kSlabKw);
-      tile::copy_slab<T::kLB, true>(stage_b(kt % T::kStages), b, gb, n0, kw, T::kBN, T::kSlabKw);
+      copy_a.issue(stage_a(kt % T::kStages), kt);
+      copy_b.issue(stage_b(kt % T::kStages), kt);
     }
     atom::cp_async_commit();  // empty groups keep the wait count uniform
   };

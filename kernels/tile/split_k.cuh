@@ -91,6 +91,32 @@ __device__ bool split_k_reduce_cluster(int32_t (&v)[kValues], int4* scratch, uns
   constexpr int kGroups = (kValues + 3) / 4;
   const int tid = threadIdx.x, nt = blockDim.x;
   const unsigned rank = atom::cluster_ctarank();
+  if (splits == 2) {  // one peer: rank 0 reads it in one round trip (the slices below ran 0.84x here)
+    if (rank != 0) {
+#pragma unroll
+      for (int q = 0; q < kGroups; ++q) {
+        const int i = 4 * q;
+        scratch[q * nt + tid] = make_int4(v[i], i + 1 < kValues ? v[i + 1] : 0, i + 2 < kValues ? v[i + 2] : 0,
+                                          i + 3 < kValues ? v[i + 3] : 0);
+      }
+    }
+    atom::cluster_sync();  // rank 1's partials are in its shared memory
+    if (rank == 0) {
+      int4 part[kGroups];
+#pragma unroll
+      for (int q = 0; q < kGroups; ++q) part[q] = atom::ld_shared_cluster_v4(scratch + q * nt + tid, 1);
+#pragma unroll
+      for (int q = 0; q < kGroups; ++q) {
+        const int i = 4 * q;
+        v[i] += part[q].x;
+        if (i + 1 < kValues) v[i + 1] += part[q].y;
+        if (i + 2 < kValues) v[i + 2] += part[q].z;
+        if (i + 3 < kValues) v[i + 3] += part[q].w;
+      }
+    }
+    atom::cluster_sync();  // rank 1's shared memory stays until rank 0 has read it
+    return rank == 0;
+  }
 #pragma unroll
   for (int q = 0; q < kGroups; ++q) {
     const int i = 4 * q;

@@ -39,6 +39,38 @@ __device__ void copy_slab(uint32_t* smem, const uint32_t* g, const BitMatrix& gm
   }
 }
 
+// copy_slab for a block of kThreads over kRows x kSlabKw words of a layout
+// with fixed box rows, its source offsets computed once a block: slab kt's
+// pieces are slab 0's plus kt * kSlabKw * box rows words (boxes row-major
+// over (row box, k box)), and a thread's j-th piece is its first plus j
+// whole row boxes. ncu at 7152667 counted ~36% of mma_and_splitk's
+// instructions in copy_slab's per-piece division and multiply.
+template <Layout L, int kRows, int kSlabKw, int kThreads>
+struct SlabCopy {
+  static constexpr int kTr = bits::box_rows_of(L, 0);
+  static constexpr int kRunVecs = kTr * kSlabKw / 4;  // 16-byte pieces per row box
+  static constexpr int kTotal = kRows / kTr * kRunVecs;
+  static constexpr int kPer = kTotal / kThreads;
+  static_assert(kTr > 0, "a layout whose box rows the layout fixes");
+  static_assert(kTotal % kThreads == 0 && kThreads % kRunVecs == 0, "every thread the same whole pieces");
+
+  const uint32_t* src;  // this thread's first piece in slab 0
+  int64_t row_step;     // words between a thread's consecutive pieces: kThreads / kRunVecs row boxes
+
+  __device__ SlabCopy(const uint32_t* g, const BitMatrix& gm, int r0, int kw0) {
+    const int kwords = gm.kwords();
+    const int t = threadIdx.x, rb = t / kRunVecs, v = t % kRunVecs;
+    src = g + (static_cast<int64_t>(r0) + rb * kTr) * kwords + static_cast<int64_t>(kw0) * kTr + 4 * v;
+    row_step = static_cast<int64_t>(kThreads / kRunVecs) * kTr * kwords;
+  }
+  // Slab kt (kSlabKw words from kw0 + kt * kSlabKw) into smem, cp.async.
+  __device__ __forceinline__ void issue(uint32_t* smem, int kt) const {
+    const uint32_t* p = src + static_cast<int64_t>(kt) * (kSlabKw * kTr);
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) atom::copy16<true>(smem + 4 * (threadIdx.x + j * kThreads), p + j * row_step);
+  }
+};
+
 // Rows 0 .. rows-1 of a row-major global matrix (row pitch ld_g words, from
 // g), words 0 .. words-1 (a multiple of 4, 16-byte aligned), into shared
 // memory at row pitch ld_s words: the padded-pitch row images of the
