@@ -3,9 +3,13 @@
 // row's own order (formats' KRSC). Per K slab a block gathers its pixels'
 // activation words straight from NHWC with cp.async, zero-filled where a tap
 // falls outside the image or past R*S; the weights come from a copy repacked
-// once in prepare() into whole blocks and slabs. Two instructions:
-//   mma_and:  mma.sync m16n8k256 AND (sm_80+), the AND-fragment epilogue BMM uses;
-//   btc_wmma: WMMA 8x8x128 XOR (sm_75+; emulated on sm_90), BMM's BlockEpilogue.
+// once in prepare() into whole blocks and slabs. Three instructions:
+//   mma_and:   mma.sync m16n8k256 AND (sm_80+), the AND-fragment epilogue BMM uses;
+//   wgmma_and: wgmma m64nNk256 AND (sm_90a), both operands read from the ring
+//              by the tensor core, the same epilogue (its m64 accumulators are
+//              the m16n8 fragments of 4 warps); A's row popcounts from one
+//              more m64n8k256 against ones, as BMM's wgmma design;
+//   btc_wmma:  WMMA 8x8x128 XOR (sm_75+; emulated on sm_90), BMM's BlockEpilogue.
 // Padding (docs/bconv.md): a zero-filled tap acts as an all -1 input, so the
 // whole-window dot z_full counts it as C - 2 popc(w_tap). Per filter j a
 // prefix table over taps of v_t = C - 2 popc(w_tap_j) gives the sum over any
@@ -22,9 +26,11 @@
 
 #include "harness/core/check.h"
 #include "kernels/atoms/copy_sm80.cuh"
+#include "kernels/atoms/copy_sm90.cuh"
 #include "kernels/atoms/grid_dependency.cuh"
 #include "kernels/atoms/mma_sm75.cuh"
 #include "kernels/atoms/mma_sm80.cuh"
+#include "kernels/atoms/mma_sm90.cuh"
 #include "kernels/atoms/ptx_b1.h"
 #include "kernels/bconv/bconv_designs.h"
 #include "kernels/bconv/border_classes.h"
@@ -41,7 +47,9 @@ namespace {
 using bits::BitMatrix;
 using bmm::BmmConfig;
 
-enum class Math { kMmaAnd, kWmmaXor };
+enum class Math { kMmaAnd, kWgmmaAnd, kWmmaXor };
+// The AND forms share the fragment epilogue (and the half output, split-K aside).
+__host__ __device__ constexpr bool and_form(Math m) { return m != Math::kWmmaXor; }
 
 // How the grid covers the GEMM: one output tile a block; persistent blocks
 // walking tiles (mma_and); or split-K, blockIdx.z a share of K's slabs and
@@ -77,19 +85,31 @@ struct IgemmTile {
   // and WMMA fragment loads are conflict-free without a swizzle.
   // WMMA's b1 fragment loads want 256-bit aligned tiles: its images are
   // tile8x128 (each 8 x 128-bit tile 128 contiguous bytes, conflict-free).
-  static constexpr bool kTiled = M == Math::kWmmaXor;
-  static constexpr int kLd = kTiled ? kSlabKw : kSlabKw + 4;
-  static constexpr int kWarpsN = kBN >= 64 ? 2 : 1, kWarpsM = kWarps / kWarpsN;
+  // wgmma reads its operands in the layout's core matrices (8 rows x 16
+  // bytes, contiguous: conflict-free without skew); the no-swizzle layout
+  // needs only 16-byte alignment, which the ring's stages keep.
+  static constexpr bool kTiled = M == Math::kWmmaXor, kWgmma = M == Math::kWgmmaAnd;
+  static constexpr bits::Layout kImage = kTiled ? bits::Layout::kTile8x128
+                                         : kWgmma ? bits::Layout::kWgmmaInterleave
+                                                  : bits::Layout::kRowU32;
+  static constexpr int kLd = kTiled || kWgmma ? kSlabKw : kSlabKw + 4;
+  // wgmma: a warpgroup per 64 rows, each warp 16 rows of every column.
+  static constexpr int kWarpsN = kWgmma ? 1 : kBN >= 64 ? 2 : 1, kWarpsM = kWarps / kWarpsN;
   static constexpr int kWarpM = kBM / kWarpsM, kWarpN = kBN / kWarpsN;
   static constexpr int kAWords = kBM * kLd, kStageWords = (kBM + kBN) * kLd;
-  static constexpr bits::Layout kGlobalB = kTiled ? bits::Layout::kTile8x128 : bits::Layout::kRowU32;
-  static_assert(Cfg::c.a_layout == (kTiled ? bits::Layout::kTile8x128 : bits::Layout::kRowU32) &&
-                    Cfg::c.b_layout == Cfg::c.a_layout,
+  static constexpr bits::Layout kGlobalB = kImage;  // row_u32 for mma_and: its rows copied into the skewed pitch
+  static_assert(Cfg::c.a_layout == kImage && Cfg::c.b_layout == Cfg::c.a_layout,
                 "the configuration names the shared images this instruction's kernel builds");
-  // Word (row, kw) of a stage's A or B image.
+  static_assert(!kWgmma || (kWarpM == 16 && kBM % 64 == 0 && kSlabKw % 8 == 0 && kBN % 8 == 0 && kBN <= 256),
+                "wgmma: 64-row warpgroups of 4 warps, m64nNk256 steps");
+  // Word (row, kw) of a stage's A image (kBM rows) or B image (kBN rows).
+  template <int kRows = kBM>
   __device__ static int word(int row, int kw) {
     if constexpr (kTiled) return ((row >> 3) * (kSlabKw / 4) + (kw >> 2)) * 32 + (row & 7) * 4 + (kw & 3);
-    else return row * kLd + kw;
+    else if constexpr (kWgmma) {
+      constexpr int kBoxKw = bits::box_k_of(kImage) / 32;  // boxes of kRows x 256 bits, one after the other
+      return (kw / kBoxKw) * kRows * kBoxKw + bits::detail::in_box_index(kImage, kRows, row, kw % kBoxKw);
+    } else return row * kLd + kw;
   }
   // The XOR path stages its accumulators through the ring's memory at the end.
   static constexpr int kLdC = kBN + 8, kCTileBytes = kTiled ? kBM * kLdC * 4 : 0;
@@ -98,7 +118,10 @@ struct IgemmTile {
   // its term and Bi-Real scale and shift (mma_and), the fused bits tile.
   static constexpr int kRowBytes = kBM * 8 + kBN * 12, kBitsBytes = kBM * kBN / 8;
   static_assert(kRingBytes % 16 == 0, "the row arrays after the ring are 16-byte aligned");
-  static constexpr int kSmemBytes = kRingBytes + kRowBytes + kBitsBytes;
+  // wgmma's ones operand (A's row popcounts): 8 rows x 256 bits of B's image, last.
+  static constexpr int kOnesOffset = kRingBytes + kRowBytes + kBitsBytes, kOnesBytes = kWgmma ? 256 : 0;
+  static_assert(kOnesOffset % 16 == 0, "wgmma descriptors address 16-byte units");
+  static constexpr int kSmemBytes = kOnesOffset + kOnesBytes;
   static constexpr int kThreadsPerRow = kThreads / kBM;  // row popcounts of the gathered A
   static_assert(kWarpsM * kWarpsN == kWarps && kBM % kWarpsM == 0, "warps tile the block");
   static_assert(kThreads % kBM == 0 && kSlabKw % kThreadsPerRow == 0, "whole rows of A per popcount thread group");
@@ -199,6 +222,36 @@ struct WarpMath<T, Math::kMmaAnd> {
   }
 };
 
+// One warpgroup's wgmmas over a landed stage: rows wm & ~63 .. +63 of A
+// against all kBN filters, plus A's row popcounts against the ones tile.
+// Synchronous (wait 0 before returning): the next issue rewrites this stage's
+// neighbour, and several blocks an SM hide the wait.
+template <class T>
+struct WarpMath<T, Math::kWgmmaAnd> {
+  static constexpr int kMI = 1, kNJ = T::kBN / 8;
+  int32_t acc[kMI][kNJ][4] = {};
+  int32_t popc[4] = {};  // m64n8 against ones: every column holds popc(row); [0] row g, [2] row g + 8
+
+  __device__ void step(const uint32_t* sa, const uint32_t* sb, const uint32_t* ones, int wm) {
+    constexpr int kSteps = T::kSlabKw / 8, kSlabBits = 32 * T::kSlabKw;
+    auto& d = reinterpret_cast<int32_t(&)[T::kBN / 2]>(acc);  // m64nN accumulator j*4 + e = fragment (j, e)
+    atom::wgmma_fence();
+    uint64_t da[kSteps], db[kSteps];
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) {
+      da[ks] = tile::wgmma_slab_desc<T::kImage>(sa, T::kBM, kSlabBits, wm & ~63, 8 * ks);
+      db[ks] = tile::wgmma_slab_desc<T::kImage>(sb, T::kBN, kSlabBits, 0, 8 * ks);
+    }
+    const uint64_t d_ones = tile::wgmma_slab_desc<T::kImage>(ones, 8, 256, 0, 0);
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, T::kBN>(d, da[ks], db[ks]);
+#pragma unroll
+    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, 8>(popc, da[ks], d_ones);
+    atom::wgmma_commit();
+    atom::wgmma_wait<0>();
+  }
+};
+
 template <class T>
 struct WarpMath<T, Math::kWmmaXor> {
   using W = atom::WmmaB1M8N8K128<atom::BitOp::kXor>;
@@ -257,7 +310,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
                        bmm::Output out, int32_t* split_ws, unsigned* split_count, bool split_cluster) {
   using T = IgemmTile<Cfg, M>;
   constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
-  constexpr bool kAsync = M == Math::kMmaAnd;  // the XOR path also runs on sm_75, without cp.async
+  constexpr bool kAsync = M != Math::kWmmaXor;  // the XOR path also runs on sm_75, without cp.async
+  static_assert(!kSplitK || M == Math::kMmaAnd, "split-K sums mma_and's fragments and smem row popcounts");
   extern __shared__ __align__(128) uint32_t smem[];
   int32_t* row_ex = reinterpret_cast<int32_t*>(smem + T::kRingBytes / 4);
   int32_t* row_popc = row_ex + T::kBM;
@@ -265,6 +319,12 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   float* col_scale = reinterpret_cast<float*>(col_term + T::kBN);
   float* col_shift = col_scale + T::kBN;
   uint32_t* bits_tile = reinterpret_cast<uint32_t*>(col_shift + T::kBN);
+  uint32_t* ones = smem + T::kOnesOffset / 4;
+  if constexpr (T::kWgmma) {
+    for (int i = threadIdx.x; i < T::kOnesBytes / 4; i += T::kThreads) ones[i] = 0xFFFFFFFFu;
+    // The tensor core reads them through the async proxy; the main loop's first barrier publishes them.
+    atom::fence_proxy_async_smem();
+  }
 
   const int n0 = blockIdx.y * T::kBN;
   const int m_tiles = (g.m + T::kBM - 1) / T::kBM, ktiles = g.kw_padded / T::kSlabKw;
@@ -289,7 +349,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
       }
       const int st = issue_it % T::kStages;
       gather.issue(stage_a(st), x, g, issue_kt);
-      if constexpr (T::kTiled)
+      if constexpr (T::kGlobalB != bits::Layout::kRowU32)
         tile::copy_slab<T::kGlobalB, kAsync>(stage_b(st), w_packed, packed_shape<T>(g), n0, issue_kt * T::kSlabKw,
                                              T::kBN, T::kSlabKw);
       else
@@ -317,7 +377,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   // loop (persistent: its barriers publish them) or after it, with the row arrays.
   using WM = WarpMath<T, M>;
   auto column_terms = [&]() {
-    if constexpr (M == Math::kMmaAnd) {
+    if constexpr (and_form(M)) {
       const bool bits_out = out.epilogue == bmm::Epilogue::kBits;
       const int64_t total_off = static_cast<int64_t>(g.r * (g.s + 1) + g.s) * g.k_padded;  // prefix entry (R, S)
       for (int jj = threadIdx.x; jj < T::kBN; jj += T::kThreads) {
@@ -346,7 +406,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     // 1 the half output cost ~1.2 us more than bits at every layer at
     // 64d32dc, the shortcut's load latency before the stores. After the grid
     // dependency wait: the kernel before this one may have written it.
-    if constexpr (M == Math::kMmaAnd) {
+    if constexpr (and_form(M)) {
       if (out.epilogue == bmm::Epilogue::kHalf && out.shortcut != nullptr) {
         constexpr int kLinesPerRow = T::kBN * 2 / 128;  // 128-byte lines of a row's BN fp16 values
         static_assert(T::kBN * 2 % 128 == 0, "whole 128-byte lines per row");
@@ -361,6 +421,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     int32_t my_popc = 0;
     for (int kt = 0; kt < nk; ++kt, ++it) {
       atom::cp_async_wait<T::kStages - 2>();
+      // cp.async wrote the stage through the generic proxy; wgmma reads it through the async one.
+      if constexpr (T::kWgmma) atom::fence_proxy_async_smem();
       __syncthreads();  // stage it landed; stage it-1 is free for reuse
       issue_next();
       const int st = it % T::kStages;
@@ -370,7 +432,8 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
         for (int i = 0; i < T::kSlabKw / T::kThreadsPerRow; ++i)
           my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
       }
-      math.step(sa, stage_b(st), wm, wn);
+      if constexpr (T::kWgmma) math.step(sa, stage_b(st), ones, wm);
+      else math.step(sa, stage_b(st), wm, wn);
     }
     // The next kernel may start its set-up once every block is in its last epilogue.
     if (tile == my_tiles - 1) atom::launch_dependents();
@@ -407,20 +470,29 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
 
     // The previous tile's epilogue read the row arrays before this tile's
     // first barrier: rewriting them here is safe.
+    if constexpr (M == Math::kMmaAnd) {
 #pragma unroll
-    for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
-    if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
+      for (int off = 1; off < T::kThreadsPerRow; off *= 2) my_popc += __shfl_xor_sync(0xFFFFFFFFu, my_popc, off);
+      if (threadIdx.x % T::kThreadsPerRow == 0) row_popc[popc_row] = my_popc;
+    }
     for (int i = threadIdx.x; i < T::kBM; i += T::kThreads) row_ex[i] = excess_offset(g, m0 + i);
     if constexpr (!kPersistent) column_terms();
     __syncthreads();
 
-    if constexpr (M == Math::kMmaAnd) {
+    if constexpr (and_form(M)) {
       const bmm::BitsDest dst = bmm::bits_dest(out);
       const int32_t* my_cols = col_term + wn + 2 * t;
 #pragma unroll
       for (int i = 0; i < WM::kMI; ++i) {
         const int lr = wm + 16 * i + gq;
-        const int32_t row[2] = {2 * row_popc[lr], 2 * row_popc[lr + 8]};
+        int32_t row[2];
+        if constexpr (T::kWgmma) {
+          row[0] = 2 * math.popc[0];
+          row[1] = 2 * math.popc[2];
+        } else {
+          row[0] = 2 * row_popc[lr];
+          row[1] = 2 * row_popc[lr + 8];
+        }
         // The excess of this lane's columns 8j + 2t + c in rows lr, lr + 8:
         // one 8-byte load a pair, none where the warp's 16 rows are interior.
         int32_t ex[2][WM::kNJ][2] = {};
@@ -554,27 +626,29 @@ class IgemmDesign final : public Design {
   using T = IgemmTile<Cfg, M>;
   using WM = WarpMath<T, M>;
   static constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
-  static_assert(kGrid == Grid::kTilePerBlock || M == Math::kMmaAnd,
-                "btc_wmma's epilogue reuses the ring: one tile per block");
+  static_assert(kGrid == Grid::kTilePerBlock || and_form(M), "btc_wmma's epilogue reuses the ring: one tile per block");
+  static_assert(!kSplitK || M == Math::kMmaAnd, "split-K sums mma_and's fragments");
+  static constexpr const char* kFamily = M == Math::kMmaAnd ? "mma_and" : M == Math::kWgmmaAnd ? "wgmma_and" : "btc_wmma";
 
  public:
   // tiled_name: the tile in the name (one of several variants of an arch).
   explicit IgemmDesign(int arch, bool tiled_name = false) : arch_(arch), tiled_name_(tiled_name) {}
   std::string name() const override {
-    std::string n = std::string(M == Math::kMmaAnd ? "bconv_mma_and_sm" : "bconv_btc_wmma_sm") + std::to_string(arch_);
+    std::string n = std::string("bconv_") + kFamily + "_sm" + std::to_string(arch_);
     if (tiled_name_)
       n += "_" + std::to_string(T::kBM) + "x" + std::to_string(T::kBN) + "x" + std::to_string(32 * T::kSlabKw) + "s" +
            std::to_string(T::kStages);
     return kPersistent ? n + "_persistent" : kSplitK ? n + "_splitk" : n;
   }
-  std::string family() const override { return M == Math::kMmaAnd ? "mma_and" : "btc_wmma"; }
-  bool writes_half() const override { return M == Math::kMmaAnd; }  // the AND-fragment epilogue
+  std::string family() const override { return kFamily; }
+  bool writes_half() const override { return and_form(M); }  // the AND-fragment epilogue
   bool tensor_core() const override { return true; }
   const BmmConfig* config() const override { return &Cfg::c; }
   int config_arch() const override { return arch_; }
   std::string skip_reason(const CodeTarget& code) const override {
-    return M == Math::kMmaAnd ? arch_skip_reason(code, atom::MmaAndM16N8K256::kMinArch, false, "mma.sync b1 AND")
-                              : arch_skip_reason(code, 75, false, "WMMA b1 XOR");
+    if constexpr (M == Math::kMmaAnd) return arch_skip_reason(code, atom::MmaAndM16N8K256::kMinArch, false, "mma.sync b1 AND");
+    else if constexpr (M == Math::kWgmmaAnd) return arch_skip_reason(code, 90, true, "wgmma b1 AND");
+    else return arch_skip_reason(code, 75, false, "WMMA b1 XOR");
   }
   std::string unsupported(const Problem& p) const override {
     if (p.r > 255 || p.s > 255) return "filters wider than 255 taps";  // the packed tap rectangle
@@ -627,11 +701,18 @@ class IgemmDesign final : public Design {
   }
   // Over the grid (pixel blocks x filter blocks), per slab of K (R*S*C_pad
   // padded to whole slabs): mma_and one m16n8k256 per 16 x 8 of the block
-  // per 256 bits; btc_wmma one 8x8x128 per 8 x 8 per 128 bits.
+  // per 256 bits; wgmma_and per 64 rows per 256 bits one m64nNk256 and one
+  // m64n8k256 (the row popcounts), counted once a warp, in both the imma and
+  // the gmma metric on GH100 (as BMM's wgmma design); btc_wmma one 8x8x128
+  // per 8 x 8 per 128 bits.
   std::optional<TensorInsts> tensor_insts(const Problem& p, int device_sm) const override {
     const Geom g = geom_of(p, T::kBN, T::kSlabKw);
     const double blocks = double((g.m + T::kBM - 1) / T::kBM) * double(g.k_padded / T::kBN);
     if constexpr (M == Math::kMmaAnd) return TensorInsts{blocks * (T::kBM / 16) * (T::kBN / 8) * (g.kw_padded / 8.0), 0};
+    else if constexpr (M == Math::kWgmmaAnd) {
+      const double warp_insts = blocks * (T::kBM / 64) * 4 * (g.kw_padded / 8.0) * 2;
+      return TensorInsts{warp_insts, warp_insts};
+    }
     else
       return TensorInsts{blocks * (T::kBM / 8) * (T::kBN / 8) * (g.kw_padded / 4.0) * atom::b1_xor_tensor_insts(device_sm),
                          0};
@@ -729,6 +810,17 @@ void add_sm90_split_k(DesignList& out, std::integer_sequence<int, J...>) {
                                               Grid::kSplitK>>(90, true)),
    ...);
 }
+template <int I>
+struct WgmmaAndSm90 {
+  static constexpr const BmmConfig& c = generated::sm90::kWgmmaAndCandidates[I];
+};
+constexpr int kWgmmaAndSm90Candidates =
+    static_cast<int>(sizeof(generated::sm90::kWgmmaAndCandidates) / sizeof(generated::sm90::kWgmmaAndCandidates[0]));
+template <int... I>
+void add_sm90_wgmma(DesignList& out, std::integer_sequence<int, I...>) {
+  (out.push_back(std::make_unique<IgemmDesign<WgmmaAndSm90<I>, Math::kWgmmaAnd>>(90, true)), ...);
+  (out.push_back(std::make_unique<IgemmDesign<WgmmaAndSm90<I>, Math::kWgmmaAnd, Grid::kPersistent>>(90, true)), ...);
+}
 constexpr int kSplitKSm90 =
     static_cast<int>(sizeof(generated::sm90::kSplitKCandidates) / sizeof(generated::sm90::kSplitKCandidates[0]));
 
@@ -747,6 +839,7 @@ void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, Grid::kSplitK>>(80));
   add_sm90_candidates(out, std::make_integer_sequence<int, kMmaAndSm90Candidates>{});
   add_sm90_split_k(out, std::make_integer_sequence<int, kSplitKSm90>{});
+  add_sm90_wgmma(out, std::make_integer_sequence<int, kWgmmaAndSm90Candidates>{});
 }
 
 }  // namespace btc::bconv

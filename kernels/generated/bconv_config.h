@@ -1,8 +1,9 @@
 // BConv implicit-GEMM configurations per arch: built-in defaults, written by
 // hand until analysis.select ranks `bconv` results (issue 10; docs/bconv.md).
 // a_layout / b_layout name the shared-memory images the kernels build:
-// row_u32 at a skewed pitch (mma.sync, ldmatrix) or tile8x128 (WMMA, whose
-// b1 fragment loads want 256-bit aligned 8 x 128 tiles).
+// row_u32 at a skewed pitch (mma.sync, ldmatrix), tile8x128 (WMMA, whose
+// b1 fragment loads want 256-bit aligned 8 x 128 tiles) or wgmma_interleave
+// (wgmma's no-swizzle K-major core matrices).
 #pragma once
 #include "kernels/config/bmm_config.h"
 
@@ -34,6 +35,14 @@ inline constexpr bmm::BmmConfig kMmaAndCandidates[] = {
 // whose tiles fill less than one block an SM (batch 1 and 16): 256-bit slabs
 // give K the most shares.
 inline constexpr int kSplitKCandidates[] = {1, 2};
+// wgmma m64nNk256 AND over the no-swizzle core-matrix images (8 warps: two
+// 64-row warpgroups; 4: one): 256-bit slabs for C = 64's 18 words, 512 for
+// the wider layers, N = the filters a block reuses A over.
+inline constexpr bmm::BmmConfig kWgmmaAndCandidates[] = {
+    {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 128, 64, 256, 4, 8, 1, 1},
+    {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 64, 64, 256, 4, 4, 1, 1},
+    {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 128, 128, 512, 3, 8, 1, 1},
+};
 }  // namespace sm90
 
 }  // namespace btc::bconv::generated

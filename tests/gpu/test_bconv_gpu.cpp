@@ -357,8 +357,8 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvGpuCoverage);
 // arguments are checked before any launch.
 // Host-side (no GPU): a kHalf output is taken only by a design that writes
 // it, only with K a multiple of 32, and only complete (fp16 buffer, scale,
-// shift, bits buffer, the bits in output_bits_shape); the mma_and designs
-// write it, and BMM designs refuse it.
+// shift, bits buffer, the bits in output_bits_shape); the mma_and and
+// wgmma_and designs write it, and BMM designs refuse it.
 TEST(BconvRegistry, HalfOutputArgumentsChecked) {
   const Problem p = bconv_layer(1, 6, 6, 64, 64, 3, 1, 1), odd_k = bconv_layer(1, 6, 6, 64, 48, 3, 1, 1);
   const uint32_t word = 0;
@@ -378,7 +378,7 @@ TEST(BconvRegistry, HalfOutputArgumentsChecked) {
   int writers = 0;
   for (const auto& d : bconv::designs()) {
     SCOPED_TRACE(d->name());
-    EXPECT_EQ(d->writes_half(), d->family() == "mma_and");
+    EXPECT_EQ(d->writes_half(), d->family() == "mma_and" || d->family() == "wgmma_and");
     const bconv::Output ok = complete(p);
     if (!d->writes_half()) {
       EXPECT_THROW(bconv::check_run_args(*d, p, {&word, &word}, &ok), std::invalid_argument);
@@ -436,7 +436,7 @@ TEST(BconvRegistry, ImplicitGemmRefusesInputsPastInt32Pixels) {
   ASSERT_EQ(bconv::check_problem(huge), "");
   int checked = 0;
   for (const auto& d : bconv::designs()) {
-    if (d->family() != "mma_and" && d->family() != "btc_wmma") continue;
+    if (d->family() != "mma_and" && d->family() != "wgmma_and" && d->family() != "btc_wmma") continue;
     EXPECT_NE(d->unsupported(huge), "") << d->name();
     ++checked;
   }
