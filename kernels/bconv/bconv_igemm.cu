@@ -97,6 +97,11 @@ struct IgemmTile {
   static constexpr int kWarpsN = kWgmma ? 1 : kBN >= 64 ? 2 : 1, kWarpsM = kWarps / kWarpsN;
   static constexpr int kWarpM = kBM / kWarpsM, kWarpN = kBN / kWarpsN;
   static constexpr int kAWords = kBM * kLd, kStageWords = (kBM + kBN) * kLd;
+  // Stages the issue runs ahead of the math. wgmma leaves one stage's MMAs
+  // in flight while the next stage's are issued, so its issue stays one
+  // stage further behind: the stage it rewrites was read two stages ago.
+  static constexpr int kLead = kWgmma ? kStages - 2 : kStages - 1;
+  static_assert(kLead >= 1, "a stage in flight ahead of the math");
   static constexpr bits::Layout kGlobalB = kImage;  // row_u32 for mma_and: its rows copied into the skewed pitch
   static_assert(Cfg::c.a_layout == kImage && Cfg::c.b_layout == Cfg::c.a_layout,
                 "the configuration names the shared images this instruction's kernel builds");
@@ -224,8 +229,8 @@ struct WarpMath<T, Math::kMmaAnd> {
 
 // One warpgroup's wgmmas over a landed stage: rows wm & ~63 .. +63 of A
 // against all kBN filters, plus A's row popcounts against the ones tile.
-// Synchronous (wait 0 before returning): the next issue rewrites this stage's
-// neighbour, and several blocks an SM hide the wait.
+// Leaves this stage's MMAs in flight and waits for the previous stage's
+// (the issue then rewrites that one: IgemmTile::kLead); finish() waits for all.
 template <class T>
 struct WarpMath<T, Math::kWgmmaAnd> {
   static constexpr int kMI = 1, kNJ = T::kBN / 8;
@@ -248,8 +253,9 @@ struct WarpMath<T, Math::kWgmmaAnd> {
 #pragma unroll
     for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, 8>(popc, da[ks], d_ones);
     atom::wgmma_commit();
-    atom::wgmma_wait<0>();
+    atom::wgmma_wait<1>();
   }
+  __device__ void finish() { atom::wgmma_wait<0>(); }
 };
 
 template <class T>
@@ -398,7 +404,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
   // and the plan wrote before the kernel launched ahead of this one; the
   // gather reads the previous layer's output.
   atom::grid_dependency_wait();
-  for (int st = 0; st < T::kStages - 1; ++st) issue_next();
+  for (int st = 0; st < T::kLead; ++st) issue_next();
   for (int tile = 0, it = 0; tile < my_tiles; ++tile) {
     const int m0 = tile_m0(tile);
     // The half epilogue's shortcut tile (the previous layer's fp16 output,
@@ -420,10 +426,10 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     WM math;
     int32_t my_popc = 0;
     for (int kt = 0; kt < nk; ++kt, ++it) {
-      atom::cp_async_wait<T::kStages - 2>();
+      atom::cp_async_wait<T::kLead - 1>();
       // cp.async wrote the stage through the generic proxy; wgmma reads it through the async one.
       if constexpr (T::kWgmma) atom::fence_proxy_async_smem();
-      __syncthreads();  // stage it landed; stage it-1 is free for reuse
+      __syncthreads();  // stage it landed; stage it - kStages + kLead is free for reuse
       issue_next();
       const int st = it % T::kStages;
       const uint32_t* sa = stage_a(st);
@@ -435,6 +441,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
       if constexpr (T::kWgmma) math.step(sa, stage_b(st), ones, wm);
       else math.step(sa, stage_b(st), wm, wn);
     }
+    if constexpr (T::kWgmma) math.finish();
     // The next kernel may start its set-up once every block is in its last epilogue.
     if (tile == my_tiles - 1) atom::launch_dependents();
     if constexpr (kSplitK) {
