@@ -37,11 +37,12 @@ inline constexpr bmm::BmmConfig kMmaAndCandidates[] = {
 inline constexpr int kSplitKCandidates[] = {1, 2};
 // wgmma m64nNk256 AND over the no-swizzle core-matrix images (8 warps: two
 // 64-row warpgroups; 4: one): 256-bit slabs for C = 64's 18 words, 512 for
-// the wider layers, N = the filters a block reuses A over.
+// the wider layers, N = the filters a block reuses A over. At least 3
+// stages: one stage's MMAs stay in flight, so the gather runs stages - 2 ahead.
 inline constexpr bmm::BmmConfig kWgmmaAndCandidates[] = {
     {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 128, 64, 256, 4, 8, 1, 1},
     {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 64, 64, 256, 4, 4, 1, 1},
-    {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 128, 128, 512, 3, 8, 1, 1},
+    {bits::Layout::kWgmmaInterleave, bits::Layout::kWgmmaInterleave, 128, 128, 512, 4, 8, 1, 1},
 };
 }  // namespace sm90
 
