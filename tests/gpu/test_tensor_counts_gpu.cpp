@@ -230,7 +230,8 @@ GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(BconvTensorCounts);
 // the GEMM it computes (M = N*P*Q pixels, N = K filters, K = R*S*C_pad
 // bits): a tensor-core design's MMAs cover it, and waste at most one block
 // of pixels, one of filters and one K slab; XOR issues twice on sm_90;
-// baselines issue none, a library's designs imply no count.
+// wgmma counts as BMM's does; baselines issue none, a library's designs
+// imply no count.
 TEST(BconvTensorInsts, ImpliedCountsCoverTheGemm) {
   const std::vector<bconv::Problem> layers = {bconv_layer(2, 14, 14, 256, 128, 3, 1, 1), bconv_layer(1, 13, 11, 96, 70, 3, 2, 1),
                                               bconv_layer(4, 56, 56, 64, 64, 3, 1, 1), bconv_layer(2, 10, 10, 128, 130, 1, 2, 0)};
@@ -249,11 +250,15 @@ TEST(BconvTensorInsts, ImpliedCountsCoverTheGemm) {
         }
         ASSERT_NE(d->config(), nullptr);
         const bmm::BmmConfig& c = *d->config();
-        EXPECT_EQ(t->gmma, 0.0) << "no BConv design issues wgmma yet";
-        const bool is_xor = d->family() == "btc_wmma";
+        const bool is_xor = d->family() == "btc_wmma", wgmma = d->family() == "wgmma_and";
+        // wgmma: per warp 2 instructions a 256-bit step (m64nNk256 and the
+        // row popcounts' m64n8k256), 4 warps a 64-row warpgroup, in the
+        // gmma and (GH100) imma metrics alike, as BMM's wgmma design.
+        if (wgmma) EXPECT_EQ(t->imma, t->gmma);
+        else EXPECT_EQ(t->gmma, 0.0) << "mma.sync and WMMA issue no wgmma";
         const double macs_per_inst = is_xor ? 8.0 * 8 * 128 / (sm >= 90 ? 2 : 1) : 16.0 * 8 * 256;
         const double gemm_m = double(p.out_pixels()), gemm_n = p.k, gemm_k = double(p.r) * p.s * ((p.c + 31) / 32 * 32);
-        const double covered = t->imma * macs_per_inst;
+        const double covered = wgmma ? t->gmma / 8 * 64.0 * c.block_n * 256 : t->imma * macs_per_inst;
         EXPECT_GE(covered, gemm_m * gemm_n * gemm_k);
         EXPECT_LE(covered, (gemm_m + c.block_m) * (gemm_n + c.block_n) * (gemm_k + c.block_k_bits));
         EXPECT_EQ(std::fmod(t->imma, 1.0), 0.0) << "whole instructions";
