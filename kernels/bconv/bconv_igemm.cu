@@ -21,6 +21,7 @@
 // row of the table is 0, and a warp whose rows are all interior skips it.
 #include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <stdexcept>
 #include <utility>
 
@@ -107,13 +108,13 @@ struct IgemmTile {
                 "the configuration names the shared images this instruction's kernel builds");
   static_assert(!kWgmma || (kWarpM == 16 && kBM % 64 == 0 && kSlabKw % 8 == 0 && kBN % 8 == 0 && kBN <= 256),
                 "wgmma: 64-row warpgroups of 4 warps, m64nNk256 steps");
-  // Word (row, kw) of a stage's A image (kBM rows) or B image (kBN rows).
-  template <int kRows = kBM>
+  // Word (row, kw) of a stage's A image (and of its B image, which WMMA loads through it).
   __device__ static int word(int row, int kw) {
     if constexpr (kTiled) return ((row >> 3) * (kSlabKw / 4) + (kw >> 2)) * 32 + (row & 7) * 4 + (kw & 3);
     else if constexpr (kWgmma) {
-      constexpr int kBoxKw = bits::box_k_of(kImage) / 32;  // boxes of kRows x 256 bits, one after the other
-      return (kw / kBoxKw) * kRows * kBoxKw + bits::detail::in_box_index(kImage, kRows, row, kw % kBoxKw);
+      // A: boxes of kBM x 256 bits, one after the other (B is copied whole: copy_slab).
+      constexpr int kBoxKw = bits::box_k_of(kImage) / 32;
+      return (kw / kBoxKw) * kBM * kBoxKw + bits::detail::in_box_index(kImage, kBM, row, kw % kBoxKw);
     } else return row * kLd + kw;
   }
   // The XOR path stages its accumulators through the ring's memory at the end.
@@ -634,7 +635,6 @@ class IgemmDesign final : public Design {
   using WM = WarpMath<T, M>;
   static constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
   static_assert(kGrid == Grid::kTilePerBlock || and_form(M), "btc_wmma's epilogue reuses the ring: one tile per block");
-  static_assert(!kSplitK || M == Math::kMmaAnd, "split-K sums mma_and's fragments");
   static constexpr const char* kFamily = M == Math::kMmaAnd ? "mma_and" : M == Math::kWgmmaAnd ? "wgmma_and" : "btc_wmma";
 
  public:
@@ -799,37 +799,28 @@ struct BtcWmmaSm75 {
 struct MmaAndSm80 {
   static constexpr const BmmConfig& c = generated::sm80::kMmaAnd;
 };
-template <int I>
-struct MmaAndSm90 {
-  static constexpr const BmmConfig& c = generated::sm90::kMmaAndCandidates[I];
+// Row I of an sm_90 tile table (generated/bconv_config.h) as a kernel's configuration.
+template <const auto& kTable, int I>
+struct Sm90Row {
+  static constexpr const BmmConfig& c = kTable[I];
 };
-constexpr int kMmaAndSm90Candidates =
-    static_cast<int>(sizeof(generated::sm90::kMmaAndCandidates) / sizeof(generated::sm90::kMmaAndCandidates[0]));
+template <const auto& kTable>
+constexpr auto kRowsOf = std::make_integer_sequence<int, static_cast<int>(std::size(kTable))>{};
 
-template <int... I>
-void add_sm90_candidates(DesignList& out, std::integer_sequence<int, I...>) {
-  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd>>(90, true)), ...);
-  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<I>, Math::kMmaAnd, Grid::kPersistent>>(90, true)), ...);
+// Every row of a tile table as two designs: one tile a block, and persistent.
+template <Math M, const auto& kTable, int... I>
+void add_sm90_tiles(DesignList& out, std::integer_sequence<int, I...>) {
+  (out.push_back(std::make_unique<IgemmDesign<Sm90Row<kTable, I>, M>>(90, true)), ...);
+  (out.push_back(std::make_unique<IgemmDesign<Sm90Row<kTable, I>, M, Grid::kPersistent>>(90, true)), ...);
 }
+// The mma_and rows kSplitKCandidates names, as split-K designs.
 template <int... J>
 void add_sm90_split_k(DesignList& out, std::integer_sequence<int, J...>) {
-  (out.push_back(std::make_unique<IgemmDesign<MmaAndSm90<generated::sm90::kSplitKCandidates[J]>, Math::kMmaAnd,
-                                              Grid::kSplitK>>(90, true)),
+  (out.push_back(std::make_unique<IgemmDesign<Sm90Row<generated::sm90::kMmaAndCandidates,
+                                                      generated::sm90::kSplitKCandidates[J]>,
+                                              Math::kMmaAnd, Grid::kSplitK>>(90, true)),
    ...);
 }
-template <int I>
-struct WgmmaAndSm90 {
-  static constexpr const BmmConfig& c = generated::sm90::kWgmmaAndCandidates[I];
-};
-constexpr int kWgmmaAndSm90Candidates =
-    static_cast<int>(sizeof(generated::sm90::kWgmmaAndCandidates) / sizeof(generated::sm90::kWgmmaAndCandidates[0]));
-template <int... I>
-void add_sm90_wgmma(DesignList& out, std::integer_sequence<int, I...>) {
-  (out.push_back(std::make_unique<IgemmDesign<WgmmaAndSm90<I>, Math::kWgmmaAnd>>(90, true)), ...);
-  (out.push_back(std::make_unique<IgemmDesign<WgmmaAndSm90<I>, Math::kWgmmaAnd, Grid::kPersistent>>(90, true)), ...);
-}
-constexpr int kSplitKSm90 =
-    static_cast<int>(sizeof(generated::sm90::kSplitKCandidates) / sizeof(generated::sm90::kSplitKCandidates[0]));
 
 }  // namespace
 
@@ -844,9 +835,9 @@ void add_implicit_gemm_designs(DesignList& out) {
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd>>(80));
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, Grid::kPersistent>>(80));
   out.push_back(std::make_unique<IgemmDesign<MmaAndSm80, Math::kMmaAnd, Grid::kSplitK>>(80));
-  add_sm90_candidates(out, std::make_integer_sequence<int, kMmaAndSm90Candidates>{});
-  add_sm90_split_k(out, std::make_integer_sequence<int, kSplitKSm90>{});
-  add_sm90_wgmma(out, std::make_integer_sequence<int, kWgmmaAndSm90Candidates>{});
+  add_sm90_tiles<Math::kMmaAnd, generated::sm90::kMmaAndCandidates>(out, kRowsOf<generated::sm90::kMmaAndCandidates>);
+  add_sm90_split_k(out, kRowsOf<generated::sm90::kSplitKCandidates>);
+  add_sm90_tiles<Math::kWgmmaAnd, generated::sm90::kWgmmaAndCandidates>(out, kRowsOf<generated::sm90::kWgmmaAndCandidates>);
 }
 
 }  // namespace btc::bconv
