@@ -23,11 +23,10 @@
 //          new rows here (8 bytes a pixel, channels 0-3), then each thread
 //          repacks its own pairs into the ring (its own cp.async data: no
 //          barrier between)
-//   conv   3 conv rows x pixels x 64 fp16: the affine's output (relu: the
-//          fp16 values; otherwise their order keys, so the pool's max ranks
-//          +0 above -0 with one integer max), 16-byte chunks XOR-swizzled by
-//          pixel so the epilogue's 32-bit stores and the pool's 16-byte
-//          loads are conflict-free
+//   conv   3 conv rows x pixels x 64 fp16: the affine's output (after the
+//          relu with relu), 16-byte chunks XOR-swizzled by pixel so the
+//          epilogue's 32-bit stores and the pool's 16-byte loads are
+//          conflict-free
 //   affine the group's 64 scales and 64 shifts
 // Two barriers a step: before the epilogue overwrites conv rows the previous
 // pool read, and before the pool reads this step's rows.
@@ -146,20 +145,14 @@ __device__ __forceinline__ __half2 as_h2(uint32_t u) {
   return v;
 }
 
-// Two fp16 values -> keys whose signed 16-bit order is the values' order with
-// -0 below +0 (negative values: magnitude bits flipped). Its own inverse.
-__device__ __forceinline__ uint32_t order_key2(uint32_t w) { return w ^ (((w >> 15) & 0x00010001u) * 0x7FFFu); }
+// __hmax2 is the pool's order as it stands (cuda_fp16.h: +0 above -0, a NaN
+// loses to the other input), so the conv rows hold plain fp16 values. The
+// integer order keys this replaced cost 4 instructions a word in the tile
+// loop and 4 more in the pool (ncu at 7152667: 32 of the tile's 253).
+__device__ __forceinline__ uint32_t max2(uint32_t a, uint32_t b) { return as_u32(__hmax2(as_h2(a), as_h2(b))); }
 
-// relu of two fp16 values: max drops negatives and NaN (max returns the
-// non-NaN operand); + (+0) turns the -0 a max(-0, +0) may return into +0.
-__device__ __forceinline__ uint32_t relu2(__half2 v) {
-  const __half2 zero = __float2half2_rn(0.0f);
-  return as_u32(__hadd2(__hmax2(v, zero), zero));
-}
-
-__device__ __forceinline__ uint32_t max2(uint32_t a, uint32_t b, bool keys) {
-  return keys ? __vmaxs2(a, b) : as_u32(__hmax2(as_h2(a), as_h2(b)));
-}
+// relu of two fp16 values: max(v, +0) drops negatives, -0 and NaN.
+__device__ __forceinline__ uint32_t relu2(__half2 v) { return as_u32(__hmax2(v, __float2half2_rn(0.0f))); }
 
 // Word of chunk (8 channels) `chunk` of conv pixel `pixel` in a conv row:
 // the 16-byte chunks of a pixel XOR-swizzled by pixel % 8.
@@ -247,23 +240,44 @@ __device__ __forceinline__ void load_b(const Plan& P, int n0, int g, int t, uint
       for (int nt = 0; nt < 4; ++nt) b[kk][nt][j] = weight_word<L>(P, 2 * kk + j, n0 + 8 * nt + g, t);
 }
 
-// One M tile (16 pixels of one conv row) x the warp's 32 filters. v0: ring
-// row of filter row 0; colw: word of lane row g's run in a ring row (row g + 8
-// is 8 kPixWords further). A group's lane address is a per-row base plus a
-// constant (stem_tc.cuh); every index below is constant after unrolling.
+// A conv row's A addresses (32-bit words in the ring) for lane (g, t) at the
+// warp's first tile of the row: kRow groups read row[r] + e, kColumn groups
+// col[r / 4] + e (stem_tc.cuh). Computed once a conv row, not once a tile: the
+// tiles of a row differ only by a constant (kTileWords), and the ring's wrap is
+// per filter row, so the 7 row bases are the only per-row work (ncu at 7152667:
+// ~40 of the tile loop's 253 instructions were these, recomputed per tile).
 template <class L>
-__device__ __forceinline__ void mma_tile(uint32_t (&acc)[4][4], const uint32_t (&b)[L::kSteps][4][2],
-                                         const uint32_t* ring, int pitch, int v0, int colw, int t) {
-  constexpr int kChunks = L::kColChunks;
-  int rowb[L::kR];
-  int colb[kChunks];
+struct RowBases {
+  int row[L::kR];
+  int col[L::kColChunks];
+};
+
+// v0: ring row of filter row 0; colw: word of lane row g's run in a ring row.
+template <class L>
+__device__ __forceinline__ void row_bases(RowBases<L>& rb, int pitch, int v0, int colw, int t) {
 #pragma unroll
-  for (int r = 0; r < L::kR; ++r) rowb[r] = ((v0 + r) & (kRing - 1)) * pitch + colw + t;
+  for (int r = 0; r < L::kR; ++r) rb.row[r] = ((v0 + r) & (kRing - 1)) * pitch + colw + t;
 #pragma unroll
   // A kColumn lane past the filter's rows is masked to 0, but it still loads:
   // from the last filter row, not from row v0 + R and on, which the next
   // step's prefetch is writing meanwhile (racecheck at fb0b076).
-  for (int cc = 0; cc < kChunks; ++cc) colb[cc] = ((v0 + min(4 * cc + t, L::kR - 1)) & (kRing - 1)) * pitch + colw;
+  for (int cc = 0; cc < L::kColChunks; ++cc) rb.col[cc] = ((v0 + min(4 * cc + t, L::kR - 1)) & (kRing - 1)) * pitch + colw;
+}
+
+template <class L>
+__device__ __forceinline__ void advance(RowBases<L>& rb, int words) {
+#pragma unroll
+  for (int r = 0; r < L::kR; ++r) rb.row[r] += words;
+#pragma unroll
+  for (int cc = 0; cc < L::kColChunks; ++cc) rb.col[cc] += words;
+}
+
+// One M tile (16 pixels of one conv row) x the warp's 32 filters at the
+// addresses rb (row g; row g + 8 is 8 kPixWords further). Every index below is
+// constant after unrolling.
+template <class L>
+__device__ __forceinline__ void mma_tile(uint32_t (&acc)[4][4], const uint32_t (&b)[L::kSteps][4][2],
+                                         const uint32_t* ring, const RowBases<L>& rb, int t) {
 #pragma unroll
   for (int nt = 0; nt < 4; ++nt)
 #pragma unroll
@@ -279,7 +293,7 @@ __device__ __forceinline__ void mma_tile(uint32_t (&acc)[4][4], const uint32_t (
         a[2 * j + 1] = 0u;
         continue;
       }
-      const int base = (gr.kind == Kind::kRow ? rowb[gr.r] : colb[gr.r / 4]) + gr.e;
+      const int base = (gr.kind == Kind::kRow ? rb.row[gr.r] : rb.col[gr.r / 4]) + gr.e;
       const uint32_t mask = L::lane_mask(2 * kk + j, t);
       a[2 * j] = ring[base] & mask;                          // row g
       a[2 * j + 1] = ring[base + 8 * L::kPixWords] & mask;   // row g + 8
@@ -290,7 +304,7 @@ __device__ __forceinline__ void mma_tile(uint32_t (&acc)[4][4], const uint32_t (
 }
 
 // acc (C fragment: rows g, g + 8, filters 8 nt + 2t, +1 of the warp's half)
-// -> v = fmaf(scale, acc, shift) -> fp16 -> relu or order key -> conv row.
+// -> v = fmaf(scale, acc, shift) -> fp16 (-> relu) -> conv row.
 // tile_row: the tile's first pixel in its conv row; swz = ((4 nh) ^ g) << 2
 // + t: lane (g, t)'s word of chunk 4 nh + nt is tile_row + (swz ^ (nt << 2))
 // (pixels g and g + 8 both have pixel % 8 = g).
@@ -308,7 +322,7 @@ __device__ __forceinline__ void store_tile(const uint32_t (&acc)[4][4], uint32_t
       const float v0 = __fmaf_rn(sc.x, __uint_as_float(acc[nt][2 * hf]), sh.x);
       const float v1 = __fmaf_rn(sc.y, __uint_as_float(acc[nt][2 * hf + 1]), sh.y);
       const __half2 y = __floats2half2_rn(v0, v1);  // low half: channel ch
-      dst[8 * hf * kPixelWords] = kRelu ? relu2(y) : order_key2(as_u32(y));
+      dst[8 * hf * kPixelWords] = kRelu ? relu2(y) : as_u32(y);
     }
   }
 }
@@ -323,8 +337,8 @@ __device__ __forceinline__ uint32_t sign_byte(const uint4& v) {
   return (t | (t >> 15)) & 0xFFu;
 }
 
-__device__ __forceinline__ uint4 max4(const uint4& a, const uint4& b, bool keys) {
-  return make_uint4(max2(a.x, b.x, keys), max2(a.y, b.y, keys), max2(a.z, b.z, keys), max2(a.w, b.w, keys));
+__device__ __forceinline__ uint4 max4(const uint4& a, const uint4& b) {
+  return make_uint4(max2(a.x, b.x), max2(a.y, b.y), max2(a.z, b.z), max2(a.w, b.w));
 }
 
 // The step's output from the conv rows: the pooled row u or the conv rows
@@ -332,7 +346,6 @@ __device__ __forceinline__ uint4 max4(const uint4& a, const uint4& b, bool keys)
 // stores, 8 lanes a 64-channel pixel; lanes 4i .. 4i+3 make one bits word.
 // The pool's window is always 3 x 3 with rows and columns clamped into the
 // conv output (a repeated element does not change a max), so no branches.
-template <bool kRelu>
 __device__ void output_step(const Plan& P, const Step& s, const uint32_t* conv, int slot_words) {
   const int nch = min(kGroupFilters, P.k - s.fg * kGroupFilters) / 8;  // 8 or 4
   const int lg = nch == 8 ? 3 : 2;
@@ -370,14 +383,13 @@ __device__ void output_step(const Plan& P, const Step& s, const uint32_t* conv, 
         for (int d = 0; d < 3; ++d)
 #pragma unroll
           for (int e = 0; e < 3; ++e)
-            if (d + e > 0) m = max4(m, *reinterpret_cast<const uint4*>(rows[d] + cw[e]), !kRelu);
+            if (d + e > 0) m = max4(m, *reinterpret_cast<const uint4*>(rows[d] + cw[e]));
         pix = (int64_t(s.img) * P.oh + s.u) * P.ow + ocol;
       } else {
         if (oc >= out_cols) oc -= out_cols, orr = 1;
         m = *reinterpret_cast<const uint4*>((orr == 0 ? rows[0] : rows[1]) + conv_word(oc, ch));
         pix = (int64_t(s.img) * P.oh + s.ya + orr) * P.ow + s.xs + oc;
       }
-      if (!kRelu) m = make_uint4(order_key2(m.x), order_key2(m.y), order_key2(m.z), order_key2(m.w));
       *reinterpret_cast<uint4*>(P.out + pix * k + s.fg * kGroupFilters + ch * 8) = m;
       byte = sign_byte(m);
     }
@@ -467,23 +479,28 @@ __global__ void __launch_bounds__(kThreads, min_blocks<L>()) stem_tc_kernel(cons
     atom::cp_async_commit();
 
     if (cur.fg * kGroupFilters + nh * 32 < P.k) {  // a group of 32 filters has one half
-      // Tiles mg, mg + 2, ... of the step's rows x tiles (jr, ct without a division).
-      uint32_t* const conv_row0 = conv + (cur.ya % kConvSlots) * slot_words;
-      uint32_t* const conv_row1 = conv + ((cur.ya + 1) % kConvSlots) * slot_words;
-      for (int jr = 0, ct = mg;; ct += 2) {
-        while (ct >= cur.tiles) ct -= cur.tiles, ++jr;  // twice at most (one tile a row)
-        if (jr >= cur.rows) break;
-        uint32_t acc[4][4];
-        mma_tile<L>(acc, b, ring, P.pitch, vb + jr * L::kStride, (ct * 16 + g) * L::kPixWords, t);
-        uint32_t* const tile_row = (jr == 0 ? conv_row0 : conv_row1) + (ct * 16 + g) * kPixelWords;
-        store_tile<kRelu>(acc, tile_row, affine, swz, nh * 32 + 2 * t);
+      // Tiles mg, mg + 2, ... of the step's rows x tiles, counted across both
+      // rows (7 tiles a row: 7 and 7 a warp, where row by row would give 8 and 6):
+      // in row jr the warp's first tile is mg ^ (jr * tiles) % 2.
+      for (int jr = 0; jr < cur.rows; ++jr) {
+        const int ct0 = mg ^ (jr & cur.tiles & 1);
+        RowBases<L> rb;
+        row_bases<L>(rb, P.pitch, vb + jr * L::kStride, (ct0 * 16 + g) * L::kPixWords, t);
+        uint32_t* tile_row = conv + ((cur.ya + jr) % kConvSlots) * slot_words + (ct0 * 16 + g) * kPixelWords;
+        for (int ct = ct0; ct < cur.tiles; ct += 2) {
+          uint32_t acc[4][4];
+          mma_tile<L>(acc, b, ring, rb, t);
+          store_tile<kRelu>(acc, tile_row, affine, swz, nh * 32 + 2 * t);
+          advance<L>(rb, 2 * 16 * L::kPixWords);
+          tile_row += 2 * 16 * kPixelWords;
+        }
       }
     }
 
     atom::cp_async_wait<0>();
     if (has_next) unstage_rows<L>(P, make_step<L>(P, next_unit, false), vb_next, pf0, pf1, stage, ring, m01, m23);
     __syncthreads();  // this step's conv rows and the next step's ring rows are in place
-    if (!cur.prologue) output_step<kRelu>(P, cur, conv, slot_words);
+    if (!cur.prologue) output_step(P, cur, conv, slot_words);
     if (!has_next) break;
     cur = make_step<L>(P, next_unit, false);
     vb = vb_next;

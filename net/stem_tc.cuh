@@ -10,7 +10,8 @@
 // output, +0 ranked above -0; bits (row_u32, k / 32 words a pixel): bit j of
 // word w = float(out[32 w + j]) >= 0 (-0 is +1). Not bit-equal to conv_half
 // (order): within fp16 rounding of the accumulated value (the test states the
-// bound). The max-pool of a NaN (non-finite images only) is not maxpool3's.
+// bound). The max-pool drops NaN as maxpool3 does, but a window of NaN alone
+// gives NaN, not maxpool3's -inf (non-finite images only).
 //
 // How it runs (net/stem_tc.cu): persistent CTAs of 4 warps walk down image
 // rows, two conv rows (one pooled row) a step, the whole (up to 112-column)
