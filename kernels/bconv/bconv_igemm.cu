@@ -308,12 +308,15 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
 // gridDim.z shares (IgemmDesign::split_count); split_ws / split_count are the
 // tiles' sums and counters (tile/split_k.cuh), null where gridDim.z is 1.
 // split_cluster: the launch made each tile's gridDim.z blocks one cluster
-// (sm_90), reduced over DSMEM; else through split_ws.
+// (sm_90), reduced over DSMEM; else through split_ws. dst: bmm::bits_dest(out),
+// computed at launch (its divisions were ~130 instructions a warp a tile of
+// the wgmma 64 x 64 tile at 56^2 x 64: ncu at 856442d).
 template <class Cfg, Math M, int kVec, Grid kGrid>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
                        const int32_t* __restrict__ prefix, const int32_t* __restrict__ excess, Geom g,
-                       bmm::Output out, int32_t* split_ws, unsigned* split_count, bool split_cluster) {
+                       bmm::Output out, bmm::BitsDest dst, int32_t* split_ws, unsigned* split_count,
+                       bool split_cluster) {
   using T = IgemmTile<Cfg, M>;
   constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
   constexpr bool kAsync = M != Math::kWmmaXor;  // the XOR path also runs on sm_75, without cp.async
@@ -487,7 +490,6 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     __syncthreads();
 
     if constexpr (and_form(M)) {
-      const bmm::BitsDest dst = bmm::bits_dest(out);
       const int32_t* my_cols = col_term + wn + 2 * t;
 #pragma unroll
       for (int i = 0; i < WM::kMI; ++i) {
@@ -752,7 +754,8 @@ class IgemmDesign final : public Design {
     const bool cluster = tile::split_k_in_clusters(splits);
     atom::launch_programmatic({grid, dim3(T::kThreads), static_cast<size_t>(T::kSmemBytes), s,
                                dim3(1, 1, cluster ? static_cast<unsigned>(splits) : 1u)},
-                              kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, sums, counters, cluster);
+                              kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, bmm::bits_dest(out), sums,
+                              counters, cluster);
   }
   // Split-K's shares of K (tile::split_k_shares: one block an SM where the
   // tiles alone fill fewer, each share >= 2 slabs; at most 8 on sm_90, a
