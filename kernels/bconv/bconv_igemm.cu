@@ -234,10 +234,13 @@ struct WarpMath<T, Math::kMmaAnd> {
 template <class T>
 struct WarpMath<T, Math::kWgmmaAnd> {
   static constexpr int kMI = 1, kNJ = T::kBN / 8;
-  int32_t acc[kMI][kNJ][4] = {};
-  int32_t popc[4] = {};  // m64n8 against ones: every column holds popc(row); [0] row g, [2] row g + 8
+  // Written first by a scale-d = 0 wgmma (a tile's first stage): never
+  // zeroed (~65 instructions a warp a tile at 856442d, of 1,138).
+  int32_t acc[kMI][kNJ][4];
+  int32_t popc[4];  // m64n8 against ones: every column holds popc(row); [0] row g, [2] row g + 8
 
-  __device__ void step(const uint32_t* sa, const uint32_t* sb, const uint32_t* ones, int wm) {
+  // first: the tile's first stage.
+  __device__ void step(const uint32_t* sa, const uint32_t* sb, const uint32_t* ones, int wm, bool first) {
     constexpr int kSteps = T::kSlabKw / 8, kSlabBits = 32 * T::kSlabKw;
     auto& d = reinterpret_cast<int32_t(&)[T::kBN / 2]>(acc);  // m64nN accumulator j*4 + e = fragment (j, e)
     atom::wgmma_fence();
@@ -249,9 +252,10 @@ struct WarpMath<T, Math::kWgmmaAnd> {
     }
     const uint64_t d_ones = tile::wgmma_slab_desc<T::kImage>(ones, 8, 256, 0, 0);
 #pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, T::kBN>(d, da[ks], db[ks]);
+    for (int ks = 0; ks < kSteps; ++ks)
+      atom::wgmma_ss<atom::WgmmaKind::B1And, T::kBN>(d, da[ks], db[ks], !first || ks > 0);
 #pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, 8>(popc, da[ks], d_ones);
+    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, 8>(popc, da[ks], d_ones, !first || ks > 0);
     atom::wgmma_commit();
     atom::wgmma_wait<1>();
   }
@@ -441,7 +445,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
         for (int i = 0; i < T::kSlabKw / T::kThreadsPerRow; ++i)
           my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
       }
-      if constexpr (T::kWgmma) math.step(sa, stage_b(st), ones, wm);
+      if constexpr (T::kWgmma) math.step(sa, stage_b(st), ones, wm, kt == 0);
       else math.step(sa, stage_b(st), wm, wn);
     }
     if constexpr (T::kWgmma) math.finish();
