@@ -235,10 +235,13 @@ struct WarpMath<T, Math::kMmaAnd> {
 template <class T>
 struct WarpMath<T, Math::kWgmmaAnd> {
   static constexpr int kMI = 1, kNJ = T::kBN / 8;
-  int32_t acc[kMI][kNJ][4] = {};
-  int32_t popc[4] = {};  // m64n8 against ones: every column holds popc(row); [0] row g, [2] row g + 8
+  // Written first by a scale-d = 0 wgmma (a tile's first stage): never
+  // zeroed (~65 instructions a warp a tile at 856442d, of 1,138).
+  int32_t acc[kMI][kNJ][4];
+  int32_t popc[4];  // m64n8 against ones: every column holds popc(row); [0] row g, [2] row g + 8
 
-  __device__ void step(const uint32_t* sa, const uint32_t* sb, const uint32_t* ones, int wm) {
+  // first: the tile's first stage.
+  __device__ void step(const uint32_t* sa, const uint32_t* sb, const uint32_t* ones, int wm, bool first) {
     constexpr int kSteps = T::kSlabKw / 8, kSlabBits = 32 * T::kSlabKw;
     auto& d = reinterpret_cast<int32_t(&)[T::kBN / 2]>(acc);  // m64nN accumulator j*4 + e = fragment (j, e)
     atom::wgmma_fence();
@@ -250,9 +253,10 @@ struct WarpMath<T, Math::kWgmmaAnd> {
     }
     const uint64_t d_ones = tile::wgmma_slab_desc<T::kImage>(ones, 8, 256, 0, 0);
 #pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, T::kBN>(d, da[ks], db[ks]);
+    for (int ks = 0; ks < kSteps; ++ks)
+      atom::wgmma_ss<atom::WgmmaKind::B1And, T::kBN>(d, da[ks], db[ks], !first || ks > 0);
 #pragma unroll
-    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, 8>(popc, da[ks], d_ones);
+    for (int ks = 0; ks < kSteps; ++ks) atom::wgmma_ss<atom::WgmmaKind::B1And, 8>(popc, da[ks], d_ones, !first || ks > 0);
     atom::wgmma_commit();
     atom::wgmma_wait<1>();
   }
@@ -309,12 +313,15 @@ __host__ __device__ BitMatrix packed_shape(const Geom& g) {
 // gridDim.z shares (IgemmDesign::split_count); split_ws / split_count are the
 // tiles' sums and counters (tile/split_k.cuh), null where gridDim.z is 1.
 // split_cluster: the launch made each tile's gridDim.z blocks one cluster
-// (sm_90), reduced over DSMEM; else through split_ws.
+// (sm_90), reduced over DSMEM; else through split_ws. dst: bmm::bits_dest(out),
+// computed at launch (its divisions were ~130 instructions a warp a tile of
+// the wgmma 64 x 64 tile at 56^2 x 64: ncu at 856442d).
 template <class Cfg, Math M, int kVec, Grid kGrid>
 __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     bconv_igemm_kernel(const uint32_t* __restrict__ x, const uint32_t* __restrict__ w_packed,
                        const int32_t* __restrict__ prefix, const int32_t* __restrict__ excess, Geom g,
-                       bmm::Output out, int32_t* split_ws, unsigned* split_count, bool split_cluster) {
+                       bmm::Output out, bmm::BitsDest dst, int32_t* split_ws, unsigned* split_count,
+                       bool split_cluster) {
   using T = IgemmTile<Cfg, M>;
   constexpr bool kPersistent = kGrid == Grid::kPersistent, kSplitK = kGrid == Grid::kSplitK;
   constexpr bool kAsync = M != Math::kWmmaXor;  // the XOR path also runs on sm_75, without cp.async
@@ -439,7 +446,7 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
         for (int i = 0; i < T::kSlabKw / T::kThreadsPerRow; ++i)
           my_popc += __popc(sa[popc_row * T::kLd + popc_w0 + i]);
       }
-      if constexpr (T::kWgmma) math.step(sa, stage_b(st), ones, wm);
+      if constexpr (T::kWgmma) math.step(sa, stage_b(st), ones, wm, kt == 0);
       else math.step(sa, stage_b(st), wm, wn);
     }
     if constexpr (T::kWgmma) math.finish();
@@ -488,7 +495,6 @@ __global__ void __launch_bounds__(IgemmTile<Cfg, M>::kThreads, 1)
     __syncthreads();
 
     if constexpr (and_form(M)) {
-      const bmm::BitsDest dst = bmm::bits_dest(out);
       const int32_t* my_cols = col_term + wn + 2 * t;
 #pragma unroll
       for (int i = 0; i < WM::kMI; ++i) {
@@ -752,7 +758,8 @@ class IgemmDesign final : public Design {
     const bool cluster = tile::split_k_in_clusters(splits);
     atom::launch_programmatic({grid, dim3(T::kThreads), static_cast<size_t>(T::kSmemBytes), s,
                                dim3(1, 1, cluster ? static_cast<unsigned>(splits) : 1u)},
-                              kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, sums, counters, cluster);
+                              kernel, in.x, packed(ws), prefix(ws, g), excess(ws, g), g, out, bmm::bits_dest(out), sums,
+                              counters, cluster);
   }
   // Split-K's shares of K (tile::split_k_shares: one block an SM where the
   // tiles alone fill fewer, each share >= 2 slabs; at most 8 on sm_90, a

@@ -80,7 +80,9 @@ struct BitsDest {
   int padded_rows = 0, kwords = 0;
   bool row_major = true;  // the next layer's activations: index directly; else BitMatrix::word_index
 };
-__device__ __forceinline__ BitsDest bits_dest(const Output& out) {
+// Host and device: a kernel whose tiles are short (BConv at C = 64: 3 slabs)
+// takes it as an argument, its run-time divisions once a launch, not a tile.
+__host__ __device__ __forceinline__ BitsDest bits_dest(const Output& out) {
   const bits::BitMatrix& bs = out.bits_shape;
   return {bs.padded_rows(), bs.kwords(), bs.layout == bits::Layout::kRowU32 || bs.layout == bits::Layout::kRowU64};
 }
