@@ -89,7 +89,7 @@ struct Plan {
 struct Step {
   int unit;
   bool prologue;
-  int fg, img, u;
+  int fg, strip, img, u;
   int ya, rows;   // conv rows [ya, ya + rows)
   int wrows;      // input rows of its window: (rows - 1) * stride + r
   int iy0;        // input row of window row 0
@@ -100,17 +100,13 @@ struct Step {
   int pairs;      // pixel pairs of a window row: ceil(((ncols - 1) * stride + r) / 2)
 };
 
+// The step of unit (fg, strip, img, u): everything but the coordinates.
 template <class L>
-__device__ Step make_step(const Plan& P, int unit, bool prologue) {
+__device__ Step step_at(const Plan& P, int unit, bool prologue, int fg, int strip, int img, int u) {
   Step s;
   s.unit = unit;
   s.prologue = prologue;
-  int rest = unit / P.units;
-  s.u = unit - rest * P.units;
-  s.img = rest % P.n;
-  rest /= P.n;
-  const int strip = rest % P.strips;
-  s.fg = rest / P.strips;
+  s.fg = fg, s.strip = strip, s.img = img, s.u = u;
   s.ya = prologue ? 2 * s.u - 1 : 2 * s.u;
   s.rows = prologue ? 1 : min(2, P.p - 2 * s.u);
   s.wrows = (s.rows - 1) * L::kStride + L::kR;
@@ -132,6 +128,33 @@ __device__ Step make_step(const Plan& P, int unit, bool prologue) {
   s.ic0 = s.xs * L::kStride - P.pad;
   s.pairs = ((s.ncols - 1) * L::kStride + L::kR + 1) / 2;
   return s;
+}
+
+// The step of a unit in the order (filter group, strip, image, row): the CTA's first.
+template <class L>
+__device__ Step make_step(const Plan& P, int unit, bool prologue) {
+  int rest = unit / P.units;
+  const int u = unit - rest * P.units;
+  const int img = rest % P.n;
+  rest /= P.n;
+  return step_at<L>(P, unit, prologue, rest / P.strips, rest % P.strips, img, u);
+}
+
+// The step after s: a prologue's own unit, else unit + 1, its coordinates
+// carried from s's, where make_step's five divisions ran three times a step
+// (ncu at 7152667: the per-step code was 370 instructions a warp).
+template <class L>
+__device__ Step next_step(const Plan& P, const Step& s) {
+  if (s.prologue) return step_at<L>(P, s.unit, false, s.fg, s.strip, s.img, s.u);
+  int u = s.u + 1, img = s.img, strip = s.strip, fg = s.fg;
+  if (u == P.units) {
+    u = 0;
+    if (++img == P.n) {
+      img = 0;
+      if (++strip == P.strips) strip = 0, ++fg;
+    }
+  }
+  return step_at<L>(P, s.unit + 1, false, fg, strip, img, u);
 }
 
 __device__ __forceinline__ uint32_t as_u32(__half2 v) {
@@ -160,23 +183,28 @@ __device__ __forceinline__ int conv_word(int pixel, int chunk) {
   return pixel * kPixelWords + ((chunk ^ (pixel & 7)) << 2);
 }
 
-// cp.async window rows [j0, j1) of step s into the stage: item it = (row,
-// pixel pair) at 16 bytes it * 16, 8 bytes (channels 0-3) a pixel, zeros
-// outside the image. The same items fall to the same threads in unstage_rows.
+// cp.async window rows [j0, j1) of step s into the stage: item (row jr, pixel
+// pair pr) at 16 bytes (jr * pairs + pr) * 16, 8 bytes (channels 0-3) a pixel,
+// zeros outside the image. A thread takes pairs threadIdx.x + 128 i of every
+// row, so the column tests are once a pair and there is no division (ncu at
+// 7152667: the item loop's it / pairs and 64-bit index math made this and
+// unstage_rows 13% of the stem's instructions). unstage_rows walks the same
+// items on the same threads.
 template <class L>
 __device__ void stage_rows(const Plan& P, const Step& s, int j0, int j1, uint32_t* stage) {
-  const int items = (j1 - j0) * s.pairs;
   const __half* img = P.x + int64_t(s.img) * P.h * P.wd * P.xc;
-  for (int it = threadIdx.x; it < items; it += kThreads) {
-    const int jr = it / s.pairs, pr = it - jr * s.pairs;
-    const int ih = s.iy0 + j0 + jr;
-    const bool row_ok = ih >= 0 && ih < P.h;
-#pragma unroll
-    for (int px = 0; px < 2; ++px) {
-      const int ic = s.ic0 + 2 * pr + px;
-      const bool ok = row_ok && ic >= 0 && ic < P.wd;
-      const __half* src = ok ? img + (int64_t(ih) * P.wd + ic) * P.xc : P.x;
-      atom::copy_or_zero<8, true>(stage + 4 * it + 2 * px, reinterpret_cast<const uint32_t*>(src), ok);
+  const int64_t row_halves = int64_t(P.wd) * P.xc;
+  for (int pr = threadIdx.x; pr < s.pairs; pr += kThreads) {
+    const int ic = s.ic0 + 2 * pr;
+    const bool ok0 = ic >= 0 && ic < P.wd, ok1 = ic + 1 >= 0 && ic + 1 < P.wd;
+    for (int jr = 0; jr < j1 - j0; ++jr) {
+      const int ih = s.iy0 + j0 + jr;
+      const bool row_ok = ih >= 0 && ih < P.h;
+      const __half* src = img + ih * row_halves + int64_t(ic) * P.xc;
+      uint32_t* dst = stage + 4 * (jr * s.pairs + pr);
+      atom::copy_or_zero<8, true>(dst, reinterpret_cast<const uint32_t*>(row_ok && ok0 ? src : P.x), row_ok && ok0);
+      atom::copy_or_zero<8, true>(dst + 2, reinterpret_cast<const uint32_t*>(row_ok && ok1 ? src + P.xc : P.x),
+                                  row_ok && ok1);
     }
   }
 }
@@ -189,21 +217,21 @@ __device__ void stage_rows(const Plan& P, const Step& s, int j0, int j1, uint32_
 template <class L>
 __device__ void unstage_rows(const Plan& P, const Step& s, int vb, int j0, int j1, const uint32_t* stage,
                              uint32_t* ring, uint32_t m01, uint32_t m23) {
-  const int items = (j1 - j0) * s.pairs;
-  for (int it = threadIdx.x; it < items; it += kThreads) {
-    const int jr = it / s.pairs, pr = it - jr * s.pairs;
-    const uint4 v = *reinterpret_cast<const uint4*>(stage + 4 * it);
-    const uint32_t a01 = v.x & m01, a23 = v.y & m23, b01 = v.z & m01, b23 = v.w & m23;
-    uint32_t* row = ring + ((vb + j0 + jr) & (kRing - 1)) * P.pitch;
-    if constexpr (L::kCs == 3) {
-      row[3 * pr] = a01;                                // a0 a1
-      row[3 * pr + 1] = __byte_perm(a23, b01, 0x5410);  // a2 b0
-      row[3 * pr + 2] = __byte_perm(b01, b23, 0x5432);  // b1 b2
-    } else {
-      row[4 * pr] = a01;
-      row[4 * pr + 1] = a23;
-      row[4 * pr + 2] = b01;
-      row[4 * pr + 3] = b23;
+  for (int pr = threadIdx.x; pr < s.pairs; pr += kThreads) {
+    for (int jr = 0; jr < j1 - j0; ++jr) {
+      const uint4 v = *reinterpret_cast<const uint4*>(stage + 4 * (jr * s.pairs + pr));
+      const uint32_t a01 = v.x & m01, a23 = v.y & m23, b01 = v.z & m01, b23 = v.w & m23;
+      uint32_t* row = ring + ((vb + j0 + jr) & (kRing - 1)) * P.pitch;
+      if constexpr (L::kCs == 3) {
+        row[3 * pr] = a01;                                // a0 a1
+        row[3 * pr + 1] = __byte_perm(a23, b01, 0x5410);  // a2 b0
+        row[3 * pr + 2] = __byte_perm(b01, b23, 0x5432);  // b1 b2
+      } else {
+        row[4 * pr] = a01;
+        row[4 * pr + 1] = a23;
+        row[4 * pr + 2] = b01;
+        row[4 * pr + 3] = b23;
+      }
     }
   }
 }
@@ -462,11 +490,10 @@ __global__ void __launch_bounds__(kThreads, min_blocks<L>()) stem_tc_kernel(cons
 
     // Prefetch the next step's first new rows into ring rows this step does not read.
     const bool has_next = cur.prologue || cur.unit + 1 < hi;
-    const int next_unit = cur.prologue ? cur.unit : cur.unit + 1;
     int vb_next = 0, pf0 = 0, pf1 = 0;
     if (has_next) {
-      const Step nxt = make_step<L>(P, next_unit, false);
-      if (next_unit / P.units == cur.unit / P.units) {  // same image and strip: the windows overlap
+      const Step nxt = next_step<L>(P, cur);
+      if (nxt.img == cur.img && nxt.strip == cur.strip && nxt.fg == cur.fg) {  // the windows overlap
         const int delta = cur.rows * L::kStride;
         pf0 = max(0, cur.wrows - delta);
         vb_next = (vb + delta) & (kRing - 1);
@@ -498,11 +525,11 @@ __global__ void __launch_bounds__(kThreads, min_blocks<L>()) stem_tc_kernel(cons
     }
 
     atom::cp_async_wait<0>();
-    if (has_next) unstage_rows<L>(P, make_step<L>(P, next_unit, false), vb_next, pf0, pf1, stage, ring, m01, m23);
+    if (has_next) unstage_rows<L>(P, next_step<L>(P, cur), vb_next, pf0, pf1, stage, ring, m01, m23);
     __syncthreads();  // this step's conv rows and the next step's ring rows are in place
     if (!cur.prologue) output_step(P, cur, conv, slot_words);
     if (!has_next) break;
-    cur = make_step<L>(P, next_unit, false);
+    cur = next_step<L>(P, cur);
     vb = vb_next;
     ready = pf1;
   }
