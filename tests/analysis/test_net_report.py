@@ -756,6 +756,11 @@ def test_bireal_goals(small_doc, write_doc):
     _scale_run(slow, f"net/{_bench_model(BIREAL)}/batch:1/impl:btc/manual_time", 125.0 / 80.0)
     found = nr.goals(nr.collect(br.load(write_doc(slow, "slow.json"))))
     assert (found[1].value, found[1].verdict) == (pytest.approx(400_000), "not met")
+    # A missed images/s goal names its ceiling: the batch over the Σ of the step floors.
+    floor_us = nr.collect(br.load(NET_SMALL)).forward(BIREAL, 256, nr.BTC).floor_us
+    assert floor_us
+    assert found[1].cell.endswith(f"; at the Σ of its step floors ({floor_us:,.1f} µs) at most "
+                                  f"{256 / floor_us * 1e6:,.0f}")
     assert (found[2].value, found[2].verdict) == (pytest.approx(125.0), "not met")
     assert found[2].cell == "125.0 µs (limit 100 µs) not met"
     # The batch-1 btc run could not be planned: not measured, with why.
