@@ -270,10 +270,11 @@ __device__ __forceinline__ void load_b(const Plan& P, int n0, int g, int t, uint
 
 // A conv row's A addresses (32-bit words in the ring) for lane (g, t) at the
 // warp's first tile of the row: kRow groups read row[r] + e, kColumn groups
-// col[r / 4] + e (stem_tc.cuh). Computed once a conv row, not once a tile: the
-// tiles of a row differ only by a constant (kTileWords), and the ring's wrap is
-// per filter row, so the 7 row bases are the only per-row work (ncu at 7152667:
-// ~40 of the tile loop's 253 instructions were these, recomputed per tile).
+// col[r / 4] + e (stem_tc.cuh). Computed once a conv row, not once a tile: a
+// warp's tiles of a row differ only by a constant (2 tiles x 16 pixels x
+// kPixWords: advance()), and the ring's wrap is per filter row, so the R row
+// bases are the only per-row work (ncu at 7152667: ~40 of the tile loop's 253
+// instructions were these, recomputed per tile).
 template <class L>
 struct RowBases {
   int row[L::kR];
@@ -492,6 +493,8 @@ __global__ void __launch_bounds__(kThreads, min_blocks<L>()) stem_tc_kernel(cons
     const bool has_next = cur.prologue || cur.unit + 1 < hi;
     int vb_next = 0, pf0 = 0, pf1 = 0;
     if (has_next) {
+      // Rebuilt after the tile loop rather than held across it (the kernel is at
+      // its 168-register bound); next_step carries, it does not divide.
       const Step nxt = next_step<L>(P, cur);
       if (nxt.img == cur.img && nxt.strip == cur.strip && nxt.fg == cur.fg) {  // the windows overlap
         const int delta = cur.rows * L::kStride;
